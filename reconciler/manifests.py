@@ -1,0 +1,175 @@
+"""Which files are read, and what a manifest is.
+
+Each PATH is a file or a directory. A directory is read recursively for
+`*.yaml` and `*.yml`, skipping hidden folders, following symbolic links once
+(a loop is reported, not followed forever). In a directory, a document that
+claims neither `kind: GenerationRun` nor an `apiVersion` of the
+`dataframer.ai` group is not a manifest and is skipped, with a warning when it
+looks like one that lost its header. A file named on the command line must
+hold only manifests (unless the caller asks to skip the rest, as the
+pre-commit hook may).
+
+Reading never raises for bad input: problems become diagnostics.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler import diagnostics as diag
+from reconciler.diagnostics import Diagnostic
+from reconciler.schema import API_VERSION, KIND, with_defaults
+from reconciler.yamlsafe import MAX_FILE_BYTES, Document, YAMLProblem, decode, parse_documents
+
+YAML_SUFFIXES = (".yaml", ".yml")
+API_GROUP = API_VERSION.split("/", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    path: Path
+    display: str
+    explicit: bool  # named on the command line (must hold only manifests)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A valid GenerationRun manifest."""
+
+    name: str
+    spec: dict[str, Any]  # as written
+    labels: dict[str, str] = field(default_factory=dict)
+    file: str = "<memory>"
+    line: int = 1
+    column: int = 1
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The request body `apply` sends: the spec with the seed page's defaults."""
+        return with_defaults(self.spec)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+def display_path(path: Path) -> str:
+    """The path as the user wrote it (a directory's files below it as found)."""
+    return os.path.normpath(os.fspath(path))
+
+
+def discover(paths: Sequence[str]) -> tuple[list[SourceFile], list[Diagnostic]]:
+    """The files to read, in a stable order, and problems met finding them."""
+    found: list[SourceFile] = []
+    problems: list[Diagnostic] = []
+    seen: set[str] = set()
+
+    def add(path: Path, explicit: bool) -> None:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            found.append(SourceFile(path, display_path(path), explicit))
+
+    for arg in paths:
+        path = Path(arg)
+        try:
+            is_dir = path.is_dir()
+            exists = is_dir or path.exists()
+        except OSError as exc:
+            problems.append(diag.error(f"cannot read: {exc.strerror}", arg, code="io"))
+            continue
+        if is_dir:
+            for file, problem in _walk(path):
+                if problem is not None:
+                    problems.append(problem)
+                elif file is not None:
+                    add(file, explicit=False)
+        elif exists:
+            add(path, explicit=True)
+        elif path.is_symlink():
+            problems.append(diag.error("broken symbolic link", arg, code="io"))
+        else:
+            problems.append(diag.error("no such file or directory", arg, code="io"))
+    return found, problems
+
+
+def _walk(top: Path) -> Iterator[tuple[Path | None, Diagnostic | None]]:
+    visited: set[tuple[int, int]] = set()
+    errors: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=True, onerror=errors.append):
+        while errors:
+            exc = errors.pop()
+            where = display_path(Path(exc.filename)) if exc.filename else display_path(top)
+            yield None, diag.error(
+                f"cannot read directory: {exc.strerror or exc}", where, code="io"
+            )
+        try:
+            st = os.stat(dirpath)
+        except OSError as exc:
+            yield None, diag.error(
+                f"cannot read directory: {exc.strerror}", display_path(Path(dirpath)), code="io"
+            )
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in visited:
+            yield None, diag.warning(
+                "symbolic link loop: this directory was already read; skipped",
+                display_path(Path(dirpath)),
+                code="symlink-loop",
+            )
+            dirnames[:] = []
+            continue
+        visited.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.lower().endswith(YAML_SUFFIXES):
+                yield Path(dirpath, name), None
+    while errors:  # an unreadable top directory
+        exc = errors.pop()
+        yield None, diag.error(
+            f"cannot read directory: {exc.strerror or exc}", display_path(top), code="io"
+        )
+
+
+def read_documents(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
+    """Every document of a file that parsed, and the problem that stopped it, if any."""
+    docs: list[Document] = []
+    try:
+        with open(source.path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return [], [diag.error(f"cannot read file: {exc.strerror}", source.display, code="io")]
+    try:
+        for doc in parse_documents(decode(data)):
+            docs.append(doc)
+    except YAMLProblem as p:
+        return docs, [diag.error(p.message, source.display, p.line + 1, p.column + 1, code=p.code)]
+    return docs, []
+
+
+def claims_manifest(value: Any) -> bool:
+    """Does a document say it is a manifest (even with a typo in its header)?"""
+    if not isinstance(value, dict):
+        return False
+    for key, item in value.items():
+        lowered = key.lower()
+        if lowered == "kind" and isinstance(item, str) and item.lower().startswith("generationrun"):
+            return True
+        if lowered == "apiversion" and isinstance(item, str):
+            if item.split("/", 1)[0].lower() == API_GROUP:
+                return True
+    return False
+
+
+def looks_like_manifest(value: Any) -> bool:
+    """A document without a header that still reads like a run (for a warning)."""
+    if not isinstance(value, dict):
+        return False
+    spec = value.get("spec")
+    return (isinstance(spec, dict) and "spec_id" in spec) or (
+        "metadata" in value and "spec" in value
+    ) or value.get("kind") == KIND

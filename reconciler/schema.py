@@ -1,0 +1,219 @@
+"""The manifest JSON Schema: loading it, one validator, defaults, readable errors.
+
+`schemas/generation-run.schema.json` is the one source of the manifest rules.
+It ships inside the package and is read with importlib.resources, so an
+installed `dfr` never depends on the source tree. This module compiles one
+validator for the whole process and words jsonschema's errors for people:
+the key or value they are about, and "did you mean" where a near miss exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+SCHEMA_FILE = "generation-run.schema.json"
+API_VERSION = "dataframer.ai/v1"
+KIND = "GenerationRun"
+
+
+def schema_text(name: str = SCHEMA_FILE) -> str:
+    return resources.files("reconciler").joinpath("schemas", name).read_text(encoding="utf-8")
+
+
+@functools.cache
+def manifest_schema() -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(schema_text())
+    return result
+
+
+@functools.cache
+def spec_schema() -> dict[str, Any]:
+    result: dict[str, Any] = manifest_schema()["$defs"]["spec"]
+    return result
+
+
+@functools.cache
+def spec_defaults() -> dict[str, Any]:
+    """The seed page's defaults, as the schema states them."""
+    return {
+        key: prop["default"]
+        for key, prop in spec_schema()["properties"].items()
+        if "default" in prop
+    }
+
+
+def with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec as the API will run it: every default the user left out filled in.
+
+    Keys come out in the schema's order so that rendered plans are stable.
+    """
+    merged = {**spec_defaults(), **spec}
+    order = list(spec_schema()["properties"])
+    return {key: merged[key] for key in order if key in merged}
+
+
+def models() -> list[str]:
+    result: list[str] = manifest_schema()["$defs"]["model"]["enum"]
+    return result
+
+
+@functools.cache
+def validator() -> Any:
+    """One validator for every document of the process.
+
+    Integers are strict: jsonschema accepts 10000.0 as an integer, but the API
+    body would then carry a float, so only real ints pass.
+    """
+    import jsonschema
+    from jsonschema import validators
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    strict = validators.extend(base, type_checker=checker)
+    return strict(manifest_schema())
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaProblem:
+    """One readable schema error: its path, whether it is about the key, and words."""
+
+    path: tuple[str | int, ...]
+    message: str
+    on_key: bool = False
+
+
+def problems(instance: Any) -> Iterator[SchemaProblem]:
+    """Readable problems of one document; empty when it is valid."""
+    v = validator()
+    if v.is_valid(instance):  # the fast path: most documents are valid
+        return
+    seen: set[tuple[tuple[str | int, ...], str]] = set()
+    for err in sorted(v.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+        for problem in _explain(err):
+            marker = (problem.path, problem.message)
+            if marker not in seen:
+                seen.add(marker)
+                yield problem
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out or "document"
+
+
+def _subject(path: tuple[str | int, ...]) -> str:
+    return _dotted(path) if path else "the document"
+
+
+def suggest(word: str, options: list[str]) -> str:
+    """' (did you mean 'x'?)' for a near miss, else ''."""
+    lowered = {o.lower(): o for o in options}
+    if word.lower() in lowered:
+        return f"; did you mean {lowered[word.lower()]!r}?"
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close:
+        close = [
+            lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), 1, 0.6)
+        ]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "string": "a string",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "number": "a number",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null (an empty value)"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, float):
+        return f"number {value!r}"
+    if isinstance(value, int):
+        return f"integer {value}"
+    text = str(value)
+    return f"string {text[:60]!r}" + ("..." if len(text) > 60 else "")
+
+
+def _explain(err: Any) -> Iterator[SchemaProblem]:
+    path = tuple(err.absolute_path)
+    kind = err.validator
+    value = err.instance
+    name = _subject(path)
+    if "propertyNames" in err.absolute_schema_path:
+        # The instance is the offending key; the path is the mapping's.
+        yield SchemaProblem(
+            (*path, value),
+            f"{_subject(path)} key {value!r} is not valid: use 1 to 63 letters, digits, "
+            "'-', '_', '.' or '/', starting and ending with a letter or digit",
+            on_key=True,
+        )
+    elif kind == "additionalProperties" and isinstance(value, dict):
+        allowed = list(err.schema.get("properties", {}))
+        for key in value:
+            if key not in allowed:
+                where = f"in {_dotted(path)}" if path else "at the top level"
+                yield SchemaProblem(
+                    (*path, key),
+                    f"unknown key {key!r} {where}{suggest(key, allowed)}"
+                    + ("" if suggest(key, allowed) else f" (allowed: {', '.join(allowed)})"),
+                    on_key=True,
+                )
+    elif kind == "required":
+        missing = [k for k in err.validator_value if isinstance(value, dict) and k not in value]
+        for key in missing:
+            yield SchemaProblem(path, f"{name} is missing the required key {key!r}", on_key=True)
+    elif kind in ("enum", "const"):
+        options = err.validator_value if kind == "enum" else [err.validator_value]
+        hint = suggest(value, [str(o) for o in options]) if isinstance(value, str) else ""
+        if not hint:
+            listed = ", ".join(map(str, options))
+            hint = f"; allowed: {listed}" if len(options) > 1 else f"; it must be {listed!r}"
+        yield SchemaProblem(path, f"{name}: {_describe(value)} is not allowed{hint}")
+    elif kind == "type":
+        expected = err.validator_value
+        words = (
+            " or ".join(_TYPE_NAMES.get(t, t) for t in expected)
+            if isinstance(expected, list)
+            else _TYPE_NAMES.get(expected, expected)
+        )
+        yield SchemaProblem(path, f"{name} must be {words}, not {_describe(value)}")
+    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = {"minimum": "at least", "maximum": "at most"}.get(kind, kind)
+        yield SchemaProblem(path, f"{name} must be {bound} {err.validator_value}, not {value}")
+    elif kind == "pattern" and path and path[-1] == "name":
+        yield SchemaProblem(
+            path,
+            f"{name} {value!r} is not a valid name: use 1 to 63 lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit",
+        )
+    elif kind == "pattern" and path and path[-1] == "spec_id":
+        yield SchemaProblem(
+            path,
+            f"{name} must be a UUID like 3c90c3cc-0d44-4b50-8888-8dd25736052a, not {value!r}",
+        )
+    elif kind in ("minLength", "maxLength"):
+        word = "at least" if kind == "minLength" else "at most"
+        yield SchemaProblem(path, f"{name} must be {word} {err.validator_value} characters long")
+    else:
+        yield SchemaProblem(path, f"{name}: {err.message}")

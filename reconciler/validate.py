@@ -1,0 +1,216 @@
+"""The `validate` pipeline: every file, every document, every problem, in one pass.
+
+Reading, schema validation and the cross-document rules (unique names) and
+cross-field rules (settings that have no effect) all happen here and return
+values: the valid manifests and the diagnostics. Nothing is printed and no
+exception escapes for bad input, so plan and apply reuse this as their
+front end and refuse to go on when any error was found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler import diagnostics as diag
+from reconciler import schema
+from reconciler.diagnostics import Diagnostic
+from reconciler.manifests import (
+    Manifest,
+    SourceFile,
+    claims_manifest,
+    discover,
+    looks_like_manifest,
+    read_documents,
+)
+from reconciler.yamlsafe import Document, key_node_of, locate, position, yaml11_reading
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A document's metadata.name and its place, valid or not, for the uniqueness rule."""
+
+    name: str
+    file: str
+    line: int
+    column: int
+
+
+@dataclass(slots=True)
+class ValidationResult:
+    manifests: list[Manifest] = field(default_factory=list)
+    names: list[_Claim] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+    documents: int = 0
+    skipped: int = 0
+
+    @property
+    def errors(self) -> int:
+        return diag.count_errors(self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.diagnostics) - self.errors
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.ok,
+            "files": self.files,
+            "manifests": len(self.manifests),
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "diagnostics": [d.to_json() for d in self.diagnostics],
+        }
+
+
+def validate_paths(paths: Sequence[str], *, skip_non_manifests: bool = False) -> ValidationResult:
+    """Read and check everything under `paths`; never raises for bad input."""
+    result = ValidationResult()
+    sources, problems = discover(paths)
+    result.diagnostics.extend(problems)
+    for source in sources:
+        _validate_file(source, result, skip_non_manifests)
+    _check_unique_names(result)
+    result.diagnostics = diag.sort(result.diagnostics)
+    return result
+
+
+def _validate_file(source: SourceFile, result: ValidationResult, skip_non_manifests: bool) -> None:
+    result.files += 1
+    documents, problems = read_documents(source)
+    result.diagnostics.extend(problems)
+    strict = source.explicit and not skip_non_manifests
+    for doc in documents:
+        if doc.value is None:  # an empty document, e.g. after a trailing '---'
+            continue
+        result.documents += 1
+        if not claims_manifest(doc.value):
+            if strict:
+                result.diagnostics.append(_not_a_manifest(source, doc))
+            else:
+                result.skipped += 1
+                if looks_like_manifest(doc.value):
+                    line, col = doc.line, doc.column
+                    result.diagnostics.append(
+                        diag.warning(
+                            "skipped: this document looks like a run but has no "
+                            f"'apiVersion: {schema.API_VERSION}' and 'kind: {schema.KIND}'",
+                            source.display,
+                            line,
+                            col,
+                            code="not-a-manifest",
+                        )
+                    )
+            continue
+        _validate_document(source, doc, result)
+
+
+def _not_a_manifest(source: SourceFile, doc: Document) -> Diagnostic:
+    value = doc.value
+    if not isinstance(value, dict):
+        what = "a list" if isinstance(value, list) else f"a single value ({value!r:.40})"
+        message = f"document is {what}; a manifest is a mapping"
+    else:
+        message = (
+            f"document is not a manifest: it needs 'apiVersion: {schema.API_VERSION}' "
+            f"and 'kind: {schema.KIND}'"
+        )
+    return diag.error(message, source.display, doc.line, doc.column, code="not-a-manifest")
+
+
+def _validate_document(source: SourceFile, doc: Document, result: ValidationResult) -> None:
+    metadata = doc.value.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+        line, col = position(locate(doc.node, ("metadata", "name")))
+        result.names.append(_Claim(metadata["name"], source.display, line, col))
+    found = False
+    for problem in schema.problems(doc.value):
+        found = True
+        node = (
+            key_node_of(doc.node, problem.path)
+            if problem.on_key
+            else locate(doc.node, problem.path)
+        )
+        message = problem.message
+        reading = None if problem.on_key else yaml11_reading(node)
+        if reading is not None:
+            message += (
+                f" (dfr reads YAML 1.2, where {node.value!r} is a string; YAML 1.1 tools read "
+                f"it as {reading}: write it as {reading if reading != 'a number' else 'digits'})"
+            )
+        line, col = position(node)
+        result.diagnostics.append(
+            diag.error(message, source.display, line, col, code="schema", path=problem.path)
+        )
+    if found:
+        return
+    value = doc.value
+    metadata = value["metadata"]
+    # A manifest's place is its name: that is what other messages point at.
+    claim = result.names[-1]
+    line, col = claim.line, claim.column
+    manifest = Manifest(
+        name=metadata["name"],
+        spec=value["spec"],
+        labels=dict(metadata.get("labels") or {}),
+        file=source.display,
+        line=line,
+        column=col,
+    )
+    result.manifests.append(manifest)
+    result.diagnostics.extend(_cross_field_warnings(source, doc, manifest))
+
+
+def _cross_field_warnings(source: SourceFile, doc: Document, m: Manifest) -> list[Diagnostic]:
+    """Settings the schema allows but that have no effect: say so at their place."""
+    out: list[Diagnostic] = []
+    if not m.spec.get("enable_revisions", False):
+        for key in ("revision_model", "max_revision_cycles"):
+            if key in m.spec:
+                line, col = position(key_node_of(doc.node, ("spec", key)))
+                out.append(
+                    diag.warning(
+                        f"spec.{key} has no effect because spec.enable_revisions is false; "
+                        "set enable_revisions: true or remove it",
+                        source.display,
+                        line,
+                        col,
+                        code="no-effect",
+                        path=("spec", key),
+                    )
+                )
+    return out
+
+
+def _check_unique_names(result: ValidationResult) -> None:
+    """A name used twice is an error at each later use, naming the first place.
+
+    Invalid documents count too: a typo elsewhere must not hide a clash.
+    """
+    first: dict[str, _Claim] = {}
+    clashing: set[str] = set()
+    for claim in result.names:
+        other = first.setdefault(claim.name, claim)
+        if other is claim:
+            continue
+        clashing.add(claim.name)
+        result.diagnostics.append(
+            diag.error(
+                f"metadata.name {claim.name!r} is already used by the manifest at "
+                f"{other.file}:{other.line}:{other.column}; names must be unique across "
+                "all manifests",
+                claim.file,
+                claim.line,
+                claim.column,
+                code="duplicate-name",
+                path=("metadata", "name"),
+            )
+        )
+    if clashing:
+        result.manifests = [m for m in result.manifests if m.name not in clashing]
