@@ -99,7 +99,7 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Errors of our own making (bad URL scheme, unsendable header): retrying cannot help.
 _LOCAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 
-_EXCERPT_CHARS = 120
+_EXCERPT_CHARS = 80
 _MESSAGE_CHARS = 300
 
 
@@ -702,7 +702,7 @@ class DataframerClient:
             except httpx.TransportError as exc:
                 with self._lock:
                     self._transport_errors += 1
-                failure = self._describe(exc)
+                failure = self._redact(self._describe(exc))
                 if not isinstance(exc, _NOT_SENT):
                     if not idempotent:
                         raise self._outcome_unknown(method, path, failure, None) from None
@@ -713,7 +713,7 @@ class DataframerClient:
                 if status_code != 429 and status_code < 500:
                     self._pacer.on_success()
                     return response, lost_answer
-                failure = self._status_text(response)
+                failure = self._redact(self._status_text(response))
                 retry_after = self._retry_after(response)
                 if status_code == 429:
                     with self._lock:
@@ -904,9 +904,10 @@ def _api_message(response: httpx.Response) -> str:
     elif data is not None:
         parts.extend(_flatten_detail(data))
     else:
+        # Not JSON (an HTML error page, say): a short excerpt is enough.
         text = response.text if response.content else ""
         if text.strip():
-            parts.append(text)
+            parts.append(_one_line(text, _EXCERPT_CHARS))
     return _one_line("; ".join(p for p in parts if p), _MESSAGE_CHARS)
 
 
