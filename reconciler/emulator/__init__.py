@@ -1,0 +1,61 @@
+"""A local Dataframer-compatible API server: the test bench and the quickstart.
+
+`dfr emulator` serves it in the foreground; tests start it in-process:
+
+    from reconciler.emulator import Emulator, EmulatorConfig, ManualClock
+
+    clock = ManualClock()
+    with Emulator(EmulatorConfig(clock=clock, failure_rate=0.2, seed=7)) as emu:
+        client = httpx.Client(base_url=emu.base_url, headers={"Authorization": "Bearer x"})
+        ...
+        emu.advance(10)                 # runs move on without sleeping
+        emu.configure(failure_rate=0)   # stop the faults, check convergence
+        assert emu.stats()["runs_created"] == 1
+
+It binds 127.0.0.1 only. The API is `shared/API.md`'s runs and specs routes;
+`/_emulator/...` (no auth) exposes stats, runs and settings to other processes.
+Seed spec ids are in `reconciler.emulator.seeds` and re-exported here.
+
+Modules: `config` (settings), `seeds` (built-in specs, prices), `validation`
+(create-body checks from the manifest schema), `store` (runs, lifecycle),
+`faults` (seeded decisions, rate limiter, counters), `app` (routes, auth,
+fault injection), `server` (HTTP and the `Emulator` object).
+
+Importing this package is cheap: the HTTP server and jsonschema load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from reconciler.emulator.config import EmulatorConfig, ManualClock
+from reconciler.emulator.seeds import (
+    SPEC_CHAT_TRANSCRIPTS,
+    SPEC_LEGAL_CONTRACTS,
+    SPEC_MEDICAL_NOTES,
+    SPEC_PRODUCT_REVIEWS,
+    SPEC_SUPPORT_TICKETS,
+)
+
+if TYPE_CHECKING:
+    from reconciler.emulator.server import Emulator
+
+__all__ = [
+    "SPEC_CHAT_TRANSCRIPTS",
+    "SPEC_LEGAL_CONTRACTS",
+    "SPEC_MEDICAL_NOTES",
+    "SPEC_PRODUCT_REVIEWS",
+    "SPEC_SUPPORT_TICKETS",
+    "Emulator",
+    "EmulatorConfig",
+    "ManualClock",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: http.server and friends load only when an emulator is made.
+    if name == "Emulator":
+        from reconciler.emulator.server import Emulator
+
+        return Emulator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,395 @@
+"""The emulated API: one request in, one `Reply` out, faults included.
+
+This module knows routes, auth, validation and fault injection but nothing
+about sockets: `server.py` reads a `Request` off the wire and carries out the
+`Reply` (send it, delay it, or drop the connection unanswered). The same
+object also offers the Python control API that tests use through `Emulator`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from reconciler.emulator.config import EmulatorConfig, coerce_knobs, default_clock
+from reconciler.emulator.faults import Dice, RateLimiter, Stats, retry_after_header
+from reconciler.emulator.store import FAILED, SUCCEEDED, ApiProblem, Outcome, Store, Timeline
+from reconciler.emulator.validation import validate_body
+
+API_PREFIX = "/api/dataframer"
+ADMIN_PREFIX = "/_emulator"
+
+# (method, pattern, route kind). Trailing slashes are optional on every path.
+_UUIDISH = r"(?P<id>[^/]+)"
+_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (method, re.compile(pattern), kind)
+    for method, pattern, kind in (
+        ("POST", rf"^{API_PREFIX}/runs/?$", "runs.create"),
+        ("GET", rf"^{API_PREFIX}/runs/?$", "runs.list"),
+        ("GET", rf"^{API_PREFIX}/runs/{_UUIDISH}/?$", "runs.get"),
+        ("DELETE", rf"^{API_PREFIX}/runs/{_UUIDISH}/?$", "runs.delete"),
+        ("POST", rf"^{API_PREFIX}/runs/{_UUIDISH}/cancel/?$", "runs.cancel"),
+        ("GET", rf"^{API_PREFIX}/specs/?$", "specs.list"),
+        ("GET", rf"^{API_PREFIX}/specs/{_UUIDISH}/?$", "specs.get"),
+    )
+)
+
+#: Fields `missing_fields_rate` may take out of a run object.
+MISSING_FIELD_CANDIDATES = (
+    "id",
+    "status",
+    "created_at",
+    "completed_at",
+    "spec_id",
+    "spec_version",
+    "samples_completed",
+    "samples_failed",
+    "total_cost",
+    "runtime_params",
+)
+
+_FAILURE_REASONS = (
+    "Generation model returned too many invalid samples",
+    "Upstream model provider rate limit exceeded; run aborted",
+    "Worker lost: out of memory while generating samples",
+    "Seed examples exceed the model's context window",
+)
+
+_GARBAGE: tuple[tuple[str, bytes], ...] = (
+    ("text/html", b"<html><body><h1>Welcome to nginx!</h1></body></html>"),
+    ("application/json", b'{"id": "3c90c3cc-0d44-4b50-88'),
+    ("text/plain", b"OK"),
+    ("application/json", b""),
+)
+
+_BAD_GATEWAY = (
+    b"<html><head><title>502 Bad Gateway</title></head><body>"
+    b"<center><h1>502 Bad Gateway</h1></center></body></html>"
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    target: str
+    headers: Mapping[str, str]  # names lower-cased
+    body: bytes
+    client_host: str
+
+
+@dataclass
+class Reply:
+    """What to do with a request: an answer, maybe late, or a dropped connection."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait after acting, before answering (hang)
+    drop: bool = False  # close the connection abruptly, answering nothing
+
+    @classmethod
+    def json(cls, status: int, payload: Any, **kwargs: Any) -> Reply:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        return cls(status=status, body=body, **kwargs)
+
+
+class EmulatorApp:
+    """The emulated Dataframer API and its control surface."""
+
+    def __init__(self, config: EmulatorConfig, stopping: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self._config = config
+        self._stopping = stopping
+        self.timeline = Timeline(config.clock or default_clock, config.time_scale, time.time())
+        self.store = Store(self.timeline)
+        self.dice = Dice(config.seed)
+        self.limiter = RateLimiter()
+        self.stats = Stats()
+
+    # ----- settings --------------------------------------------------------
+
+    @property
+    def config(self) -> EmulatorConfig:
+        with self._lock:
+            return self._config
+
+    def configure(self, knobs: Mapping[str, Any]) -> EmulatorConfig:
+        with self._lock:
+            new = self._config.replace(knobs)
+            old, self._config = self._config, new
+        if new.seed != old.seed:
+            self.dice.reseed(new.seed)
+        if new.time_scale != old.time_scale:
+            self.timeline.set_scale(new.time_scale)
+        if new.rate_limit != old.rate_limit:
+            self.limiter.reset()
+        return new
+
+    def _take(self, counter: str) -> bool:
+        """Use up one of a count-down knob (`ambiguous_posts`, `fail_next`)."""
+        with self._lock:
+            left: int = getattr(self._config, counter)
+            if left <= 0:
+                return False
+            self._config = self._config.replace({counter: left - 1})
+            return True
+
+    # ----- dispatch --------------------------------------------------------
+
+    def handle(self, request: Request) -> Reply:
+        split = urlsplit(request.target)
+        path = split.path
+        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            self.stats.admin()
+            return self._admin(request.method, path.rstrip("/"), request)
+        kind, route_args = _route(request.method, path)
+        self.stats.request(kind)
+        reply = self._api(request, kind, route_args, query)
+        if not reply.drop:
+            self.stats.response(reply.status)
+        return reply
+
+    def _api(
+        self, request: Request, kind: str, route_args: dict[str, str], query: dict[str, str]
+    ) -> Reply:
+        cfg = self.config
+        if self.dice.roll("reset", cfg.reset_rate):
+            self.stats.injected("reset")
+            return Reply(drop=True)
+        if cfg.rate_limit:
+            wait = self.limiter.admit(cfg.rate_limit)
+            if wait is not None:
+                self.stats.injected("rate_limited")
+                headers = {"Retry-After": retry_after_header(wait)} if cfg.retry_after else {}
+                detail = "Request was throttled."
+                return Reply.json(429, {"detail": detail}, headers=headers)
+        refused = self._auth(request.headers.get("authorization"), cfg)
+        if refused is not None:
+            return refused
+        if cfg.latency > 0:
+            # Interruptible, so stop() does not wait out a long latency.
+            self._stopping.wait(cfg.latency)
+        if self.dice.roll("failure", cfg.failure_rate):
+            self.stats.injected("5xx")
+            return self._server_error()
+        try:
+            reply = self._act(kind, route_args, query, request.body, cfg)
+        except ApiProblem as problem:
+            reply = Reply.json(problem.status, problem.payload)
+        if kind == "runs.create" and reply.status == 201:
+            if self._take("ambiguous_posts") or self.dice.roll(
+                "ambiguous", cfg.ambiguous_post_rate
+            ):
+                self.stats.injected("ambiguous_post")
+                return Reply(drop=True)
+            if self.dice.roll("post_5xx", cfg.post_5xx_after_create_rate):
+                self.stats.injected("post_5xx_after_create")
+                return self._server_error()
+        if 200 <= reply.status < 300 and reply.body:
+            reply = self._spoil(kind, reply, cfg)
+        if self.dice.roll("hang", cfg.hang_rate):
+            self.stats.injected("hang")
+            reply.delay = cfg.hang_seconds
+        return reply
+
+    def _auth(self, header: str | None, cfg: EmulatorConfig) -> Reply | None:
+        scheme, _, token = (header or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return Reply.json(
+                401,
+                {"detail": "Authentication credentials were not provided."},
+                headers={"WWW-Authenticate": 'Bearer realm="dataframer"'},
+            )
+        # Constant-time compare; the token itself is never logged or echoed.
+        if cfg.api_key is not None and not hmac.compare_digest(
+            token.encode(), cfg.api_key.encode()
+        ):
+            return Reply.json(403, {"detail": "Invalid API key."})
+        return None
+
+    def _server_error(self) -> Reply:
+        status = self.dice.choice("5xx_status", (500, 502, 503))
+        if status == 502:
+            return Reply(status=502, body=_BAD_GATEWAY, content_type="text/html")
+        if status == 503:
+            return Reply.json(503, {"detail": "Service temporarily unavailable"})
+        return Reply.json(500, {"detail": "Internal server error"})
+
+    def _act(
+        self,
+        kind: str,
+        args: dict[str, str],
+        query: dict[str, str],
+        raw_body: bytes,
+        cfg: EmulatorConfig,
+    ) -> Reply:
+        spelling = cfg.status_spelling
+        if kind == "runs.create":
+            return self._create(raw_body, cfg)
+        if kind == "runs.list":
+            return Reply.json(200, self.store.list(spelling))
+        if kind == "runs.get":
+            run = self.store.get(args["id"], spelling)
+            if run is None:
+                raise ApiProblem(404, {"detail": "Not found."})
+            return Reply.json(200, run)
+        if kind == "runs.cancel":
+            run = self.store.cancel(args["id"], spelling)
+            self.stats.run_event("canceled")
+            return Reply.json(200, run)
+        if kind == "runs.delete":
+            if not self.store.delete(args["id"]):
+                raise ApiProblem(404, {"detail": "Not found."})
+            self.stats.run_event("deleted")
+            return Reply(status=204)
+        if kind == "specs.list":
+            return Reply.json(200, self.store.specs())
+        if kind == "specs.get":
+            spec = self.store.spec(args["id"], accept_any=cfg.accept_any_spec)
+            if spec is None:
+                raise ApiProblem(404, {"detail": "Not found."})
+            versions = query.get("include_versions", "").lower() in ("true", "1", "yes")
+            return Reply.json(200, spec.render(include_versions=versions))
+        if kind == "method_not_allowed":
+            return Reply.json(
+                405, {"detail": "Method not allowed."}, headers={"Allow": args["allow"]}
+            )
+        raise ApiProblem(404, {"detail": "Not found."})
+
+    def _create(self, raw_body: bytes, cfg: EmulatorConfig) -> Reply:
+        try:
+            body = json.loads(raw_body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            detail = [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]
+            raise ApiProblem(422, {"detail": detail}) from None
+        errors = validate_body(body)
+        if errors:
+            raise ApiProblem(422, {"detail": errors})
+        spec, version = self.store.resolve(body, accept_any=cfg.accept_any_spec)
+        failing = self._take("fail_next") or self.dice.roll("fail_run", cfg.fail_rate)
+        outcome = Outcome(
+            status=FAILED if failing else SUCCEEDED,
+            reason=self.dice.choice("failure_reason", _FAILURE_REASONS) if failing else None,
+            fail_fraction=self.dice.uniform("fail_fraction", 0.05, 0.9),
+            failed_share=self.dice.uniform("failed_share", 0.0, 0.03),
+        )
+        run = self.store.create(
+            spec,
+            version,
+            body,
+            outcome=outcome,
+            pending_s=cfg.pending_seconds,
+            processing_s=cfg.processing_seconds,
+            user_email=cfg.user_email,
+        )
+        self.stats.run_event("created")
+        return Reply.json(201, {"id": run.id})
+
+    def _spoil(self, kind: str, reply: Reply, cfg: EmulatorConfig) -> Reply:
+        """Apply the answer-level faults: garbage, missing fields, unknown status."""
+        if self.dice.roll("garbage", cfg.garbage_rate):
+            self.stats.injected("garbage")
+            content_type, body = self.dice.choice("garbage_body", _GARBAGE)
+            return Reply(status=200, body=body, content_type=content_type, headers=reply.headers)
+        if kind not in ("runs.create", "runs.get", "runs.list", "runs.cancel"):
+            return reply
+        if cfg.missing_fields_rate <= 0 and (cfg.unknown_status_rate <= 0 or kind == "runs.create"):
+            return reply
+        payload = json.loads(reply.body)
+        objects = payload if isinstance(payload, list) else [payload]
+        for obj in objects:
+            if kind != "runs.create" and self.dice.roll("unknown_status", cfg.unknown_status_rate):
+                self.stats.injected("unknown_status")
+                obj["status"] = cfg.unknown_status_value
+            if self.dice.roll("missing_fields", cfg.missing_fields_rate):
+                self.stats.injected("missing_fields")
+                present = [name for name in MISSING_FIELD_CANDIDATES if name in obj]
+                k = min(len(present), 1 + int(self.dice.uniform("missing_count", 0, 3)))
+                for name in self.dice.sample("missing_which", present, k):
+                    del obj[name]
+        return Reply.json(reply.status, payload, headers=reply.headers)
+
+    # ----- admin endpoints -------------------------------------------------
+
+    def _admin(self, method: str, path: str, request: Request) -> Reply:
+        if request.client_host not in ("127.0.0.1", "::1", "localhost"):
+            return Reply.json(403, {"detail": "The emulator's admin endpoints are loopback only."})
+        action = path[len(ADMIN_PREFIX) :].strip("/")
+        try:
+            if method == "GET" and action == "stats":
+                return Reply.json(200, self.stats_snapshot())
+            if method == "GET" and action == "runs":
+                return Reply.json(200, self.runs())
+            if method == "GET" and action == "config":
+                return Reply.json(200, self.config.knobs())
+            if method != "POST" or action not in _ADMIN_POSTS:
+                return Reply.json(404, {"detail": f"No admin endpoint {method} {path}"})
+            body = json.loads(request.body or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            if action == "configure":
+                return Reply.json(200, self.configure(coerce_knobs(body)).knobs())
+            if action == "reset_stats":
+                self.stats.reset()
+                return Reply.json(200, {})
+            if action == "force_status":
+                self.force_status(str(body["run_id"]), str(body["status"]), body.get("reason"))
+            elif action == "set_outcome":
+                self.store.set_outcome(str(body["run_id"]), str(body["status"]), body.get("reason"))
+            elif action == "forget":
+                self.forget(str(body["run_id"]))
+            elif action == "advance":
+                self.timeline.advance(float(body["seconds"]))
+            return Reply.json(200, {})
+        except KeyError as exc:
+            return Reply.json(400, {"detail": f"missing or unknown: {exc}"})
+        except (ValueError, TypeError) as exc:
+            return Reply.json(400, {"detail": str(exc)})
+
+    # ----- Python control API (used through Emulator) ---------------------
+
+    def runs(self) -> list[dict[str, Any]]:
+        return self.store.list(self.config.status_spelling, full=True)
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        snapshot = self.stats.snapshot()
+        snapshot["runs_in_store"] = len(self.store)
+        return snapshot
+
+    def force_status(self, run_id: str, status: str, reason: str | None = None) -> None:
+        self.store.force_status(run_id, status, reason)
+
+    def forget(self, run_id: str) -> None:
+        if not self.store.delete(run_id):
+            raise KeyError(f"no run {run_id} in the emulator")
+        self.stats.run_event("forgotten")
+
+
+_ADMIN_POSTS = frozenset(
+    {"configure", "reset_stats", "force_status", "set_outcome", "forget", "advance"}
+)
+
+
+def _route(method: str, path: str) -> tuple[str, dict[str, str]]:
+    """The route kind for a request, e.g. ("runs.get", {"id": ...})."""
+    allowed: list[str] = []
+    for route_method, pattern, kind in _ROUTES:
+        match = pattern.match(path)
+        if match is None:
+            continue
+        if route_method == method:
+            return kind, match.groupdict()
+        allowed.append(route_method)
+    if allowed:
+        return "method_not_allowed", {"allow": ", ".join(sorted(set(allowed)))}
+    return "unknown", {}

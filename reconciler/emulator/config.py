@@ -1,0 +1,217 @@
+"""Emulator settings: every knob in one dataclass, plus a manual clock for tests.
+
+`EmulatorConfig` is what `dfr emulator` flags map onto one to one, and what
+`Emulator.configure(**knobs)` / `POST /_emulator/configure` change while the
+server runs. Every fault knob is off by default, so a bare `EmulatorConfig()`
+is a well-behaved API whose runs go PENDING -> PROCESSING -> SUCCEEDED.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The two spellings of the running status: the SDK's and the seed page's.
+STATUS_SPELLINGS = ("PROCESSING", "IN_PROGRESS")
+
+#: Fields fixed when the emulator is built; `configure` refuses to change them.
+FIXED_FIELDS = frozenset({"port", "clock"})
+
+_RATE_FIELDS = (
+    "failure_rate",
+    "post_5xx_after_create_rate",
+    "fail_rate",
+    "ambiguous_post_rate",
+    "reset_rate",
+    "hang_rate",
+    "garbage_rate",
+    "missing_fields_rate",
+    "unknown_status_rate",
+)
+_SECONDS_FIELDS = ("pending_seconds", "processing_seconds", "latency", "hang_seconds")
+_COUNT_FIELDS = ("ambiguous_posts", "fail_next")
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Every setting of the emulator. Rates are shares in [0, 1]; seconds are floats.
+
+    Server:
+      port: TCP port on 127.0.0.1; 0 picks a free one (see `Emulator.base_url`).
+      api_key: when set, only `Authorization: Bearer <api_key>` is accepted (else 403);
+        when None, any non-empty bearer token is accepted. A missing header is 401.
+      log_requests: write one line per request to stderr (never headers, so never the key).
+      user_email: `created_by_email` of every run.
+
+    Runs and specs:
+      pending_seconds: how long a new run stays PENDING.
+      processing_seconds: how long it then stays PROCESSING before its outcome.
+      time_scale: lifecycle seconds per clock second (10.0 makes runs finish 10x faster).
+      clock: a monotonic clock in seconds driving the lifecycle (default
+        `time.monotonic`); pass a `ManualClock` to move time only by hand.
+      status_spelling: "PROCESSING" (SDK) or "IN_PROGRESS" (seed page) for running runs.
+      accept_any_spec: any UUID `spec_id` is a SUCCEEDED spec with versions 1..10.
+      fail_rate: share of new runs that end FAILED instead of SUCCEEDED.
+      fail_next: the next N runs created end FAILED (counts down).
+
+    Faults (all deterministic for a given `seed` and request order):
+      seed: seeds every random decision below.
+      latency: seconds added before every API answer.
+      failure_rate: share of API requests answered 500/502/503 without acting.
+      post_5xx_after_create_rate: share of create-run POSTs that create the run
+        and then answer 500/502/503 anyway.
+      rate_limit: admitted requests per second over a sliding 1 s window; the rest
+        get 429. None or 0 means no limit.
+      retry_after: send `Retry-After` (whole seconds, at least 1) with each 429.
+      ambiguous_post_rate: share of create-run POSTs that create the run and then
+        drop the connection without any answer.
+      ambiguous_posts: the next N create-run POSTs do the same (counts down).
+      reset_rate: share of API requests whose connection is dropped, unanswered,
+        before anything is done.
+      hang_rate: share of API requests that are carried out and then answered only
+        after `hang_seconds` (longer than the client's read timeout).
+      hang_seconds: how long a hung answer waits (bounded, so the thread ends).
+      garbage_rate: share of successful answers replaced by 200 with a non-JSON body.
+      missing_fields_rate: share of run objects (and create answers) that lose a few
+        fields, `status` or `id` among the candidates.
+      unknown_status_rate: share of run objects whose `status` is replaced by
+        `unknown_status_value`.
+      unknown_status_value: the made-up status those runs show.
+    """
+
+    port: int = 0
+    api_key: str | None = None
+    log_requests: bool = False
+    user_email: str = "emulator@dataframer.local"
+
+    pending_seconds: float = 2.0
+    processing_seconds: float = 5.0
+    time_scale: float = 1.0
+    clock: Callable[[], float] | None = field(default=None, compare=False)
+    status_spelling: str = "PROCESSING"
+    accept_any_spec: bool = False
+    fail_rate: float = 0.0
+    fail_next: int = 0
+
+    seed: int = 0
+    latency: float = 0.0
+    failure_rate: float = 0.0
+    post_5xx_after_create_rate: float = 0.0
+    rate_limit: float | None = None
+    retry_after: bool = True
+    ambiguous_post_rate: float = 0.0
+    ambiguous_posts: int = 0
+    reset_rate: float = 0.0
+    hang_rate: float = 0.0
+    hang_seconds: float = 10.0
+    garbage_rate: float = 0.0
+    missing_fields_rate: float = 0.0
+    unknown_status_rate: float = 0.0
+    unknown_status_value: str = "QUEUED"
+
+    def __post_init__(self) -> None:
+        # Fail at construction, so a bad flag or configure() body is refused whole.
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, not {self.port}")
+        if self.api_key is not None and not self.api_key:
+            raise ValueError("api_key must be non-empty when set")
+        for name in _RATE_FIELDS:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {value}")
+        for name in _SECONDS_FIELDS:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
+        for name in _COUNT_FIELDS:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
+        if self.time_scale <= 0:
+            raise ValueError(f"time_scale must be > 0, not {self.time_scale}")
+        if self.rate_limit is not None and self.rate_limit < 0:
+            raise ValueError(f"rate_limit must be >= 0, not {self.rate_limit}")
+        if self.status_spelling not in STATUS_SPELLINGS:
+            raise ValueError(f"status_spelling must be one of {', '.join(STATUS_SPELLINGS)}")
+        if not self.unknown_status_value:
+            raise ValueError("unknown_status_value must be non-empty")
+
+    def replace(self, knobs: Mapping[str, Any]) -> EmulatorConfig:
+        """A copy with `knobs` changed; ValueError for unknown or fixed names, bad values."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(knobs) - names)
+        if unknown:
+            raise ValueError(f"unknown emulator setting(s): {', '.join(unknown)}")
+        fixed = sorted(set(knobs) & FIXED_FIELDS)
+        if fixed:
+            raise ValueError(f"cannot change while running: {', '.join(fixed)}")
+        try:
+            return dataclasses.replace(self, **knobs)
+        except TypeError as exc:  # pragma: no cover - names were checked above
+            raise ValueError(str(exc)) from exc
+
+    def knobs(self) -> dict[str, Any]:
+        """The settings as JSON-friendly values (the clock is left out)."""
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "clock"
+        }
+
+
+def coerce_knobs(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the JSON types of a `/_emulator/configure` body against the fields.
+
+    JSON has no int/float distinction that dataclasses would enforce, and a
+    string "0.5" must not slip into a rate and fail later inside a request.
+    """
+    # With PEP 563 the annotations are strings such as "float | None".
+    types = {f.name: str(f.type) for f in dataclasses.fields(EmulatorConfig)}
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        kind = types.get(name)
+        if kind is None:
+            out[name] = value  # EmulatorConfig.replace names it as unknown
+            continue
+        if _fits(kind, value):
+            out[name] = float(value) if kind.startswith("float") and value is not None else value
+        else:
+            raise ValueError(f"{name}: expected {kind}, got {type(value).__name__}")
+    return out
+
+
+def _fits(kind: str, value: object) -> bool:
+    """Whether a JSON value fits a field annotated `kind` (a string: PEP 563)."""
+    if value is None:
+        return kind.endswith("| None")
+    if isinstance(value, bool):
+        return kind == "bool"
+    if kind.startswith("float"):
+        return isinstance(value, (int, float))
+    if kind == "int":
+        return isinstance(value, int)
+    if kind.startswith("str"):
+        return isinstance(value, str)
+    return False
+
+
+class ManualClock:
+    """A clock that moves only when told to: `clock.advance(5)`. Thread-safe."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards")
+        with self._lock:
+            self._now += seconds
+
+
+def default_clock() -> float:
+    return time.monotonic()

@@ -1,0 +1,147 @@
+"""Seeded fault decisions, the rate limiter and the request counters.
+
+Each kind of decision draws from its own `random.Random` seeded with
+`(seed, kind)`, so turning one knob on does not shift what another knob
+decides: a test that sets `failure_rate` sees the same 5xx pattern whether or
+not `garbage_rate` is also set. For a given seed and request order every
+decision is the same on every run of the test.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Dice:
+    """Independent seeded random streams, one per decision kind. Thread-safe."""
+
+    def __init__(self, seed: int) -> None:
+        self._lock = threading.Lock()
+        self._seed = seed
+        self._streams: dict[str, random.Random] = {}
+
+    def reseed(self, seed: int) -> None:
+        with self._lock:
+            self._seed = seed
+            self._streams.clear()
+
+    def _stream(self, kind: str) -> random.Random:
+        stream = self._streams.get(kind)
+        if stream is None:
+            stream = self._streams[kind] = random.Random(f"{self._seed}/{kind}")
+        return stream
+
+    def roll(self, kind: str, rate: float) -> bool:
+        """True with probability `rate`; a rate of 0 never draws (stays reproducible)."""
+        if rate <= 0.0:
+            return False
+        with self._lock:
+            return self._stream(kind).random() < rate
+
+    def uniform(self, kind: str, low: float, high: float) -> float:
+        with self._lock:
+            return self._stream(kind).uniform(low, high)
+
+    def choice(self, kind: str, options: Sequence[T]) -> T:
+        with self._lock:
+            return self._stream(kind).choice(options)
+
+    def sample(self, kind: str, options: Sequence[T], k: int) -> list[T]:
+        with self._lock:
+            return self._stream(kind).sample(list(options), k)
+
+
+class RateLimiter:
+    """At most `limit` admitted requests in any sliding 1-second window.
+
+    Runs on real time, not the lifecycle clock: clients back off in real seconds.
+    Refused requests do not use up the window, so a client that honours
+    `Retry-After` gets through.
+    """
+
+    WINDOW = 1.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._admitted: collections.deque[float] = collections.deque()
+
+    def admit(self, limit: float) -> float | None:
+        """None when admitted, else the seconds until a slot frees up."""
+        capacity = max(1, math.floor(limit))
+        with self._lock:
+            now = self._clock()
+            while self._admitted and self._admitted[0] <= now - self.WINDOW:
+                self._admitted.popleft()
+            if len(self._admitted) < capacity:
+                self._admitted.append(now)
+                return None
+            return self._admitted[0] + self.WINDOW - now
+
+    def reset(self) -> None:
+        with self._lock:
+            self._admitted.clear()
+
+
+def retry_after_header(wait: float) -> str:
+    """`Retry-After` in whole seconds, never 0 (a 0 invites a hot retry loop)."""
+    return str(max(1, math.ceil(wait)))
+
+
+class Stats:
+    """Counters of what the emulator saw and did. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests: collections.Counter[str] = collections.Counter()
+            self._responses: collections.Counter[str] = collections.Counter()
+            self._injected: collections.Counter[str] = collections.Counter()
+            self._runs: collections.Counter[str] = collections.Counter()
+            self._admin = 0
+
+    def request(self, kind: str) -> None:
+        with self._lock:
+            self._requests[kind] += 1
+
+    def response(self, status: int) -> None:
+        with self._lock:
+            self._responses[str(status)] += 1
+
+    def injected(self, fault: str, count: int = 1) -> None:
+        with self._lock:
+            self._injected[fault] += count
+
+    def run_event(self, event: str) -> None:
+        with self._lock:
+            self._runs[event] += 1
+
+    def admin(self) -> None:
+        with self._lock:
+            self._admin += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": dict(self._requests),
+                "requests_total": sum(self._requests.values()),
+                "responses": dict(self._responses),
+                "injected": dict(self._injected),
+                "injected_total": sum(self._injected.values()),
+                "runs_created": self._runs["created"],
+                "runs_canceled": self._runs["canceled"],
+                "runs_deleted": self._runs["deleted"],
+                "runs_forgotten": self._runs["forgotten"],
+                "admin_requests": self._admin,
+            }

@@ -1,0 +1,361 @@
+"""The HTTP side of the emulator: a threaded HTTP/1.1 server on 127.0.0.1.
+
+`Emulator` owns the server thread and exposes the control API tests use;
+`_Handler` turns bytes on a connection into a `Request` for `EmulatorApp`
+and carries out its `Reply`: answer, answer late (hang), or drop the
+connection without a word (reset, ambiguous create). Stdlib only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from reconciler.emulator.app import EmulatorApp, Reply, Request
+from reconciler.emulator.config import EmulatorConfig
+
+#: The only address the emulator ever binds: it is a local test bench.
+HOST = "127.0.0.1"
+#: Bodies above this are refused (413); real create bodies are a few hundred bytes.
+MAX_BODY = 1 << 20
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    # Daemon threads: a hung or idle keep-alive connection never blocks exit.
+    daemon_threads = True
+    # Room for bursts of new connections from parallel clients.
+    request_queue_size = 128
+
+    def __init__(self, port: int, app: EmulatorApp, stopping: threading.Event) -> None:
+        self.app = app
+        self.stopping = stopping
+        self._conn_lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._aborting: set[socket.socket] = set()
+        super().__init__((HOST, port), _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls getfqdn(), a reverse DNS lookup that can
+        # take seconds on a badly configured machine; the name is not needed.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = HOST
+        self.server_port = self.socket.getsockname()[1]
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        with self._conn_lock:
+            self._open.add(conn)
+        return conn, address
+
+    def abort_on_close(self, conn: socket.socket) -> None:
+        """Close `conn` with a TCP reset instead of an orderly shutdown."""
+        with self._conn_lock:
+            self._aborting.add(conn)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conn_lock:
+            self._open.discard(request)
+            abort = request in self._aborting
+            self._aborting.discard(request)
+        if not abort:
+            super().shutdown_request(request)
+            return
+        # SO_LINGER 0 makes close() send RST: the client sees a reset
+        # connection, not a clean end of stream. OSError: already gone.
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        request.close()
+
+    def close_connections(self) -> None:
+        """Wake every connection thread (idle keep-alive ones too) so it ends."""
+        with self._conn_lock:
+            conns = list(self._open)
+        for conn in conns:
+            with contextlib.suppress(OSError):  # closed meanwhile by its own thread
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (after a timeout, say) is routine, not an error.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server_version = "dataframer-emulator"
+    sys_version = ""
+    # An idle keep-alive connection gives its thread back after this long.
+    timeout = 60.0
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without NODELAY, Nagle and
+        # delayed ACKs add ~40 ms to every keep-alive answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        try:
+            body = self._read_body()
+        except _BadRequest as bad:
+            self.close_connection = True
+            self._send(Reply.json(bad.status, {"detail": bad.detail}))
+            return
+        request = Request(
+            method=self.command,
+            target=self.path,
+            headers={key.lower(): value for key, value in self.headers.items()},
+            body=body,
+            client_host=str(self.client_address[0]),
+        )
+        try:
+            reply = self.server.app.handle(request)
+        except Exception:  # noqa: BLE001 - the one catch-all: a bug becomes a 500 answer
+            print(
+                f"dfr emulator: unexpected error answering {self.command} {self.path}",
+                file=sys.stderr,
+            )
+            traceback.print_exc(file=sys.stderr)
+            reply = Reply.json(500, {"detail": "Internal server error (emulator bug)"})
+        if reply.delay > 0:
+            # A hung answer: the client times out first. stop() cuts it short.
+            self.server.stopping.wait(reply.delay)
+        if reply.drop:
+            self.close_connection = True
+            self.server.abort_on_close(self.connection)
+            return
+        self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        if reply.status != 204:
+            self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        if self.server.stopping.is_set():
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if reply.body:
+            self.wfile.write(reply.body)
+
+    def _read_body(self) -> bytes:
+        # Always read the whole body, even for a request we refuse: an unread
+        # body would be parsed as the next request on this keep-alive connection.
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._read_chunked()
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return b""
+        try:
+            length = int(raw)
+        except ValueError:
+            raise _BadRequest(400, "Invalid Content-Length") from None
+        if length < 0:
+            raise _BadRequest(400, "Invalid Content-Length")
+        if length > MAX_BODY:
+            raise _BadRequest(413, "Request body too large")
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise _BadRequest(400, "Invalid chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # skip trailers
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY:
+                raise _BadRequest(413, "Request body too large")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(8)  # the CRLF after each chunk
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Only the request line and status are ever logged, never headers:
+        # the bearer token must not reach a log.
+        if self.server.app.config.log_requests:
+            super().log_message(format, *args)
+
+
+class Emulator:
+    """A local Dataframer API for tests, benchmarks and the quickstart.
+
+    >>> with Emulator(EmulatorConfig(pending_seconds=0)) as emu:
+    ...     url = emu.base_url   # http://127.0.0.1:PORT
+
+    Keyword overrides are applied to `config`: `Emulator(pending_seconds=0)`.
+    Runs, specs and counters live in memory for the life of the object; a
+    stopped emulator may be started again (on a new port if `port` is 0) and
+    still knows its runs.
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None, **overrides: Any) -> None:
+        base = config if config is not None else EmulatorConfig()
+        initial = dataclasses.replace(base, **overrides) if overrides else base
+        self._stopping = threading.Event()
+        self._app = EmulatorApp(initial, self._stopping)
+        self._lock = threading.Lock()
+        self._server: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._port = initial.port
+
+    # ----- lifecycle -------------------------------------------------------
+
+    def start(self) -> str:
+        """Bind 127.0.0.1 and serve in a daemon thread; return the base URL."""
+        with self._lock:
+            if self._server is None:
+                self._stopping.clear()
+                server = _HTTPServer(self._port, self._app, self._stopping)
+                thread = threading.Thread(
+                    target=server.serve_forever,
+                    kwargs={"poll_interval": 0.05},
+                    name=f"dfr-emulator-{server.server_port}",
+                    daemon=True,
+                )
+                thread.start()
+                self._server, self._thread = server, thread
+            return f"http://{HOST}:{self._server.server_port}"
+
+    def stop(self) -> None:
+        """Stop serving, cut short hung answers, close connections. Idempotent."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if thread is not None:
+            thread.join(timeout=5.0)
+
+    def serve_forever(self) -> None:
+        """Serve in the foreground until `stop()` (from a signal handler, say).
+
+        Prints nothing. On Ctrl-C the server is stopped cleanly and the
+        KeyboardInterrupt re-raised, so the CLI can exit 130.
+        """
+        self.start()
+        try:
+            while not self._stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        self.stop()
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._server is not None
+
+    @property
+    def port(self) -> int:
+        with self._lock:
+            if self._server is None:
+                raise RuntimeError("the emulator is not running")
+            return self._server.server_port
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:PORT`, without a trailing slash."""
+        return f"http://{HOST}:{self.port}"
+
+    # ----- control API for tests --------------------------------------------
+
+    @property
+    def config(self) -> EmulatorConfig:
+        """The current settings (count-down knobs show what is left)."""
+        return self._app.config
+
+    def configure(self, **knobs: Any) -> EmulatorConfig:
+        """Change settings while running, e.g. `configure(failure_rate=0)`."""
+        return self._app.configure(knobs)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run as `GET /runs/{id}/` shows it (no faults), newest first."""
+        return self._app.runs()
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """One run as `GET` shows it without faults, or None if unknown."""
+        return self._app.store.get(run_id, self._app.config.status_spelling)
+
+    def force_status(self, run_id: str, status: str, reason: str | None = None) -> None:
+        """Pin a run's status to any string (KeyError if unknown).
+
+        Terminal statuses get a `completed_at`; FAILED shows `reason`.
+        Progress freezes where it was.
+        """
+        self._app.force_status(run_id, status, reason)
+
+    def set_outcome(self, run_id: str, status: str, reason: str | None = None) -> None:
+        """How a run will end (SUCCEEDED or FAILED), keeping its current phase."""
+        self._app.store.set_outcome(run_id, status, reason)
+
+    def forget(self, run_id: str) -> None:
+        """Drop a run without a DELETE: the API answers 404 for it from now on."""
+        self._app.forget(run_id)
+
+    def advance(self, seconds: float) -> None:
+        """Move the lifecycle clock forward (works with any clock)."""
+        self._app.timeline.advance(seconds)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: requests per route kind, responses per status, injected
+        faults, runs created/canceled/deleted/forgotten. Also `GET /_emulator/stats`."""
+        return self._app.stats_snapshot()
+
+    def reset_stats(self) -> None:
+        self._app.stats.reset()
