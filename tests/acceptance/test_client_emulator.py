@@ -1,0 +1,340 @@
+"""The API client against the real emulator, over HTTP on 127.0.0.1.
+
+Every fault here is the emulator's own (dropped connections, hangs, 5xx,
+429 with Retry-After, garbage bodies); the client runs with its real
+transport, real sockets and real sleeps kept short by a tiny backoff.
+The invariant checked throughout: a create is sent again only when the
+server certainly did not act, so the emulator never holds a run that the
+client does not either know about or report as OutcomeUnknown.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("reconciler.emulator")
+
+from reconciler.client import CreateAnswerUnreadable, DataframerClient
+from reconciler.emulator import (
+    SPEC_LEGAL_CONTRACTS,
+    SPEC_SUPPORT_TICKETS,
+    Emulator,
+    EmulatorConfig,
+    ManualClock,
+)
+from reconciler.errors import (
+    APIUnavailable,
+    AuthError,
+    BadAnswer,
+    NotFoundError,
+    OutcomeUnknown,
+    RequestRejected,
+)
+
+KEY = "dfr-acceptance-key-5d41402abc"
+BODY = {"spec_id": SPEC_SUPPORT_TICKETS, "number_of_samples": 10}
+
+MakeClient = Callable[..., DataframerClient]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def emu(clock: ManualClock) -> Iterator[Emulator]:
+    with Emulator(EmulatorConfig(clock=clock, api_key=KEY, seed=11)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def make(emu: Emulator) -> Iterator[MakeClient]:
+    clients: list[DataframerClient] = []
+
+    def factory(**kw: Any) -> DataframerClient:
+        kw.setdefault("backoff_base", 0.005)
+        kw.setdefault("backoff_max", 2.0)
+        kw.setdefault("timeout", 5.0)
+        client = DataframerClient(kw.pop("base_url", emu.base_url), kw.pop("key", KEY), **kw)
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        client.close()
+
+
+def creates_seen(emu: Emulator) -> int:
+    requests: dict[str, int] = emu.stats()["requests"]
+    return requests.get("runs.create", 0)
+
+
+def test_the_whole_run_lifecycle(emu: Emulator, make: MakeClient) -> None:
+    client = make()
+    run_id = client.create_run(BODY)
+    run = client.get_run(run_id)
+    assert (run.id, run.status, run.spec_id) == (run_id, "PENDING", SPEC_SUPPORT_TICKETS)
+    emu.advance(3)
+    assert client.get_run(run_id).status == "PROCESSING"
+    emu.advance(10)
+    done = client.get_run(run_id)
+    assert done.status == "SUCCEEDED" and done.is_terminal
+    assert done.samples_completed is not None
+    assert done.total_cost is not None and done.total_cost > 0
+    assert done.runtime_params is not None
+    assert done.runtime_params["number_of_samples"] == 10
+    assert [r.id for r in client.list_runs()] == [run_id]
+
+    second = client.create_run(BODY)
+    client.cancel_run(second)
+    assert client.get_run(second).status == "CANCELED"
+    client.delete_run(second)
+    with pytest.raises(NotFoundError):
+        client.get_run(second)
+    with pytest.raises(NotFoundError):
+        client.delete_run(second)
+    assert client.stats().retries == 0
+
+
+def test_specs(make: MakeClient) -> None:
+    client = make()
+    specs = {spec.id: spec for spec in client.list_specs()}
+    assert specs[SPEC_SUPPORT_TICKETS].status == "SUCCEEDED"
+    spec = client.get_spec(SPEC_SUPPORT_TICKETS, include_versions=True)
+    assert spec.name and spec.versions
+    assert client.get_spec(SPEC_SUPPORT_TICKETS).versions is None
+    with pytest.raises(NotFoundError):
+        client.get_spec("00000000-0000-4000-8000-000000000000")
+
+
+def test_in_progress_spelling_reads_as_processing(emu: Emulator, make: MakeClient) -> None:
+    emu.configure(status_spelling="IN_PROGRESS")
+    client = make()
+    run_id = client.create_run(BODY)
+    emu.advance(3)
+    run = client.get_run(run_id)
+    assert (run.status, run.raw_status) == ("PROCESSING", "IN_PROGRESS")
+
+
+def test_failed_run_carries_its_reason(emu: Emulator, make: MakeClient) -> None:
+    emu.configure(fail_next=1)
+    client = make()
+    run_id = client.create_run(BODY)
+    emu.advance(60)
+    run = client.get_run(run_id)
+    assert run.status == "FAILED"
+    assert run.failure_reason
+
+
+def test_wrong_key_is_an_auth_error(make: MakeClient) -> None:
+    wrong = "not-the-key-0000"
+    with pytest.raises(AuthError) as info:
+        make(key=wrong).list_runs()
+    assert info.value.status_code == 403
+    assert "DATAFRAMER_API_KEY" in str(info.value)
+    assert wrong not in str(info.value) and KEY not in str(info.value)
+
+
+def test_invalid_body_is_rejected_with_the_field(emu: Emulator, make: MakeClient) -> None:
+    with pytest.raises(RequestRejected) as info:
+        make().create_run({"spec_id": SPEC_SUPPORT_TICKETS, "number_of_samples": 50000})
+    assert info.value.status_code == 422
+    assert "number_of_samples" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert emu.stats()["runs_created"] == 0
+
+
+def test_spec_not_ready_is_rejected(emu: Emulator, make: MakeClient) -> None:
+    with pytest.raises(RequestRejected) as info:
+        make().create_run({"spec_id": SPEC_LEGAL_CONTRACTS, "number_of_samples": 10})
+    assert info.value.status_code is not None and 400 <= info.value.status_code < 500
+    assert emu.stats()["runs_created"] == 0
+
+
+# ---------------------------------------------------------------------------
+# Faults on reads: retried until they succeed
+
+
+def test_reads_ride_out_5xx_and_resets(emu: Emulator, make: MakeClient) -> None:
+    client = make(max_retries=12)
+    run_id = client.create_run(BODY)
+    emu.configure(failure_rate=0.4, reset_rate=0.2)
+    for _ in range(20):
+        assert client.get_run(run_id).id == run_id
+    stats = client.stats()
+    assert stats.retries > 0
+    assert stats.server_errors > 0 and stats.transport_errors > 0
+
+
+def test_garbage_answer_on_a_read_is_bad_answer(emu: Emulator, make: MakeClient) -> None:
+    emu.configure(garbage_rate=1.0)
+    with pytest.raises(BadAnswer) as info:
+        make().list_runs()
+    assert len(str(info.value)) < 300
+
+
+def test_missing_fields_and_unknown_status_are_tolerated(emu: Emulator, make: MakeClient) -> None:
+    client = make()
+    run_id = client.create_run(BODY)
+    emu.configure(missing_fields_rate=1.0, unknown_status_rate=1.0, unknown_status_value="QUEUED")
+    run = client.get_run(run_id)
+    assert run.id == run_id  # filled in from the request if the answer lost it
+    assert run.status in (None, "QUEUED")
+    assert not run.is_terminal
+
+
+def test_hung_read_times_out_and_is_reported(emu: Emulator, make: MakeClient) -> None:
+    emu.configure(hang_rate=1.0, hang_seconds=1.0)
+    with pytest.raises(APIUnavailable) as info:
+        make(timeout=0.2, max_retries=1).list_runs()
+    assert "read timeout" in str(info.value)
+    assert "after 2 attempts" in str(info.value)
+
+
+def test_nothing_listening_is_unavailable_for_reads_and_creates(make: MakeClient) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = make(base_url=f"http://127.0.0.1:{port}", max_retries=2)
+    with pytest.raises(APIUnavailable, match="could not connect"):
+        client.get_run("x")
+    with pytest.raises(APIUnavailable, match="no run was created"):
+        client.create_run(BODY)
+    assert client.stats().requests == {"GET": 3, "POST": 3}
+
+
+# ---------------------------------------------------------------------------
+# Faults on create: never a duplicate
+
+
+def test_dropped_create_is_outcome_unknown_and_sent_once(emu: Emulator, make: MakeClient) -> None:
+    emu.configure(ambiguous_posts=1)
+    client = make()
+    with pytest.raises(OutcomeUnknown, match="may or may not have been created"):
+        client.create_run(BODY)
+    assert creates_seen(emu) == 1
+    assert emu.stats()["runs_created"] == 1  # it was created: the caller must look for it
+
+
+def test_5xx_after_create_is_outcome_unknown_and_sent_once(emu: Emulator, make: MakeClient) -> None:
+    emu.configure(post_5xx_after_create_rate=1.0)
+    with pytest.raises(OutcomeUnknown) as info:
+        make().create_run(BODY)
+    assert info.value.status_code in (500, 502, 503)
+    assert creates_seen(emu) == 1
+    assert emu.stats()["runs_created"] == 1
+
+
+def test_hung_create_is_outcome_unknown_and_sent_once(emu: Emulator, make: MakeClient) -> None:
+    emu.configure(hang_rate=1.0, hang_seconds=1.0)
+    with pytest.raises(OutcomeUnknown, match="read timeout"):
+        make(timeout=0.2).create_run(BODY)
+    assert creates_seen(emu) == 1
+    assert emu.stats()["runs_created"] == 1
+
+
+def test_garbage_create_answer_is_unknown_and_sent_once(emu: Emulator, make: MakeClient) -> None:
+    emu.configure(garbage_rate=1.0)
+    with pytest.raises(CreateAnswerUnreadable):
+        make().create_run(BODY)
+    assert creates_seen(emu) == 1
+    assert emu.stats()["runs_created"] == 1
+
+
+def test_reset_before_acting_is_still_unknown_for_a_create(emu: Emulator, make: MakeClient) -> None:
+    # The client cannot tell this reset from one after the run was made.
+    emu.configure(reset_rate=1.0)
+    with pytest.raises(OutcomeUnknown):
+        make().create_run(BODY)
+    assert creates_seen(emu) == 1
+    assert emu.stats()["runs_created"] == 0
+
+
+def test_create_under_faults_never_duplicates(emu: Emulator, make: MakeClient) -> None:
+    emu.configure(
+        failure_rate=0.2, ambiguous_post_rate=0.2, post_5xx_after_create_rate=0.1, reset_rate=0.1
+    )
+    client = make()
+    known, unknown = 0, 0
+    for _ in range(40):
+        try:
+            client.create_run(BODY)
+            known += 1
+        except OutcomeUnknown:
+            unknown += 1
+    assert known > 0 and unknown > 0
+    # Each call sent exactly one POST (no 429s or refused connections here).
+    assert creates_seen(emu) == 40
+    assert known <= emu.stats()["runs_created"] <= known + unknown
+
+
+# ---------------------------------------------------------------------------
+# Rate limits: 429 with Retry-After, shared across threads
+
+
+def test_rate_limited_threads_all_get_through(emu: Emulator, make: MakeClient) -> None:
+    emu.configure(rate_limit=5)
+    client = make(max_retries=10, backoff_max=1.5)
+    ids: list[str] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            run_id = client.create_run(BODY)
+            client.get_run(run_id)
+            with lock:
+                ids.append(run_id)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert len(set(ids)) == 8
+    stats = client.stats()
+    assert stats.rate_limited > 0
+    # 429s were retried, and no create was duplicated by it.
+    assert emu.stats()["runs_created"] == 8
+    # The shared pause keeps 429s from multiplying: far fewer than one per retry.
+    assert stats.rate_limited < 8 * 4
+
+
+def test_client_side_rate_limit_avoids_429s(emu: Emulator, make: MakeClient) -> None:
+    emu.configure(rate_limit=20)
+    client = make(max_requests_per_second=15.0)
+    run_id = client.create_run(BODY)
+    for _ in range(15):
+        client.get_run(run_id)
+    assert client.stats().rate_limited == 0
+
+
+def test_one_client_many_threads(emu: Emulator, make: MakeClient) -> None:
+    client = make()
+    run_id = client.create_run(BODY)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                assert client.get_run(run_id).id == run_id
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert client.stats().requests == {"POST": 1, "GET": 160}
+    assert emu.stats()["requests"]["runs.get"] == 160
