@@ -399,7 +399,7 @@ class ClientStats:
     rate_limited: int  # 429 answers seen
     server_errors: int  # 5xx answers seen
     transport_errors: int  # connection errors and timeouts
-    waited_seconds: float  # time spent in backoff and pacing
+    waited_seconds: float  # time spent in backoff and pacing, summed over threads
 
     @property
     def total_requests(self) -> int:
@@ -465,8 +465,15 @@ class DataframerClient:
                 "DATAFRAMER_API_KEY holds spaces, control or non-ASCII characters;"
                 " check that it was copied whole and alone"
             )
+        # Settings may come from flags: refuse bad ones as usage errors, not tracebacks.
         if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+            raise UsageError(f"max_retries must be 0 or more, not {max_retries}")
+        if max_requests_per_second is not None and not max_requests_per_second > 0:
+            raise UsageError(
+                f"the request rate limit must be above 0 per second, not {max_requests_per_second}"
+            )
+        if pool_size < 1:
+            raise UsageError(f"the connection pool size must be 1 or more, not {pool_size}")
         self.base_url = self._check_base_url(base_url, allow_insecure_http)
         self._api_key = api_key
         self._max_retries = max_retries

@@ -785,6 +785,14 @@ def test_repr_shows_the_url_not_the_key() -> None:
         assert repr(client) == f"DataframerClient(base_url='{BASE}')"
 
 
+@pytest.mark.parametrize(
+    "kw", [{"max_retries": -1}, {"max_requests_per_second": 0.0}, {"pool_size": 0}]
+)
+def test_bad_settings_are_usage_errors(kw: dict[str, Any]) -> None:
+    with pytest.raises(UsageError):
+        DataframerClient(BASE, KEY, **kw)
+
+
 def test_client_from_env() -> None:
     env = {"DATAFRAMER_API_KEY": KEY, "DATAFRAMER_BASE_URL": "https://env.example.test"}
     with client_from_env(None, environ=env) as client:
