@@ -114,6 +114,326 @@ def schema(state_schema: bool) -> int:
     return EXIT_OK
 
 
+
+# -- shared options ------------------------------------------------------------
+
+def _state_option(f: Any) -> Any:
+    return click.option(
+        "--state",
+        "state",
+        envvar="DFR_STATE",
+        metavar="FILE",
+        help="State file (env DFR_STATE; default dfr.state.json in the current directory).",
+    )(f)
+
+
+def _api_options(f: Any) -> Any:
+    f = click.option(
+        "--allow-insecure-http",
+        is_flag=True,
+        help="Allow sending the API key over plain http:// to a host that is not loopback.",
+    )(f)
+    return click.option(
+        "--api-url",
+        envvar="DATAFRAMER_BASE_URL",
+        metavar="URL",
+        help="Dataframer API base URL (env DATAFRAMER_BASE_URL; default "
+        "https://df-api.dataframer.ai). The key is read from DATAFRAMER_API_KEY.",
+    )(f)
+
+
+def _lock_option(f: Any) -> Any:
+    return click.option(
+        "--lock-timeout",
+        default="0",
+        metavar="DURATION",
+        show_default=True,
+        help="How long to wait for another process's lock on the state (e.g. 30s, 5m).",
+    )(f)
+
+
+def _seconds(text: str) -> float:
+    from reconciler.commands.common import parse_duration
+
+    return parse_duration(text) or 0.0
+
+
+# -- plan and apply ------------------------------------------------------------
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@_state_option
+@_api_options
+@click.option("--refresh", is_flag=True, help="Ask the API for unfinished runs' statuses first.")
+@click.option("--replace", multiple=True, metavar="NAME", help="Plan to resubmit this run.")
+@click.option("--prune", is_flag=True, help="Plan to cancel and forget runs with no manifest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON document.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.",
+)
+@click.option("--out", "out_file", metavar="PLANFILE", help="Save the plan for `dfr apply PLANFILE`.")
+def plan(
+    paths: tuple[str, ...],
+    state: str | None,
+    api_url: str | None,
+    allow_insecure_http: bool,
+    refresh: bool,
+    replace: tuple[str, ...],
+    prune: bool,
+    as_json: bool,
+    detailed_exitcode: bool,
+    out_file: str | None,
+) -> int:
+    """Show what `dfr apply` would submit, without changing anything.
+
+    Offline unless --refresh: manifests under PATHS (default: the current
+    directory) are compared with the state file.
+    """
+    from reconciler.commands.plan import PlanArgs, run_plan
+
+    return run_plan(
+        PlanArgs(
+            paths=paths,
+            state=state,
+            api_url=api_url,
+            refresh=refresh,
+            replace=replace,
+            prune=prune,
+            as_json=as_json,
+            detailed_exitcode=detailed_exitcode,
+            out_file=out_file,
+            allow_insecure_http=allow_insecure_http,
+        ),
+        _out(),
+        _err(),
+    )
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@_state_option
+@_api_options
+@_lock_option
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 256),
+    default=10,
+    show_default=True,
+    help="Concurrent API calls while submitting.",
+)
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait for final statuses after submitting.")
+@click.option("--timeout", default=None, metavar="DURATION",
+              help="Stop waiting after this long (e.g. 30m, 2h); the runs go on.")
+@click.option("--poll-interval", default="30s", show_default=True, metavar="DURATION",
+              help="Longest pause between status checks while waiting.")
+@click.option("--replace", multiple=True, metavar="NAME", help="Resubmit this run.")
+@click.option("--prune", is_flag=True,
+              help="Cancel unfinished runs whose manifest is gone and forget them "
+              "(generated data is never deleted).")
+def apply(
+    paths: tuple[str, ...],
+    state: str | None,
+    api_url: str | None,
+    allow_insecure_http: bool,
+    lock_timeout: str,
+    auto_approve: bool,
+    parallelism: int,
+    wait: bool,
+    timeout: str | None,
+    poll_interval: str,
+    replace: tuple[str, ...],
+    prune: bool,
+) -> int:
+    """Submit what the manifests ask for, record each run id, wait for final statuses.
+
+    PATHS are manifest files or directories (default: the current directory),
+    or a single PLANFILE saved by `dfr plan --out`. Exit 0 when every desired
+    run SUCCEEDED (with --no-wait: was submitted), 1 otherwise, 130 when
+    interrupted (state is saved; run apply again to resume).
+    """
+    from reconciler.commands.apply import ApplyArgs, ask_yes, run_apply
+    from reconciler.commands.common import parse_duration
+
+    return run_apply(
+        ApplyArgs(
+            paths=paths,
+            state=state,
+            api_url=api_url,
+            auto_approve=auto_approve,
+            parallelism=parallelism,
+            wait=wait,
+            timeout=parse_duration(timeout),
+            poll_max=_seconds(poll_interval) or 30.0,
+            replace=replace,
+            prune=prune,
+            lock_timeout=_seconds(lock_timeout),
+            allow_insecure_http=allow_insecure_http,
+        ),
+        _out(),
+        _err(),
+        interactive=sys.stdin.isatty(),
+        confirm=ask_yes,
+    )
+
+
+# -- state -------------------------------------------------------------------------
+
+@cli.command()
+@_state_option
+@_api_options
+@_lock_option
+def refresh(state: str | None, api_url: str | None, allow_insecure_http: bool,
+            lock_timeout: str) -> int:
+    """Ask the API for every unfinished run in state and record its status."""
+    from reconciler.commands.state import run_refresh
+
+    return run_refresh(state, api_url, _seconds(lock_timeout), allow_insecure_http, _out(),
+                       _err())
+
+
+@cli.command()
+@_state_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("-l", "--label", "labels", multiple=True, metavar="KEY=VALUE",
+              help="Only runs with this label (repeatable).")
+def status(state: str | None, as_json: bool, labels: tuple[str, ...]) -> int:
+    """Show recorded runs: name, run id, status, samples, cost, age (offline)."""
+    from reconciler.commands.state import run_status
+
+    for label in labels:
+        if "=" not in label:
+            raise click.BadParameter(f"{label!r}: use KEY=VALUE", param_hint="--label")
+    return run_status(state, as_json, labels, _out())
+
+
+@cli.group("state")
+def state_group() -> None:
+    """Read or edit the state."""
+
+
+@state_group.command("list")
+@_state_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def state_list(state: str | None, as_json: bool) -> int:
+    """List recorded names with run id and status."""
+    from reconciler.commands.state import run_state_list
+
+    return run_state_list(state, as_json, _out())
+
+
+@state_group.command("show")
+@click.argument("name")
+@_state_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def state_show(name: str, state: str | None, as_json: bool) -> int:
+    """Show everything recorded for NAME."""
+    from reconciler.commands.state import run_state_show
+
+    return run_state_show(state, name, as_json, _out())
+
+
+@state_group.command("rm")
+@click.argument("names", nargs=-1, required=True)
+@_state_option
+@_lock_option
+def state_rm(names: tuple[str, ...], state: str | None, lock_timeout: str) -> int:
+    """Forget NAMES (the runs themselves are not touched)."""
+    from reconciler.commands.state import run_state_rm
+
+    return run_state_rm(state, names, _seconds(lock_timeout), _out())
+
+
+@cli.command("import")
+@click.argument("name")
+@click.argument("run_id")
+@click.argument("paths", nargs=-1, type=click.Path())
+@_state_option
+@_api_options
+@_lock_option
+def import_(name: str, run_id: str, paths: tuple[str, ...], state: str | None,
+            api_url: str | None, allow_insecure_http: bool, lock_timeout: str) -> int:
+    """Adopt the existing run RUN_ID for manifest NAME (found under PATHS).
+
+    The run must exist and match the manifest's spec; what differs is shown.
+    """
+    from reconciler.commands.import_ import run_import
+
+    return run_import(name, run_id, paths, state, api_url, _seconds(lock_timeout),
+                      allow_insecure_http, _out(), _err())
+
+
+@cli.command("force-unlock")
+@click.argument("lock_id")
+@_state_option
+def force_unlock(lock_id: str, state: str | None) -> int:
+    """Remove a stale lock left by a process that is gone (LOCK_ID from the error)."""
+    from reconciler.commands.state import run_force_unlock
+
+    return run_force_unlock(state, lock_id, _out())
+
+
+# -- emulator --------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--api-key", envvar="DFR_EMULATOR_API_KEY", default=None,
+              help="Accept only this bearer token (default: any non-empty token).")
+@click.option("--pending-seconds", type=float, default=2.0, show_default=True)
+@click.option("--processing-seconds", type=float, default=5.0, show_default=True)
+@click.option("--latency", type=float, default=0.0, show_default=True,
+              help="Seconds added to every answer.")
+@click.option("--failure-rate", type=float, default=0.0, show_default=True,
+              help="Share of answers replaced by 5xx.")
+@click.option("--rate-limit", type=float, default=None, help="Requests per second before 429.")
+@click.option("--retry-after/--no-retry-after", default=True, show_default=True,
+              help="Send Retry-After with 429 answers.")
+@click.option("--fail-rate", type=float, default=0.0, show_default=True,
+              help="Share of runs that end FAILED.")
+@click.option("--status-spelling", type=click.Choice(["PROCESSING", "IN_PROGRESS"]),
+              default="PROCESSING", show_default=True)
+@click.option("--ambiguous-post-rate", type=float, default=0.0, show_default=True,
+              help="Share of create POSTs that create the run, then drop the connection.")
+@click.option("--reset-rate", type=float, default=0.0, show_default=True,
+              help="Share of requests whose connection is dropped unanswered.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every fault.")
+@click.option("--accept-any-spec", is_flag=True, help="Treat any UUID spec_id as a ready spec.")
+@click.option("--log-requests", is_flag=True, help="One line per request on stderr.")
+def emulator(port: int, api_key: str | None, pending_seconds: float, processing_seconds: float,
+             latency: float, failure_rate: float, rate_limit: float | None, retry_after: bool,
+             fail_rate: float, status_spelling: str, ambiguous_post_rate: float,
+             reset_rate: float, seed: int, accept_any_spec: bool, log_requests: bool) -> int:
+    """Serve a local Dataframer-compatible API on 127.0.0.1 until stopped."""
+    from reconciler.commands.emulator import run_emulator
+
+    return run_emulator(dict(
+        port=port, api_key=api_key, pending_seconds=pending_seconds,
+        processing_seconds=processing_seconds, latency=latency, failure_rate=failure_rate,
+        rate_limit=rate_limit, retry_after=retry_after, fail_rate=fail_rate,
+        status_spelling=status_spelling, ambiguous_post_rate=ambiguous_post_rate,
+        reset_rate=reset_rate, seed=seed, accept_any_spec=accept_any_spec,
+        log_requests=log_requests), _err())
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--keep-state", metavar="FILE", help="Write the demo's state here instead of a "
+              "temporary file.")
+def demo(paths: tuple[str, ...], keep_state: str | None) -> int:
+    """Run validate, plan, apply and status on PATHS against a built-in emulator.
+
+    No account needed: an emulator starts in this process on a free port, runs
+    finish in a few seconds, and the state goes to a temporary file.
+    """
+    from reconciler.commands.emulator import run_demo
+
+    return run_demo(paths or ("examples/manifests",), keep_state, _out(), _err())
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run `dfr` and return its exit code; the only place errors become messages."""
     try:

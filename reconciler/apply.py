@@ -1,0 +1,407 @@
+"""Executing a plan: recover, prune, submit, record, wait.
+
+`Applier.run(plan)` executes exactly the plan it is given (it never plans
+again behind the user's back) against a locked state store:
+
+1. intents left by an earlier apply whose POST answer never came are resolved
+   first (`reconciler.recovery`): the run is adopted if it exists;
+2. orphans are canceled and dropped when the plan prunes them;
+3. creates and replaces are submitted by a bounded thread pool. For each: the
+   intent (the exact body) is made durable BEFORE the POST, and the run id the
+   moment the answer arrives. A POST whose outcome is unknown is looked up,
+   never retried blindly;
+4. unless told not to, it waits for final statuses with one list call per
+   interval for all runs (`reconciler.observe`).
+
+Ctrl-C (or SIGTERM) stops new submissions, lets the ones in flight record
+their ids, and returns a report marked interrupted: a later apply resumes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from reconciler import observe, recovery
+from reconciler.errors import (
+    APIError,
+    AuthError,
+    NotFoundError,
+    OutcomeUnknown,
+    StateConflictError,
+)
+from reconciler.plan import Action, Change, Plan
+from reconciler.state.model import (
+    CANCELED,
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    TERMINAL,
+    Intent,
+    RunRecord,
+    State,
+    utc_now,
+)
+
+
+class Client(Protocol):
+    def create_run(self, body: dict[str, Any]) -> str: ...
+
+    def get_run(self, run_id: str) -> Any: ...
+
+    def list_runs(self) -> list[Any]: ...
+
+    def cancel_run(self, run_id: str) -> None: ...
+
+
+class Store(Protocol):
+    @property
+    def state(self) -> State: ...
+
+    def put(self, record: RunRecord) -> None: ...
+
+    def remove(self, name: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOptions:
+    parallelism: int = 10
+    wait: bool = True
+    timeout: float | None = None  # seconds to wait for final statuses
+    poll_min: float = 1.0
+    poll_max: float = 30.0
+    skew: timedelta = recovery.DEFAULT_SKEW
+
+
+@dataclass(slots=True)
+class ApplyReport:
+    desired: list[str] = field(default_factory=list)
+    submitted: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    unresolved: dict[str, str] = field(default_factory=dict)
+    canceled: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    records: dict[str, RunRecord] = field(default_factory=dict)
+    waited: bool = False
+    timed_out: bool = False
+    interrupted: bool = False
+
+    def _with(self, predicate: Callable[[RunRecord], bool]) -> list[str]:
+        return [n for n in self.desired if (r := self.records.get(n)) and predicate(r)]
+
+    @property
+    def succeeded(self) -> list[str]:
+        return self._with(lambda r: r.status == SUCCEEDED)
+
+    @property
+    def failed(self) -> list[str]:
+        return self._with(lambda r: r.status in (FAILED, CANCELED))
+
+    @property
+    def running(self) -> list[str]:
+        return self._with(lambda r: bool(r.run_id) and r.status not in TERMINAL and not r.drift)
+
+    @property
+    def ok(self) -> bool:
+        if self.interrupted or self.rejected or self.unresolved:
+            return False
+        for name in self.desired:
+            record = self.records.get(name)
+            if record is None or not record.run_id or record.drift:
+                return False
+            if self.waited and record.status != SUCCEEDED:
+                return False
+            if record.status in (FAILED, CANCELED):
+                return False
+        return True
+
+
+class Applier:
+    def __init__(
+        self,
+        client: Client,
+        store: Store,
+        *,
+        options: ApplyOptions = ApplyOptions(),
+        say: Callable[[str], None] = lambda _line: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.options = options
+        self.say = say
+        self.clock = clock
+        self.stop = threading.Event()
+        self.report = ApplyReport()
+
+    # -- the whole run -------------------------------------------------------
+
+    def run(self, plan: Plan) -> ApplyReport:
+        state = self.store.state
+        if (state.lineage, state.serial) != (plan.lineage, plan.serial):
+            raise StateConflictError(
+                f"the plan was made from state serial {plan.serial}, but the state is now at "
+                f"serial {state.serial}; make a new plan"
+            )
+        report = self.report
+        report.desired = [c.name for c in plan.changes if c.action is not Action.ORPHAN]
+        try:
+            self._recover(plan)
+            self._prune(plan)
+            self._update_labels(plan)
+            self._submit_all([c for c in plan.to_submit if c.name not in report.adopted])
+            if self.options.wait and not self.stop.is_set():
+                report.waited = True
+                self._wait(report.desired)
+        except KeyboardInterrupt:
+            self.stop.set()
+            report.interrupted = True
+        finally:
+            current = self.store.state.runs
+            report.records = {n: current[n] for n in report.desired if n in current}
+        return report
+
+    def interrupt(self) -> None:
+        """Ask a running apply to stop after the requests in flight (thread-safe)."""
+        self.stop.set()
+
+    # -- 1. recovery ---------------------------------------------------------
+
+    def _recover(self, plan: Plan) -> None:
+        state = self.store.state
+        pending = [
+            r
+            for c in plan.changes
+            if (r := state.runs.get(c.name)) is not None and r.intent and not r.run_id
+        ]
+        if not pending:
+            return
+        self.say(f"Looking for {len(pending)} run(s) whose submission was not confirmed...")
+        for resolution in recovery.resolve(self.client, state, pending, skew=self.options.skew):
+            self._settle(resolution, state.runs[resolution.name])
+
+    def _settle(self, resolution: recovery.Resolution, record: RunRecord) -> bool:
+        """Record what a resolution found; True when the name needs no new POST."""
+        name = resolution.name
+        if resolution.run is not None:
+            run = resolution.run
+            self.store.put(
+                record.evolve(
+                    run_id=run.id,
+                    status=run.status or PENDING,
+                    intent=None,
+                    submitted_at=utc_now(),
+                    created_at=run.created_at,
+                    last_error=None,
+                )
+            )
+            self.report.adopted.append(name)
+            self.say(f"{name}: found run {run.id} from the unconfirmed submission; adopted it")
+            return True
+        if resolution.ambiguous:
+            message = resolution.ambiguity_message()
+            self.store.put(record.evolve(last_error=_error(message)))
+            self.report.unresolved[name] = message
+            self.say(f"{name}: {message}")
+            return True
+        # Nothing was created: forget the intent; submitting again is safe.
+        self.store.put(record.evolve(intent=None))
+        return False
+
+    # -- 2. prune --------------------------------------------------------------
+
+    def _prune(self, plan: Plan) -> None:
+        for change in plan.by_action(Action.ORPHAN):
+            if not change.prune or self.stop.is_set():
+                continue
+            record = self.store.state.runs.get(change.name)
+            if record is None:
+                continue
+            if record.intent and not record.run_id:
+                self.report.unresolved[change.name] = (
+                    "its last submission is unconfirmed; not pruned until it is resolved"
+                )
+                continue
+            if record.run_id and record.status not in TERMINAL and not record.drift:
+                self._cancel(record.run_id, change.name)
+            self.store.remove(change.name)
+            self.report.pruned.append(change.name)
+            self.say(f"{change.name}: removed from state")
+
+    def _cancel(self, run_id: str, name: str) -> None:
+        try:
+            self.client.cancel_run(run_id)
+        except (NotFoundError, AuthError):
+            raise
+        except APIError as exc:
+            if exc.status_code is None:
+                raise
+            # 400/409: it finished meanwhile; nothing to cancel.
+            self.say(f"{name}: run {run_id} could not be canceled ({exc.message})")
+            return
+        self.report.canceled.append(name)
+        self.say(f"{name}: canceled run {run_id}")
+
+    # -- 3. submit -------------------------------------------------------------
+
+    def _update_labels(self, plan: Plan) -> None:
+        for change in plan.by_action(Action.NOOP):
+            record = self.store.state.runs.get(change.name)
+            if record is not None and record.labels != change.labels:
+                self.store.put(record.evolve(labels=dict(change.labels)))
+
+    def _submit_all(self, changes: list[Change]) -> None:
+        if not changes:
+            return
+        workers = max(1, min(self.options.parallelism, len(changes)))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dfr-submit")
+        futures: list[Future[None]] = [pool.submit(self._submit, c) for c in changes]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
+                if future.exception() is not None:
+                    self.stop.set()
+                    break
+        except KeyboardInterrupt:
+            self.stop.set()
+            self.say("Interrupted: finishing the requests in flight, then stopping...")
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for future in futures:
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+
+    def _submit(self, change: Change) -> None:
+        if self.stop.is_set():
+            return
+        name, body = change.name, change.body
+        assert body is not None
+        record = self.store.state.runs.get(name)
+        previous: list[str] = list(record.previous_run_ids) if record else []
+        if record is not None and record.run_id:
+            if change.cancel_prior and record.status not in TERMINAL and not record.drift:
+                try:
+                    self._cancel(record.run_id, name)
+                except NotFoundError:
+                    pass
+            previous.append(record.run_id)
+        pending = RunRecord.new(
+            name,
+            spec=body,
+            labels=change.labels,
+            intent=Intent.new(body),
+            attempts=(record.attempts if record else 0) + 1,
+            previous_run_ids=previous,
+        )
+        self.store.put(pending)  # durable before the POST: the heart of "never a duplicate"
+        try:
+            run_id = self.client.create_run(body)
+        except OutcomeUnknown as exc:
+            self._unknown_outcome(pending, exc)
+            return
+        except AuthError as exc:
+            self.store.put(pending.evolve(intent=None, last_error=_error(exc.message, exc)))
+            raise
+        except APIError as exc:
+            # Refused or never sent: no run exists. Record it; the others go on.
+            self.store.put(pending.evolve(intent=None, last_error=_error(exc.message, exc)))
+            self.report.rejected[name] = exc.message
+            self.say(f"{name}: not submitted: {exc.message}")
+            return
+        self.store.put(
+            pending.evolve(run_id=run_id, status=PENDING, intent=None, submitted_at=utc_now())
+        )
+        self.report.submitted.append(name)
+        self.say(f"{name}: submitted run {run_id}")
+
+    def _unknown_outcome(self, pending: RunRecord, exc: OutcomeUnknown) -> None:
+        name = pending.name
+        self.say(f"{name}: {exc.message}; looking for the run before anything else")
+        try:
+            (resolution,) = recovery.resolve(
+                self.client, self.store.state, [pending], skew=self.options.skew
+            )
+        except APIError as lookup_error:
+            resolution = None
+            reason = f"the lookup failed too ({lookup_error.message})"
+        else:
+            if resolution.run is not None or resolution.ambiguous:
+                self._settle(resolution, pending)
+                return
+            reason = "no matching run is listed yet"
+        # Keep the intent: the next apply resolves it again before submitting.
+        message = (
+            f"the outcome of its submission is unknown and {reason}; it was not submitted "
+            "again. Run `dfr apply` again later: it looks for the run before submitting"
+        )
+        self.store.put(pending.evolve(last_error=_error(message, exc)))
+        self.report.unresolved[name] = message
+
+    # -- 4. wait ---------------------------------------------------------------
+
+    def _wait(self, names: list[str]) -> None:
+        deadline = None if self.options.timeout is None else self.clock() + self.options.timeout
+        interval = self.options.poll_min
+        while True:
+            runs = self.store.state.runs
+            watching = [
+                r
+                for n in names
+                if (r := runs.get(n)) is not None
+                and r.run_id
+                and r.status not in TERMINAL
+                and not r.drift
+            ]
+            if not watching:
+                return
+            now = self.clock()
+            if deadline is not None and now >= deadline:
+                self.report.timed_out = True
+                return
+            pause = interval if deadline is None else min(interval, deadline - now)
+            if self.stop.wait(pause):
+                raise KeyboardInterrupt
+            try:
+                observe.observe(self.client, watching, self.store, on_change=self._changed)
+            except AuthError:
+                raise
+            except APIError as exc:
+                # The runs go on without us; keep watching until the deadline.
+                self.say(f"warning: could not read run statuses ({exc.message}); retrying")
+            interval = min(self.options.poll_max, interval * 1.5)
+
+    def _changed(self, before: RunRecord, after: RunRecord) -> None:
+        if after.drift and not before.drift:
+            self.say(f"{after.name}: run {after.run_id} no longer exists in the API (404)")
+        elif after.status != before.status:
+            detail = ""
+            if after.status == SUCCEEDED:
+                detail = _samples_and_cost(after)
+            elif after.status == FAILED and after.failure_reason:
+                detail = f": {after.failure_reason}"
+            self.say(f"{after.name}: {after.status}{detail}")
+
+
+def _samples_and_cost(record: RunRecord) -> str:
+    parts = []
+    if record.samples_completed is not None:
+        parts.append(f"{record.samples_completed:,} samples")
+    if record.total_cost is not None:
+        parts.append(f"${record.total_cost:,.2f}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _error(message: str, exc: APIError | None = None) -> dict[str, Any]:
+    return {
+        "message": message,
+        "status_code": getattr(exc, "status_code", None),
+        "at": utc_now(),
+    }

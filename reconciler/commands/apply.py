@@ -1,0 +1,136 @@
+"""`dfr apply`: plan under the lock, confirm, execute, report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import TextIO
+
+from reconciler.commands.common import load_manifests, make_client, open_backend
+from reconciler.commands.plan import check_replace_names
+from reconciler.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    UsageError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyArgs:
+    paths: tuple[str, ...]
+    state: str | None
+    api_url: str | None = None
+    auto_approve: bool = False
+    parallelism: int = 10
+    wait: bool = True
+    timeout: float | None = None
+    poll_max: float = 30.0
+    replace: tuple[str, ...] = ()
+    prune: bool = False
+    lock_timeout: float = 0.0
+    allow_insecure_http: bool = False
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[int]]:
+    """SIGTERM (CI cancelling a job) stops apply as cleanly as Ctrl-C does."""
+    received: list[int] = []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests driving run() from a thread)
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_apply(
+    args: ApplyArgs,
+    out: TextIO,
+    err: TextIO,
+    *,
+    interactive: bool,
+    confirm: Callable[[], bool],
+) -> int:
+    from reconciler import planfile
+    from reconciler.apply import Applier, ApplyOptions
+    from reconciler.plan import PlanOptions, make_plan
+    from reconciler.render import render_apply_report, render_plan
+
+    saved = None
+    paths = args.paths
+    options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
+    if len(paths) == 1 and planfile.is_saved_plan(paths[0]):
+        if args.replace or args.prune:
+            raise UsageError("--replace and --prune belong to `dfr plan` when applying a saved plan")
+        saved = planfile.load(paths[0])
+        paths = tuple(p if os.path.isabs(p) else os.path.join(saved.cwd, p) for p in saved.paths)
+        if os.path.realpath(saved.cwd) == os.path.realpath(os.getcwd()):
+            paths = saved.paths
+        options = saved.options
+    manifests = load_manifests(paths, err)
+    check_replace_names(args.replace, {m.name for m in manifests})
+    backend = open_backend(args.state)
+
+    def say(line: str) -> None:
+        err.write(line + "\n")
+        err.flush()
+
+    with make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client:
+        with backend.lock("apply", timeout=args.lock_timeout) as store:
+            plan = make_plan(manifests, store.state, options)
+            if saved is not None:
+                planfile.check_current(saved, plan, args.paths[0])
+            out.write(render_plan(plan))
+            out.flush()
+            if plan.has_changes and saved is None and not args.auto_approve:
+                if not interactive:
+                    raise UsageError(
+                        "apply needs a confirmation and there is no terminal to ask on: review "
+                        "`dfr plan`, then run `dfr apply --auto-approve` (or apply a saved plan)"
+                    )
+                if not confirm():
+                    out.write("Apply canceled; nothing was submitted.\n")
+                    return EXIT_ERROR
+            applier = Applier(
+                client,
+                store,
+                options=ApplyOptions(
+                    parallelism=args.parallelism,
+                    wait=args.wait,
+                    timeout=args.timeout,
+                    poll_max=args.poll_max,
+                ),
+                say=say,
+            )
+            with _sigterm_as_interrupt() as signals:
+                report = applier.run(plan)
+    out.write(render_apply_report(report, state_name=backend.describe()))
+    if report.interrupted:
+        return EXIT_TERMINATED if signals else EXIT_INTERRUPTED
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def ask_yes() -> bool:
+    sys.stderr.write("\nDo you want to perform these actions? Only 'yes' will be accepted.\n")
+    sys.stderr.write("  Enter a value: ")
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, ValueError):
+        return False
+    return answer.strip() == "yes"

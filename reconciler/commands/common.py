@@ -1,0 +1,64 @@
+"""Wiring shared by the commands: manifests, state backend, API client, durations."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from reconciler import diagnostics as diag
+from reconciler.errors import UsageError, ValidationFailed
+
+if TYPE_CHECKING:
+    from reconciler.client import DataframerClient
+    from reconciler.manifests import Manifest
+    from reconciler.state.backend import Backend
+
+DEFAULT_STATE = "dfr.state.json"
+DEFAULT_API_URL = "https://df-api.dataframer.ai"
+
+
+def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
+    """Valid manifests, or ValidationFailed after every problem was reported on `err`."""
+    from reconciler.validate import validate_paths
+
+    result = validate_paths(paths or (".",))
+    diag.write_text(result.diagnostics, err)
+    if not result.ok:
+        raise ValidationFailed(
+            f"{result.errors} error{'s' if result.errors != 1 else ''} in the manifests; "
+            "nothing was planned or submitted"
+        )
+    return result.manifests
+
+
+def open_backend(state: str | None) -> Backend:
+    from reconciler.state.local import LocalBackend
+
+    return LocalBackend(state or DEFAULT_STATE)
+
+
+def make_client(api_url: str | None, *, allow_insecure_http: bool = False) -> DataframerClient:
+    from reconciler.client import client_from_env
+
+    return client_from_env(api_url, allow_insecure_http=allow_insecure_http)
+
+
+_DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'90', '90s', '15m', '2h', '1h30m' -> seconds; None or '0' -> None (no limit)."""
+    if text is None:
+        return None
+    match = _DURATION.match(text)
+    if not text.strip() or not match or not any(match.groups()):
+        raise UsageError(f"invalid duration {text!r}: use seconds or forms like 90s, 15m, 2h, 1h30m")
+    hours, minutes, seconds = match.groups()
+    total = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+    return total or None
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

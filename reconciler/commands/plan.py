@@ -1,0 +1,77 @@
+"""`dfr plan`: diff manifests against state and show what apply would do."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from reconciler.commands.common import load_manifests, make_client, open_backend
+from reconciler.errors import EXIT_CHANGES, EXIT_OK
+from reconciler.state.model import State
+
+
+@dataclass(frozen=True, slots=True)
+class PlanArgs:
+    paths: tuple[str, ...]
+    state: str | None
+    api_url: str | None = None
+    refresh: bool = False
+    replace: tuple[str, ...] = ()
+    prune: bool = False
+    as_json: bool = False
+    detailed_exitcode: bool = False
+    out_file: str | None = None
+    allow_insecure_http: bool = False
+
+
+def refreshed(state: State, api_url: str | None, allow_insecure_http: bool) -> State:
+    """The state with statuses from the API, in memory only (plan never writes state)."""
+    from reconciler import observe
+    from reconciler.state.backend import InMemoryBackend
+
+    backend = InMemoryBackend(state)
+    with make_client(api_url, allow_insecure_http=allow_insecure_http) as client, backend.lock(
+        "plan --refresh"
+    ) as store:
+        unfinished = [r for r in state.runs.values() if r.run_id and not r.is_terminal]
+        observe.observe(client, unfinished, store)
+        runs = store.state.runs
+    return State(state.format_version, state.serial, state.lineage, runs)
+
+
+def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
+    from reconciler.plan import PlanOptions, make_plan
+    from reconciler.render import plan_to_json, render_plan
+
+    manifests = load_manifests(args.paths, err)
+    state = open_backend(args.state).read()
+    if args.refresh:
+        state = refreshed(state, args.api_url, args.allow_insecure_http)
+    options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
+    check_replace_names(args.replace, {m.name for m in manifests})
+    plan = make_plan(manifests, state, options)
+    if args.as_json:
+        json.dump(plan_to_json(plan), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(render_plan(plan))
+    if args.out_file:
+        from reconciler import planfile
+
+        planfile.save(args.out_file, plan, args.paths or (".",))
+        if not args.as_json:
+            out.write(f"\nSaved the plan to {args.out_file}. Apply exactly it with: "
+                      f"dfr apply {args.out_file}\n")
+    if args.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def check_replace_names(replace: Sequence[str], names: set[str]) -> None:
+    from reconciler.errors import UsageError
+
+    unknown = sorted(set(replace) - names)
+    if unknown:
+        raise UsageError(f"--replace names no manifest: {', '.join(unknown)}")

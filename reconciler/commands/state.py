@@ -1,0 +1,176 @@
+"""`dfr refresh`, `dfr status`, `dfr state list|show|rm`, `dfr force-unlock`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+from reconciler.commands.common import make_client, open_backend
+from reconciler.errors import EXIT_ERROR, EXIT_OK, StateError
+from reconciler.state.model import RunRecord, State
+
+
+def record_to_json(record: RunRecord) -> dict[str, Any]:
+    from reconciler.state.statefile import record_to_dict
+
+    return {"name": record.name, **record_to_dict(record)}
+
+
+def display_status(record: RunRecord) -> str:
+    if record.intent is not None and not record.run_id:
+        return "UNCONFIRMED"
+    if record.drift:
+        return "GONE (404)"
+    if not record.run_id:
+        return "NOT SUBMITTED" if record.last_error else "-"
+    return record.status or "UNKNOWN"
+
+
+def _age(stamp: str | None, now: datetime) -> str:
+    from reconciler.recovery import parse_time
+
+    when = parse_time(stamp)
+    if when is None:
+        return "-"
+    seconds = max(0, int((now - when).total_seconds()))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _table(rows: list[list[str]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        out.write("\n")
+
+
+def run_status(state_path: str | None, as_json: bool, labels: tuple[str, ...], out: TextIO) -> int:
+    state = open_backend(state_path).read()
+    wanted = dict(label.split("=", 1) for label in labels)
+    records = [
+        r for r in sorted(state.runs.values(), key=lambda r: r.name)
+        if all(r.labels.get(k) == v for k, v in wanted.items())
+    ]
+    if as_json:
+        json.dump({"serial": state.serial, "lineage": state.lineage,
+                   "runs": [record_to_json(r) for r in records]}, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    if not records:
+        out.write("No runs recorded.\n" if not state.runs else "No runs match the labels.\n")
+        return EXIT_OK
+    now = datetime.now(timezone.utc)
+    rows = [["NAME", "RUN ID", "STATUS", "SAMPLES", "COST", "AGE"]]
+    cost_total = 0.0
+    samples_total = 0
+    for r in records:
+        samples = "-"
+        if r.samples_completed is not None:
+            samples = f"{r.samples_completed:,}/{r.spec.get('number_of_samples', '?'):,}"
+            samples_total += r.samples_completed
+        cost = "-" if r.total_cost is None else f"${r.total_cost:,.2f}"
+        cost_total += r.total_cost or 0.0
+        rows.append([r.name, r.run_id or "-", display_status(r), samples, cost,
+                     _age(r.submitted_at or r.updated_at, now)])
+    _table(rows, out)
+    out.write(f"\n{len(records)} run{'s' if len(records) != 1 else ''}, "
+              f"{samples_total:,} samples, ${cost_total:,.2f}.\n")
+    for r in records:
+        if r.status in ("FAILED", "CANCELED"):
+            reason = f": {r.failure_reason}" if r.failure_reason else ""
+            out.write(f"{r.name}: run {r.run_id} ended {r.status}{reason}; "
+                      f"resubmit with: dfr apply --replace {r.name}\n")
+        elif r.intent is not None and not r.run_id:
+            out.write(f"{r.name}: a submission is unconfirmed; `dfr refresh` or `dfr apply` "
+                      "looks for its run\n")
+    return EXIT_OK
+
+
+def run_state_list(state_path: str | None, as_json: bool, out: TextIO) -> int:
+    state = open_backend(state_path).read()
+    records = [state.runs[n] for n in state.names()]
+    if as_json:
+        json.dump([{"name": r.name, "run_id": r.run_id, "status": r.status} for r in records],
+                  out, indent=2)
+        out.write("\n")
+    else:
+        for r in records:
+            out.write(f"{r.name}\t{r.run_id or '-'}\t{display_status(r)}\n")
+    return EXIT_OK
+
+
+def _known(state: State, name: str, where: str) -> RunRecord:
+    record = state.runs.get(name)
+    if record is None:
+        raise StateError(f"{name!r} is not in state {where}")
+    return record
+
+
+def run_state_show(state_path: str | None, name: str, as_json: bool, out: TextIO) -> int:
+    backend = open_backend(state_path)
+    record = _known(backend.read(), name, backend.describe())
+    document = record_to_json(record)
+    if as_json:
+        json.dump(document, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    width = max(len(k) for k in document)
+    for key, value in document.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        out.write(f"{key.ljust(width)}  {text}\n")
+    return EXIT_OK
+
+
+def run_state_rm(state_path: str | None, names: tuple[str, ...], lock_timeout: float,
+                 out: TextIO) -> int:
+    backend = open_backend(state_path)
+    with backend.lock("state rm", timeout=lock_timeout) as store:
+        records = [_known(store.state, n, backend.describe()) for n in names]
+        for record in records:
+            store.remove(record.name)
+            run = f"; run {record.run_id} itself was not touched" if record.run_id else ""
+            out.write(f"Removed {record.name} from state{run}.\n")
+    return EXIT_OK
+
+
+def run_force_unlock(state_path: str | None, lock_id: str, out: TextIO) -> int:
+    backend = open_backend(state_path)
+    backend.force_unlock(lock_id)
+    out.write(f"Removed lock {lock_id} from {backend.describe()}.\n")
+    return EXIT_OK
+
+
+def run_refresh(state_path: str | None, api_url: str | None, lock_timeout: float,
+                allow_insecure_http: bool, out: TextIO, err: TextIO) -> int:
+    from reconciler import observe, recovery
+
+    backend = open_backend(state_path)
+    problems = 0
+
+    def changed(before: RunRecord, after: RunRecord) -> None:
+        if after.drift and not before.drift:
+            err.write(f"{after.name}: run {after.run_id} no longer exists in the API (404)\n")
+        elif after.status != before.status:
+            err.write(f"{after.name}: {before.status} -> {after.status}\n")
+
+    with make_client(api_url, allow_insecure_http=allow_insecure_http) as client, \
+            backend.lock("refresh", timeout=lock_timeout) as store:
+        state = store.state
+        pending = [r for r in state.runs.values() if r.intent is not None and not r.run_id]
+        for res in recovery.resolve(client, state, pending):
+            record = store.state.runs[res.name]
+            if res.run is not None:
+                store.put(record.evolve(run_id=res.run.id, status=res.run.status, intent=None,
+                                        created_at=res.run.created_at))
+                err.write(f"{res.name}: adopted run {res.run.id} from an unconfirmed submission\n")
+            elif res.ambiguous:
+                problems += 1
+                err.write(f"{res.name}: {res.ambiguity_message()}\n")
+        unfinished = [r for r in store.state.runs.values() if r.run_id and not r.is_terminal]
+        observe.observe(client, unfinished, store, on_change=changed)
+        count = len(unfinished)
+    out.write(f"Refreshed {count} unfinished run{'s' if count != 1 else ''}.\n")
+    return EXIT_ERROR if problems else EXIT_OK

@@ -1,0 +1,88 @@
+"""Bringing recorded runs up to date with what the API reports.
+
+One list call per round covers every run of the company, so watching
+hundreds of runs costs one request per interval, not one per run. A run the
+list does not show is asked for by id; a 404 there is drift ("not_found"),
+shown by plan and status. A FAILED run whose reason the list does not carry
+is asked for once, to record the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from reconciler.errors import NotFoundError
+from reconciler.state.model import DRIFT_NOT_FOUND, FAILED, RunRecord, utc_now
+
+TRACKED = (
+    "status",
+    "created_at",
+    "completed_at",
+    "samples_completed",
+    "samples_failed",
+    "total_cost",
+    "failure_reason",
+)
+
+
+class RunSource(Protocol):
+    def list_runs(self) -> list[Any]: ...
+
+    def get_run(self, run_id: str) -> Any: ...
+
+
+class RecordSink(Protocol):
+    def put(self, record: RunRecord) -> None: ...
+
+
+def updated(record: RunRecord, run: Any) -> RunRecord | None:
+    """The record with the run's reported fields, or None when nothing changed."""
+    changes: dict[str, Any] = {}
+    for key in TRACKED:
+        value = getattr(run, key, None)
+        if value is not None and value != getattr(record, key):
+            changes[key] = value
+    if record.drift is not None:
+        changes["drift"] = None
+    if not changes:
+        return None
+    return record.evolve(now=utc_now(), **changes)
+
+
+def observe(
+    client: RunSource,
+    records: Iterable[RunRecord],
+    store: RecordSink,
+    *,
+    on_change: Callable[[RunRecord, RunRecord], None] | None = None,
+) -> list[RunRecord]:
+    """One round: refresh `records` (each with a run id); returns the new records."""
+    wanted = [r for r in records if r.run_id]
+    if not wanted:
+        return []
+    listed = {run.id: run for run in client.list_runs()}
+    out = []
+    for record in wanted:
+        assert record.run_id is not None
+        run = listed.get(record.run_id)
+        try:
+            if run is None or (run.status == FAILED and not run.failure_reason):
+                run = client.get_run(record.run_id)
+        except NotFoundError:
+            if record.drift != DRIFT_NOT_FOUND:
+                new = record.evolve(drift=DRIFT_NOT_FOUND)
+                store.put(new)
+                if on_change:
+                    on_change(record, new)
+                record = new
+            out.append(record)
+            continue
+        new_record = updated(record, run)
+        if new_record is not None:
+            store.put(new_record)
+            if on_change:
+                on_change(record, new_record)
+            record = new_record
+        out.append(record)
+    return out

@@ -1,0 +1,266 @@
+"""The plan: what `apply` would do, as values, computed by a pure function.
+
+`make_plan(manifests, state, options)` compares each manifest's request body
+(with the seed page's defaults applied, so writing a default out is not a
+change) with the run recorded in state, and returns a frozen `Plan` of
+changes sorted by name. No I/O, no clock, no printing: rendering is
+`reconciler.render`'s job and executing is `reconciler.apply`'s.
+
+Actions:
+- `create`: no run is recorded for the name (or the recorded one is gone);
+- `replace`: the spec differs from the recorded run's; a run cannot be changed
+  in place, so a new one is submitted (and an unfinished old one canceled);
+- `noop`: the recorded run matches; a FAILED or CANCELED one is flagged as
+  failed and left alone unless `--replace NAME` asks;
+- `orphan`: recorded, but no manifest names it; only reported, unless prune.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from reconciler.manifests import Manifest
+from reconciler.schema import with_defaults
+from reconciler.state.model import FAILED, TERMINAL, RunRecord, State
+
+
+class Action(str, Enum):
+    CREATE = "create"
+    REPLACE = "replace"
+    NOOP = "noop"
+    ORPHAN = "orphan"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field of the spec: its value in the recorded run and in the manifest."""
+
+    field: str
+    before: Any  # MISSING when absent
+    after: Any
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    name: str
+    action: Action
+    body: dict[str, Any] | None = None  # what create/replace will POST
+    labels: dict[str, str] = field(default_factory=dict)
+    prior: RunRecord | None = None
+    fields: tuple[FieldChange, ...] = ()
+    reasons: tuple[str, ...] = ()
+    where: str | None = None  # the manifest's FILE:LINE:COL
+    cancel_prior: bool = False  # replace: the old run is unfinished and will be canceled
+    prune: bool = False  # orphan: cancel if unfinished and drop from state
+    failed: bool = False  # noop on a FAILED/CANCELED run
+    resolve_intent: bool = False  # an earlier POST's outcome is unknown; look first
+
+    @property
+    def submits(self) -> bool:
+        return self.action in (Action.CREATE, Action.REPLACE)
+
+    @property
+    def samples(self) -> int:
+        return int(self.body["number_of_samples"]) if self.submits and self.body else 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    replace: frozenset[str] = frozenset()
+    prune: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    changes: tuple[Change, ...]
+    lineage: str
+    serial: int
+    manifests_digest: str
+    options: PlanOptions = PlanOptions()
+
+    def by_action(self, action: Action) -> list[Change]:
+        return [c for c in self.changes if c.action is action]
+
+    @property
+    def to_submit(self) -> list[Change]:
+        return [c for c in self.changes if c.submits]
+
+    @property
+    def failed(self) -> list[Change]:
+        return [c for c in self.changes if c.failed]
+
+    @property
+    def samples(self) -> int:
+        return sum(c.samples for c in self.changes)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.submits or (c.action is Action.ORPHAN and c.prune) for c in self.changes)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "create": len(self.by_action(Action.CREATE)),
+            "replace": len(self.by_action(Action.REPLACE)),
+            "noop": len(self.by_action(Action.NOOP)),
+            "orphan": len(self.by_action(Action.ORPHAN)),
+            "failed": len(self.failed),
+        }
+
+
+def manifests_digest(manifests: Iterable[Manifest]) -> str:
+    """A hash of what the manifests ask for (names, bodies, labels), order-independent."""
+    canonical = sorted(
+        (m.name, with_defaults(m.spec), dict(sorted(m.labels.items()))) for m in manifests
+    )
+    data = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def make_plan(
+    manifests: Sequence[Manifest], state: State, options: PlanOptions = PlanOptions()
+) -> Plan:
+    """Diff manifests against state. Pure: same inputs, same plan."""
+    desired = {m.name: m for m in manifests}
+    changes: list[Change] = []
+    for name in sorted(desired.keys() | state.runs.keys()):
+        manifest = desired.get(name)
+        record = state.runs.get(name)
+        if manifest is None:
+            assert record is not None
+            changes.append(_orphan(record, options.prune))
+        else:
+            changes.append(_change(manifest, record, name in options.replace))
+    return Plan(
+        changes=tuple(changes),
+        lineage=state.lineage,
+        serial=state.serial,
+        manifests_digest=manifests_digest(manifests),
+        options=options,
+    )
+
+
+def _orphan(record: RunRecord, prune: bool) -> Change:
+    unfinished = record.run_id is not None and record.status not in TERMINAL
+    reasons = ["in state, but no manifest names it"]
+    if prune:
+        reasons.append(
+            "will be canceled and removed from state" if unfinished else "will be removed from state"
+        )
+    return Change(record.name, Action.ORPHAN, prior=record, reasons=tuple(reasons), prune=prune)
+
+
+def _change(manifest: Manifest, record: RunRecord | None, forced: bool) -> Change:
+    body = manifest.body
+    common: dict[str, Any] = {
+        "body": body,
+        "labels": dict(manifest.labels),
+        "prior": record,
+        "where": manifest.where,
+    }
+    if record is None:
+        return Change(manifest.name, Action.CREATE, reasons=("no run recorded",), **common)
+    if record.intent is not None and record.run_id is None:
+        return Change(
+            manifest.name,
+            Action.CREATE,
+            reasons=(
+                "an earlier apply sent this run and never learned its id; apply looks for "
+                "that run first and adopts it instead of submitting again",
+            ),
+            resolve_intent=True,
+            **common,
+        )
+    if record.run_id is None:
+        reason = "no run recorded"
+        if record.last_error:
+            reason = f"the last submission failed: {record.last_error.get('message', 'error')}"
+        return Change(manifest.name, Action.CREATE, reasons=(reason,), **common)
+    if record.drift == "not_found":
+        return Change(
+            manifest.name,
+            Action.CREATE,
+            reasons=(f"the recorded run {record.run_id} no longer exists in the API (404)",),
+            **common,
+        )
+    fields = diff_fields(with_defaults(record.spec), body)
+    unfinished = record.status not in TERMINAL
+    if fields or forced:
+        reasons = ["spec changed"] if fields else []
+        if forced:
+            reasons.append("replacement requested with --replace")
+        if unfinished:
+            reasons.append(f"the current run {record.run_id} ({record.status}) will be canceled")
+        return Change(
+            manifest.name,
+            Action.REPLACE,
+            fields=fields,
+            reasons=tuple(reasons),
+            cancel_prior=unfinished,
+            **common,
+        )
+    failed = record.status in TERMINAL and record.status != "SUCCEEDED"
+    reasons = ()
+    if failed:
+        reasons = (
+            f"run {record.run_id} ended {record.status}"
+            + (f": {record.failure_reason}" if record.failure_reason else "")
+            + f"; resubmit with: dfr apply --replace {manifest.name}",
+        )
+    return Change(manifest.name, Action.NOOP, failed=failed, reasons=reasons, **common)
+
+
+def diff_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+    """Field-level differences between two request bodies, in the schema's key order."""
+    if before == after:
+        return ()
+    from deepdiff import DeepDiff  # only when something differs: it is slow to import
+
+    diff = DeepDiff(dict(before), dict(after), ignore_order=False, verbose_level=2)
+    changed: set[str] = set()
+    for kind in (
+        "values_changed",
+        "type_changes",
+        "dictionary_item_added",
+        "dictionary_item_removed",
+        "iterable_item_added",
+        "iterable_item_removed",
+    ):
+        for path in diff.get(kind, {}):
+            # "root['number_of_samples']" -> number_of_samples (the spec is flat)
+            changed.add(path.split("'")[1] if "'" in path else path)
+    order = list(after) + [k for k in before if k not in after]
+    return tuple(
+        FieldChange(key, before.get(key, MISSING), after.get(key, MISSING))
+        for key in order
+        if key in changed
+    )
+
+
+__all__ = [
+    "FAILED",
+    "MISSING",
+    "Action",
+    "Change",
+    "FieldChange",
+    "Plan",
+    "PlanOptions",
+    "diff_fields",
+    "make_plan",
+    "manifests_digest",
+]

@@ -1,0 +1,144 @@
+"""Finding the run of a submission whose answer never came.
+
+The API has no idempotency key. Before every create POST, apply durably
+records an *intent* (the exact body and the time). If the answer never comes
+(a timeout, a reset, a 5xx after the body was sent, or dfr was killed), the
+intent stays in state without a run id, and before anything else is submitted
+for that manifest the run is looked for:
+
+1. list the company's runs (one call for all intents);
+2. candidates: same `spec_id`; same `spec_version` when the intent named one;
+   created no earlier than the intent's time minus a clock-skew allowance;
+   not already owned by any record of the state (current or previous ids);
+3. for each candidate, GET it and compare its `runtime_params` with the
+   intent's body on every field both carry;
+4. exactly one match: adopt it. None: nothing was created, so submitting again
+   is safe. More than one: never guess; the user picks with `dfr import`.
+
+Assumptions: the API lists a created run within the time between the failed
+POST and the lookup (it answers the POST only after storing the run); the
+clocks of this machine and the API differ by less than the skew allowance.
+Known limit: two manifests with identical bodies whose submissions were both
+lost find the same two candidates; that is the ambiguous case above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from reconciler.errors import NotFoundError
+from reconciler.state.model import Intent, RunRecord, State
+
+DEFAULT_SKEW = timedelta(minutes=5)
+
+
+class RunLookup(Protocol):
+    def list_runs(self) -> list[Any]: ...
+
+    def get_run(self, run_id: str) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    name: str
+    run: Any | None  # the adopted run (a client Run), if exactly one matched
+    candidates: tuple[Any, ...] = ()  # when more than one matched
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.candidates) > 1
+
+    def ambiguity_message(self) -> str:
+        ids = ", ".join(f"{r.id} (created {r.created_at or 'at an unknown time'})"
+                        for r in self.candidates)
+        return (
+            f"{len(self.candidates)} runs match the submission of {self.name!r} whose answer "
+            f"was lost: {ids}. dfr will not guess which one is {self.name!r}: adopt the right "
+            f"one with `dfr import {self.name} RUN_ID` (and cancel the other if it is unwanted)"
+        )
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def owned_ids(state: State) -> set[str]:
+    ids: set[str] = set()
+    for record in state.runs.values():
+        if record.run_id:
+            ids.add(record.run_id)
+        ids.update(record.previous_run_ids)
+    return ids
+
+
+def params_match(body: Mapping[str, Any], runtime_params: Mapping[str, Any] | None) -> bool:
+    """Do the parameters the API reports agree with the body on every shared field?"""
+    if not runtime_params:
+        return True  # nothing to compare: the other filters must decide
+    for key, value in body.items():
+        if key in ("spec_id", "spec_version"):
+            continue
+        if key in runtime_params and runtime_params[key] != value:
+            return False
+    return True
+
+
+def candidates_for(
+    intent: Intent, runs: Iterable[Any], taken: set[str], skew: timedelta = DEFAULT_SKEW
+) -> list[Any]:
+    body = intent.body
+    since = parse_time(intent.at)
+    earliest = since - skew if since else None
+    out = []
+    for run in runs:
+        if not run.id or run.id in taken or run.spec_id != body.get("spec_id"):
+            continue
+        version = body.get("spec_version")
+        if version is not None and run.spec_version is not None and run.spec_version != version:
+            continue
+        created = parse_time(run.created_at)
+        if earliest is not None and created is not None and created < earliest:
+            continue
+        out.append(run)
+    return out
+
+
+def resolve(
+    client: RunLookup,
+    state: State,
+    records: Sequence[RunRecord],
+    *,
+    skew: timedelta = DEFAULT_SKEW,
+    runs: list[Any] | None = None,
+) -> list[Resolution]:
+    """Resolve the intents of `records` (each must have one and no run id)."""
+    if not records:
+        return []
+    listed = client.list_runs() if runs is None else runs
+    taken = owned_ids(state)
+    results = []
+    for record in records:
+        assert record.intent is not None
+        matches = []
+        for run in candidates_for(record.intent, listed, taken, skew):
+            try:
+                full = client.get_run(run.id)
+            except NotFoundError:
+                continue
+            if params_match(record.intent.body, full.runtime_params):
+                matches.append(full)
+        if len(matches) == 1:
+            taken.add(matches[0].id)
+            results.append(Resolution(record.name, matches[0]))
+        else:
+            results.append(Resolution(record.name, None, tuple(matches)))
+    return results

@@ -1,0 +1,186 @@
+"""Rendering plans for people (Terraform-like text) and for programs (JSON).
+
+Pure string building: callers choose the stream.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.plan import MISSING, Action, Change, Plan
+
+
+def _value(value: Any) -> str:
+    if value is MISSING:
+        return "(unset)"
+    return json.dumps(value)
+
+
+def _fields(body: dict[str, Any], mark: str, indent: str) -> list[str]:
+    width = max((len(k) for k in body), default=0)
+    return [f"{indent}{mark} {k.ljust(width)} = {_value(v)}" for k, v in body.items()]
+
+
+def _header(change: Change) -> str:
+    if change.action is Action.CREATE:
+        return f"# {change.name} will be created"
+    if change.action is Action.REPLACE:
+        return f"# {change.name} must be replaced"
+    if change.action is Action.ORPHAN:
+        return f"# {change.name} is orphaned"
+    return f"# {change.name} is {change.prior.status if change.prior else 'recorded'}"
+
+
+def render_change(change: Change) -> list[str]:
+    lines = [f"  {_header(change)}"]
+    lines += [f"  #   {reason}" for reason in change.reasons]
+    if change.where:
+        lines.append(f"  #   manifest: {change.where}")
+    prior = change.prior
+    if change.action is Action.CREATE and change.body is not None:
+        lines.append(f'  + run "{change.name}" {{')
+        lines += _fields(change.body, "+", "      ")
+        lines.append("    }")
+    elif change.action is Action.REPLACE and change.body is not None:
+        old = prior.run_id if prior else None
+        lines.append(f'-/+ run "{change.name}" {{')
+        if old:
+            lines.append(f"      - run_id = {json.dumps(old)} -> (known after apply)")
+        changed = {f.field for f in change.fields}
+        width = max((len(k) for k in change.body), default=0)
+        for f in change.fields:
+            mark = "~" if f.before is not MISSING and f.after is not MISSING else (
+                "+" if f.before is MISSING else "-"
+            )
+            lines.append(
+                f"      {mark} {f.field.ljust(width)} = {_value(f.before)} -> {_value(f.after)}"
+            )
+        unchanged = [k for k in change.body if k not in changed]
+        if unchanged:
+            lines.append(f"        # ({len(unchanged)} unchanged fields hidden)")
+        lines.append("    }")
+    elif change.action is Action.ORPHAN and prior is not None:
+        mark = "-" if change.prune else "?"
+        lines.append(f'  {mark} run "{change.name}" {{')
+        lines.append(f"      run_id = {_value(prior.run_id)}")
+        lines.append(f"      status = {_value(prior.status)}")
+        lines.append("    }")
+    return lines
+
+
+def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
+    counts = plan.counts()
+    shown = [
+        c for c in plan.changes if c.action is not Action.NOOP or c.failed or show_noop
+    ]
+    out: list[str] = []
+    if not plan.has_changes and not shown:
+        total = len(plan.changes)
+        out.append(
+            f"No changes. Manifests and state agree ({total} run{'s' if total != 1 else ''})."
+        )
+        return "\n".join(out) + "\n"
+    if plan.has_changes:
+        out.append("dfr will perform these actions:")
+        out.append("")
+    for change in shown:
+        out += render_change(change)
+        out.append("")
+    out.append(summary_line(plan))
+    if plan.to_submit:
+        out.append(f"Samples to request: {plan.samples:,}.")
+    if counts["failed"]:
+        out.append(
+            f"{counts['failed']} run{'s' if counts['failed'] != 1 else ''} ended FAILED or "
+            "CANCELED and will not be resubmitted; use --replace NAME to resubmit."
+        )
+    if counts["orphan"] and not plan.options.prune:
+        out.append(
+            "Orphaned runs are only reported; `dfr apply --prune` cancels unfinished ones "
+            "and removes them from state."
+        )
+    return "\n".join(out) + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    c = plan.counts()
+    return f"Plan: {c['create']} to create, {c['replace']} to replace, {c['orphan']} orphaned."
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    def change(c: Change) -> dict[str, Any]:
+        prior = c.prior
+        return {
+            "name": c.name,
+            "action": c.action.value,
+            "manifest": c.where,
+            "body": c.body,
+            "labels": c.labels,
+            "fields": [
+                {
+                    "field": f.field,
+                    "before": None if f.before is MISSING else f.before,
+                    "after": None if f.after is MISSING else f.after,
+                }
+                for f in c.fields
+            ],
+            "reasons": list(c.reasons),
+            "failed": c.failed,
+            "cancel_prior": c.cancel_prior,
+            "prune": c.prune,
+            "resolve_intent": c.resolve_intent,
+            "prior": None
+            if prior is None
+            else {"run_id": prior.run_id, "status": prior.status},
+        }
+
+    return {
+        "format_version": 1,
+        "state": {"lineage": plan.lineage, "serial": plan.serial},
+        "manifests_digest": plan.manifests_digest,
+        "summary": {**plan.counts(), "samples": plan.samples, "has_changes": plan.has_changes},
+        "changes": [change(c) for c in plan.changes],
+    }
+
+
+def render_apply_report(report: Any, *, state_name: str) -> str:
+    """The closing summary of an apply, with what to do about each problem."""
+    out = [""]
+    if report.interrupted:
+        out.append(
+            f"Interrupted. Every run id known so far is recorded in {state_name}; "
+            "run `dfr apply` again to resume (it never submits a run twice)."
+        )
+    elif report.timed_out:
+        out.append("Stopped waiting (--timeout); the runs go on. `dfr refresh` or "
+                   "`dfr apply` later records their final statuses.")
+    records = report.records
+    for name in report.failed:
+        r = records[name]
+        reason = f": {r.failure_reason}" if r.failure_reason else ""
+        out.append(f"  {name}: run {r.run_id} ended {r.status}{reason}")
+        out.append(f"    resubmit with: dfr apply --replace {name}")
+    for name, message in sorted(report.rejected.items()):
+        out.append(f"  {name}: not submitted: {message}")
+    for name, message in sorted(report.unresolved.items()):
+        out.append(f"  {name}: {message}")
+    for name in report.desired:
+        r = records.get(name)
+        if r is not None and r.drift:
+            out.append(f"  {name}: run {r.run_id} no longer exists in the API; "
+                       "`dfr plan` shows it as a create")
+    parts = [
+        f"{len(report.submitted)} submitted",
+        f"{len(report.adopted)} adopted",
+        f"{len(report.succeeded)} succeeded",
+        f"{len(report.failed)} failed",
+        f"{len(report.running)} still running",
+    ]
+    if report.pruned:
+        parts.append(f"{len(report.pruned)} pruned")
+    if report.rejected or report.unresolved:
+        parts.append(f"{len(report.rejected) + len(report.unresolved)} not submitted")
+    out.append(("Apply complete: " if report.ok else "Apply finished with problems: ")
+               + ", ".join(parts) + ".")
+    return "\n".join(out) + "\n"
