@@ -1,0 +1,42 @@
+"""The state store: what dfr recorded about the runs it submitted.
+
+Layers, as in Terraform's `states/`, `states/statefile/` and `states/statemgr/`:
+
+- `model`: `State`, `RunRecord`, `Intent` and the run statuses (pure values);
+- `statefile`: the JSON document format (version, serial, lineage, upgrades);
+- `backend`: the `Backend`/`Store` interface and `InMemoryBackend` (for tests);
+- `local`: `LocalBackend`, the `dfr.state.json` file with journal, lock and backup;
+- `lock`: the flock-based lock of the local backend.
+
+Importing this package imports only the model; import the others where used.
+"""
+
+from __future__ import annotations
+
+from reconciler.state.model import (
+    CANCELED,
+    FAILED,
+    FORMAT_VERSION,
+    PENDING,
+    PROCESSING,
+    SUCCEEDED,
+    TERMINAL,
+    Intent,
+    RunRecord,
+    State,
+    normalize_status,
+)
+
+__all__ = [
+    "CANCELED",
+    "FAILED",
+    "FORMAT_VERSION",
+    "PENDING",
+    "PROCESSING",
+    "SUCCEEDED",
+    "TERMINAL",
+    "Intent",
+    "RunRecord",
+    "State",
+    "normalize_status",
+]

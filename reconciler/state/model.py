@@ -1,0 +1,194 @@
+"""The state model: what dfr remembers about the runs it submitted.
+
+Pure values, no I/O: `State` (format version, serial, lineage and one
+`RunRecord` per manifest name) and `Intent` (the write-ahead note of a create
+POST whose run id is not known yet). The fields are the internal contract of
+docs/ARCHITECTURE.md; `reconciler.state.statefile` turns them into the JSON
+document and back, and the backends persist them.
+
+There is deliberately no field that could hold the API key: a state file is
+shared (committed, uploaded as a CI artefact), so the key must not be storable.
+
+Records are frozen dataclasses; change one with `dataclasses.replace` or
+`RunRecord.evolve` (which also stamps `updated_at`). The dict-valued fields
+(`spec`, `labels`, ...) are plain dicts for convenience: treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+#: The state file format this dfr writes (and the newest it reads).
+FORMAT_VERSION = 1
+
+# Run statuses as the API reports them (IN_PROGRESS is stored as PROCESSING).
+PENDING = "PENDING"
+PROCESSING = "PROCESSING"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+CANCELED = "CANCELED"
+
+#: Statuses after which a run never changes again.
+TERMINAL: frozenset[str] = frozenset({SUCCEEDED, FAILED, CANCELED})
+#: Every status this dfr knows; anything else is kept verbatim.
+KNOWN_STATUSES: frozenset[str] = frozenset({PENDING, PROCESSING, SUCCEEDED, FAILED, CANCELED})
+
+# Drift markers.
+DRIFT_NOT_FOUND = "not_found"
+
+_STATUS_ALIASES = {"IN_PROGRESS": PROCESSING}
+
+
+def normalize_status(status: str | None) -> str | None:
+    """The status as stored: `IN_PROGRESS` becomes `PROCESSING`; unknown strings are kept.
+
+    Unknown strings are kept as they are (not mapped to an error) so that a new
+    status the API introduces is shown to the user rather than lost.
+    """
+    if status is None:
+        return None
+    return _STATUS_ALIASES.get(status, status)
+
+
+def is_terminal(status: str | None) -> bool:
+    """True when a run in this status will never change again."""
+    return normalize_status(status) in TERMINAL
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC with a `Z`, millisecond precision."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_lineage() -> str:
+    """A fresh lineage: the identity of a newly created state."""
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Intent:
+    """Write-ahead record of a create POST: persisted *before* the POST is sent.
+
+    If dfr dies before the run id is recorded, the next apply finds this intent
+    and looks the run up instead of paying for a second one.
+    """
+
+    id: str
+    body: dict[str, Any]
+    at: str
+
+    @classmethod
+    def new(cls, body: Mapping[str, Any], *, at: str | None = None) -> Intent:
+        """An intent with a fresh local uuid4, stamped now unless `at` is given."""
+        return cls(id=str(uuid.uuid4()), body=dict(body), at=at if at is not None else utc_now())
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything dfr knows about the run of one manifest name (see ARCHITECTURE.md)."""
+
+    name: str
+    updated_at: str
+    run_id: str | None = None
+    status: str | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    intent: Intent | None = None
+    submitted_at: str | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+    attempts: int = 0
+    last_error: dict[str, Any] | None = None
+    failure_reason: str | None = None
+    samples_completed: int | None = None
+    samples_failed: int | None = None
+    total_cost: float | None = None
+    drift: str | None = None
+    previous_run_ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # The one normalisation the model owns: IN_PROGRESS is stored as
+        # PROCESSING whichever layer built the record.
+        normalized = normalize_status(self.status)
+        if normalized != self.status:
+            object.__setattr__(self, "status", normalized)
+
+    @classmethod
+    def new(
+        cls,
+        name: str,
+        *,
+        spec: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+        now: str | None = None,
+        **fields: Any,
+    ) -> RunRecord:
+        """A record for `name` with no run yet; `now` (default: the clock) stamps `updated_at`."""
+        return cls(
+            name=name,
+            updated_at=now if now is not None else utc_now(),
+            spec=dict(spec or {}),
+            labels=dict(labels or {}),
+            **fields,
+        )
+
+    def evolve(self, *, now: str | None = None, **changes: Any) -> RunRecord:
+        """A copy with `changes` applied and `updated_at` stamped (now, or `now`)."""
+        return dataclasses.replace(
+            self, updated_at=now if now is not None else utc_now(), **changes
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the recorded status is final (SUCCEEDED, FAILED, CANCELED)."""
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class State:
+    """The recorded state: a versioned, numbered collection of run records.
+
+    `serial` grows by one per change; `lineage` identifies this state across
+    its versions (a state with another lineage is a different state, so a saved
+    plan or a journal of another lineage must never be applied to it).
+    """
+
+    format_version: int
+    serial: int
+    lineage: str
+    runs: dict[str, RunRecord] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, lineage: str | None = None) -> State:
+        """A state with no runs, serial 0 and (unless given) a fresh uuid4 lineage."""
+        return cls(
+            format_version=FORMAT_VERSION,
+            serial=0,
+            lineage=lineage if lineage is not None else new_lineage(),
+            runs={},
+        )
+
+    def get(self, name: str) -> RunRecord | None:
+        """The record of `name`, or None."""
+        return self.runs.get(name)
+
+    def names(self) -> list[str]:
+        """Recorded names, sorted."""
+        return sorted(self.runs)
+
+    def with_record(self, record: RunRecord) -> State:
+        """A new state with `record` stored under its name and serial + 1."""
+        runs = dict(self.runs)
+        runs[record.name] = record
+        return dataclasses.replace(self, serial=self.serial + 1, runs=runs)
+
+    def without(self, name: str) -> State:
+        """A new state without `name` and serial + 1 (a change even if `name` was absent)."""
+        runs = dict(self.runs)
+        runs.pop(name, None)
+        return dataclasses.replace(self, serial=self.serial + 1, runs=runs)
