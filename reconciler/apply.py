@@ -19,6 +19,7 @@ their ids, and returns a report marked interrupted: a later apply resumes.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -288,10 +289,9 @@ class Applier:
         previous: list[str] = list(record.previous_run_ids) if record else []
         if record is not None and record.run_id:
             if change.cancel_prior and record.status not in TERMINAL and not record.drift:
-                try:
+                # Already gone is as good as canceled.
+                with contextlib.suppress(NotFoundError):
                     self._cancel(record.run_id, name)
-                except NotFoundError:
-                    pass
             previous.append(record.run_id)
         pending = RunRecord.new(
             name,
@@ -330,7 +330,6 @@ class Applier:
                 self.client, self.store.state, [pending], skew=self.options.skew
             )
         except APIError as lookup_error:
-            resolution = None
             reason = f"the lookup failed too ({lookup_error.message})"
         else:
             if resolution.run is not None or resolution.ambiguous:

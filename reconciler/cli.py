@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn, TextIO
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TextIO, TypeVar, cast
 
 import click
 
@@ -29,16 +29,21 @@ from reconciler.errors import (
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
 def _err() -> TextIO:
-    return click.get_text_stream("stderr")
+    return cast(TextIO, sys.stderr)
 
 
 def _out() -> TextIO:
-    return click.get_text_stream("stdout")
+    return cast(TextIO, sys.stdout)
 
 
 @click.group(context_settings=CONTEXT)
-@click.version_option(__version__, "--version", "-V", prog_name="dfr", message="%(prog)s %(version)s")
+@click.version_option(
+    __version__, "--version", "-V", prog_name="dfr", message="%(prog)s %(version)s"
+)
 def cli() -> None:
     """Config-as-code for Dataframer generation runs.
 
@@ -47,7 +52,7 @@ def cli() -> None:
     """
 
 
-def _format_option(*formats: str) -> Any:
+def _format_option(*formats: str) -> Callable[[F], F]:
     return click.option(
         "--format",
         "fmt",
@@ -114,8 +119,8 @@ def schema(state_schema: bool) -> int:
     return EXIT_OK
 
 
-
 # -- shared options ------------------------------------------------------------
+
 
 def _state_option(f: Any) -> Any:
     return click.option(
@@ -160,6 +165,7 @@ def _seconds(text: str) -> float:
 
 # -- plan and apply ------------------------------------------------------------
 
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @_state_option
@@ -173,7 +179,9 @@ def _seconds(text: str) -> float:
     is_flag=True,
     help="Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.",
 )
-@click.option("--out", "out_file", metavar="PLANFILE", help="Save the plan for `dfr apply PLANFILE`.")
+@click.option(
+    "--out", "out_file", metavar="PLANFILE", help="Save the plan for `dfr apply PLANFILE`."
+)
 def plan(
     paths: tuple[str, ...],
     state: str | None,
@@ -224,16 +232,32 @@ def plan(
     show_default=True,
     help="Concurrent API calls while submitting.",
 )
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait for final statuses after submitting.")
-@click.option("--timeout", default=None, metavar="DURATION",
-              help="Stop waiting after this long (e.g. 30m, 2h); the runs go on.")
-@click.option("--poll-interval", default="30s", show_default=True, metavar="DURATION",
-              help="Longest pause between status checks while waiting.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait for final statuses after submitting.",
+)
+@click.option(
+    "--timeout",
+    default=None,
+    metavar="DURATION",
+    help="Stop waiting after this long (e.g. 30m, 2h); the runs go on.",
+)
+@click.option(
+    "--poll-interval",
+    default="30s",
+    show_default=True,
+    metavar="DURATION",
+    help="Longest pause between status checks while waiting.",
+)
 @click.option("--replace", multiple=True, metavar="NAME", help="Resubmit this run.")
-@click.option("--prune", is_flag=True,
-              help="Cancel unfinished runs whose manifest is gone and forget them "
-              "(generated data is never deleted).")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Cancel unfinished runs whose manifest is gone and forget them "
+    "(generated data is never deleted).",
+)
 def apply(
     paths: tuple[str, ...],
     state: str | None,
@@ -282,24 +306,31 @@ def apply(
 
 # -- state -------------------------------------------------------------------------
 
+
 @cli.command()
 @_state_option
 @_api_options
 @_lock_option
-def refresh(state: str | None, api_url: str | None, allow_insecure_http: bool,
-            lock_timeout: str) -> int:
+def refresh(
+    state: str | None, api_url: str | None, allow_insecure_http: bool, lock_timeout: str
+) -> int:
     """Ask the API for every unfinished run in state and record its status."""
     from reconciler.commands.state import run_refresh
 
-    return run_refresh(state, api_url, _seconds(lock_timeout), allow_insecure_http, _out(),
-                       _err())
+    return run_refresh(state, api_url, _seconds(lock_timeout), allow_insecure_http, _out(), _err())
 
 
 @cli.command()
 @_state_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@click.option("-l", "--label", "labels", multiple=True, metavar="KEY=VALUE",
-              help="Only runs with this label (repeatable).")
+@click.option(
+    "-l",
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only runs with this label (repeatable).",
+)
 def status(state: str | None, as_json: bool, labels: tuple[str, ...]) -> int:
     """Show recorded runs: name, run id, status, samples, cost, age (offline)."""
     from reconciler.commands.state import run_status
@@ -354,16 +385,32 @@ def state_rm(names: tuple[str, ...], state: str | None, lock_timeout: str) -> in
 @_state_option
 @_api_options
 @_lock_option
-def import_(name: str, run_id: str, paths: tuple[str, ...], state: str | None,
-            api_url: str | None, allow_insecure_http: bool, lock_timeout: str) -> int:
+def import_(
+    name: str,
+    run_id: str,
+    paths: tuple[str, ...],
+    state: str | None,
+    api_url: str | None,
+    allow_insecure_http: bool,
+    lock_timeout: str,
+) -> int:
     """Adopt the existing run RUN_ID for manifest NAME (found under PATHS).
 
     The run must exist and match the manifest's spec; what differs is shown.
     """
     from reconciler.commands.import_ import run_import
 
-    return run_import(name, run_id, paths, state, api_url, _seconds(lock_timeout),
-                      allow_insecure_http, _out(), _err())
+    return run_import(
+        name,
+        run_id,
+        paths,
+        state,
+        api_url,
+        _seconds(lock_timeout),
+        allow_insecure_http,
+        _out(),
+        _err(),
+    )
 
 
 @cli.command("force-unlock")
@@ -378,51 +425,113 @@ def force_unlock(lock_id: str, state: str | None) -> int:
 
 # -- emulator --------------------------------------------------------------------------
 
+
 @cli.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
-              help="Port on 127.0.0.1 (0 picks a free one).")
-@click.option("--api-key", envvar="DFR_EMULATOR_API_KEY", default=None,
-              help="Accept only this bearer token (default: any non-empty token).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
+@click.option(
+    "--api-key",
+    envvar="DFR_EMULATOR_API_KEY",
+    default=None,
+    help="Accept only this bearer token (default: any non-empty token).",
+)
 @click.option("--pending-seconds", type=float, default=2.0, show_default=True)
 @click.option("--processing-seconds", type=float, default=5.0, show_default=True)
-@click.option("--latency", type=float, default=0.0, show_default=True,
-              help="Seconds added to every answer.")
-@click.option("--failure-rate", type=float, default=0.0, show_default=True,
-              help="Share of answers replaced by 5xx.")
+@click.option(
+    "--latency", type=float, default=0.0, show_default=True, help="Seconds added to every answer."
+)
+@click.option(
+    "--failure-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of answers replaced by 5xx.",
+)
 @click.option("--rate-limit", type=float, default=None, help="Requests per second before 429.")
-@click.option("--retry-after/--no-retry-after", default=True, show_default=True,
-              help="Send Retry-After with 429 answers.")
-@click.option("--fail-rate", type=float, default=0.0, show_default=True,
-              help="Share of runs that end FAILED.")
-@click.option("--status-spelling", type=click.Choice(["PROCESSING", "IN_PROGRESS"]),
-              default="PROCESSING", show_default=True)
-@click.option("--ambiguous-post-rate", type=float, default=0.0, show_default=True,
-              help="Share of create POSTs that create the run, then drop the connection.")
-@click.option("--reset-rate", type=float, default=0.0, show_default=True,
-              help="Share of requests whose connection is dropped unanswered.")
+@click.option(
+    "--retry-after/--no-retry-after",
+    default=True,
+    show_default=True,
+    help="Send Retry-After with 429 answers.",
+)
+@click.option(
+    "--fail-rate", type=float, default=0.0, show_default=True, help="Share of runs that end FAILED."
+)
+@click.option(
+    "--status-spelling",
+    type=click.Choice(["PROCESSING", "IN_PROGRESS"]),
+    default="PROCESSING",
+    show_default=True,
+)
+@click.option(
+    "--ambiguous-post-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of create POSTs that create the run, then drop the connection.",
+)
+@click.option(
+    "--reset-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of requests whose connection is dropped unanswered.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every fault.")
 @click.option("--accept-any-spec", is_flag=True, help="Treat any UUID spec_id as a ready spec.")
 @click.option("--log-requests", is_flag=True, help="One line per request on stderr.")
-def emulator(port: int, api_key: str | None, pending_seconds: float, processing_seconds: float,
-             latency: float, failure_rate: float, rate_limit: float | None, retry_after: bool,
-             fail_rate: float, status_spelling: str, ambiguous_post_rate: float,
-             reset_rate: float, seed: int, accept_any_spec: bool, log_requests: bool) -> int:
+def emulator(
+    port: int,
+    api_key: str | None,
+    pending_seconds: float,
+    processing_seconds: float,
+    latency: float,
+    failure_rate: float,
+    rate_limit: float | None,
+    retry_after: bool,
+    fail_rate: float,
+    status_spelling: str,
+    ambiguous_post_rate: float,
+    reset_rate: float,
+    seed: int,
+    accept_any_spec: bool,
+    log_requests: bool,
+) -> int:
     """Serve a local Dataframer-compatible API on 127.0.0.1 until stopped."""
     from reconciler.commands.emulator import run_emulator
 
-    return run_emulator(dict(
-        port=port, api_key=api_key, pending_seconds=pending_seconds,
-        processing_seconds=processing_seconds, latency=latency, failure_rate=failure_rate,
-        rate_limit=rate_limit, retry_after=retry_after, fail_rate=fail_rate,
-        status_spelling=status_spelling, ambiguous_post_rate=ambiguous_post_rate,
-        reset_rate=reset_rate, seed=seed, accept_any_spec=accept_any_spec,
-        log_requests=log_requests), _err())
+    return run_emulator(
+        dict(
+            port=port,
+            api_key=api_key,
+            pending_seconds=pending_seconds,
+            processing_seconds=processing_seconds,
+            latency=latency,
+            failure_rate=failure_rate,
+            rate_limit=rate_limit,
+            retry_after=retry_after,
+            fail_rate=fail_rate,
+            status_spelling=status_spelling,
+            ambiguous_post_rate=ambiguous_post_rate,
+            reset_rate=reset_rate,
+            seed=seed,
+            accept_any_spec=accept_any_spec,
+            log_requests=log_requests,
+        ),
+        _err(),
+    )
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--keep-state", metavar="FILE", help="Write the demo's state here instead of a "
-              "temporary file.")
+@click.option(
+    "--keep-state", metavar="FILE", help="Write the demo's state here instead of a temporary file."
+)
 def demo(paths: tuple[str, ...], keep_state: str | None) -> int:
     """Run validate, plan, apply and status on PATHS against a built-in emulator.
 
@@ -437,8 +546,9 @@ def demo(paths: tuple[str, ...], keep_state: str | None) -> int:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run `dfr` and return its exit code; the only place errors become messages."""
     try:
-        rv = cli.main(args=list(argv) if argv is not None else None, prog_name="dfr",
-                      standalone_mode=False)
+        rv = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="dfr", standalone_mode=False
+        )
     except click.exceptions.Exit as exc:  # --help, --version
         return int(exc.exit_code)
     except click.UsageError as exc:

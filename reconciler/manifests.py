@@ -104,22 +104,29 @@ def _walk(top: Path) -> Iterator[tuple[Path | None, Diagnostic | None]]:
         while errors:
             exc = errors.pop()
             where = display_path(Path(exc.filename)) if exc.filename else display_path(top)
-            yield None, diag.error(
-                f"cannot read directory: {exc.strerror or exc}", where, code="io"
+            yield (
+                None,
+                diag.error(f"cannot read directory: {exc.strerror or exc}", where, code="io"),
             )
         try:
             st = os.stat(dirpath)
         except OSError as exc:
-            yield None, diag.error(
-                f"cannot read directory: {exc.strerror}", display_path(Path(dirpath)), code="io"
+            yield (
+                None,
+                diag.error(
+                    f"cannot read directory: {exc.strerror}", display_path(Path(dirpath)), code="io"
+                ),
             )
             dirnames[:] = []
             continue
         if (st.st_dev, st.st_ino) in visited:
-            yield None, diag.warning(
-                "symbolic link loop: this directory was already read; skipped",
-                display_path(Path(dirpath)),
-                code="symlink-loop",
+            yield (
+                None,
+                diag.warning(
+                    "symbolic link loop: this directory was already read; skipped",
+                    display_path(Path(dirpath)),
+                    code="symlink-loop",
+                ),
             )
             dirnames[:] = []
             continue
@@ -129,9 +136,14 @@ def _walk(top: Path) -> Iterator[tuple[Path | None, Diagnostic | None]]:
             if name.lower().endswith(YAML_SUFFIXES):
                 yield Path(dirpath, name), None
     while errors:  # an unreadable top directory
-        exc = errors.pop()
-        yield None, diag.error(
-            f"cannot read directory: {exc.strerror or exc}", display_path(top), code="io"
+        failure = errors.pop()
+        yield (
+            None,
+            diag.error(
+                f"cannot read directory: {failure.strerror or failure}",
+                display_path(top),
+                code="io",
+            ),
         )
 
 
@@ -159,9 +171,12 @@ def claims_manifest(value: Any) -> bool:
         lowered = key.lower()
         if lowered == "kind" and isinstance(item, str) and item.lower().startswith("generationrun"):
             return True
-        if lowered == "apiversion" and isinstance(item, str):
-            if item.split("/", 1)[0].lower() == API_GROUP:
-                return True
+        if (
+            lowered == "apiversion"
+            and isinstance(item, str)
+            and item.split("/", 1)[0].lower() == API_GROUP
+        ):
+            return True
     return False
 
 
@@ -170,6 +185,8 @@ def looks_like_manifest(value: Any) -> bool:
     if not isinstance(value, dict):
         return False
     spec = value.get("spec")
-    return (isinstance(spec, dict) and "spec_id" in spec) or (
-        "metadata" in value and "spec" in value
-    ) or value.get("kind") == KIND
+    return (
+        (isinstance(spec, dict) and "spec_id" in spec)
+        or ("metadata" in value and "spec" in value)
+        or value.get("kind") == KIND
+    )

@@ -160,7 +160,9 @@ def _orphan(record: RunRecord, prune: bool) -> Change:
     reasons = ["in state, but no manifest names it"]
     if prune:
         reasons.append(
-            "will be canceled and removed from state" if unfinished else "will be removed from state"
+            "will be canceled and removed from state"
+            if unfinished
+            else "will be removed from state"
         )
     return Change(record.name, Action.ORPHAN, prior=record, reasons=tuple(reasons), prune=prune)
 
@@ -201,21 +203,21 @@ def _change(manifest: Manifest, record: RunRecord | None, forced: bool) -> Chang
     fields = diff_fields(with_defaults(record.spec), body)
     unfinished = record.status not in TERMINAL
     if fields or forced:
-        reasons = ["spec changed"] if fields else []
+        notes = ["spec changed"] if fields else []
         if forced:
-            reasons.append("replacement requested with --replace")
+            notes.append("replacement requested with --replace")
         if unfinished:
-            reasons.append(f"the current run {record.run_id} ({record.status}) will be canceled")
+            notes.append(f"the current run {record.run_id} ({record.status}) will be canceled")
         return Change(
             manifest.name,
             Action.REPLACE,
             fields=fields,
-            reasons=tuple(reasons),
+            reasons=tuple(notes),
             cancel_prior=unfinished,
             **common,
         )
     failed = record.status in TERMINAL and record.status != "SUCCEEDED"
-    reasons = ()
+    reasons: tuple[str, ...] = ()
     if failed:
         reasons = (
             f"run {record.run_id} ended {record.status}"

@@ -138,12 +138,15 @@ def check_current(saved: SavedPlan, plan: Plan, path: str) -> None:
             f"{path} is stale: the manifests changed since the plan was made; "
             "make a new plan with `dfr plan --out`"
         )
+
     def comparable(changes: Any) -> Any:
         # Where a manifest sits may read differently from another directory.
         if not isinstance(changes, list):
             return changes
-        return [{k: v for k, v in c.items() if k != "manifest"} if isinstance(c, dict) else c
-                for c in changes]
+        return [
+            {k: v for k, v in c.items() if k != "manifest"} if isinstance(c, dict) else c
+            for c in changes
+        ]
 
     if comparable(plan_to_json(plan)["changes"]) != comparable(saved.plan.get("changes")):
         raise PlanError(f"{path} does not match what its manifests and state give; make a new plan")

@@ -52,8 +52,9 @@ class Resolution:
         return len(self.candidates) > 1
 
     def ambiguity_message(self) -> str:
-        ids = ", ".join(f"{r.id} (created {r.created_at or 'at an unknown time'})"
-                        for r in self.candidates)
+        ids = ", ".join(
+            f"{r.id} (created {r.created_at or 'at an unknown time'})" for r in self.candidates
+        )
         return (
             f"{len(self.candidates)} runs match the submission of {self.name!r} whose answer "
             f"was lost: {ids}. dfr will not guess which one is {self.name!r}: adopt the right "

@@ -50,8 +50,10 @@ def render_change(change: Change) -> list[str]:
         changed = {f.field for f in change.fields}
         width = max((len(k) for k in change.body), default=0)
         for f in change.fields:
-            mark = "~" if f.before is not MISSING and f.after is not MISSING else (
-                "+" if f.before is MISSING else "-"
+            mark = (
+                "~"
+                if f.before is not MISSING and f.after is not MISSING
+                else ("+" if f.before is MISSING else "-")
             )
             lines.append(
                 f"      {mark} {f.field.ljust(width)} = {_value(f.before)} -> {_value(f.after)}"
@@ -71,9 +73,7 @@ def render_change(change: Change) -> list[str]:
 
 def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
     counts = plan.counts()
-    shown = [
-        c for c in plan.changes if c.action is not Action.NOOP or c.failed or show_noop
-    ]
+    shown = [c for c in plan.changes if c.action is not Action.NOOP or c.failed or show_noop]
     out: list[str] = []
     if not plan.has_changes and not shown:
         total = len(plan.changes)
@@ -130,9 +130,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "cancel_prior": c.cancel_prior,
             "prune": c.prune,
             "resolve_intent": c.resolve_intent,
-            "prior": None
-            if prior is None
-            else {"run_id": prior.run_id, "status": prior.status},
+            "prior": None if prior is None else {"run_id": prior.run_id, "status": prior.status},
         }
 
     return {
@@ -153,8 +151,10 @@ def render_apply_report(report: Any, *, state_name: str) -> str:
             "run `dfr apply` again to resume (it never submits a run twice)."
         )
     elif report.timed_out:
-        out.append("Stopped waiting (--timeout); the runs go on. `dfr refresh` or "
-                   "`dfr apply` later records their final statuses.")
+        out.append(
+            "Stopped waiting (--timeout); the runs go on. `dfr refresh` or "
+            "`dfr apply` later records their final statuses."
+        )
     records = report.records
     for name in report.failed:
         r = records[name]
@@ -168,8 +168,10 @@ def render_apply_report(report: Any, *, state_name: str) -> str:
     for name in report.desired:
         r = records.get(name)
         if r is not None and r.drift:
-            out.append(f"  {name}: run {r.run_id} no longer exists in the API; "
-                       "`dfr plan` shows it as a create")
+            out.append(
+                f"  {name}: run {r.run_id} no longer exists in the API; "
+                "`dfr plan` shows it as a create"
+            )
     parts = [
         f"{len(report.submitted)} submitted",
         f"{len(report.adopted)} adopted",
@@ -181,6 +183,9 @@ def render_apply_report(report: Any, *, state_name: str) -> str:
         parts.append(f"{len(report.pruned)} pruned")
     if report.rejected or report.unresolved:
         parts.append(f"{len(report.rejected) + len(report.unresolved)} not submitted")
-    out.append(("Apply complete: " if report.ok else "Apply finished with problems: ")
-               + ", ".join(parts) + ".")
+    out.append(
+        ("Apply complete: " if report.ok else "Apply finished with problems: ")
+        + ", ".join(parts)
+        + "."
+    )
     return "\n".join(out) + "\n"

@@ -23,7 +23,9 @@ KIND = "GenerationRun"
 
 
 def schema_text(name: str = SCHEMA_FILE) -> str:
-    return resources.files("reconciler").joinpath("schemas", name).read_text(encoding="utf-8")
+    return (
+        resources.files("reconciler").joinpath("schemas").joinpath(name).read_text(encoding="utf-8")
+    )
 
 
 @functools.cache
@@ -77,7 +79,7 @@ def validator() -> Any:
     checker = base.TYPE_CHECKER.redefine(
         "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
     )
-    strict = validators.extend(base, type_checker=checker)
+    strict = validators.extend(base, type_checker=checker)  # type: ignore[no-untyped-call]
     return strict(manifest_schema())
 
 
@@ -122,9 +124,7 @@ def suggest(word: str, options: list[str]) -> str:
         return f"; did you mean {lowered[word.lower()]!r}?"
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if not close:
-        close = [
-            lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), 1, 0.6)
-        ]
+        close = [lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), 1, 0.6)]
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -193,9 +193,9 @@ def _explain(err: Any) -> Iterator[SchemaProblem]:
     elif kind == "type":
         expected = err.validator_value
         words = (
-            " or ".join(_TYPE_NAMES.get(t, t) for t in expected)
+            " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in expected)
             if isinstance(expected, list)
-            else _TYPE_NAMES.get(expected, expected)
+            else _TYPE_NAMES.get(str(expected), str(expected))
         )
         yield SchemaProblem(path, f"{name} must be {words}, not {_describe(value)}")
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):

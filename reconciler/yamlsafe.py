@@ -32,7 +32,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 try:  # The C parser is several times faster; the pure one gives the same nodes.
-    _BaseLoader: type = yaml.CBaseLoader  # type: ignore[attr-defined]
+    _BaseLoader: type = yaml.CBaseLoader
 except AttributeError:  # pragma: no cover - libyaml missing
     _BaseLoader = yaml.BaseLoader
 

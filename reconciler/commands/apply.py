@@ -76,7 +76,9 @@ def run_apply(
     options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
     if len(paths) == 1 and planfile.is_saved_plan(paths[0]):
         if args.replace or args.prune:
-            raise UsageError("--replace and --prune belong to `dfr plan` when applying a saved plan")
+            raise UsageError(
+                "--replace and --prune belong to `dfr plan` when applying a saved plan"
+            )
         saved = planfile.load(paths[0])
         paths = tuple(p if os.path.isabs(p) else os.path.join(saved.cwd, p) for p in saved.paths)
         if os.path.realpath(saved.cwd) == os.path.realpath(os.getcwd()):
@@ -90,35 +92,37 @@ def run_apply(
         err.write(line + "\n")
         err.flush()
 
-    with make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client:
-        with backend.lock("apply", timeout=args.lock_timeout) as store:
-            plan = make_plan(manifests, store.state, options)
-            if saved is not None:
-                planfile.check_current(saved, plan, args.paths[0])
-            out.write(render_plan(plan))
-            out.flush()
-            if plan.has_changes and saved is None and not args.auto_approve:
-                if not interactive:
-                    raise UsageError(
-                        "apply needs a confirmation and there is no terminal to ask on: review "
-                        "`dfr plan`, then run `dfr apply --auto-approve` (or apply a saved plan)"
-                    )
-                if not confirm():
-                    out.write("Apply canceled; nothing was submitted.\n")
-                    return EXIT_ERROR
-            applier = Applier(
-                client,
-                store,
-                options=ApplyOptions(
-                    parallelism=args.parallelism,
-                    wait=args.wait,
-                    timeout=args.timeout,
-                    poll_max=args.poll_max,
-                ),
-                say=say,
-            )
-            with _sigterm_as_interrupt() as signals:
-                report = applier.run(plan)
+    with (
+        make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client,
+        backend.lock("apply", timeout=args.lock_timeout) as store,
+    ):
+        plan = make_plan(manifests, store.state, options)
+        if saved is not None:
+            planfile.check_current(saved, plan, args.paths[0])
+        out.write(render_plan(plan))
+        out.flush()
+        if plan.has_changes and saved is None and not args.auto_approve:
+            if not interactive:
+                raise UsageError(
+                    "apply needs a confirmation and there is no terminal to ask on: review "
+                    "`dfr plan`, then run `dfr apply --auto-approve` (or apply a saved plan)"
+                )
+            if not confirm():
+                out.write("Apply canceled; nothing was submitted.\n")
+                return EXIT_ERROR
+        applier = Applier(
+            client,
+            store,
+            options=ApplyOptions(
+                parallelism=args.parallelism,
+                wait=args.wait,
+                timeout=args.timeout,
+                poll_max=args.poll_max,
+            ),
+            say=say,
+        )
+        with _sigterm_as_interrupt() as signals:
+            report = applier.run(plan)
     out.write(render_apply_report(report, state_name=backend.describe()))
     if report.interrupted:
         return EXIT_TERMINATED if signals else EXIT_INTERRUPTED

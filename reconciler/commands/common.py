@@ -54,7 +54,9 @@ def parse_duration(text: str | None) -> float | None:
         return None
     match = _DURATION.match(text)
     if not text.strip() or not match or not any(match.groups()):
-        raise UsageError(f"invalid duration {text!r}: use seconds or forms like 90s, 15m, 2h, 1h30m")
+        raise UsageError(
+            f"invalid duration {text!r}: use seconds or forms like 90s, 15m, 2h, 1h30m"
+        )
     hours, minutes, seconds = match.groups()
     total = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
     return total or None

@@ -61,8 +61,10 @@ def run_demo(paths: Sequence[str], keep_state: str | None, out: TextIO, err: Tex
 
     for path in paths:
         if not os.path.exists(path):
-            raise UsageError(f"{path}: no such file or directory (run the demo from the "
-                             "repository's top folder, or name your own manifests)")
+            raise UsageError(
+                f"{path}: no such file or directory (run the demo from the "
+                "repository's top folder, or name your own manifests)"
+            )
     config = EmulatorConfig(pending_seconds=1.0, processing_seconds=2.0)
     with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp, Emulator(config) as emulator:
         state = keep_state or os.path.join(tmp, "dfr.state.json")
@@ -88,6 +90,8 @@ def run_demo(paths: Sequence[str], keep_state: str | None, out: TextIO, err: Tex
                 if code != EXIT_OK:
                     out.write(f"\n`dfr {step[0]}` exited {code}; the demo stops here.\n")
                     return code
-        out.write("\nThe whole loop ran against the emulator: runs submitted, ids recorded, "
-                  "final statuses seen,\nand the second plan shows nothing left to do.\n")
+        out.write(
+            "\nThe whole loop ran against the emulator: runs submitted, ids recorded, "
+            "final statuses seen,\nand the second plan shows nothing left to do.\n"
+        )
     return EXIT_OK

@@ -32,9 +32,10 @@ def refreshed(state: State, api_url: str | None, allow_insecure_http: bool) -> S
     from reconciler.state.backend import InMemoryBackend
 
     backend = InMemoryBackend(state)
-    with make_client(api_url, allow_insecure_http=allow_insecure_http) as client, backend.lock(
-        "plan --refresh"
-    ) as store:
+    with (
+        make_client(api_url, allow_insecure_http=allow_insecure_http) as client,
+        backend.lock("plan --refresh") as store,
+    ):
         unfinished = [r for r in state.runs.values() if r.run_id and not r.is_terminal]
         observe.observe(client, unfinished, store)
         runs = store.state.runs
@@ -62,8 +63,10 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
 
         planfile.save(args.out_file, plan, args.paths or (".",))
         if not args.as_json:
-            out.write(f"\nSaved the plan to {args.out_file}. Apply exactly it with: "
-                      f"dfr apply {args.out_file}\n")
+            out.write(
+                f"\nSaved the plan to {args.out_file}. Apply exactly it with: "
+                f"dfr apply {args.out_file}\n"
+            )
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK

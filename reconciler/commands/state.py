@@ -51,12 +51,20 @@ def run_status(state_path: str | None, as_json: bool, labels: tuple[str, ...], o
     state = open_backend(state_path).read()
     wanted = dict(label.split("=", 1) for label in labels)
     records = [
-        r for r in sorted(state.runs.values(), key=lambda r: r.name)
+        r
+        for r in sorted(state.runs.values(), key=lambda r: r.name)
         if all(r.labels.get(k) == v for k, v in wanted.items())
     ]
     if as_json:
-        json.dump({"serial": state.serial, "lineage": state.lineage,
-                   "runs": [record_to_json(r) for r in records]}, out, indent=2)
+        json.dump(
+            {
+                "serial": state.serial,
+                "lineage": state.lineage,
+                "runs": [record_to_json(r) for r in records],
+            },
+            out,
+            indent=2,
+        )
         out.write("\n")
         return EXIT_OK
     if not records:
@@ -73,19 +81,33 @@ def run_status(state_path: str | None, as_json: bool, labels: tuple[str, ...], o
             samples_total += r.samples_completed
         cost = "-" if r.total_cost is None else f"${r.total_cost:,.2f}"
         cost_total += r.total_cost or 0.0
-        rows.append([r.name, r.run_id or "-", display_status(r), samples, cost,
-                     _age(r.submitted_at or r.updated_at, now)])
+        rows.append(
+            [
+                r.name,
+                r.run_id or "-",
+                display_status(r),
+                samples,
+                cost,
+                _age(r.submitted_at or r.updated_at, now),
+            ]
+        )
     _table(rows, out)
-    out.write(f"\n{len(records)} run{'s' if len(records) != 1 else ''}, "
-              f"{samples_total:,} samples, ${cost_total:,.2f}.\n")
+    out.write(
+        f"\n{len(records)} run{'s' if len(records) != 1 else ''}, "
+        f"{samples_total:,} samples, ${cost_total:,.2f}.\n"
+    )
     for r in records:
         if r.status in ("FAILED", "CANCELED"):
             reason = f": {r.failure_reason}" if r.failure_reason else ""
-            out.write(f"{r.name}: run {r.run_id} ended {r.status}{reason}; "
-                      f"resubmit with: dfr apply --replace {r.name}\n")
+            out.write(
+                f"{r.name}: run {r.run_id} ended {r.status}{reason}; "
+                f"resubmit with: dfr apply --replace {r.name}\n"
+            )
         elif r.intent is not None and not r.run_id:
-            out.write(f"{r.name}: a submission is unconfirmed; `dfr refresh` or `dfr apply` "
-                      "looks for its run\n")
+            out.write(
+                f"{r.name}: a submission is unconfirmed; `dfr refresh` or `dfr apply` "
+                "looks for its run\n"
+            )
     return EXIT_OK
 
 
@@ -93,8 +115,11 @@ def run_state_list(state_path: str | None, as_json: bool, out: TextIO) -> int:
     state = open_backend(state_path).read()
     records = [state.runs[n] for n in state.names()]
     if as_json:
-        json.dump([{"name": r.name, "run_id": r.run_id, "status": r.status} for r in records],
-                  out, indent=2)
+        json.dump(
+            [{"name": r.name, "run_id": r.run_id, "status": r.status} for r in records],
+            out,
+            indent=2,
+        )
         out.write("\n")
     else:
         for r in records:
@@ -124,8 +149,9 @@ def run_state_show(state_path: str | None, name: str, as_json: bool, out: TextIO
     return EXIT_OK
 
 
-def run_state_rm(state_path: str | None, names: tuple[str, ...], lock_timeout: float,
-                 out: TextIO) -> int:
+def run_state_rm(
+    state_path: str | None, names: tuple[str, ...], lock_timeout: float, out: TextIO
+) -> int:
     backend = open_backend(state_path)
     with backend.lock("state rm", timeout=lock_timeout) as store:
         records = [_known(store.state, n, backend.describe()) for n in names]
@@ -143,8 +169,14 @@ def run_force_unlock(state_path: str | None, lock_id: str, out: TextIO) -> int:
     return EXIT_OK
 
 
-def run_refresh(state_path: str | None, api_url: str | None, lock_timeout: float,
-                allow_insecure_http: bool, out: TextIO, err: TextIO) -> int:
+def run_refresh(
+    state_path: str | None,
+    api_url: str | None,
+    lock_timeout: float,
+    allow_insecure_http: bool,
+    out: TextIO,
+    err: TextIO,
+) -> int:
     from reconciler import observe, recovery
 
     backend = open_backend(state_path)
@@ -156,15 +188,23 @@ def run_refresh(state_path: str | None, api_url: str | None, lock_timeout: float
         elif after.status != before.status:
             err.write(f"{after.name}: {before.status} -> {after.status}\n")
 
-    with make_client(api_url, allow_insecure_http=allow_insecure_http) as client, \
-            backend.lock("refresh", timeout=lock_timeout) as store:
+    with (
+        make_client(api_url, allow_insecure_http=allow_insecure_http) as client,
+        backend.lock("refresh", timeout=lock_timeout) as store,
+    ):
         state = store.state
         pending = [r for r in state.runs.values() if r.intent is not None and not r.run_id]
         for res in recovery.resolve(client, state, pending):
             record = store.state.runs[res.name]
             if res.run is not None:
-                store.put(record.evolve(run_id=res.run.id, status=res.run.status, intent=None,
-                                        created_at=res.run.created_at))
+                store.put(
+                    record.evolve(
+                        run_id=res.run.id,
+                        status=res.run.status,
+                        intent=None,
+                        created_at=res.run.created_at,
+                    )
+                )
                 err.write(f"{res.name}: adopted run {res.run.id} from an unconfirmed submission\n")
             elif res.ambiguous:
                 problems += 1
