@@ -152,7 +152,7 @@ class EmulatorApp:
             self.stats.admin()
             return self._admin(request.method, path.rstrip("/"), request)
         kind, route_args = _route(request.method, path)
-        self.stats.request(kind)
+        self.stats.request(request.method, kind)
         reply = self._api(request, kind, route_args, query)
         if not reply.drop:
             self.stats.response(reply.status)
@@ -162,6 +162,9 @@ class EmulatorApp:
         self, request: Request, kind: str, route_args: dict[str, str], query: dict[str, str]
     ) -> Reply:
         cfg = self.config
+        if cfg.latency > 0:
+            # Interruptible, so stop() does not wait out a long latency.
+            self._stopping.wait(cfg.latency)
         if self.dice.roll("reset", cfg.reset_rate):
             self.stats.injected("reset")
             return Reply(drop=True)
@@ -175,9 +178,6 @@ class EmulatorApp:
         refused = self._auth(request.headers.get("authorization"), cfg)
         if refused is not None:
             return refused
-        if cfg.latency > 0:
-            # Interruptible, so stop() does not wait out a long latency.
-            self._stopping.wait(cfg.latency)
         if self.dice.roll("failure", cfg.failure_rate):
             self.stats.injected("5xx")
             return self._server_error()

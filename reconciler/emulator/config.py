@@ -60,12 +60,15 @@ class EmulatorConfig:
 
     Faults (all deterministic for a given `seed` and request order):
       seed: seeds every random decision below.
-      latency: seconds added before every API answer.
+      latency: seconds of delay before every API request is looked at (so every
+        answer, 429s and drops included, comes that much later).
       failure_rate: share of API requests answered 500/502/503 without acting.
       post_5xx_after_create_rate: share of create-run POSTs that create the run
         and then answer 500/502/503 anyway.
-      rate_limit: admitted requests per second over a sliding 1 s window; the rest
-        get 429. None or 0 means no limit.
+      rate_limit: admitted requests per second over a sliding 1 s window (whole
+        requests, at least 1); the rest get 429 without being acted on. Refused
+        requests do not count against the window. None or 0 means no limit.
+        Real time, not the lifecycle clock.
       retry_after: send `Retry-After` (whole seconds, at least 1) with each 429.
       ambiguous_post_rate: share of create-run POSTs that create the run and then
         drop the connection without any answer.

@@ -97,7 +97,14 @@ def retry_after_header(wait: float) -> str:
 
 
 class Stats:
-    """Counters of what the emulator saw and did. Thread-safe."""
+    """Counters of what the emulator saw and did. Thread-safe.
+
+    `requests` is keyed by route kind, which fixes the method for every API
+    route: runs.create (POST), runs.get (GET), runs.list (GET), runs.cancel
+    (POST), runs.delete (DELETE), specs.get, specs.list (GET); plus
+    `unknown` (no such path) and `method_not_allowed`. `requests_by_method`
+    counts the same requests by HTTP method. Admin requests are counted apart.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -106,14 +113,16 @@ class Stats:
     def reset(self) -> None:
         with self._lock:
             self._requests: collections.Counter[str] = collections.Counter()
+            self._methods: collections.Counter[str] = collections.Counter()
             self._responses: collections.Counter[str] = collections.Counter()
             self._injected: collections.Counter[str] = collections.Counter()
             self._runs: collections.Counter[str] = collections.Counter()
             self._admin = 0
 
-    def request(self, kind: str) -> None:
+    def request(self, method: str, kind: str) -> None:
         with self._lock:
             self._requests[kind] += 1
+            self._methods[method] += 1
 
     def response(self, status: int) -> None:
         with self._lock:
@@ -135,6 +144,7 @@ class Stats:
         with self._lock:
             return {
                 "requests": dict(self._requests),
+                "requests_by_method": dict(self._methods),
                 "requests_total": sum(self._requests.values()),
                 "responses": dict(self._responses),
                 "injected": dict(self._injected),

@@ -82,6 +82,27 @@ class _HTTPServer(ThreadingHTTPServer):
             request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         request.close()
 
+    def serve_until(self, stopping: threading.Event) -> None:
+        """Accept and dispatch connections until `stopping` is set.
+
+        Instead of `serve_forever`, whose `shutdown()` waits out a poll
+        interval: `wake()` makes a stop take effect at once.
+        """
+        self.timeout = 1.0  # handle_request() returns at least this often
+        while not stopping.is_set():
+            self.handle_request()
+
+    def handle_timeout(self) -> None:
+        pass  # no request within `timeout`: just look at the stop flag again
+
+    def wake(self) -> None:
+        """Unblock `serve_until` with a throwaway connection."""
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((HOST, self.server_port), timeout=1.0),
+        ):
+            pass
+
     def close_connections(self) -> None:
         """Wake every connection thread (idle keep-alive ones too) so it ends."""
         with self._conn_lock:
@@ -246,8 +267,8 @@ class Emulator:
                 self._stopping.clear()
                 server = _HTTPServer(self._port, self._app, self._stopping)
                 thread = threading.Thread(
-                    target=server.serve_forever,
-                    kwargs={"poll_interval": 0.05},
+                    target=server.serve_until,
+                    args=(self._stopping,),
                     name=f"dfr-emulator-{server.server_port}",
                     daemon=True,
                 )
@@ -263,11 +284,11 @@ class Emulator:
         if server is None:
             return
         self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
+        server.wake()
         if thread is not None:
             thread.join(timeout=5.0)
+        server.server_close()
+        server.close_connections()
 
     def serve_forever(self) -> None:
         """Serve in the foreground until `stop()` (from a signal handler, say).

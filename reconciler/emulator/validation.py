@@ -17,7 +17,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jsonschema.protocols import Validator  # type: ignore[import-untyped]
+    from jsonschema.protocols import Validator
 
 #: Fields of `runtime_params`, in the order the API lists them.
 RUNTIME_PARAM_FIELDS = (
@@ -51,13 +51,13 @@ def _schema_document() -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def _validator() -> Validator:
-    from jsonschema import Draft202012Validator, validators  # type: ignore[import-untyped]
+    from jsonschema import Draft202012Validator, validators
 
     # Integers are strict, as in `dfr validate`: 10000.0 is not a sample count.
     checker = Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
     )
-    strict = validators.extend(Draft202012Validator, type_checker=checker)
+    strict = validators.extend(Draft202012Validator, type_checker=checker)  # type: ignore[no-untyped-call]
     document = _schema_document()
     # A root that only points at `$defs/spec` keeps the manifest's own `$ref`s
     # (to `#/$defs/model`) resolvable without a registry.
