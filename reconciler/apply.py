@@ -348,7 +348,8 @@ class Applier:
 
     def _wait(self, names: list[str]) -> None:
         deadline = None if self.options.timeout is None else self.clock() + self.options.timeout
-        interval = self.options.poll_min
+        # --poll-interval is the longest pause, the first one included.
+        interval = min(self.options.poll_min, self.options.poll_max)
         while True:
             runs = self.store.state.runs
             watching = [
