@@ -482,49 +482,82 @@ def force_unlock(lock_id: str, state: str | None) -> int:
     show_default=True,
     help="Share of requests whose connection is dropped unanswered.",
 )
+@click.option(
+    "--ambiguous-posts",
+    type=int,
+    default=0,
+    show_default=True,
+    help="The next N create POSTs create the run, then drop the connection.",
+)
+@click.option(
+    "--post-5xx-after-create-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of create POSTs that create the run, then answer 5xx.",
+)
+@click.option(
+    "--hang-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of requests answered only after --hang-seconds.",
+)
+@click.option(
+    "--hang-seconds",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="How long a hung answer waits.",
+)
+@click.option(
+    "--garbage-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of answers replaced by a non-JSON 200.",
+)
+@click.option(
+    "--missing-fields-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of run objects that lose some fields.",
+)
+@click.option(
+    "--unknown-status-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of run objects showing --unknown-status-value.",
+)
+@click.option(
+    "--fail-next",
+    type=int,
+    default=0,
+    show_default=True,
+    help="The next N runs created end FAILED.",
+)
+@click.option(
+    "--time-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Lifecycle seconds per real second (10 makes runs 10x faster).",
+)
+@click.option("--unknown-status-value", default="QUEUED", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every fault.")
 @click.option("--accept-any-spec", is_flag=True, help="Treat any UUID spec_id as a ready spec.")
 @click.option("--log-requests", is_flag=True, help="One line per request on stderr.")
-def emulator(
-    port: int,
-    api_key: str | None,
-    pending_seconds: float,
-    processing_seconds: float,
-    latency: float,
-    failure_rate: float,
-    rate_limit: float | None,
-    retry_after: bool,
-    fail_rate: float,
-    status_spelling: str,
-    ambiguous_post_rate: float,
-    reset_rate: float,
-    seed: int,
-    accept_any_spec: bool,
-    log_requests: bool,
-) -> int:
-    """Serve a local Dataframer-compatible API on 127.0.0.1 until stopped."""
+def emulator(**knobs: Any) -> int:
+    """Serve a local Dataframer-compatible API on 127.0.0.1 until stopped.
+
+    Every flag is a knob of `reconciler.emulator.EmulatorConfig`; the fault
+    knobs are seeded, so a run of faults is repeatable with the same --seed.
+    """
     from reconciler.commands.emulator import run_emulator
 
-    return run_emulator(
-        dict(
-            port=port,
-            api_key=api_key,
-            pending_seconds=pending_seconds,
-            processing_seconds=processing_seconds,
-            latency=latency,
-            failure_rate=failure_rate,
-            rate_limit=rate_limit,
-            retry_after=retry_after,
-            fail_rate=fail_rate,
-            status_spelling=status_spelling,
-            ambiguous_post_rate=ambiguous_post_rate,
-            reset_rate=reset_rate,
-            seed=seed,
-            accept_any_spec=accept_any_spec,
-            log_requests=log_requests,
-        ),
-        _err(),
-    )
+    return run_emulator(knobs, _err())
 
 
 @cli.command()
