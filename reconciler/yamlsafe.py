@@ -101,8 +101,9 @@ class Document:
 def decode(data: bytes) -> str:
     """UTF-8 (with or without BOM) or a YAMLProblem at the first bad byte."""
     if len(data) > MAX_FILE_BYTES:
+        # Readers pass at most MAX_FILE_BYTES + 1 bytes, so len(data) is not the file's size.
         raise YAMLProblem(
-            f"file is {len(data):,} bytes; manifest files are limited to {MAX_FILE_BYTES:,} bytes",
+            f"file is larger than {MAX_FILE_BYTES:,} bytes, the limit for manifest files",
             0,
             0,
             code="file-too-large",
