@@ -40,6 +40,9 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES_PER_DOCUMENT = 10_000
 MAX_ALIASES_PER_DOCUMENT = 100
 MAX_DEPTH = 64
+# Python refuses to convert decimal strings of more than 4,300 digits, and no
+# manifest value needs more than a handful: longer integers are refused.
+MAX_INTEGER_CHARS = 100
 
 PLAIN_TAG = "tag:dataframer-reconciler,2025:plain"
 _CORE = "tag:yaml.org,2002:"
@@ -252,7 +255,7 @@ def scalar_value(node: ScalarNode) -> Any:
     if tag == _STR:
         return text
     if tag in (_INT, _FLOAT, _BOOL, _NULL):
-        value = _resolve_core(text)
+        value = _resolve_core(text, node)
         ok = {
             _INT: isinstance(value, int) and not isinstance(value, bool),
             _FLOAT: isinstance(value, (int, float)) and not isinstance(value, bool),
@@ -276,15 +279,24 @@ def _resolve_plain(node: ScalarNode) -> Any:
             "decimal; drop the leading zero for a number, or quote it for a string",
             code="yaml-ambiguous",
         )
-    return _resolve_core(text)
+    return _resolve_core(text, node)
 
 
-def _resolve_core(text: str) -> Any:
+def _resolve_core(text: str, node: Node) -> Any:
     """The YAML 1.2 core schema."""
     if _NULL_RE.match(text):
         return None
     if _BOOL_RE.match(text):
         return text[0] in "tT"
+    if len(text) > MAX_INTEGER_CHARS and (
+        _INT_RE.match(text) or _OCT_RE.match(text) or _HEX_RE.match(text)
+    ):
+        raise _problem(
+            node,
+            f"integer {text[:20]}... is {len(text):,} characters long; integers are "
+            f"limited to {MAX_INTEGER_CHARS} digits",
+            code="yaml-number",
+        )
     if _INT_RE.match(text):
         return int(text, 10)
     if _OCT_RE.match(text):
