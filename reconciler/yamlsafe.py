@@ -177,6 +177,7 @@ class _Builder:
         self.nodes = 0
         self.aliases = 0
         self.seen: set[int] = set()
+        self.open: set[int] = set()  # collections being built: a revisit is a cycle
 
     def build(self, node: Node, depth: int = 0) -> Any:
         self.nodes += 1
@@ -185,6 +186,12 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _problem(node, f"document is nested more than {MAX_DEPTH} levels deep")
         if not isinstance(node, ScalarNode):
+            if id(node) in self.open:
+                raise _problem(
+                    node,
+                    "recursive alias: this anchored value contains an alias to itself",
+                    code="yaml-alias",
+                )
             # The composer hands back the same node object for every alias of
             # an anchor; counting revisits bounds alias expansion.
             if id(node) in self.seen:
@@ -198,6 +205,13 @@ class _Builder:
             self.seen.add(id(node))
         if isinstance(node, ScalarNode):
             return scalar_value(node)
+        self.open.add(id(node))
+        try:
+            return self._build_collection(node, depth)
+        finally:
+            self.open.discard(id(node))
+
+    def _build_collection(self, node: Node, depth: int) -> Any:
         if isinstance(node, SequenceNode):
             _check_tag(node, _SEQ)
             return [self.build(child, depth + 1) for child in node.value]
