@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from reconciler import observe, recovery
+from reconciler import observe, recovery, testhooks
 from reconciler.errors import (
     APIError,
     AuthError,
@@ -302,6 +302,7 @@ class Applier:
             previous_run_ids=previous,
         )
         self.store.put(pending)  # durable before the POST: the heart of "never a duplicate"
+        testhooks.hit("before-post")
         try:
             run_id = self.client.create_run(body)
         except OutcomeUnknown as exc:
@@ -316,9 +317,11 @@ class Applier:
             self.report.rejected[name] = exc.message
             self.say(f"{name}: not submitted: {exc.message}")
             return
+        testhooks.hit("after-post")
         self.store.put(
             pending.evolve(run_id=run_id, status=PENDING, intent=None, submitted_at=utc_now())
         )
+        testhooks.hit("after-record")
         self.report.submitted.append(name)
         self.say(f"{name}: submitted run {run_id}")
 
@@ -369,6 +372,7 @@ class Applier:
             pause = interval if deadline is None else min(interval, deadline - now)
             if self.stop.wait(pause):
                 raise KeyboardInterrupt
+            testhooks.hit("wait-round")
             try:
                 observe.observe(self.client, watching, self.store, on_change=self._changed)
             except AuthError:

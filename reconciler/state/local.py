@@ -45,6 +45,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from reconciler import testhooks
 from reconciler.errors import StateConflictError, StateCorruptError, StateError
 from reconciler.state import statefile
 from reconciler.state.backend import Backend, BaseStore, Store, close_on_exit
@@ -119,6 +120,7 @@ class LocalBackend(Backend):
     def _fault(self, step: str) -> None:
         if self.fault_hook is not None:
             self.fault_hook(step)
+        testhooks.hit(f"checkpoint-{step}")
 
     # ------------------------------------------------------------------ reading
 
@@ -404,6 +406,9 @@ class LocalStore(BaseStore):
         try:
             if self._fd is None:
                 self._fd = self._open_journal()
+            if testhooks.due("journal-torn"):  # a crash in the middle of an append
+                _write_all(self._fd, line[: len(line) // 2])
+                testhooks.fire()
             _write_all(self._fd, line)
         except OSError as exc:
             # Cut a partial line off again, so that a later append can never
