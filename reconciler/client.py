@@ -944,15 +944,28 @@ def client_from_env(
     *,
     allow_insecure_http: bool = False,
     environ: Mapping[str, str] | None = None,
+    api_key: str | None = None,
     **kw: Any,
 ) -> DataframerClient:
     """A client for `api_url` (else DATAFRAMER_BASE_URL, else the public API)
-    with the key in DATAFRAMER_API_KEY."""
+    with the key `api_key` (else DATAFRAMER_API_KEY).
+
+    DFR_HTTP_TIMEOUT (seconds) sets the read timeout of every request
+    (default 30), for slow networks and for tests that make the API hang.
+    """
     env = os.environ if environ is None else environ
     base_url = api_url or env.get("DATAFRAMER_BASE_URL") or DEFAULT_BASE_URL
+    raw_timeout = env.get("DFR_HTTP_TIMEOUT", "").strip()
+    if raw_timeout and "timeout" not in kw:
+        seconds = _as_float(raw_timeout)
+        if seconds is None or seconds <= 0:
+            raise UsageError(
+                f"DFR_HTTP_TIMEOUT={raw_timeout!r}: expected a number of seconds above 0"
+            )
+        kw["timeout"] = seconds
     return DataframerClient(
         base_url,
-        env.get("DATAFRAMER_API_KEY", ""),
+        env.get("DATAFRAMER_API_KEY", "") if api_key is None else api_key,
         allow_insecure_http=allow_insecure_http,
         **kw,
     )
