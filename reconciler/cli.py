@@ -132,7 +132,21 @@ def _state_option(f: Any) -> Any:
     )(f)
 
 
+def _remember_key_file(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    # Read by commands.common.make_client, only when a command needs the API:
+    # `plan` without --refresh never opens the file.
+    if value is not None:
+        ctx.meta["dfr.api_key_file"] = value
+
+
 def _api_options(f: Any) -> Any:
+    f = click.option(
+        "--api-key-file",
+        metavar="FILE",
+        expose_value=False,
+        callback=_remember_key_file,
+        help="Read the API key from FILE (e.g. a mounted CI secret) instead of DATAFRAMER_API_KEY.",
+    )(f)
     f = click.option(
         "--allow-insecure-http",
         is_flag=True,

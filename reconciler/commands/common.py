@@ -40,9 +40,37 @@ def open_backend(state: str | None) -> Backend:
 
 
 def make_client(api_url: str | None, *, allow_insecure_http: bool = False) -> DataframerClient:
+    """The API client; the key comes from `--api-key-file` if given, else the environment."""
     from reconciler.client import client_from_env
 
-    return client_from_env(api_url, allow_insecure_http=allow_insecure_http)
+    return client_from_env(
+        api_url, allow_insecure_http=allow_insecure_http, api_key=_key_from_file()
+    )
+
+
+def _key_from_file() -> str | None:
+    """The key in the file named by `--api-key-file`, or None when the flag was not given."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    path = ctx.meta.get("dfr.api_key_file") if ctx is not None else None
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(64 * 1024)
+    except OSError as exc:
+        raise UsageError(f"cannot read the API key file {path}: {exc.strerror or exc}") from None
+    try:
+        key = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        key = ""
+    # Never echo the contents: say what is wrong, not what it holds.
+    if not key or not key.isprintable() or any(c.isspace() for c in key):
+        raise UsageError(
+            f"the API key file {path} must hold the key alone on one line (ASCII, no spaces)"
+        )
+    return key
 
 
 _DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
