@@ -123,7 +123,10 @@ def load(path: str) -> SavedPlan:
 
 def check_current(saved: SavedPlan, plan: Plan, path: str) -> None:
     """Refuse a saved plan whose state or manifests moved since it was made."""
-    if saved.lineage != plan.lineage:
+    # Serial 0 is a state that never recorded anything (often no file yet: each
+    # read of a missing state makes up a new lineage); the changes compared
+    # below still have to match exactly.
+    if saved.lineage != plan.lineage and not (saved.serial == plan.serial == 0):
         raise PlanError(
             f"{path} was made for another state (lineage {saved.lineage}, this state is "
             f"{plan.lineage}); make a new plan"
