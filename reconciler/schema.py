@@ -214,6 +214,8 @@ def _explain(err: Any) -> Iterator[SchemaProblem]:
         )
     elif kind in ("minLength", "maxLength"):
         word = "at least" if kind == "minLength" else "at most"
-        yield SchemaProblem(path, f"{name} must be {word} {err.validator_value} characters long")
+        count = err.validator_value
+        unit = "character" if count == 1 else "characters"
+        yield SchemaProblem(path, f"{name} must be {word} {count} {unit} long")
     else:
         yield SchemaProblem(path, f"{name}: {err.message}")
