@@ -36,6 +36,7 @@ from reconciler.errors import (
     OutcomeUnknown,
     StateConflictError,
 )
+from reconciler.events import NO_EVENTS, ApplyEvents
 from reconciler.plan import Action, Change, Plan
 from reconciler.state.model import (
     CANCELED,
@@ -132,11 +133,13 @@ class Applier:
         options: ApplyOptions = ApplyOptions(),
         say: Callable[[str], None] = lambda _line: None,
         clock: Callable[[], float] = time.monotonic,
+        events: ApplyEvents | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.options = options
         self.say = say
+        self.events = events or NO_EVENTS  # richer than `say`, for progress displays
         self.clock = clock
         self.stop = threading.Event()
         self.report = ApplyReport()
@@ -204,12 +207,14 @@ class Applier:
             )
             self.report.adopted.append(name)
             self.say(f"{name}: found run {run.id} from the unconfirmed submission; adopted it")
+            self.events.adopted(name, run.id)
             return True
         if resolution.ambiguous:
             message = resolution.ambiguity_message()
             self.store.put(record.evolve(last_error=_error(message)))
             self.report.unresolved[name] = message
             self.say(f"{name}: {message}")
+            self.events.unresolved(name, message)
             return True
         # Nothing was created: forget the intent; submitting again is safe.
         self.store.put(record.evolve(intent=None))
@@ -316,6 +321,7 @@ class Applier:
             self.store.put(pending.evolve(intent=None, last_error=_error(exc.message, exc)))
             self.report.rejected[name] = exc.message
             self.say(f"{name}: not submitted: {exc.message}")
+            self.events.rejected(name, exc.message)
             return
         testhooks.hit("after-post")
         self.store.put(
@@ -324,6 +330,7 @@ class Applier:
         testhooks.hit("after-record")
         self.report.submitted.append(name)
         self.say(f"{name}: submitted run {run_id}")
+        self.events.submitted(name, run_id)
 
     def _unknown_outcome(self, pending: RunRecord, exc: OutcomeUnknown) -> None:
         name = pending.name
@@ -346,6 +353,7 @@ class Applier:
         )
         self.store.put(pending.evolve(last_error=_error(message, exc)))
         self.report.unresolved[name] = message
+        self.events.unresolved(name, message)
 
     # -- 4. wait ---------------------------------------------------------------
 
@@ -369,6 +377,7 @@ class Applier:
             if deadline is not None and now >= deadline:
                 self.report.timed_out = True
                 return
+            self.events.waiting(watching)
             pause = interval if deadline is None else min(interval, deadline - now)
             if self.stop.wait(pause):
                 raise KeyboardInterrupt
@@ -380,9 +389,11 @@ class Applier:
             except APIError as exc:
                 # The runs go on without us; keep watching until the deadline.
                 self.say(f"warning: could not read run statuses ({exc.message}); retrying")
+            self.events.polled(watching)
             interval = min(self.options.poll_max, interval * 1.5)
 
     def _changed(self, before: RunRecord, after: RunRecord) -> None:
+        self.events.status_changed(before, after)
         if after.drift and not before.drift:
             self.say(f"{after.name}: run {after.run_id} no longer exists in the API (404)")
         elif after.status != before.status:
