@@ -1,0 +1,30 @@
+"""Shared test configuration.
+
+Hypothesis runs deterministically (the same examples on every run and every
+machine) and briefly, so property tests never make CI flaky or slow. Set
+HYPOTHESIS_PROFILE=thorough to search harder locally.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default",
+    derandomize=True,
+    max_examples=200,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    derandomize=False,
+    max_examples=5_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
