@@ -217,7 +217,7 @@ def test_keys_must_be_strings(text: str) -> None:
 
 def test_billion_laughs_is_bounded() -> None:
     lines = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
-    for prev, name in zip("abcdefgh", "bcdefghi"):
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
     p = problem("\n".join(lines) + "\n")
     assert p.code == "yaml-alias"
