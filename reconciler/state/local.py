@@ -71,11 +71,15 @@ class WriteStats:
     fsyncs: int = 0
 
 
+# "Nothing there": a missing file, or a parent that is not a directory.
+_ABSENT = (FileNotFoundError, NotADirectoryError)
+
+
 def _identity(path: str) -> _Identity | None:
     """Which file is at `path` now (device, inode, size, mtime), or None."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except _ABSENT:
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
@@ -144,7 +148,7 @@ class LocalBackend(Backend):
     def _read_snapshot(self) -> tuple[bytes | None, _Identity | None]:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
+        except _ABSENT:
             return None, None
         except OSError as exc:
             raise _oserror("read state", self.display, exc) from None
@@ -162,7 +166,7 @@ class LocalBackend(Backend):
         try:
             with open(self.journal_path, "rb") as f:
                 return f.read()
-        except FileNotFoundError:
+        except _ABSENT:
             return None
         except OSError as exc:
             raise _oserror("read state journal", self._shown(self.journal_path), exc) from None
@@ -528,10 +532,12 @@ class LocalStore(BaseStore):
             b._write_new_file(tmp, previous)
         try:
             os.replace(tmp, b.backup_path)
-        except BaseException:
+        finally:
+            # rename() of two links to one inode (the backup already *is* PATH,
+            # after a crash between steps 2 and 3) succeeds without removing
+            # the source; and on failure the temp name must go too.
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise
 
     def _close(self, *, checkpoint: bool) -> None:
         try:
