@@ -65,7 +65,7 @@ def _format_option(*formats: str) -> Callable[[F], F]:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@_format_option("text", "json", "github")
+@_format_option("text", "json", "github", "gitlab", "auto")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
     "--skip-non-manifests",
@@ -81,16 +81,26 @@ def validate(
 
     PATHS are files or directories (default: the current directory). Every
     problem in every file is reported as FILE:LINE:COL: error: MESSAGE.
-    Exit 0 when valid (warnings allowed), 1 on any error.
+    Exit 0 when valid (warnings allowed), 1 on any error. --format github:
+    annotations (auto: github inside GitHub Actions, else text); gitlab: a Code
+    Quality report on stdout.
     """
     from reconciler import diagnostics as diag
     from reconciler.validate import validate_paths
+    from reconciler.views import resolve_format
 
     result = validate_paths(paths or (".",), skip_non_manifests=skip_non_manifests)
+    fmt = resolve_format(fmt)
     if as_json or fmt == "json":
         diag.write_json(result.to_json(), _out())
     elif fmt == "github":
-        diag.write_github(result.diagnostics, _out())
+        from reconciler.views.github import write_diagnostics
+
+        write_diagnostics(result.diagnostics, _out(), _err())
+    elif fmt == "gitlab":
+        from reconciler.views.gitlab import write_code_quality
+
+        write_code_quality(result.diagnostics, _out(), _err())
     else:
         diag.write_text(result.diagnostics, _err())
         if not quiet or not result.ok:
@@ -196,6 +206,13 @@ def _seconds(text: str) -> float:
 @click.option(
     "--out", "out_file", metavar="PLANFILE", help="Save the plan for `dfr apply PLANFILE`."
 )
+@_format_option("text", "json", "markdown", "github", "auto")
+@click.option(
+    "--summary-file",
+    metavar="FILE",
+    help='Also write {"create": N, "update": N, "delete": N} for GitLab\'s merge-request '
+    "widget (artifacts: reports: terraform).",
+)
 def plan(
     paths: tuple[str, ...],
     state: str | None,
@@ -207,13 +224,18 @@ def plan(
     as_json: bool,
     detailed_exitcode: bool,
     out_file: str | None,
+    fmt: str,
+    summary_file: str | None,
 ) -> int:
     """Show what `dfr apply` would submit, without changing anything.
 
     Offline unless --refresh: manifests under PATHS (default: the current
-    directory) are compared with the state file.
+    directory) are compared with the state file. --format markdown writes a
+    pull-request comment; github adds annotations (auto: github inside GitHub
+    Actions, else text).
     """
     from reconciler.commands.plan import PlanArgs, run_plan
+    from reconciler.views import resolve_format
 
     return run_plan(
         PlanArgs(
@@ -227,6 +249,8 @@ def plan(
             detailed_exitcode=detailed_exitcode,
             out_file=out_file,
             allow_insecure_http=allow_insecure_http,
+            fmt="json" if as_json else resolve_format(fmt),
+            summary_file=summary_file,
         ),
         _out(),
         _err(),

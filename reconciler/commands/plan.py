@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from reconciler.commands.common import load_manifests, make_client, open_backend
 from reconciler.errors import EXIT_CHANGES, EXIT_OK
@@ -24,6 +24,8 @@ class PlanArgs:
     detailed_exitcode: bool = False
     out_file: str | None = None
     allow_insecure_http: bool = False
+    fmt: str = "text"  # text, json, markdown, github (auto resolved by the CLI)
+    summary_file: str | None = None  # GitLab MR widget summary
 
 
 def refreshed(state: State, api_url: str | None, allow_insecure_http: bool) -> State:
@@ -46,23 +48,38 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
     from reconciler.plan import PlanOptions, make_plan
     from reconciler.render import plan_to_json, render_plan
 
-    manifests = load_manifests(args.paths, err)
+    fmt = "json" if args.as_json else args.fmt
+    warnings: list[Any] = []
+    if fmt == "github":
+        from reconciler.views.plan_output import load_manifests_annotated
+
+        manifests, warnings = load_manifests_annotated(args.paths, out, err)
+    else:
+        manifests = load_manifests(args.paths, err)
     state = open_backend(args.state).read()
     if args.refresh:
         state = refreshed(state, args.api_url, args.allow_insecure_http)
     options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
     check_replace_names(args.replace, {m.name for m in manifests})
     plan = make_plan(manifests, state, options)
-    if args.as_json:
+    if fmt == "json":
         json.dump(plan_to_json(plan), out, indent=2)
         out.write("\n")
+    elif fmt in ("markdown", "github"):
+        from reconciler.views.plan_output import write_plan
+
+        write_plan(plan, fmt, out, warnings=warnings)
     else:
         out.write(render_plan(plan))
+    if args.summary_file:
+        from reconciler.views.plan_output import write_summary_file
+
+        write_summary_file(plan, args.summary_file)
     if args.out_file:
         from reconciler import planfile
 
         planfile.save(args.out_file, plan, args.paths or (".",))
-        if not args.as_json:
+        if fmt in ("text", "github"):
             out.write(
                 f"\nSaved the plan to {args.out_file}. Apply exactly it with: "
                 f"dfr apply {args.out_file}\n"
