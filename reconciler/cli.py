@@ -64,7 +64,9 @@ def _format_option(*formats: str) -> Callable[[F], F]:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path())
+# readable=False: an unreadable path is a FILE:LINE:COL diagnostic among the
+# others, not a usage error that stops the whole run.
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))
 @_format_option("text", "json", "github", "gitlab", "auto")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
