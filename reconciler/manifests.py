@@ -135,13 +135,14 @@ def _walk(top: Path) -> Iterator[tuple[Path | None, Diagnostic | None]]:
         for name in sorted(filenames):
             if name.lower().endswith(YAML_SUFFIXES):
                 yield Path(dirpath, name), None
-    while errors:  # an unreadable top directory
+    while errors:  # the top directory, or one met after the last directory read
         failure = errors.pop()
+        where = display_path(Path(failure.filename)) if failure.filename else display_path(top)
         yield (
             None,
             diag.error(
                 f"cannot read directory: {failure.strerror or failure}",
-                display_path(top),
+                where,
                 code="io",
             ),
         )
