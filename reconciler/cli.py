@@ -298,6 +298,11 @@ def plan(
     help="Cancel unfinished runs whose manifest is gone and forget them "
     "(generated data is never deleted).",
 )
+@click.option(
+    "--no-progress",
+    is_flag=True,
+    help="No live display on a terminal: plain progress lines, as in CI (also NO_COLOR).",
+)
 def apply(
     paths: tuple[str, ...],
     state: str | None,
@@ -311,6 +316,7 @@ def apply(
     poll_interval: str,
     replace: tuple[str, ...],
     prune: bool,
+    no_progress: bool,
 ) -> int:
     """Submit what the manifests ask for, record each run id, wait for final statuses.
 
@@ -336,6 +342,7 @@ def apply(
             prune=prune,
             lock_timeout=_seconds(lock_timeout),
             allow_insecure_http=allow_insecure_http,
+            no_progress=no_progress,
         ),
         _out(),
         _err(),

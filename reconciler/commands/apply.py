@@ -36,6 +36,7 @@ class ApplyArgs:
     prune: bool = False
     lock_timeout: float = 0.0
     allow_insecure_http: bool = False
+    no_progress: bool = False  # plain progress lines even on a terminal
 
 
 @contextmanager
@@ -110,6 +111,10 @@ def run_apply(
             if not confirm():
                 out.write("Apply canceled; nothing was submitted.\n")
                 return EXIT_ERROR
+        from reconciler.progress import make_progress
+
+        progress = make_progress(plan, store.state.runs, err, no_progress=args.no_progress)
+        say = progress.say
         applier = Applier(
             client,
             store,
@@ -120,8 +125,9 @@ def run_apply(
                 poll_max=args.poll_max,
             ),
             say=say,
+            events=progress,
         )
-        with _sigterm_as_interrupt() as signals:
+        with _sigterm_as_interrupt() as signals, progress.showing():
             report = applier.run(plan)
     out.write(render_apply_report(report, state_name=backend.describe()))
     if report.interrupted:
