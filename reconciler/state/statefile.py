@@ -21,6 +21,7 @@ equal states give equal bytes and diffs of a committed state file stay small.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -78,7 +79,8 @@ def _schema() -> dict[str, Any]:
 @lru_cache(maxsize=2)
 def _validator(part: str) -> Any:
     # Imported lazily: jsonschema is slow to import and `dfr --version` must be fast.
-    import jsonschema  # type: ignore[import-untyped]
+    # Through import_module, so typing does not depend on whether stubs are installed.
+    jsonschema = importlib.import_module("jsonschema")
     from referencing import Registry, Resource
 
     root = _schema()

@@ -20,7 +20,6 @@ from reconciler.errors import (
     StateLockedError,
     StateVersionError,
 )
-from reconciler.state import local as local_mod
 from reconciler.state import statefile
 from reconciler.state.local import LocalBackend
 from reconciler.state.model import RunRecord, State
@@ -46,7 +45,7 @@ def path(tmp_path: Path) -> Path:
 @pytest.fixture
 def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     """For tests about bytes and interleavings, not durability: fsync costs ~1 ms."""
-    monkeypatch.setattr(local_mod.os, "fsync", lambda fd: None)
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
 
 
 def files(p: Path) -> list[str]:
@@ -347,7 +346,7 @@ def test_corrupt_snapshot_names_the_backup_and_is_never_overwritten(path: Path) 
 
 def test_corrupt_snapshot_without_backup_says_so(path: Path) -> None:
     path.write_text("{")
-    with pytest.raises(StateCorruptError, match="; no backup exists$"):
+    with pytest.raises(StateCorruptError, match=r"; no backup exists$"):
         LocalBackend(path).read()
 
 
@@ -408,7 +407,7 @@ def test_backup_falls_back_to_a_copy_without_hard_links(
     def no_links(src: str, dst: str) -> None:
         raise OSError(1, "Operation not permitted")
 
-    monkeypatch.setattr(local_mod.os, "link", no_links)
+    monkeypatch.setattr(os, "link", no_links)
     with b.lock("apply") as store:
         store.put(rec("b"))
     assert Path(str(path) + ".backup").read_bytes() == first
@@ -518,10 +517,10 @@ def test_failed_journal_write_is_cut_back_and_poisons_the_store(
             real_write(fd, bytes(data[:10]))
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(local_mod.os, "write", half_then_fail)
+        monkeypatch.setattr(os, "write", half_then_fail)
         with pytest.raises(StateError, match="No space left on device"):
             store.put(rec("b"))
-        monkeypatch.setattr(local_mod.os, "write", real_write)
+        monkeypatch.setattr(os, "write", real_write)
         with pytest.raises(StateError, match="an earlier write failed"):
             store.put(rec("c"))
         assert Path(str(path) + ".journal").read_bytes().endswith(b"}\n")

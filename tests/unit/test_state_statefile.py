@@ -238,8 +238,7 @@ def test_newer_format_is_refused_with_upgrade_advice() -> None:
     with pytest.raises(StateVersionError) as info:
         statefile.loads(json.dumps(doc), SRC)
     assert info.value.message == (
-        "dfr.state.json was written by a newer dfr (format 2); "
-        "this dfr reads format 1: upgrade dfr"
+        "dfr.state.json was written by a newer dfr (format 2); this dfr reads format 1: upgrade dfr"
     )
 
 
@@ -283,7 +282,7 @@ def test_canonical_record_returns_what_a_read_would() -> None:
         (RunRecord.new("a", spec={"s": {1}}), "cannot record run 'a': not JSON-serialisable"),
         (RunRecord.new("a", total_cost=float("nan")), "cannot record run 'a': not JSON"),
         (
-            RunRecord.new("a", run_id=3),  # type: ignore[arg-type]
+            RunRecord.new("a", run_id=3),
             "cannot record run 'a': run_id: expected a string or null, found an integer",
         ),
         (RunRecord.new("a", run_id=""), "cannot record run 'a': run_id: must not be empty"),
@@ -355,7 +354,9 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -385,7 +386,9 @@ def near_documents(draw: st.DrawFn) -> Any:
         "format_version": draw(st.sampled_from([1, 1, 1, 1.0, 0, 2, "1", True, None])),
         "serial": draw(st.sampled_from([0, 5, -1, 2.0, 2.5, "3", None])),
         "lineage": draw(st.sampled_from(["L", "", 3, None])),
-        "runs": draw(st.dictionaries(st.sampled_from(["foo", "bar", ""]), mutated_records(), max_size=3)),
+        "runs": draw(
+            st.dictionaries(st.sampled_from(["foo", "bar", ""]), mutated_records(), max_size=3)
+        ),
     }
     if draw(st.booleans()):
         doc["dfr_version"] = draw(json_values)
