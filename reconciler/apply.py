@@ -159,7 +159,10 @@ class Applier:
             self._recover(plan)
             self._prune(plan)
             self._update_labels(plan)
-            self._submit_all([c for c in plan.to_submit if c.name not in report.adopted])
+            # Adopted names have their run; unresolved ones (several candidates for a
+            # lost answer) must not get another until the user picks with `dfr import`.
+            settled = set(report.adopted) | set(report.unresolved)
+            self._submit_all([c for c in plan.to_submit if c.name not in settled])
             if self.options.wait and not self.stop.is_set():
                 report.waited = True
                 self._wait(report.desired)
