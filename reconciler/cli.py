@@ -378,14 +378,25 @@ def refresh(
     metavar="KEY=VALUE",
     help="Only runs with this label (repeatable).",
 )
-def status(state: str | None, as_json: bool, labels: tuple[str, ...]) -> int:
-    """Show recorded runs: name, run id, status, samples, cost, age (offline)."""
+@click.option(
+    "--sort",
+    type=click.Choice(["name", "status", "cost", "age"]),
+    default="name",
+    show_default=True,
+    help="Row order: status puts problems first, cost the highest, age the oldest.",
+)
+def status(state: str | None, as_json: bool, labels: tuple[str, ...], sort: str) -> int:
+    """Show recorded runs: name, run id, status, samples, cost, age (offline).
+
+    Totals follow the table; a FAILED run shows the API's reason and the command
+    that resubmits it.
+    """
     from reconciler.commands.state import run_status
 
     for label in labels:
         if "=" not in label:
             raise click.BadParameter(f"{label!r}: use KEY=VALUE", param_hint="--label")
-    return run_status(state, as_json, labels, _out())
+    return run_status(state, as_json, labels, _out(), sort=sort)
 
 
 @cli.group("state")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from reconciler.commands.common import make_client, open_backend
@@ -27,27 +26,14 @@ def display_status(record: RunRecord) -> str:
     return record.status or "UNKNOWN"
 
 
-def _age(stamp: str | None, now: datetime) -> str:
-    from reconciler.recovery import parse_time
-
-    when = parse_time(stamp)
-    if when is None:
-        return "-"
-    seconds = max(0, int((now - when).total_seconds()))
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def _table(rows: list[list[str]], out: TextIO) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        out.write("\n")
-
-
-def run_status(state_path: str | None, as_json: bool, labels: tuple[str, ...], out: TextIO) -> int:
+def run_status(
+    state_path: str | None,
+    as_json: bool,
+    labels: tuple[str, ...],
+    out: TextIO,
+    *,
+    sort: str = "name",
+) -> int:
     state = open_backend(state_path).read()
     wanted = dict(label.split("=", 1) for label in labels)
     records = [
@@ -70,44 +56,9 @@ def run_status(state_path: str | None, as_json: bool, labels: tuple[str, ...], o
     if not records:
         out.write("No runs recorded.\n" if not state.runs else "No runs match the labels.\n")
         return EXIT_OK
-    now = datetime.now(timezone.utc)
-    rows = [["NAME", "RUN ID", "STATUS", "SAMPLES", "COST", "AGE"]]
-    cost_total = 0.0
-    samples_total = 0
-    for r in records:
-        samples = "-"
-        if r.samples_completed is not None:
-            samples = f"{r.samples_completed:,}/{r.spec.get('number_of_samples', '?'):,}"
-            samples_total += r.samples_completed
-        cost = "-" if r.total_cost is None else f"${r.total_cost:,.2f}"
-        cost_total += r.total_cost or 0.0
-        rows.append(
-            [
-                r.name,
-                r.run_id or "-",
-                display_status(r),
-                samples,
-                cost,
-                _age(r.submitted_at or r.updated_at, now),
-            ]
-        )
-    _table(rows, out)
-    out.write(
-        f"\n{len(records)} run{'s' if len(records) != 1 else ''}, "
-        f"{samples_total:,} samples, ${cost_total:,.2f}.\n"
-    )
-    for r in records:
-        if r.status in ("FAILED", "CANCELED"):
-            reason = f": {r.failure_reason}" if r.failure_reason else ""
-            out.write(
-                f"{r.name}: run {r.run_id} ended {r.status}{reason}; "
-                f"resubmit with: dfr apply --replace {r.name}\n"
-            )
-        elif r.intent is not None and not r.run_id:
-            out.write(
-                f"{r.name}: a submission is unconfirmed; `dfr refresh` or `dfr apply` "
-                "looks for its run\n"
-            )
+    from reconciler.views.status import write_status
+
+    write_status(records, out, sort=sort)
     return EXIT_OK
 
 
