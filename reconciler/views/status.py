@@ -140,7 +140,7 @@ def totals(table: Sequence[Row]) -> str:
     for row in table:
         by_status[row.status] = by_status.get(row.status, 0) + 1
     statuses = ", ".join(
-        f"{count} {status}"
+        f"{count} {status.lower()}"  # lower case: the table's words stay countable
         for status, count in sorted(
             by_status.items(), key=lambda item: (_STATUS_RANK.get(item[0], 99), item[0])
         )
