@@ -67,20 +67,29 @@ def models() -> list[str]:
 
 @functools.cache
 def validator() -> Any:
-    """One validator for every document of the process.
+    """One validator for every manifest document of the process."""
+    return make_validator(manifest_schema())
+
+
+def make_validator(schema: dict[str, Any], *, references: tuple[dict[str, Any], ...] = ()) -> Any:
+    """A draft 2020-12 validator for `schema`; `references` are schemas its `$ref`s name by `$id`.
 
     Integers are strict: jsonschema accepts 10000.0 as an integer, but the API
     body would then carry a float, so only real ints pass.
     """
     import jsonschema
     from jsonschema import validators
+    from referencing import Registry, Resource
 
     base = jsonschema.Draft202012Validator
     checker = base.TYPE_CHECKER.redefine(
         "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
     )
     strict = validators.extend(base, type_checker=checker)  # type: ignore[no-untyped-call]
-    return strict(manifest_schema())
+    registry: Registry[Any] = Registry().with_resources(
+        (str(ref["$id"]), Resource.from_contents(ref)) for ref in references
+    )
+    return strict(schema, registry=registry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +101,12 @@ class SchemaProblem:
     on_key: bool = False
 
 
-def problems(instance: Any) -> Iterator[SchemaProblem]:
-    """Readable problems of one document; empty when it is valid."""
-    v = validator()
+def problems(instance: Any, against: Any = None) -> Iterator[SchemaProblem]:
+    """Readable problems of one document; empty when it is valid.
+
+    `against` is a validator from `make_validator` (default: the manifest schema's).
+    """
+    v = validator() if against is None else against
     if v.is_valid(instance):  # the fast path: most documents are valid
         return
     seen: set[tuple[tuple[str | int, ...], str]] = set()
