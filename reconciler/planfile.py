@@ -88,7 +88,8 @@ def load(path: str) -> SavedPlan:
             document = json.loads(handle.read(64 * 1024 * 1024))
     except OSError as exc:
         raise PlanError(f"cannot read plan file {path}: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the parser's stack (e.g. "[[[[...").
         raise PlanError(f"{path} is not a readable saved plan (invalid JSON)") from None
     if not isinstance(document, dict) or document.get(MARKER) is None:
         raise PlanError(f"{path} is not a dfr saved plan")
