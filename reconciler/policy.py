@@ -1,0 +1,212 @@
+"""Guardrails on manifests: the spending policy and reproducibility advice.
+
+Pure functions over values: a `Policy` (from `dfr.yaml`, see `reconciler.project`)
+and manifests go in, diagnostics or messages come out. No I/O, no printing.
+
+- `check_manifest` turns one manifest's policy violations into errors placed on
+  the offending value (`number_of_samples`, a model, the labels), for `dfr validate`
+  and so for the pre-commit hook, and for the front end of plan and apply;
+- `budget_problem` is the plan-level check of `max_samples_per_apply`;
+- `unpinned_version` is the reproducibility warning for a manifest that follows
+  its spec's latest version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from reconciler import diagnostics as diag
+from reconciler.diagnostics import Diagnostic
+from reconciler.errors import DfrError
+from reconciler.yamlsafe import Document, key_node_of, locate, position
+
+if TYPE_CHECKING:
+    from reconciler.manifests import Manifest
+
+#: The spec fields that name a model, in the order they are checked.
+MODEL_FIELDS = ("generation_model", "outline_model", "revision_model")
+
+DocumentCheck = Callable[[str, Document, "Manifest"], list[Diagnostic]]
+
+
+class PolicyViolation(DfrError):
+    """An apply that would break the policy; nothing was submitted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The `policy` section of `dfr.yaml`; every limit is optional."""
+
+    max_samples_per_run: int | None = None
+    max_samples_per_apply: int | None = None
+    allowed_models: tuple[str, ...] | None = None
+    required_labels: tuple[str, ...] = ()
+    #: The project file as shown to the user, and where each key is in it.
+    source: str = "dfr.yaml"
+    places: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.max_samples_per_run is not None
+            or self.max_samples_per_apply is not None
+            or self.allowed_models is not None
+            or self.required_labels
+        )
+
+    def where(self, key: str) -> str:
+        """'policy.KEY in dfr.yaml:LINE:COL': where a limit comes from, for messages."""
+        line, col = self.places.get(key, (1, 1))
+        return f"policy.{key} in {self.source}:{line}:{col}"
+
+
+def manifest_checks(policy: Policy) -> list[DocumentCheck]:
+    """The per-manifest checks `validate_paths` runs for this policy (none when empty)."""
+    if not policy.active:
+        return []
+
+    def check(file: str, doc: Document, manifest: Manifest) -> list[Diagnostic]:
+        return check_manifest(policy, file, doc, manifest)
+
+    return [check]
+
+
+def check_manifest(
+    policy: Policy, file: str, doc: Document, manifest: Manifest
+) -> list[Diagnostic]:
+    """Errors for one valid manifest that breaks `policy`, each at the offending place."""
+    out: list[Diagnostic] = []
+
+    def error(message: str, path: tuple[str | int, ...], *, on_key: bool = False) -> None:
+        node = key_node_of(doc.node, path) if on_key else locate(doc.node, path)
+        line, col = position(node)
+        out.append(diag.error(message, file, line, col, code="policy", path=path))
+
+    limit = policy.max_samples_per_run
+    samples = manifest.spec.get("number_of_samples")
+    if limit is not None and isinstance(samples, int) and samples > limit:
+        error(
+            f"spec.number_of_samples: {samples:,} samples is over the limit of {limit:,} "
+            f"per run ({policy.where('max_samples_per_run')})",
+            ("spec", "number_of_samples"),
+        )
+    if policy.allowed_models is not None:
+        _check_models(policy, manifest, error)
+    missing = [
+        key for key in policy.required_labels if not str(manifest.labels.get(key, "")).strip()
+    ]
+    if missing:
+        listed = ", ".join(repr(k) for k in missing)
+        plural = "s" if len(missing) != 1 else ""
+        metadata = doc.value.get("metadata") if isinstance(doc.value, dict) else None
+        if isinstance(metadata, dict) and "labels" in metadata:
+            error(
+                f"metadata.labels is missing the label{plural} {listed} that every manifest "
+                f"must carry ({policy.where('required_labels')})",
+                ("metadata", "labels"),
+                on_key=True,
+            )
+        else:
+            error(
+                f"metadata has no labels; every manifest must carry the label{plural} {listed} "
+                f"({policy.where('required_labels')})",
+                ("metadata",),
+                on_key=True,
+            )
+    return out
+
+
+def _check_models(
+    policy: Policy,
+    manifest: Manifest,
+    error: Callable[..., None],
+) -> None:
+    allowed = policy.allowed_models or ()
+    body = manifest.body
+    listed = ", ".join(allowed)
+    where = policy.where("allowed_models")
+    for key in MODEL_FIELDS:
+        named = key in manifest.spec
+        used = key != "revision_model" or bool(body.get("enable_revisions"))
+        model = body.get(key)
+        if not (named or used) or model is None or model in allowed:
+            continue
+        if named:
+            error(
+                f"spec.{key}: model {model!r} is not allowed ({where}); allowed: {listed}",
+                ("spec", key),
+            )
+        else:
+            error(
+                f"spec.{key} is not set, so the run would use the default model {model!r}, "
+                f"which is not allowed ({where}); set {key} to one of: {listed}",
+                ("spec",),
+                on_key=True,
+            )
+
+
+def unpinned_version(file: str, doc: Document, manifest: Manifest) -> list[Diagnostic]:
+    """A warning for a manifest without spec_version: it follows the spec's latest version."""
+    if "spec_version" in manifest.spec:
+        return []
+    line, col = position(key_node_of(doc.node, ("spec", "spec_id")))
+    return [
+        diag.warning(
+            "spec.spec_version is not set, so the run uses the spec's latest version at "
+            "submission time and the same manifest can produce different data later; "
+            "pin it with 'spec_version: N' under spec (`dfr plan --refresh` checks that "
+            "the version exists)",
+            file,
+            line,
+            col,
+            code="unpinned-version",
+            path=("spec", "spec_id"),
+        )
+    ]
+
+
+# -- the plan-level budget -------------------------------------------------------------
+
+
+def budget_problem(policy: Policy, samples: int) -> str | None:
+    """Why a plan that requests `samples` may not be applied, or None when within budget."""
+    budget = policy.max_samples_per_apply
+    if budget is None or samples <= budget:
+        return None
+    return (
+        f"the plan requests {samples:,} samples, over the budget of {budget:,} per apply "
+        f"({policy.where('max_samples_per_apply')}); apply fewer changes at once (for "
+        "example name some manifests as PATHs) or raise the budget"
+    )
+
+
+def budget_line(policy: Policy, samples: int) -> str | None:
+    budget = policy.max_samples_per_apply
+    if budget is None:
+        return None
+    line = f"Samples to request: {samples:,} of a budget of {budget:,} per apply."
+    if samples > budget:
+        line += f" Over budget by {samples - budget:,}."
+    return line
+
+
+def annotate_plan(text: str, policy: Policy, samples: int) -> str:
+    """The rendered plan with its samples line stating the budget (when there is one)."""
+    line = budget_line(policy, samples)
+    if line is None or samples == 0:
+        return text
+    plain = f"Samples to request: {samples:,}."
+    lines = text.split("\n")
+    if plain in lines:
+        lines[lines.index(plain)] = line
+        return "\n".join(lines)
+    return text.rstrip("\n") + "\n" + line + "\n"
+
+
+def budget_json(policy: Policy, samples: int) -> dict[str, object] | None:
+    budget = policy.max_samples_per_apply
+    if budget is None:
+        return None
+    return {"max_samples_per_apply": budget, "samples": samples, "over": samples > budget}
