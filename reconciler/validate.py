@@ -9,7 +9,7 @@ front end and refuse to go on when any error was found.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,19 +69,34 @@ class ValidationResult:
         }
 
 
-def validate_paths(paths: Sequence[str], *, skip_non_manifests: bool = False) -> ValidationResult:
+#: An extra rule for each valid manifest (the project's policy, for example):
+#: (file as shown, its document, the manifest) -> diagnostics.
+DocumentCheck = Callable[[str, Document, Manifest], list[Diagnostic]]
+
+
+def validate_paths(
+    paths: Sequence[str],
+    *,
+    skip_non_manifests: bool = False,
+    checks: Sequence[DocumentCheck] = (),
+) -> ValidationResult:
     """Read and check everything under `paths`; never raises for bad input."""
     result = ValidationResult()
     sources, problems = discover(paths)
     result.diagnostics.extend(problems)
     for source in sources:
-        _validate_file(source, result, skip_non_manifests)
+        _validate_file(source, result, skip_non_manifests, checks)
     _check_unique_names(result)
     result.diagnostics = diag.sort(result.diagnostics)
     return result
 
 
-def _validate_file(source: SourceFile, result: ValidationResult, skip_non_manifests: bool) -> None:
+def _validate_file(
+    source: SourceFile,
+    result: ValidationResult,
+    skip_non_manifests: bool,
+    checks: Sequence[DocumentCheck] = (),
+) -> None:
     result.files += 1
     documents, problems = read_documents(source)
     result.diagnostics.extend(problems)
@@ -108,7 +123,7 @@ def _validate_file(source: SourceFile, result: ValidationResult, skip_non_manife
                         )
                     )
             continue
-        _validate_document(source, doc, result)
+        _validate_document(source, doc, result, checks)
 
 
 def _not_a_manifest(source: SourceFile, doc: Document) -> Diagnostic:
@@ -124,7 +139,12 @@ def _not_a_manifest(source: SourceFile, doc: Document) -> Diagnostic:
     return diag.error(message, source.display, doc.line, doc.column, code="not-a-manifest")
 
 
-def _validate_document(source: SourceFile, doc: Document, result: ValidationResult) -> None:
+def _validate_document(
+    source: SourceFile,
+    doc: Document,
+    result: ValidationResult,
+    checks: Sequence[DocumentCheck] = (),
+) -> None:
     metadata = doc.value.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
         line, col = position(locate(doc.node, ("metadata", "name")))
@@ -165,6 +185,8 @@ def _validate_document(source: SourceFile, doc: Document, result: ValidationResu
     )
     result.manifests.append(manifest)
     result.diagnostics.extend(_cross_field_warnings(source, doc, manifest))
+    for check in checks:
+        result.diagnostics.extend(check(source.display, doc, manifest))
 
 
 def _cross_field_warnings(source: SourceFile, doc: Document, m: Manifest) -> list[Diagnostic]:
