@@ -20,10 +20,16 @@ DEFAULT_API_URL = "https://df-api.dataframer.ai"
 
 
 def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
-    """Valid manifests, or ValidationFailed after every problem was reported on `err`."""
+    """Valid manifests, or ValidationFailed after every problem was reported on `err`.
+
+    No PATHS: the project file's `manifests`, else the current directory. The
+    project's policy is checked on every manifest (`reconciler.policy`).
+    """
+    from reconciler.project import current
     from reconciler.validate import validate_paths
 
-    result = validate_paths(paths or (".",))
+    project = current()
+    result = validate_paths(project.manifest_paths(paths), checks=project.checks())
     diag.write_text(result.diagnostics, err)
     if not result.ok:
         raise ValidationFailed(
@@ -34,15 +40,20 @@ def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
 
 
 def open_backend(state: str | None) -> Backend:
+    from reconciler.project import current
     from reconciler.state.local import LocalBackend
 
-    return LocalBackend(state or DEFAULT_STATE)
+    # --state or DFR_STATE, then the project file, then the default.
+    return LocalBackend(state or current().state or DEFAULT_STATE)
 
 
 def make_client(api_url: str | None, *, allow_insecure_http: bool = False) -> DataframerClient:
     """The API client; the key comes from `--api-key-file` if given, else the environment."""
     from reconciler.client import client_from_env
+    from reconciler.project import current
 
+    # --api-url or DATAFRAMER_BASE_URL, then the project file, then the default.
+    api_url = api_url or os.environ.get("DATAFRAMER_BASE_URL") or current().api_url
     return client_from_env(
         api_url, allow_insecure_http=allow_insecure_http, api_key=_key_from_file()
     )
