@@ -481,6 +481,52 @@ def force_unlock(lock_id: str, state: str | None) -> int:
     return run_force_unlock(state, lock_id, _out())
 
 
+# -- helpers: init, diff, fmt ----------------------------------------------------------
+
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+def init(directory: str) -> int:
+    """Write a starter manifest (with the schema modeline) under DIRECTORY/dataframer/.
+
+    Never overwrites a file. Prints the .pre-commit-config.yaml snippet that
+    checks manifests before each commit.
+    """
+    from reconciler.commands.init import run_init
+
+    return run_init(directory, _out())
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("paths", nargs=-1, type=click.Path())
+@_state_option
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when something differs (0 when not)."
+)
+def diff(name: str, paths: tuple[str, ...], state: str | None, detailed_exitcode: bool) -> int:
+    """Show what differs between manifest NAME (under PATHS) and its recorded run (offline)."""
+    from reconciler.commands.diff import run_diff
+
+    return run_diff(name, paths, state, detailed_exitcode, _out(), _err())
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--check", is_flag=True, help="Change nothing; exit 1 listing files that would change."
+)
+def fmt(paths: tuple[str, ...], check: bool) -> int:
+    """Rewrite manifests in the canonical key order, keeping comments (ruamel.yaml).
+
+    apiVersion, kind, metadata (name, labels), spec (spec_id, spec_version, then
+    the schema's order). Files already in that order are not touched.
+    """
+    from reconciler.commands.fmt import run_fmt
+
+    return run_fmt(paths, check, _out(), _err())
+
+
 # -- emulator --------------------------------------------------------------------------
 
 
