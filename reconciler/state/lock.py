@@ -30,6 +30,8 @@ from reconciler.state.backend import holder_info, locked_message
 __all__ = ["FileLock", "force_unlock", "read_holder"]
 
 _POLL_SECONDS = 0.05
+#: How long a blocked locker waits for the holder's info to appear in the lock file.
+_HOLDER_GRACE = 0.5
 
 
 def read_holder(lock_path: str) -> dict[str, Any] | None:
@@ -45,6 +47,21 @@ def read_holder(lock_path: str) -> dict[str, Any] | None:
         # Empty (unlocked, or the holder has not written yet) or garbage.
         return None
     return info if isinstance(info, dict) else None
+
+
+def _holder_of(lock_path: str) -> dict[str, Any] | None:
+    """The holder info of a lock found taken, waiting briefly for the holder to write it.
+
+    The holder writes its info just after taking the flock; a process that
+    lost the race by microseconds would otherwise report "no holder
+    information" instead of naming the pid to wait for.
+    """
+    deadline = time.monotonic() + _HOLDER_GRACE
+    while True:
+        info = read_holder(lock_path)
+        if info is not None or time.monotonic() >= deadline:
+            return info
+        time.sleep(0.01)
 
 
 def _oserror(action: str, path: str, exc: OSError) -> StateError:
@@ -74,7 +91,7 @@ class FileLock:
             if fd is not None:
                 break
             if time.monotonic() >= deadline:
-                raise StateLockedError(locked_message(state_name, read_holder(lock_path)))
+                raise StateLockedError(locked_message(state_name, _holder_of(lock_path)))
             time.sleep(min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
         info = holder_info(operation)
         try:
