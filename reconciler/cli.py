@@ -63,6 +63,23 @@ def _format_option(*formats: str) -> Callable[[F], F]:
     )
 
 
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    # Read by reconciler.project.current(), once per command.
+    if value is not None:
+        ctx.meta["dfr.config"] = value
+
+
+def _config_option(f: Any) -> Any:
+    return click.option(
+        "--config",
+        metavar="FILE",
+        expose_value=False,
+        callback=_remember_config,
+        help="Project file (env DFR_CONFIG; default: dfr.yaml in the current directory or "
+        "the nearest parent up to the git root).",
+    )(f)
+
+
 @cli.command()
 # readable=False: an unreadable path is a FILE:LINE:COL diagnostic among the
 # others, not a usage error that stops the whole run.
@@ -76,6 +93,7 @@ def _format_option(*formats: str) -> Callable[[F], F]:
     "(for hooks that pass every YAML file).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only problems.")
+@_config_option
 def validate(
     paths: tuple[str, ...], fmt: str, as_json: bool, skip_non_manifests: bool, quiet: bool
 ) -> int:
@@ -88,10 +106,10 @@ def validate(
     Quality report on stdout.
     """
     from reconciler import diagnostics as diag
-    from reconciler.validate import validate_paths
+    from reconciler.project import validate_with_project
     from reconciler.views import resolve_format
 
-    result = validate_paths(paths or (".",), skip_non_manifests=skip_non_manifests)
+    result = validate_with_project(paths, skip_non_manifests=skip_non_manifests)
     fmt = resolve_format(fmt)
     if as_json or fmt == "json":
         diag.write_json(result.to_json(), _out())
@@ -135,6 +153,7 @@ def schema(state_schema: bool) -> int:
 
 
 def _state_option(f: Any) -> Any:
+    f = _config_option(f)
     return click.option(
         "--state",
         "state",
@@ -268,9 +287,8 @@ def plan(
 @click.option(
     "--parallelism",
     type=click.IntRange(1, 256),
-    default=10,
-    show_default=True,
-    help="Concurrent API calls while submitting.",
+    default=None,
+    help="Concurrent API calls while submitting (default: parallelism in dfr.yaml, else 10).",
 )
 @click.option(
     "--wait/--no-wait",
@@ -286,10 +304,10 @@ def plan(
 )
 @click.option(
     "--poll-interval",
-    default="30s",
-    show_default=True,
+    default=None,
     metavar="DURATION",
-    help="Longest pause between status checks while waiting.",
+    help="Longest pause between status checks while waiting (default: poll_interval in "
+    "dfr.yaml, else 30s).",
 )
 @click.option("--replace", multiple=True, metavar="NAME", help="Resubmit this run.")
 @click.option(
@@ -310,10 +328,10 @@ def apply(
     allow_insecure_http: bool,
     lock_timeout: str,
     auto_approve: bool,
-    parallelism: int,
+    parallelism: int | None,
     wait: bool,
     timeout: str | None,
-    poll_interval: str,
+    poll_interval: str | None,
     replace: tuple[str, ...],
     prune: bool,
     no_progress: bool,
@@ -327,17 +345,20 @@ def apply(
     """
     from reconciler.commands.apply import ApplyArgs, ask_yes, run_apply
     from reconciler.commands.common import parse_duration
+    from reconciler.project import current
 
+    settings = current()  # a flag beats dfr.yaml, which beats the built-in default
+    poll = _seconds(poll_interval) if poll_interval is not None else settings.poll_interval
     return run_apply(
         ApplyArgs(
             paths=paths,
             state=state,
             api_url=api_url,
             auto_approve=auto_approve,
-            parallelism=parallelism,
+            parallelism=parallelism or settings.parallelism or 10,
             wait=wait,
-            timeout=parse_duration(timeout),
-            poll_max=_seconds(poll_interval) or 30.0,
+            timeout=parse_duration(timeout) if timeout is not None else settings.timeout,
+            poll_max=poll or 30.0,
             replace=replace,
             prune=prune,
             lock_timeout=_seconds(lock_timeout),
