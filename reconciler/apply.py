@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -134,10 +134,14 @@ class Applier:
         say: Callable[[str], None] = lambda _line: None,
         clock: Callable[[], float] = time.monotonic,
         events: ApplyEvents | None = None,
+        blocked: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.options = options
+        # Names the caller's checks refused (the spec preflight), with the reason:
+        # recorded like a rejected request, never POSTed.
+        self.blocked = dict(blocked or {})
         self.say = say
         self.events = events or NO_EVENTS  # richer than `say`, for progress displays
         self.clock = clock
@@ -291,6 +295,9 @@ class Applier:
     def _submit(self, change: Change) -> None:
         if self.stop.is_set():
             return
+        if change.name in self.blocked:
+            self._block(change, self.blocked[change.name])
+            return
         name, body = change.name, change.body
         assert body is not None
         record = self.store.state.runs.get(name)
@@ -334,6 +341,17 @@ class Applier:
         self.report.submitted.append(name)
         self.say(f"{name}: submitted run {run_id}")
         self.events.submitted(name, run_id)
+
+    def _block(self, change: Change, reason: str) -> None:
+        """Record a blocked change as a rejection (last_error); nothing is sent."""
+        name = change.name
+        record = self.store.state.runs.get(name) or RunRecord.new(
+            name, spec=change.body, labels=change.labels
+        )
+        self.store.put(record.evolve(last_error=_error(reason)))
+        self.report.rejected[name] = reason
+        self.say(f"{name}: not submitted: {reason}")
+        self.events.rejected(name, reason)
 
     def _unknown_outcome(self, pending: RunRecord, exc: OutcomeUnknown) -> None:
         name = pending.name
