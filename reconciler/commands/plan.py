@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from reconciler.commands.common import load_manifests, make_client, open_backend
-from reconciler.errors import EXIT_CHANGES, EXIT_OK
+from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.state.model import State
 
 
@@ -45,40 +45,53 @@ def refreshed(state: State, api_url: str | None, allow_insecure_http: bool) -> S
 
 
 def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
+    from reconciler.commands import guard
     from reconciler.plan import PlanOptions, make_plan
+    from reconciler.project import current
     from reconciler.render import plan_to_json, render_plan
 
+    project = current()
+    paths = project.manifest_paths(args.paths)  # PATHS, else dfr.yaml's, else "."
     fmt = "json" if args.as_json else args.fmt
     warnings: list[Any] = []
     if fmt == "github":
         from reconciler.views.plan_output import load_manifests_annotated
 
-        manifests, warnings = load_manifests_annotated(args.paths, out, err)
+        manifests, warnings = load_manifests_annotated(paths, out, err)
     else:
-        manifests = load_manifests(args.paths, err)
+        manifests = load_manifests(paths, err)
     state = open_backend(args.state).read()
     if args.refresh:
         state = refreshed(state, args.api_url, args.allow_insecure_http)
     options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
     check_replace_names(args.replace, {m.name for m in manifests})
     plan = make_plan(manifests, state, options)
+    checked = guard.budget(plan, project.policy)
+    if args.refresh and plan.to_submit:
+        with make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client:
+            checked = guard.with_preflight(checked, plan, client)
     if fmt == "json":
-        json.dump(plan_to_json(plan), out, indent=2)
+        json.dump({**plan_to_json(plan), **checked.json_fields()}, out, indent=2)
         out.write("\n")
     elif fmt in ("markdown", "github"):
         from reconciler.views.plan_output import write_plan
 
         write_plan(plan, fmt, out, warnings=warnings)
     else:
-        out.write(render_plan(plan))
+        out.write(checked.annotate(render_plan(plan)))
+    checked.report(err)
     if args.summary_file:
         from reconciler.views.plan_output import write_summary_file
 
         write_summary_file(plan, args.summary_file)
+    if not checked.ok:
+        if args.out_file:
+            err.write(f"The plan was not saved to {args.out_file}: fix the errors above first.\n")
+        return EXIT_ERROR
     if args.out_file:
         from reconciler import planfile
 
-        planfile.save(args.out_file, plan, args.paths or (".",))
+        planfile.save(args.out_file, plan, paths)
         if fmt in ("text", "github"):
             out.write(
                 f"\nSaved the plan to {args.out_file}. Apply exactly it with: "
