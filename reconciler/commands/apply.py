@@ -85,7 +85,11 @@ def run_apply(
         if os.path.realpath(saved.cwd) == os.path.realpath(os.getcwd()):
             paths = saved.paths
         options = saved.options
-    manifests = load_manifests(paths, err)
+    from reconciler.commands import guard
+    from reconciler.project import current
+
+    project = current()  # the policy at apply time, for saved plans too
+    manifests = load_manifests(project.manifest_paths(paths), err)
     check_replace_names(args.replace, {m.name for m in manifests})
     backend = open_backend(args.state)
 
@@ -100,8 +104,13 @@ def run_apply(
         plan = make_plan(manifests, store.state, options)
         if saved is not None:
             planfile.check_current(saved, plan, args.paths[0])
-        out.write(render_plan(plan))
+        checked = guard.budget(plan, project.policy)
+        out.write(checked.annotate(render_plan(plan)))
         out.flush()
+        guard.refuse_over_budget(checked)  # before any request
+        if plan.to_submit:
+            checked = guard.with_preflight(checked, plan, client)
+            checked.report(err)
         if plan.has_changes and saved is None and not args.auto_approve:
             if not interactive:
                 raise UsageError(
@@ -126,6 +135,7 @@ def run_apply(
             ),
             say=say,
             events=progress,
+            blocked=checked.blocked,
         )
         with _sigterm_as_interrupt() as signals, progress.showing():
             report = applier.run(plan)
