@@ -98,6 +98,7 @@ def check_specs(client: SpecClient, changes: Sequence[Change]) -> Preflight:
             finding = _judge(spec, spec_id, change)
             if finding is not None:
                 result.findings.append(finding)
+    result.findings.sort(key=lambda f: f.name)
     return result
 
 

@@ -31,7 +31,9 @@ def manifest(name: str, extra: str = "", samples: str = "100") -> str:
     return (
         "apiVersion: dataframer.ai/v1\nkind: GenerationRun\n"
         f"metadata:\n  name: {name}\n"
-        f"spec:\n  spec_id: {SPEC_ID}\n  number_of_samples: {samples}\n{extra}"
+        # Pinned, so that the only warnings are the ones a test is about.
+        f"spec:\n  spec_id: {SPEC_ID}\n  spec_version: 1\n  number_of_samples: {samples}\n"
+        f"{extra}"
     )
 
 
@@ -99,7 +101,7 @@ def test_default_path_is_the_current_directory(dfr: Any, tmp_path: Path) -> None
     write(tmp_path / "b.yaml", manifest("b", samples="0"))
     r = dfr("validate", cwd=tmp_path)
     assert r.code == 1
-    assert r.diagnostics == ["b.yaml:7:22: error: spec.number_of_samples must be at least 1, not 0"]
+    assert r.diagnostics == ["b.yaml:8:22: error: spec.number_of_samples must be at least 1, not 0"]
 
 
 # -- output formats -----------------------------------------------------------------------------
@@ -159,7 +161,7 @@ def test_github_format_prints_annotations(dfr: Any) -> None:
 def test_github_format_escapes_properties(dfr: Any, tmp_path: Path) -> None:
     write(tmp_path / "a,b:c.yaml", manifest("x", samples="0"))
     r = dfr("validate", "--format", "github", "a,b:c.yaml", cwd=tmp_path)
-    assert r.out.startswith("::error file=a%2Cb%3Ac.yaml,line=7,col=22::")
+    assert r.out.startswith("::error file=a%2Cb%3Ac.yaml,line=8,col=22::")
 
 
 # -- warnings keep exit 0 -----------------------------------------------------------------------
@@ -170,7 +172,7 @@ def test_no_effect_setting_is_a_warning(dfr: Any, tmp_path: Path) -> None:
     r = dfr("validate", "m.yaml", cwd=tmp_path)
     assert r.code == 0
     assert r.diagnostics == [
-        "m.yaml:8:3: warning: spec.revision_model has no effect because spec.enable_revisions "
+        "m.yaml:9:3: warning: spec.revision_model has no effect because spec.enable_revisions "
         "is false; set enable_revisions: true or remove it"
     ]
     assert r.summary == "1 manifest in 1 file: valid, 1 warning."
@@ -230,7 +232,7 @@ def test_named_file_must_hold_only_manifests(dfr: Any, tmp_path: Path) -> None:
     assert r.diagnostics == [
         "compose.yaml:1:1: error: document is not a manifest: it needs "
         "'apiVersion: dataframer.ai/v1' and 'kind: GenerationRun'",
-        "mixed.yaml:9:1: error: document is a list; a manifest is a mapping",
+        "mixed.yaml:10:1: error: document is a list; a manifest is a mapping",
     ]
 
 
@@ -245,7 +247,7 @@ def test_skip_non_manifests(dfr: Any, tmp_path: Path) -> None:
     r = dfr("validate", "--skip-non-manifests", "compose.yaml", "bad.yaml", cwd=tmp_path)
     assert r.code == 1
     assert r.diagnostics == [
-        "bad.yaml:7:22: error: spec.number_of_samples must be at least 1, not 0"
+        "bad.yaml:8:22: error: spec.number_of_samples must be at least 1, not 0"
     ]
 
 
@@ -398,4 +400,4 @@ def test_real_process_exit_statuses(tmp_path: Path) -> None:
     ok = subprocess_run(sys.executable, "-m", "reconciler", "validate", "ok.yaml", cwd=tmp_path)
     bad = subprocess_run(sys.executable, "-m", "reconciler", "validate", "bad.yaml", cwd=tmp_path)
     assert (ok.returncode, bad.returncode) == (0, 1)
-    assert bad.stderr.startswith("bad.yaml:7:22: error: ")
+    assert bad.stderr.startswith("bad.yaml:8:22: error: ")
