@@ -10,8 +10,9 @@ plan and the report, so it stays clean for pipes):
   elapsed time and the slowest unfinished runs; the `say` lines (submitted,
   SUCCEEDED, FAILED with the reason) scroll above it.
 - `PlainProgress` (CI logs, pipes): the `say` lines as they come, plus one
-  summary line when waiting starts and then at most every `interval` seconds
-  (30 by default; env DFR_PROGRESS_INTERVAL), never one per poll.
+  summary line when waiting starts, then at most one every `interval` seconds
+  (30 by default; env DFR_PROGRESS_INTERVAL), never one per poll, and the
+  final counts when waiting ends.
 
 `rich` is imported only when a live display is made.
 """
@@ -191,7 +192,7 @@ class PlainProgress(Tracker):
     @contextmanager
     def showing(self) -> Iterator[PlainProgress]:
         yield self
-        # A long wait ends with the final counts (a short one needs no extra line).
+        # Waiting ends with the final counts (unless the last line said just that).
         if self.last is not None and self.summary() != self.said:
             self.say(self.summary())
 

@@ -1,0 +1,178 @@
+"""Progress of apply (under a pseudo-terminal and without one), the status table, failures
+that explain themselves."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from gitops_helpers import Runner, Workspace, apply_args, dfr_process, gdfr, gemu, gws
+
+from reconciler.emulator import Emulator
+
+__all__ = ["gdfr", "gemu", "gws"]
+ESC = "\x1b["
+
+
+def _three(gws: Workspace) -> None:
+    gws.write("alpha", labels={"team": "support"}, number_of_samples=10)
+    gws.write("beta", labels={"team": "support"}, number_of_samples=30)
+    gws.write("gamma", labels={"team": "research"}, number_of_samples=20)
+
+
+def _polls(emu: Emulator) -> int:
+    return int(emu.stats()["requests"].get("runs.list", 0))
+
+
+def test_plain_progress_without_a_terminal(gemu: Emulator, gws: Workspace, gdfr: Runner) -> None:
+    _three(gws)
+    code, out, err = gdfr(*apply_args("manifests"))
+    assert code == 0
+    assert ESC not in out and ESC not in err  # no escape codes in logs
+    assert "Apply complete: 3 submitted" in out
+    assert "progress:" not in out  # progress is on stderr only
+    progress = [line for line in err.splitlines() if line.startswith("progress:")]
+    # One line when waiting starts, the final counts, and at most one per 30 s in
+    # between: never one per poll.
+    assert _polls(gemu) >= 3
+    assert len(progress) == 2
+    assert re.fullmatch(r"progress: 3 PENDING \(\d+s elapsed\); slowest: .+", progress[0])
+    assert re.fullmatch(r"progress: 3 SUCCEEDED \(\d+s elapsed\)", progress[1])
+    for name in ("alpha", "beta", "gamma"):
+        assert f"{name}: submitted run " in err and f"{name}: SUCCEEDED (" in err
+
+
+def test_plain_progress_interval_is_configurable(
+    gws: Workspace, gdfr: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _three(gws)
+    monkeypatch.setenv("DFR_PROGRESS_INTERVAL", "0.001")
+    code, _, err = gdfr(*apply_args("manifests"))
+    assert code == 0
+    progress = [line for line in err.splitlines() if line.startswith("progress:")]
+    assert len(progress) >= 2
+    assert progress[-1].startswith("progress: 3 SUCCEEDED (")
+
+
+def test_live_progress_under_a_pseudo_terminal(gemu: Emulator, gws: Workspace) -> None:
+    _three(gws)
+    gemu.configure(fail_next=1)
+    result = dfr_process(
+        *apply_args("--parallelism", "1", "manifests"),
+        env=gws.env(TERM="xterm-256color"),
+        cwd=gws.root,
+        tty=True,
+    )
+    assert result.code == 1  # alpha FAILED
+    # stderr is the terminal: a live display with colours, counts, elapsed time, slowest runs.
+    assert ESC in result.err
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.err)
+    assert re.search(r"dfr apply\s+\d/3 finished", screen)
+    assert "elapsed" in screen and "slowest runs" in screen
+    assert "progress: 2 SUCCEEDED, 1 FAILED" in screen  # the final counts stay on screen
+    # stdout (a pipe here) has the plan and the report, no escape codes and no display.
+    assert ESC not in result.out
+    assert "Plan: 3 to create" in result.out
+    assert not re.search(r"\d/3 finished", result.out)
+    # The failure explains itself: the API's reason and the command that resubmits it.
+    reason = gemu.runs()[-1].get("failure_reason") or ""
+    assert reason and f"run {gemu.runs()[-1]['id']} ended FAILED: {reason}" in result.out
+    assert "resubmit with: dfr apply --replace alpha" in result.out
+
+
+@pytest.mark.parametrize("switch", ["NO_COLOR", "--no-progress"])
+def test_no_color_or_no_progress_means_plain_lines_on_a_terminal(
+    gws: Workspace, switch: str
+) -> None:
+    gws.write("alpha")
+    env = gws.env(TERM="xterm-256color", **({"NO_COLOR": "1"} if switch == "NO_COLOR" else {}))
+    args = apply_args("manifests") + (["--no-progress"] if switch == "--no-progress" else [])
+    result = dfr_process(*args, env=env, cwd=gws.root, tty=True)
+    assert result.code == 0
+    assert ESC not in result.err
+    assert "alpha: submitted run" in result.err and "progress: 1 PENDING" in result.err
+
+
+@pytest.fixture
+def applied(gemu: Emulator, gws: Workspace, gdfr: Runner) -> Workspace:
+    _three(gws)
+    gemu.configure(fail_next=1)
+    assert gdfr(*apply_args("--parallelism", "1", "manifests")).code == 1
+    return gws
+
+
+def _rows(out: str) -> list[list[str]]:
+    lines = out.split("\n\n", 1)[0].splitlines()
+    return [re.split(r"\s{2,}", line) for line in lines]
+
+
+def test_status_table_totals_and_failure(applied: Workspace, gdfr: Runner) -> None:
+    code, out, _ = gdfr("status")
+    assert code == 0 and ESC not in out
+    rows = _rows(out)
+    assert rows[0] == ["NAME", "RUN ID", "STATUS", "SAMPLES", "COST", "AGE"]
+    assert [r[0] for r in rows[1:]] == ["alpha", "beta", "gamma"]
+    state = json.loads(gdfr("status", "--json").out)
+    by_name = {r["name"]: r for r in state["runs"]}
+    beta = next(r for r in rows if r[0] == "beta")
+    assert beta[1] == by_name["beta"]["run_id"] and beta[2] == "SUCCEEDED"
+    done = by_name["beta"]["samples_completed"]
+    assert beta[3].startswith(f"{done}/30") and beta[4] == f"${by_name['beta']['total_cost']:,.2f}"
+    assert re.fullmatch(r"\d+s", beta[5])
+    alpha = next(r for r in rows if r[0] == "alpha")
+    assert alpha[2] == "FAILED"
+    total_cost = sum(r["total_cost"] or 0 for r in state["runs"])
+    assert "3 runs, " in out and f"${total_cost:,.2f} (1 failed, 2 succeeded)." in out
+    reason = by_name["alpha"]["failure_reason"]
+    assert (
+        f"alpha: run {by_name['alpha']['run_id']} ended FAILED: {reason}; "
+        "resubmit with: dfr apply --replace alpha" in out
+    )
+
+
+def test_status_sort_filter_and_json(applied: Workspace, gdfr: Runner) -> None:
+    doc = json.loads(gdfr("status", "--json").out)
+    assert set(doc) == {"serial", "lineage", "runs"}
+    costs = {r["name"]: r["total_cost"] or 0.0 for r in doc["runs"]}
+    by_cost = [r[0] for r in _rows(gdfr("status", "--sort", "cost").out)[1:]]
+    assert by_cost == sorted(costs, key=lambda n: (-costs[n], n))
+    assert _rows(gdfr("status", "--sort", "status").out)[1][0] == "alpha"  # problems first
+    assert [r[0] for r in _rows(gdfr("status", "--sort", "age").out)[1:]] == [
+        "alpha",
+        "beta",
+        "gamma",
+    ]  # submitted one at a time, in name order: oldest first
+    filtered = gdfr("status", "-l", "team=support", "--sort", "name")
+    assert [r[0] for r in _rows(filtered.out)[1:]] == ["alpha", "beta"]
+    assert [
+        r["name"] for r in json.loads(gdfr("status", "--json", "-l", "team=research").out)["runs"]
+    ] == ["gamma"]
+    assert gdfr("status", "--sort", "size").code == 1
+
+
+def test_status_table_on_a_terminal_uses_rich(applied: Workspace) -> None:
+    from reconciler.state.local import LocalBackend
+    from reconciler.views.status import write_status
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    records = list(LocalBackend(applied.state).read().runs.values())
+    screen = Terminal()
+    write_status(records, screen)
+    text = screen.getvalue()
+    assert ESC in text and "FAILED" in text and "dfr apply --replace alpha" in text
+    plain = io.StringIO()
+    write_status(records, plain)
+    assert ESC not in plain.getvalue()
+
+
+def test_apply_reports_failed_reason_and_resubmit(applied: Workspace, gdfr: Runner) -> None:
+    code, out, _ = gdfr(*apply_args("manifests"))
+    assert code == 1  # nothing to submit; alpha stays FAILED until asked
+    assert "will not be resubmitted; use --replace NAME" in out
+    code, out, _ = gdfr(*apply_args("--replace", "alpha", "manifests"))
+    assert code == 0 and "Apply complete: 1 submitted" in out
