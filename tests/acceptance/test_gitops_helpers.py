@@ -1,0 +1,276 @@
+"""dfr init, diff, fmt, schema, shell completion, import cost; the CI recipes in examples/ci/."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from gitops_helpers import ROOT, Runner, Workspace, apply_args, dfr_process, gdfr, gemu, gws
+
+from reconciler.commands.init import PRE_COMMIT
+
+__all__ = ["gdfr", "gemu", "gws"]
+CI = ROOT / "examples" / "ci"
+
+
+# -- init ------------------------------------------------------------------------------
+
+
+def test_init_writes_a_valid_starter_and_never_overwrites(gws: Workspace, gdfr: Runner) -> None:
+    code, out, _ = gdfr("init", "proj")
+    assert code == 0
+    manifest = gws.root / "proj/dataframer/example-run.yaml"
+    schema = gws.root / "proj/dataframer/generation-run.schema.json"
+    text = manifest.read_text()
+    assert text.startswith("# yaml-language-server: $schema=generation-run.schema.json\n")
+    assert json.loads(schema.read_text())["$id"].endswith("generation-run.schema.json")
+    assert gdfr("validate", "proj/dataframer").code == 0
+    assert out.endswith(PRE_COMMIT)  # the pre-commit snippet
+    # Idempotent when nothing changed; refuses when a file differs; nothing is written.
+    assert gdfr("init", "proj").code == 0
+    manifest.write_text(text + "# mine\n")
+    code, _, err = gdfr("init", "proj")
+    assert code == 1 and "already exists" in err and "never overwrites" in err
+    assert manifest.read_text() == text + "# mine\n"
+
+
+# -- diff ------------------------------------------------------------------------------
+
+
+def test_diff_manifest_against_recorded_run(gws: Workspace, gdfr: Runner) -> None:
+    gws.write("alpha", labels={"team": "a"})
+    code, out, _ = gdfr("diff", "alpha", "manifests", "--detailed-exitcode")
+    assert code == 2 and "no run recorded" in out and "alpha will be created" in out
+    assert gdfr(*apply_args("manifests")).code == 0
+    run_id = json.loads(gdfr("state", "show", "alpha", "--json").out)["run_id"]
+    code, out, _ = gdfr("diff", "alpha", "manifests", "--detailed-exitcode")
+    assert code == 0 and f"run {run_id} (SUCCEEDED)" in out and "matches" in out
+    gws.write("alpha", labels={"team": "b"}, number_of_samples=25)
+    code, out, _ = gdfr("diff", "alpha", "manifests", "--detailed-exitcode")
+    assert code == 2
+    assert "~ number_of_samples" in out and "= 10 -> 25" in out
+    assert '"team": "a"} -> {"team": "b"}' in out and "no new run" in out
+    assert gdfr("diff", "alpha", "manifests").code == 0  # without the flag: 0
+    code, _, err = gdfr("diff", "nobody", "manifests")
+    assert code == 1 and "'nobody' names no manifest" in err
+    gws.write("beta")
+    (gws.manifests / "alpha.yaml").unlink()
+    code, out, _ = gdfr("diff", "alpha", "manifests")
+    assert code == 0 and "orphaned" in out
+
+
+# -- fmt -------------------------------------------------------------------------------
+
+MESSY = """\
+# yaml-language-server: $schema=generation-run.schema.json
+# A header that stays on top.
+kind: GenerationRun
+apiVersion: dataframer.ai/v1
+spec:   # the request body
+  number_of_samples: 10  # ten
+  # why this spec
+  spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a
+  spec_version: 2
+  # a quoted model
+  generation_model: "anthropic/claude-sonnet-4-5"
+# about metadata
+metadata:
+  labels: {team: support}   # flow style kept
+  # the name
+  name: messy    # end of line
+---
+apiVersion: dataframer.ai/v1
+kind: GenerationRun
+metadata:
+  name: tidy
+spec:
+  spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a
+  spec_version: 2
+  number_of_samples: 5
+"""
+
+TIDY = """\
+# yaml-language-server: $schema=generation-run.schema.json
+# A header that stays on top.
+apiVersion: dataframer.ai/v1
+kind: GenerationRun
+# about metadata
+metadata:
+  # the name
+  name: messy    # end of line
+  labels: {team: support}   # flow style kept
+spec:   # the request body
+  # why this spec
+  spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a
+  spec_version: 2
+  number_of_samples: 10  # ten
+  # a quoted model
+  generation_model: "anthropic/claude-sonnet-4-5"
+---
+apiVersion: dataframer.ai/v1
+kind: GenerationRun
+metadata:
+  name: tidy
+spec:
+  spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a
+  spec_version: 2
+  number_of_samples: 5
+"""
+
+
+def test_fmt_check_and_rewrite_keep_comments(gws: Workspace, gdfr: Runner) -> None:
+    messy = gws.manifests / "messy.yaml"
+    messy.write_text(MESSY)
+    canonical = gws.manifests / "canonical.yaml"
+    canonical.write_text(
+        "apiVersion: dataframer.ai/v1\nkind: GenerationRun\n"
+        "metadata:\n    name: other\n"  # odd indentation, canonical order
+        "spec:\n    spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a\n"
+        "    spec_version: 1\n    number_of_samples: 3\n"
+    )
+    before = canonical.stat().st_mtime_ns
+    (gws.manifests / "notes.yaml").write_text("b: 1\na: 2  # not a manifest: left alone\n")
+    code, out, err = gdfr("fmt", "--check", "manifests")
+    assert code == 1
+    assert out == "would reformat manifests/messy.yaml\n" and "1 file not in canonical" in err
+    assert messy.read_text() == MESSY  # --check changes nothing
+    code, out, _ = gdfr("fmt", "manifests")
+    assert code == 0 and out == "reformatted manifests/messy.yaml\n"
+    assert messy.read_text() == TIDY
+    assert canonical.stat().st_mtime_ns == before  # already canonical: untouched
+    assert gdfr("fmt", "--check", "manifests").code == 0
+    assert gdfr("validate", "manifests").code == 0
+
+
+def test_fmt_leaves_files_it_cannot_read_strictly(gws: Workspace, gdfr: Runner) -> None:
+    bad = gws.manifests / "bad.yaml"
+    bad.write_text("kind: GenerationRun\napiVersion: dataframer.ai/v1\nkind: again\n")
+    code, _, err = gdfr("fmt", "manifests")
+    assert code == 1 and "bad.yaml:3:1" in err and "not formatted" in err
+    assert bad.read_text().startswith("kind: GenerationRun")
+
+
+# -- schema, completion, import cost ----------------------------------------------------
+
+
+def test_schema_prints_the_json_schema(gws: Workspace, gdfr: Runner) -> None:
+    doc = json.loads(gdfr("schema").out)
+    assert doc["$schema"].startswith("https://json-schema.org/") and "spec" in doc["properties"]
+
+
+@pytest.mark.parametrize(
+    ("shell", "marker"),
+    [("bash", "_dfr_completion"), ("zsh", "#compdef dfr"), ("fish", "complete --no-files")],
+)
+def test_shell_completion_scripts(gws: Workspace, shell: str, marker: str) -> None:
+    result = dfr_process(env=gws.env(_DFR_COMPLETE=f"{shell}_source"), cwd=gws.root)
+    assert result.code == 0 and marker in result.out
+
+
+def test_completion_completes_commands(gws: Workspace) -> None:
+    env = gws.env(_DFR_COMPLETE="bash_complete", COMP_WORDS="dfr st", COMP_CWORD="1")
+    result = dfr_process(env=env, cwd=gws.root)
+    assert "status" in result.out and "state" in result.out
+
+
+def test_version_and_validate_do_not_import_rich_or_ruamel(tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from reconciler.cli import run\n"
+        "run(['--version'])\n"
+        f"run(['validate', '--quiet', {str(ROOT / 'examples/manifests')!r}])\n"
+        "run(['validate', '--format', 'auto', "
+        f"{str(ROOT / 'examples/manifests')!r}])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'ruamel'))\n"
+        "print('HEAVY', heavy)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert "HEAVY []" in done.stdout, done.stdout + done.stderr
+    timing = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "reconciler", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+        timeout=60,
+    )
+    assert timing.stdout.startswith("dfr ")
+    assert "rich" not in timing.stderr and "ruamel" not in timing.stderr
+
+
+# -- CI recipes --------------------------------------------------------------------------
+
+
+def _check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    return subprocess.run(
+        [str(exe), "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_github_actions_recipe() -> None:
+    path = CI / "github-actions.yml"
+    doc = yaml.safe_load(path.read_text())
+    result = _check_jsonschema("vendor.github-workflows", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    triggers = doc[True]  # PyYAML (YAML 1.1) reads the key `on` as True
+    assert {"pull_request", "push", "schedule"} <= set(triggers)
+    plan, apply = doc["jobs"]["plan"], doc["jobs"]["apply"]
+    assert apply["concurrency"] == {"group": "dfr-apply", "cancel-in-progress": False}
+    plan_steps = " ".join(str(s.get("run", "")) for s in plan["steps"])
+    assert (
+        "dfr plan --format markdown" in plan_steps and "dfr validate --format github" in plan_steps
+    )
+    assert any("github-script" in str(s.get("uses", "")) for s in plan["steps"])
+    save = next(s for s in apply["steps"] if "Save the state" in s.get("name", ""))
+    assert save["if"] == "always()" and "git push origin dfr-state" in save["run"]
+    assert any("dfr refresh" in str(s.get("run", "")) for s in apply["steps"])
+    assert doc["env"]["DFR_STATE"].startswith(".dfr-state/")
+
+
+def test_gitlab_ci_recipe() -> None:
+    path = CI / "gitlab-ci.yml"
+    doc = yaml.safe_load(path.read_text())
+    result = _check_jsonschema("vendor.gitlab-ci", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert doc["apply"]["resource_group"] == doc["refresh"]["resource_group"] == "dfr-apply"
+    assert doc["plan"]["artifacts"]["reports"]["terraform"] == "dfr-plan.json"
+    assert doc["validate"]["artifacts"]["reports"]["codequality"] == "gl-code-quality-report.json"
+    assert "--summary-file dfr-plan.json" in " ".join(doc["plan"]["script"])
+    assert "--format gitlab" in " ".join(doc["validate"]["script"])
+    assert any('$CI_PIPELINE_SOURCE == "schedule"' in r["if"] for r in doc["refresh"]["rules"])
+
+
+def test_pre_commit_snippet(tmp_path: Path) -> None:
+    path = CI / "pre-commit-config.yaml"
+    assert path.read_text() == PRE_COMMIT  # what `dfr init` prints
+    hooks = yaml.safe_load(path.read_text())["repos"][0]["hooks"]
+    assert [h["entry"] for h in hooks] == ["dfr validate --quiet", "dfr fmt --check"]
+    exe = Path(sys.executable).with_name("pre-commit")
+    done = subprocess.run(
+        [str(exe), "validate-config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
