@@ -52,7 +52,7 @@ def _is_manifest(doc: Any) -> bool:
 def _wanted(keys: list[Any], order: Sequence[str]) -> list[Any]:
     rank = _rank(order)
     # Known keys in canonical order, then the others in their original order.
-    return sorted(keys, key=lambda k: (rank.get(k, len(rank)) if isinstance(k, str) else len(rank)))
+    return sorted(keys, key=lambda k: rank.get(k, len(rank)) if isinstance(k, str) else len(rank))
 
 
 # -- comments ------------------------------------------------------------------------
@@ -87,9 +87,7 @@ def _set_token(m: Any, key: Any, text: str, column: int = 0) -> None:
             if not any(entry):
                 del m.ca.items[key]
         return
-    token = CommentToken(
-        text if text.endswith("\n") else text + "\n", CommentMark(column), None
-    )
+    token = CommentToken(text if text.endswith("\n") else text + "\n", CommentMark(column), None)
     if entry is None:
         m.ca.items[key] = [None, None, token, None]
     else:

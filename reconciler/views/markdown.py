@@ -155,9 +155,7 @@ def render_plan_markdown(
         return "\n".join(head) + "\n"
     notes: list[str] = []
     if plan.failed:
-        notes.append(
-            "Failed runs are not resubmitted unless asked: `dfr apply --replace NAME`."
-        )
+        notes.append("Failed runs are not resubmitted unless asked: `dfr apply --replace NAME`.")
     if plan.by_action(Action.ORPHAN) and not plan.options.prune:
         notes.append(
             "Orphaned runs are only reported; `dfr apply --prune` cancels unfinished ones "

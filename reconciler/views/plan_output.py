@@ -37,9 +37,7 @@ def load_manifests_annotated(
     return result.manifests, list(result.diagnostics)
 
 
-def write_plan(
-    plan: Plan, fmt: str, out: TextIO, *, warnings: Sequence[Diagnostic] = ()
-) -> None:
+def write_plan(plan: Plan, fmt: str, out: TextIO, *, warnings: Sequence[Diagnostic] = ()) -> None:
     """The plan in `fmt` (markdown or github) on `out`."""
     if fmt == "markdown":
         from reconciler.views.markdown import render_plan_markdown

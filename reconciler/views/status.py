@@ -147,8 +147,7 @@ def totals(table: Sequence[Row]) -> str:
     )
     failed_text = f" ({failed:,} failed)" if failed else ""
     return (
-        f"{n} run{'s' if n != 1 else ''}, {done:,} samples{failed_text}, ${cost:,.2f}"
-        f" ({statuses})."
+        f"{n} run{'s' if n != 1 else ''}, {done:,} samples{failed_text}, ${cost:,.2f} ({statuses})."
     )
 
 
