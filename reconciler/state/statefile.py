@@ -134,6 +134,13 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
+def _fields(names: list[str]) -> str:
+    """ "field 'a'" / "fields 'a', 'b'" / "fields 'a', 'b', 'c' and 9 more"."""
+    shown = ", ".join(repr(n) for n in names[:3])
+    rest = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return f"field{'s' if len(names) > 1 else ''} {shown}{rest}"
+
+
 def _describe_error(error: Any) -> tuple[list[str | int], str]:
     """(path, problem) for one schema error, worded for a person."""
     path: list[str | int] = list(error.absolute_path)
@@ -146,11 +153,11 @@ def _describe_error(error: Any) -> tuple[list[str | int], str]:
         return path, f"expected {words}, found {_json_type(instance)}"
     if kind == "required" and isinstance(instance, dict):
         missing = [k for k in value if k not in instance]
-        return path, f"missing field {', '.join(map(repr, missing))}"
+        return path, f"missing {_fields(missing)}"
     if kind == "additionalProperties" and isinstance(instance, dict):
         known = set(error.schema.get("properties", {}))
         extra = sorted(k for k in instance if k not in known)
-        return path, f"unknown field {', '.join(map(repr, extra))}"
+        return path, f"unknown {_fields(extra)}"
     if kind == "minLength":
         return path, "must not be empty"
     if kind == "minimum":

@@ -184,6 +184,13 @@ def test_schema_errors_name_the_place(mutate: Any, expected: str) -> None:
     assert corrupt_message(_mutated(mutate)) == expected
 
 
+def test_long_field_lists_are_shortened() -> None:
+    message = corrupt_message(_mutated(lambda d: d["runs"].__setitem__("foo", {"name": "foo"})))
+    assert message == (
+        "dfr.state.json: runs.foo: missing fields 'run_id', 'status', 'spec' and 14 more"
+    )
+
+
 def test_several_problems_are_counted() -> None:
     def mutate(d: dict[str, Any]) -> None:
         d["runs"]["foo"]["run_id"] = 5
@@ -216,7 +223,7 @@ def test_several_problems_are_counted() -> None:
         (b'{"format_version": -3}', "format_version -3 is not a format any dfr wrote"),
         (
             b'{"format_version": 1}',
-            "dfr.state.json: missing field 'serial', 'lineage', 'runs'",
+            "dfr.state.json: missing fields 'serial', 'lineage', 'runs'",
         ),
     ],
 )
