@@ -284,8 +284,17 @@ def scalar_value(node: ScalarNode) -> Any:
     )
 
 
+# A plain scalar that starts with none of these is a string in the core schema:
+# nulls, booleans and numbers all do (`~`, `null`, `true`, `false`, digits,
+# signs, `.5`, `.inf`, `.nan`). Most scalars (keys, names, models) take this
+# fast path past the regular expressions.
+_NOT_ONLY_STRING_STARTS = frozenset("~nNtTfF0123456789+-.")
+
+
 def _resolve_plain(node: ScalarNode) -> Any:
     text = node.value
+    if text and text[0] not in _NOT_ONLY_STRING_STARTS:
+        return text
     if _LEADING_ZERO_RE.match(text):
         raise _problem(
             node,
