@@ -180,25 +180,20 @@ class LocalBackend(Backend):
         """(state, snapshot serial, journal exists, snapshot identity) or StateCorruptError."""
         data, ident = self._read_snapshot()
         journal = self._read_journal()
+        if data is None and not journal and os.path.exists(self.backup_path):
+            # Our writes replace PATH atomically, so it never vanishes by
+            # itself: someone deleted it. Reading "no runs" would make the
+            # next apply pay for every run again, so refuse instead.
+            raise StateCorruptError(
+                f"{self.display} is missing but {self._shown(self.backup_path)} exists: "
+                f"restore it (mv {self._shown(self.backup_path)} {self.display}), "
+                "or delete the backup to start a new state"
+            )
         try:
-            if data is None:
-                if os.path.exists(self.backup_path) and not journal:
-                    # Our writes replace PATH atomically, so it never vanishes by
-                    # itself: someone deleted it. Reading "no runs" would make the
-                    # next apply pay for every run again, so refuse instead.
-                    raise StateCorruptError(
-                        f"{self.display} is missing but {self._shown(self.backup_path)} exists: "
-                        f"restore it (mv {self._shown(self.backup_path)} {self.display}), "
-                        "or delete the backup to start a new state"
-                    )
-                base = None
-            else:
-                base = statefile.loads(data, self.display)
+            base = None if data is None else statefile.loads(data, self.display)
             snapshot_serial = base.serial if base is not None else 0
             state = replay(base, journal or b"", self._shown(self.journal_path))
         except StateCorruptError as exc:
-            if "backup" in exc.message:
-                raise
             raise StateCorruptError(exc.message + self._backup_note()) from None
         return state, snapshot_serial, journal is not None, ident
 
