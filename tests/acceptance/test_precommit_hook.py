@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 SPEC_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 GOOD = (
     "apiVersion: dataframer.ai/v1\nkind: GenerationRun\nmetadata:\n  name: good\n"
-    f"spec:\n  spec_id: {SPEC_ID}\n  number_of_samples: 100\n"
+    f"spec:\n  spec_id: {SPEC_ID}\n  number_of_samples: 100\n  spec_version: 1\n"
 )
 BAD = GOOD.replace("name: good", "name: bad").replace(
     "number_of_samples: 100", "number_of_samples: 0"
