@@ -141,11 +141,13 @@ def _summary(result: Any) -> str:
 
 @cli.command()
 @click.option("--state-schema", is_flag=True, help="Print the state file's schema instead.")
-def schema(state_schema: bool) -> int:
+@click.option("--project-schema", is_flag=True, help="Print dfr.yaml's schema instead.")
+def schema(state_schema: bool, project_schema: bool) -> int:
     """Print the manifest JSON Schema (for editors and other tools)."""
     from reconciler.schema import schema_text
 
-    _out().write(schema_text("state.schema.json" if state_schema else "generation-run.schema.json"))
+    name = "state.schema.json" if state_schema else "generation-run.schema.json"
+    _out().write(schema_text("project.schema.json" if project_schema else name))
     return EXIT_OK
 
 
