@@ -152,9 +152,9 @@ def project_schema() -> dict[str, Any]:
 
 @functools.cache
 def _validator() -> Any:
-    from reconciler.schema import make_validator, manifest_schema
+    from reconciler.schema import make_validator
 
-    return make_validator(project_schema(), references=(manifest_schema(),))
+    return make_validator(project_schema())
 
 
 def load(path: Path, shown: str, *, cwd: Path | None = None) -> Project:
@@ -370,3 +370,24 @@ def current(*, strict: bool = True) -> Project:
             "nothing was done"
         )
     return project
+
+
+def validate_with_project(paths: Sequence[str], *, skip_non_manifests: bool = False) -> Any:
+    """`dfr validate`: the project file's problems, then the manifests' with its policy.
+
+    A project file with errors does not stop the manifests from being checked
+    (without a policy), so one run shows every problem. Manifests without
+    `spec_version` get the reproducibility warning here (and only here: plan and
+    apply stay quiet about it).
+    """
+    from reconciler.policy import unpinned_version
+    from reconciler.validate import validate_paths
+
+    project = current(strict=False)
+    result = validate_paths(
+        project.manifest_paths(paths),
+        skip_non_manifests=skip_non_manifests,
+        checks=[*project.checks(), unpinned_version],
+    )
+    result.diagnostics = [*project.diagnostics, *result.diagnostics]
+    return result
