@@ -401,3 +401,43 @@ def test_real_process_exit_statuses(tmp_path: Path) -> None:
     bad = subprocess_run(sys.executable, "-m", "reconciler", "validate", "bad.yaml", cwd=tmp_path)
     assert (ok.returncode, bad.returncode) == (0, 1)
     assert bad.stderr.startswith("bad.yaml:8:22: error: ")
+
+
+def test_version_imports_nothing_heavy() -> None:
+    proc = subprocess_run(sys.executable, "-X", "importtime", "-m", "reconciler", "--version")
+    assert proc.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+    for heavy in ("jsonschema", "httpx", "deepdiff", "yaml", "referencing"):
+        assert heavy not in imported, f"dfr --version imports {heavy}"
+
+
+def test_validate_reads_a_pipe(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", "/dev/stdin"],
+        input=manifest("piped", samples="0"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(
+        "/dev/stdin:8:22: error: spec.number_of_samples must be at least 1, not 0"
+    )
+
+
+def test_size_limit_is_inclusive(dfr: Any, tmp_path: Path) -> None:
+    from reconciler.yamlsafe import MAX_FILE_BYTES
+
+    text = manifest("big")
+    padded = text + "#" * (MAX_FILE_BYTES - len(text) - 1) + "\n"
+    assert len(padded.encode()) == MAX_FILE_BYTES
+    write(tmp_path / "at-limit.yaml", padded)
+    write(tmp_path / "over-limit.yaml", padded + "\n")
+    assert dfr("validate", "at-limit.yaml", cwd=tmp_path).code == 0
+    r = dfr("validate", "over-limit.yaml", cwd=tmp_path)
+    assert r.diagnostics == [
+        "over-limit.yaml:1:1: error: file is larger than 1,048,576 bytes, the limit for "
+        "manifest files"
+    ]
