@@ -159,21 +159,15 @@ def work_dir() -> Iterator[Path]:
                     p.chmod(0o755)
 
 
-def build_cases(work: Path) -> tuple[list[Case], list[str]]:
-    cases, skipped = [], []
-    root = os.geteuid() == 0
-    nobody_ok: bool | None = None
+def build_cases(work: Path, *, permissions: bool) -> list[Case]:
+    """The cases (`permissions`: only those about unreadable paths; else all others)."""
+    cases = []
     for raw in load_cases():
         if "make" in raw:
             name = raw["make"]
-            user = None
-            if name in NEEDS_PERMISSIONS and root:
-                if nobody_ok is None:
-                    nobody_ok = _can_drop_to_nobody()
-                if not nobody_ok:
-                    skipped.append(name)
-                    continue
-                user = NOBODY
+            if (name in NEEDS_PERMISSIONS) != permissions:
+                continue
+            user = NOBODY if permissions and os.geteuid() == 0 else None
             where = work / name
             where.mkdir()
             where.chmod(0o755)
@@ -181,10 +175,17 @@ def build_cases(work: Path) -> tuple[list[Case], list[str]]:
             cases.append(
                 Case(name, raw["args"], raw.get("exit", 1), [], raw, cwd=where, as_user=user)
             )
-        else:
+        elif not permissions:
             files = raw.get("files") or [raw["file"]]
             cases.append(Case(" ".join(files), files, raw.get("exit", 1), [], raw))
-    return cases, skipped
+    return cases
+
+
+def run_cases(cases: list[Case]) -> None:
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
+        done = list(pool.map(check_case, cases))
+    failures = [f"[{c.id}] " + "\n  ".join(c.problems) for c in done if c.problems]
+    assert not failures, f"{len(failures)} of {len(done)} cases failed:\n\n" + "\n\n".join(failures)
 
 
 def check_case(case: Case) -> Case:
@@ -225,13 +226,18 @@ def test_corpus_is_big_and_covers_every_file() -> None:
 
 
 def test_every_corpus_case_through_the_cli(work_dir: Path) -> None:
-    cases, skipped = build_cases(work_dir)
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
-        done = list(pool.map(check_case, cases))
-    failures = [f"[{c.id}] " + "\n  ".join(c.problems) for c in done if c.problems]
-    assert not failures, f"{len(failures)} of {len(done)} cases failed:\n\n" + "\n\n".join(failures)
-    if skipped:
-        pytest.skip(f"ran {len(done)} cases; skipped (root, cannot drop privileges): {skipped}")
+    cases = build_cases(work_dir, permissions=False)
+    assert len(cases) >= 70
+    run_cases(cases)
+
+
+def test_unreadable_paths_through_the_cli(work_dir: Path) -> None:
+    """Root reads everything: as root these run as 'nobody', or are skipped."""
+    if os.geteuid() == 0 and not _can_drop_to_nobody():
+        pytest.skip("running as root and cannot run the CLI as 'nobody'")
+    cases = build_cases(work_dir, permissions=True)
+    assert {c.id for c in cases} == NEEDS_PERMISSIONS
+    run_cases(cases)
 
 
 def test_whole_corpus_in_one_run_reports_every_file(tmp_path: Path) -> None:
