@@ -23,10 +23,11 @@ def load_manifests_annotated(
     which the caller annotates together with the plan's own (one limit per step).
     """
     from reconciler import diagnostics as diag
+    from reconciler.project import current
     from reconciler.validate import validate_paths
     from reconciler.views.github import write_diagnostics
 
-    result = validate_paths(paths or (".",))
+    result = validate_paths(paths or (".",), checks=current().checks())  # dfr.yaml's policy
     if not result.ok:
         write_diagnostics(result.diagnostics, out, err)
         raise ValidationFailed(

@@ -305,3 +305,13 @@ def test_plan_does_not_repeat_the_reproducibility_warning(gr_ws: Workspace, gr_d
     r = gr_dfr("plan")
     assert r.code == 0
     assert "spec_version is not set" not in r.err
+
+
+def test_plan_for_github_reports_policy_errors_as_annotations(
+    gr_ws: Workspace, gr_dfr: Runner
+) -> None:
+    gr_ws.config("policy:\n  max_samples_per_run: 5\n")
+    gr_ws.write("a", samples=10)
+    r = gr_dfr("plan", "--format", "github")
+    assert r.code == 1
+    assert "::error file=runs/a.yaml,line=8,col=22::spec.number_of_samples" in r.out
