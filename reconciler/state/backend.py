@@ -221,6 +221,29 @@ class BaseStore(Store):
             self._check_usable()
             self._checkpoint_locked()
 
+    def overwrite(self, state: State) -> None:
+        """Make `state` (runs, lineage and serial as given) the whole state; durable on return.
+
+        For `dfr state migrate`, which moves a state between backends keeping its
+        identity. The caller has done the lineage/serial checks; the previous
+        content is replaced in one step (a backend keeps what it keeps of old
+        versions: the file backend its backup).
+        """
+        with self._mutex:
+            self._check_usable()
+            try:
+                self._write_overwrite(state)
+            except BaseException as exc:
+                self._poison(exc)
+                raise
+            self._lineage, self._serial, self._runs = state.lineage, state.serial, dict(state.runs)
+            self._view = None
+            self._pending = 0
+
+    def _write_overwrite(self, state: State) -> None:
+        """Replace the backend's state by `state`; by default a checkpoint of it (snapshots)."""
+        self._write_checkpoint(state)
+
     # -- internals
 
     def _check_usable(self) -> None:
@@ -343,6 +366,9 @@ class _MemoryStore(BaseStore):
 
     def _write_checkpoint(self, state: State) -> None:
         self._backend.checkpoints += 1
+
+    def _write_overwrite(self, state: State) -> None:
+        self._backend._committed = state
 
 
 class InMemoryBackend(Backend):

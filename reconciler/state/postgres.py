@@ -1,0 +1,643 @@
+"""The PostgreSQL state backend: one state per workspace, shared by many runners.
+
+Chosen with `--backend postgresql://USER@HOST:PORT/DB` (env DFR_BACKEND; `postgres://`
+too, any libpq URI: `?sslmode=require`, several hosts, `options=-csearch_path=...`).
+psycopg 3 is imported only here, and only when such a URL is used, so `dfr
+--version` and the file backend never load it.
+
+Tables (in the connection's current schema; created on first use)::
+
+    dfr_schema_version(version, applied_at, dfr_version)   # one row per migration
+    dfr_workspaces(name, lineage, serial, format_version, dfr_version, updated_at)
+    dfr_runs(workspace, name, record json, serial)           # one row per manifest name
+    dfr_locks(workspace, lock_id, backend_pid, info json, acquired_at)   # holder info
+
+`record` is the exact canonical JSON text `statefile` writes for a record, intents
+(the write-ahead notes of create POSTs) included: `json`, not `jsonb`, so the text
+is kept byte for byte and anything the file backend can store (a NUL escape in an
+API's error message) the database can too. Reading assembles the rows into a state
+document and parses it with `statefile.loads`: one validation and upgrade path for
+both backends.
+
+Guarantees, mirroring the file backend:
+
+- **Every change is one transaction** that compare-and-sets the workspace's
+  `(lineage, serial)` from what this session last wrote to `serial + 1` and
+  upserts (or deletes) the one record: O(one record), durable when `put` returns
+  (`synchronous_commit` is forced on for the session). A writer whose expected
+  serial is gone (someone wrote behind its back) gets StateConflictError and its
+  Store stops writing; nothing is overwritten.
+- **The lock** is `pg_advisory_lock` on a key derived from (schema, workspace),
+  taken on a dedicated connection that is held for the whole `lock()` block and
+  carries every write of the session. PostgreSQL drops the lock when that
+  connection ends, so a killed runner (SIGKILL, OOM, a lost machine: TCP
+  keepalives are set on the session) never leaves a stale lock, and a runner
+  whose connection died cannot write again without re-locking. Who holds it
+  (lock id, pid, host, user, operation, time, server backend pid) goes into
+  `dfr_locks`, trusted only while that backend pid really holds the advisory lock.
+- **Schema** changes are `MIGRATIONS[version]`, applied in a transaction under a
+  transaction-scoped advisory lock, so two first users do not race;
+  a database migrated by a newer dfr is refused (StateVersionError).
+- **Secrets**: the URL's password (and any `password=` parameter) never appears
+  in a message; `describe()` shows `postgresql://USER@HOST:PORT/DB (workspace W)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from reconciler import __version__
+from reconciler.errors import (
+    StateConflictError,
+    StateError,
+    StateLockedError,
+    StateVersionError,
+)
+from reconciler.state import statefile
+from reconciler.state.backend import (
+    Backend,
+    BaseStore,
+    Store,
+    close_on_exit,
+    holder_info,
+    locked_message,
+)
+from reconciler.state.model import FORMAT_VERSION, State
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = [
+    "DEFAULT_WORKSPACE",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "PostgresBackend",
+    "PostgresStore",
+    "is_postgres_url",
+    "redact",
+    "validate_workspace",
+]
+
+SCHEMES = ("postgresql://", "postgres://")
+DEFAULT_WORKSPACE = "default"
+_WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+
+#: How long a blocked locker waits for the holder's info to appear (as lock.py).
+_HOLDER_GRACE = 0.5
+_CONNECT_TIMEOUT = 10
+#: Server-side keepalives on the lock session: a runner whose machine vanished
+#: (no FIN ever arrives) loses its lock after about idle + interval * count seconds.
+_KEEPALIVE = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
+
+#: The schema as a list of migrations: `MIGRATIONS[v]` takes version v-1 to v.
+#: Add a new version for any change; never edit a released one.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE IF NOT EXISTS dfr_schema_version (
+            version integer PRIMARY KEY,
+            applied_at timestamptz NOT NULL DEFAULT now(),
+            dfr_version text NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS dfr_workspaces (
+            name text PRIMARY KEY,
+            lineage text NOT NULL,
+            serial bigint NOT NULL CHECK (serial >= 0),
+            format_version integer NOT NULL,
+            dfr_version text NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        """CREATE TABLE IF NOT EXISTS dfr_runs (
+            workspace text NOT NULL REFERENCES dfr_workspaces (name) ON DELETE CASCADE,
+            name text NOT NULL,
+            record json NOT NULL,
+            serial bigint NOT NULL,
+            PRIMARY KEY (workspace, name)
+        )""",
+        """CREATE TABLE IF NOT EXISTS dfr_locks (
+            workspace text PRIMARY KEY,
+            lock_id text NOT NULL,
+            backend_pid integer NOT NULL,
+            info json NOT NULL,
+            acquired_at timestamptz NOT NULL DEFAULT now()
+        )""",
+    ),
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def is_postgres_url(value: str | None) -> bool:
+    """True for a `postgresql://` or `postgres://` URL (the postgres backend)."""
+    return bool(value) and str(value).lower().startswith(SCHEMES)
+
+
+def validate_workspace(name: str) -> str:
+    """`name` if it is a valid workspace name, else StateError."""
+    if not _WORKSPACE.match(name):
+        raise StateError(
+            f"invalid workspace name {name!r}: use 1 to 128 letters, digits, '.', '_', '-' "
+            "or '/', starting with a letter or digit"
+        )
+    return name
+
+
+_URL_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?://[^:/?#@\s]*:)[^@\s]*@")
+_PARAM_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)")
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` with URL passwords, `password=` values and each of `secrets` replaced by ***."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    return _PARAM_PASSWORD.sub(r"\1***", text)
+
+
+def _split_url(url: str) -> tuple[str, str | None, str | None, str, str]:
+    """(scheme, user, password, hosts, dbname) of a libpq URI, without psycopg."""
+    scheme, _, rest = url.partition("://")
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    authority, _, path = rest.partition("/")
+    user = password = None
+    if "@" in authority:
+        userinfo, _, authority = authority.rpartition("@")
+        name, colon, secret = userinfo.partition(":")
+        user = unquote(name) or None
+        password = unquote(secret) if colon else None
+    return scheme.lower(), user, password, authority, unquote(path)
+
+
+# --------------------------------------------------------------------------- backend
+
+
+class PostgresBackend(Backend):
+    """One workspace of a dfr state database."""
+
+    def __init__(self, url: str, workspace: str = DEFAULT_WORKSPACE) -> None:
+        if not is_postgres_url(url):
+            raise StateError("the postgres backend needs a postgresql:// URL")
+        self.url = url
+        self.workspace = validate_workspace(workspace)
+        scheme, user, password, hosts, dbname = _split_url(url)
+        shown_user = f"{user}@" if user else ""
+        self._display = (
+            f"{scheme}://{shown_user}{hosts or 'localhost'}/{dbname or user or ''} "
+            f"(workspace {self.workspace})"
+        )
+        secrets = [url]
+        if password:
+            secrets += [password, url.split("://", 1)[1].split("@", 1)[0].partition(":")[2]]
+        # Longest first, so a secret that contains another is replaced whole.
+        self._secrets = tuple(sorted(set(secrets), key=len, reverse=True))
+        self._key: int | None = None
+        self._schema_key: int | None = None
+
+    # -- naming and errors
+
+    def describe(self) -> str:
+        return self._display
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def _error(self, action: str, exc: BaseException) -> StateError:
+        """A StateError for a failed database operation, without any secret in it."""
+        import psycopg
+
+        detail = str(exc).strip() or type(exc).__name__
+        lines = [line.strip() for line in detail.splitlines() if line.strip()]
+        detail = "; ".join(lines)
+        hint = None
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            hint = (
+                "the role needs USAGE and CREATE on the schema the tables live in (see README, "
+                '"State backends"), or create the tables once with a role that has them'
+            )
+        elif isinstance(exc, psycopg.errors.InvalidSchemaName) or "no schema has been selected" in (
+            detail
+        ):
+            hint = "create the schema named in the URL's search_path, or drop search_path"
+        return StateError(
+            self.redact(f"state {self._display}: cannot {action}: {detail}"), hint=hint
+        )
+
+    @contextlib.contextmanager
+    def _db(self, action: str) -> Iterator[None]:
+        """Turn psycopg errors inside the block into a redacted StateError."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise self._error(action, exc) from None
+
+    # -- connections
+
+    def _connect(self, *, lock_session: bool = False) -> psycopg.Connection[Any]:
+        try:
+            import psycopg
+            from psycopg.conninfo import conninfo_to_dict, make_conninfo
+        except ImportError:
+            raise StateError(
+                f"state {self._display}: the postgres backend needs psycopg 3: "
+                "pip install 'dataframer-reconciler[postgres]'"
+            ) from None
+        try:
+            params = conninfo_to_dict(self.url)
+        except psycopg.Error as exc:
+            raise self._error("parse the database URL", exc) from None
+        params.setdefault("connect_timeout", _CONNECT_TIMEOUT)
+        params.setdefault("application_name", f"dfr {__version__}")
+        if lock_session:
+            # Client-side keepalives: this process notices a dead server too.
+            params.setdefault("keepalives", 1)
+            params.setdefault("keepalives_idle", 30)
+            params.setdefault("keepalives_interval", 10)
+            params.setdefault("keepalives_count", 3)
+        with self._db("connect to the state database"):
+            conn = psycopg.connect(make_conninfo("", **params), autocommit=True)
+        try:
+            with self._db("configure the database session"):
+                # Each put must be on disk when it returns, whatever the server's default.
+                conn.execute("SET synchronous_commit = on")
+                if lock_session:
+                    # An idle session timeout would silently drop the lock mid-apply.
+                    conn.execute("SET idle_session_timeout = 0")
+                    for name, value in _KEEPALIVE.items():
+                        conn.execute(f"SET {name} = {int(value)}")
+                if self._key is None:
+                    row = conn.execute("SELECT current_schema(), current_database()").fetchone()
+                    schema, database = row or (None, None)
+                    if schema is None:
+                        raise StateError(
+                            f"state {self._display}: the connection has no schema to keep the "
+                            "state in (the search_path names no existing schema)",
+                            hint="create the schema, or fix options=-csearch_path in the URL",
+                        )
+                    self._key = _lock_key(f"dfr-state\0{database}\0{schema}\0{self.workspace}")
+                    self._schema_key = _lock_key(f"dfr-schema\0{database}\0{schema}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @property
+    def key(self) -> int:
+        """The advisory lock key of this workspace (known after the first connection)."""
+        if self._key is None:
+            with contextlib.closing(self._connect()):
+                pass
+        assert self._key is not None
+        return self._key
+
+    # -- schema
+
+    @staticmethod
+    def _schema_version(conn: psycopg.Connection[Any]) -> int | None:
+        row = conn.execute("SELECT to_regclass('dfr_schema_version') IS NOT NULL").fetchone()
+        if not row or not row[0]:
+            return None
+        row = conn.execute("SELECT max(version) FROM dfr_schema_version").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _check_version(self, version: int | None) -> None:
+        if version is not None and version > SCHEMA_VERSION:
+            raise StateVersionError(
+                f"state {self._display}: the database schema is version {version}, "
+                f"this dfr knows up to version {SCHEMA_VERSION}: upgrade dfr"
+            )
+
+    def ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
+        """Create or migrate the tables to SCHEMA_VERSION (idempotent, safe to race)."""
+        with self._db("read the schema version"):
+            version = self._schema_version(conn)
+        self._check_version(version)
+        if version == SCHEMA_VERSION:
+            return
+        with self._db("create the state tables"), conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._schema_key,))
+            version = self._schema_version(conn)  # again, now that we are alone
+            self._check_version(version)
+            for step in range((version or 0) + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement.encode())
+                conn.execute(
+                    "INSERT INTO dfr_schema_version (version, dfr_version) VALUES (%s, %s)",
+                    (step, __version__),
+                )
+
+    # -- reading
+
+    def read(self) -> State:
+        with contextlib.closing(self._connect()) as conn:
+            with self._db("read the schema version"):
+                version = self._schema_version(conn)
+            if version is None:
+                return State.empty()  # nothing was ever written here
+            if version < SCHEMA_VERSION:
+                self.ensure_schema(conn)
+            self._check_version(version)
+            return self._load(conn)
+
+    def _load(self, conn: psycopg.Connection[Any]) -> State:
+        """The workspace's state as one consistent snapshot (one read-only transaction)."""
+        import psycopg
+
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        try:
+            with self._db("read the state"), conn.transaction():
+                head = conn.execute(
+                    "SELECT lineage, serial, format_version FROM dfr_workspaces WHERE name = %s",
+                    (self.workspace,),
+                ).fetchone()
+                if head is None:
+                    return State.empty()
+                rows = conn.execute(
+                    "SELECT name, record::text FROM dfr_runs WHERE workspace = %s ORDER BY name",
+                    (self.workspace,),
+                ).fetchall()
+        finally:
+            conn.isolation_level = None
+            conn.read_only = None
+        lineage, serial, format_version = head
+        # One document, parsed like a state file: same validation, same upgrades.
+        runs = ", ".join(f"{json.dumps(name)}: {text}" for name, text in rows)
+        document = (
+            f'{{"format_version": {int(format_version)}, "serial": {int(serial)}, '
+            f'"lineage": {json.dumps(lineage)}, "runs": {{{runs}}}}}'
+        )
+        return statefile.loads(document, self._display)
+
+    # -- locking
+
+    def _holder(self, conn: psycopg.Connection[Any]) -> tuple[int | None, dict[str, Any] | None]:
+        """(server pid holding the advisory lock or None, its holder info or None)."""
+        key = self.key
+        row = conn.execute(
+            "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE l.locktype = 'advisory' AND d.datname = current_database() "
+            "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid "
+            "AND l.objsubid = 1 AND l.granted",
+            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+        ).fetchone()
+        pid = int(row[0]) if row else None
+        if pid is None or self._schema_version(conn) is None:
+            return pid, None
+        info_row = conn.execute(
+            "SELECT backend_pid, info::text FROM dfr_locks WHERE workspace = %s",
+            (self.workspace,),
+        ).fetchone()
+        if info_row is None or int(info_row[0]) != pid:
+            return pid, None  # no info, or a dead holder's left behind
+        try:
+            info = json.loads(info_row[1])
+        except ValueError:
+            return pid, None
+        return pid, info if isinstance(info, dict) else None
+
+    def _holder_info_of_taken(self, conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+        """The holder's info, waiting briefly for a holder that has just taken the lock."""
+        deadline = time.monotonic() + _HOLDER_GRACE
+        while True:
+            pid, info = self._holder(conn)
+            if info is not None or pid is None or time.monotonic() >= deadline:
+                return info
+            time.sleep(0.02)
+
+    def lock_holder(self) -> dict[str, Any] | None:
+        """The info of the current lock holder, or None when the workspace is not locked."""
+        with contextlib.closing(self._connect()) as conn, self._db("read the lock holder"):
+            return self._holder(conn)[1]
+
+    def _acquire(self, conn: psycopg.Connection[Any], timeout: float) -> bool:
+        import psycopg
+
+        if timeout <= 0:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+            return bool(row and row[0])
+        # Block in the server (woken the moment the holder lets go, in arrival
+        # order) for at most `timeout`.
+        conn.execute(f"SET lock_timeout = {max(int(timeout * 1000), 1)}")
+        conn.execute("SET statement_timeout = 0")
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s)", (self._key,))
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
+            return False
+        finally:
+            conn.execute("RESET lock_timeout")
+            conn.execute("RESET statement_timeout")
+        return True
+
+    @contextlib.contextmanager
+    def lock(self, operation: str, timeout: float = 0.0) -> Iterator[Store]:
+        conn = self._connect(lock_session=True)
+        try:
+            self.ensure_schema(conn)
+            with self._db("lock the state"):
+                acquired = self._acquire(conn, timeout)
+            if not acquired:
+                with self._db("read the lock holder"):
+                    info = self._holder_info_of_taken(conn)
+                raise StateLockedError(locked_message(self._display, info))
+            info = holder_info(operation)
+            with self._db("record the lock holder"):
+                row = conn.execute("SELECT pg_backend_pid()").fetchone()
+                info["backend_pid"] = int(row[0]) if row else None
+                # We hold the lock, so any row here is a dead holder's: replace it.
+                conn.execute(
+                    "INSERT INTO dfr_locks (workspace, lock_id, backend_pid, info, acquired_at) "
+                    "VALUES (%s, %s, pg_backend_pid(), %s, now()) ON CONFLICT (workspace) DO "
+                    "UPDATE SET lock_id = EXCLUDED.lock_id, backend_pid = EXCLUDED.backend_pid, "
+                    "info = EXCLUDED.info, acquired_at = EXCLUDED.acquired_at",
+                    (self.workspace, info["id"], json.dumps(info, sort_keys=True)),
+                )
+            # Read under the lock: a state we cannot read never gets a Store.
+            state = self._load(conn)
+            store = PostgresStore(self, conn, state, str(info["id"]))
+            with close_on_exit(store):
+                yield store
+            self._release(conn, str(info["id"]))
+        finally:
+            conn.close()  # ends the session: the advisory lock goes with it
+
+    def _release(self, conn: psycopg.Connection[Any], lock_id: str) -> None:
+        import psycopg
+
+        # Best effort: closing the connection releases the lock anyway.
+        with contextlib.suppress(psycopg.Error):
+            conn.execute(
+                "DELETE FROM dfr_locks WHERE workspace = %s AND lock_id = %s",
+                (self.workspace, lock_id),
+            )
+            conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+
+    def force_unlock(self, lock_id: str) -> None:
+        """End the session holding the lock with id `lock_id` (pg_terminate_backend).
+
+        Refused when the recorded holder is a live process on this host (stop it
+        instead). The terminated session's runner can no longer write: its
+        writes went through that very connection.
+        """
+        with contextlib.closing(self._connect()) as conn:
+            with self._db("read the lock holder"):
+                pid, info = self._holder(conn)
+                if info is None and self._schema_version(conn) is not None:
+                    row = conn.execute(
+                        "SELECT info::text FROM dfr_locks WHERE workspace = %s", (self.workspace,)
+                    ).fetchone()
+                    stale = json.loads(row[0]) if row else None
+                else:
+                    stale = None
+            if pid is None:
+                if isinstance(stale, dict) and stale.get("id") == lock_id:
+                    with self._db("remove stale lock info"):
+                        conn.execute(
+                            "DELETE FROM dfr_locks WHERE workspace = %s AND lock_id = %s",
+                            (self.workspace, lock_id),
+                        )
+                    return  # its holder died; PostgreSQL had released the lock already
+                raise StateError(f"state {self._display} is not locked; nothing to unlock")
+            if info is None:
+                raise StateError(
+                    f"state {self._display} is locked by a session that recorded no holder "
+                    f"information (server pid {pid}); nothing was changed"
+                )
+            if info.get("id") != lock_id:
+                raise StateError(
+                    f"lock id {lock_id} does not match the lock on state {self._display} "
+                    f"(lock id {info.get('id')}); nothing was changed"
+                )
+            holder_pid = info.get("pid")
+            if (
+                info.get("hostname") == socket.gethostname()
+                and isinstance(holder_pid, int)
+                and holder_pid != os.getpid()
+                and _pid_alive(holder_pid)
+            ):
+                raise StateError(
+                    f"lock {lock_id} on state {self._display} is held by pid {holder_pid} on "
+                    "this host, which is still running: stop it first"
+                )
+            with self._db("end the lock holder's session"):
+                conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+                deadline = time.monotonic() + 10
+                while self._holder(conn)[0] == pid:
+                    if time.monotonic() > deadline:
+                        raise StateError(
+                            f"state {self._display}: the lock holder's session (server pid "
+                            f"{pid}) did not end; ask the database administrator"
+                        )
+                    time.sleep(0.05)
+                conn.execute(
+                    "DELETE FROM dfr_locks WHERE workspace = %s AND lock_id = %s",
+                    (self.workspace, lock_id),
+                )
+
+
+def _pid_alive(pid: int) -> bool:
+    from reconciler.state.lock import _pid_alive as alive
+
+    return alive(pid)
+
+
+def _lock_key(text: str) -> int:
+    """A signed 64-bit advisory lock key for `text`."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+# --------------------------------------------------------------------------- store
+
+
+class PostgresStore(BaseStore):
+    """A write session on a PostgresBackend, on the connection that holds the lock."""
+
+    def __init__(
+        self,
+        backend: PostgresBackend,
+        conn: psycopg.Connection[Any],
+        state: State,
+        lock_id: str,
+    ) -> None:
+        super().__init__(state, name=backend.describe())
+        self._backend = backend
+        self._conn = conn
+        self.lock_id = lock_id
+
+    def _write(self, op: str, name: str, text: str | None, serial: int) -> int:
+        b = self._backend
+        with b._db(f"record run {name!r}"), self._conn.transaction():
+            self._advance(serial - 1, serial, self._lineage, self._lineage)
+            if op == "put":
+                self._conn.execute(
+                    "INSERT INTO dfr_runs (workspace, name, record, serial) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (workspace, name) DO UPDATE "
+                    "SET record = EXCLUDED.record, serial = EXCLUDED.serial",
+                    (b.workspace, name, text, serial),
+                )
+            else:
+                self._conn.execute(
+                    "DELETE FROM dfr_runs WHERE workspace = %s AND name = %s", (b.workspace, name)
+                )
+        return serial  # committed: durable already
+
+    def _advance(self, old: int, new: int, old_lineage: str, new_lineage: str) -> None:
+        """Compare-and-set the workspace from (old_lineage, old) to (new_lineage, new)."""
+        b = self._backend
+        cur = self._conn.execute(
+            "UPDATE dfr_workspaces SET lineage = %s, serial = %s, format_version = %s, "
+            "dfr_version = %s, updated_at = now() "
+            "WHERE name = %s AND lineage = %s AND serial = %s",
+            (new_lineage, new, FORMAT_VERSION, __version__, b.workspace, old_lineage, old),
+        )
+        if cur.rowcount == 1:
+            return
+        if old == 0:
+            # A workspace nobody wrote yet: create it, unless someone just did.
+            cur = self._conn.execute(
+                "INSERT INTO dfr_workspaces (name, lineage, serial, format_version, dfr_version) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                (b.workspace, new_lineage, new, FORMAT_VERSION, __version__),
+            )
+            if cur.rowcount == 1:
+                return
+        row = self._conn.execute(
+            "SELECT lineage, serial FROM dfr_workspaces WHERE name = %s", (b.workspace,)
+        ).fetchone()
+        now = f"serial {row[1]}, lineage {row[0]}" if row else "it no longer exists"
+        raise StateConflictError(
+            f"state {b.describe()} was changed by another writer ({now}; this session expected "
+            f"serial {old}, lineage {old_lineage}); not overwriting it. Run the command again "
+            "to start from the current state"
+        )
+
+    def _sync(self, ticket: int) -> None:
+        return None  # each change committed in _write
+
+    def _write_checkpoint(self, state: State) -> None:
+        return None  # every change is already in the tables: nothing to compact
+
+    def _write_overwrite(self, state: State) -> None:
+        """Replace the whole workspace with `state` (lineage and serial too), in one transaction."""
+        b = self._backend
+        with b._db("write the state"), self._conn.transaction():
+            self._advance(self._serial, state.serial, self._lineage, state.lineage)
+            self._conn.execute("DELETE FROM dfr_runs WHERE workspace = %s", (b.workspace,))
+            with self._conn.cursor().copy(
+                "COPY dfr_runs (workspace, name, record, serial) FROM STDIN"
+            ) as copy:
+                for name in sorted(state.runs):
+                    text, _ = statefile.canonical_record(state.runs[name])
+                    copy.write_row((b.workspace, name, text, state.serial))
