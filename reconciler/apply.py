@@ -170,6 +170,8 @@ class Applier:
             if self.options.wait and not self.stop.is_set():
                 report.waited = True
                 self._wait(report.desired)
+            if self.stop.is_set():  # interrupt() was called: a signal, say
+                report.interrupted = True
         except KeyboardInterrupt:
             self.stop.set()
             report.interrupted = True

@@ -40,23 +40,34 @@ class ApplyArgs:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[list[int]]:
-    """SIGTERM (CI cancelling a job) stops apply as cleanly as Ctrl-C does."""
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[list[int]]:
+    """Ctrl-C (SIGINT) and SIGTERM (CI cancelling a job) stop apply at a safe point.
+
+    The first signal only asks the applier to stop (`stop()`): the requests in
+    flight finish and record their ids, and the state is checkpointed. Raising
+    KeyboardInterrupt from the handler instead would land at any bytecode,
+    e.g. inside a state write, which then poisons the session and skips the
+    final checkpoint. A second signal raises KeyboardInterrupt: stop now.
+    """
     received: list[int] = []
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
-        raise KeyboardInterrupt
+        if len(received) > 1:
+            raise KeyboardInterrupt
+        stop()
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
     except ValueError:  # not the main thread (tests driving run() from a thread)
-        yield received
-        return
+        pass
     try:
         yield received
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def run_apply(
@@ -137,11 +148,11 @@ def run_apply(
             events=progress,
             blocked=checked.blocked,
         )
-        with _sigterm_as_interrupt() as signals, progress.showing():
+        with _stop_on_signals(applier.interrupt) as signals, progress.showing():
             report = applier.run(plan)
     out.write(render_apply_report(report, state_name=backend.describe()))
     if report.interrupted:
-        return EXIT_TERMINATED if signals else EXIT_INTERRUPTED
+        return EXIT_TERMINATED if signal.SIGTERM in signals else EXIT_INTERRUPTED
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
