@@ -159,7 +159,7 @@ def test_clean_stop_from_outside(
     assert stopped.code == code, stopped.text
     assert "interrupted" in stopped.text.lower() or "stopp" in stopped.text.lower()
     _every_created_run_in_state(ws, emu)
-    assert not os.path.exists(str(ws.state) + ".journal"), "a clean stop checkpoints the state"
+    assert not os.path.exists(str(ws.state) + ".journal"), stopped.text
     ws.apply_until_ok()
     check_converged(ws, emu.runs())
     _assert_state_files_valid(ws)
@@ -218,3 +218,21 @@ def test_concurrent_applies_one_works_others_fail_fast(
     check_converged(ws, emu.runs())
     assert emu.stats()["requests"].get("runs.create", 0) == N
     assert_no_traceback(ws.outputs)
+
+
+def test_second_signal_stops_at_once_and_nothing_is_lost(
+    start_emulator: Start, workspace: Make
+) -> None:
+    """The first Ctrl-C asks for a clean stop; a second one stops at once, still safely."""
+    emu = start_emulator(latency=LATENCY, seed=23)
+    ws = workspace(emu)
+    ws.write_manifests(N)
+    proc = ws.start(*ws.apply_args("--parallelism", "1"))
+    _wait_created(emu, 2)
+    os.kill(proc.pid, signal.SIGINT)
+    os.kill(proc.pid, signal.SIGINT)
+    stopped = ws.finish(proc)
+    assert stopped.code == 130, stopped.text
+    ws.apply_until_ok(3, *NO_WAIT)
+    check_converged(ws, emu.runs())
+    _assert_state_files_valid(ws)
