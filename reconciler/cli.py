@@ -154,8 +154,33 @@ def schema(state_schema: bool, project_schema: bool) -> int:
 # -- shared options ------------------------------------------------------------
 
 
+def _remember_backend(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    # Read by commands.common.open_backend, with where the value came from
+    # (command line or environment) so that a flag beats a variable.
+    if value is not None and param.name:
+        ctx.meta[f"dfr.{param.name}"] = (value, ctx.get_parameter_source(param.name))
+
+
 def _state_option(f: Any) -> Any:
     f = _config_option(f)
+    f = click.option(
+        "--workspace",
+        envvar="DFR_WORKSPACE",
+        metavar="NAME",
+        expose_value=False,
+        callback=_remember_backend,
+        help="Workspace in a postgres backend: one state per name (env DFR_WORKSPACE; "
+        "default 'default').",
+    )(f)
+    f = click.option(
+        "--backend",
+        envvar="DFR_BACKEND",
+        metavar="URL",
+        expose_value=False,
+        callback=_remember_backend,
+        help="Where state lives: postgresql://USER@HOST:PORT/DB for a shared database, or a "
+        "state file (env DFR_BACKEND; default: the --state file).",
+    )(f)
     return click.option(
         "--state",
         "state",

@@ -73,6 +73,8 @@ class Project:
     file: str | None = None  # as shown to the user; None: no project file
     manifests: tuple[str, ...] = ()
     state: str | None = None
+    backend: str | None = None
+    workspace: str | None = None
     api_url: str | None = None
     parallelism: int | None = None
     poll_interval: float | None = None
@@ -252,6 +254,16 @@ def _reworded(path: tuple[str | int, ...], message: str) -> str:
             f"{path[0]} must be a number of seconds above 0 or a duration like 90s, 15m, 2h "
             "or 1h30m"
         )
+    if path == ("backend",):
+        return (
+            "backend must be a postgresql:// URL without a password (this file is committed: "
+            "give the password in PGPASSWORD or ~/.pgpass) or a state file path"
+        )
+    if path == ("workspace",):
+        return (
+            "workspace: 1 to 128 letters, digits, '.', '_', '-' or '/', starting with a "
+            "letter or digit"
+        )
     if path == ("api_url",):
         return (
             "api_url must be a plain http(s) URL like https://df-api.dataframer.ai, without "
@@ -323,6 +335,8 @@ def _settings(doc: Document, shown: str, base: str, diagnostics: tuple[Diagnosti
         file=shown,
         manifests=tuple(rel(p) for p in value.get("manifests") or ()),
         state=rel(value["state"]) if value.get("state") else None,
+        backend=_backend_setting(value.get("backend"), rel),
+        workspace=value.get("workspace"),
         api_url=value.get("api_url"),
         parallelism=value.get("parallelism"),
         poll_interval=seconds("poll_interval"),
@@ -330,6 +344,15 @@ def _settings(doc: Document, shown: str, base: str, diagnostics: tuple[Diagnosti
         policy=policy,
         diagnostics=diagnostics,
     )
+
+
+def _backend_setting(raw: str | None, rel: Any) -> str | None:
+    """`backend` as given (a URL), or made relative to the file when it names a state file."""
+    if not raw:
+        return None
+    if "://" in raw:
+        return raw
+    return str(rel(raw))
 
 
 def discover(explicit: str | None = None) -> Project:

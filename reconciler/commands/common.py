@@ -40,11 +40,76 @@ def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
 
 
 def open_backend(state: str | None) -> Backend:
+    """The state backend of this command.
+
+    `--backend` (a postgresql:// URL, or a state file), else `--state`; then the
+    same from the environment (DFR_BACKEND, DFR_STATE), then from dfr.yaml
+    (`backend`, `state`), then dfr.state.json. A flag beats a variable beats the
+    file; naming a backend and a state file at the same level is refused, since
+    picking one in silence could send a run's id to the wrong state.
+    """
+    import click
+
     from reconciler.project import current
+
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    project = current()
+    backend = meta.get("dfr.backend")
+    state_source = ctx.get_parameter_source("state") if ctx is not None and state else None
+    candidates: list[tuple[int, str, str]] = []  # (level, option, value)
+    if backend is not None:
+        candidates.append((_level(backend[1]), "backend", backend[0]))
+    if state:
+        candidates.append((_level(state_source), "state", state))
+    if project.backend:
+        candidates.append((2, "backend", project.backend))
+    if project.state:
+        candidates.append((2, "state", project.state))
+    workspace = meta.get("dfr.workspace")
+    name = workspace[0] if workspace is not None else project.workspace
+    if not candidates:
+        return backend_for(DEFAULT_STATE, name)
+    level = min(c[0] for c in candidates)
+    chosen = [c for c in candidates if c[0] == level]
+    if len({c[1] for c in chosen}) > 1:
+        where = ("--state and --backend", "DFR_STATE and DFR_BACKEND", "state and backend")[level]
+        place = " in " + (project.file or "dfr.yaml") if level == 2 else ""
+        raise UsageError(
+            f"{where} are both set{place}: give one (a postgresql:// URL or a state file)"
+        )
+    return backend_for(chosen[0][2], name)
+
+
+def _level(source: object) -> int:
+    """0 command line (or a caller's explicit value), 1 environment."""
+    import click
+
+    return 1 if source == click.core.ParameterSource.ENVIRONMENT else 0
+
+
+def backend_for(target: str, workspace: str | None = None) -> Backend:
+    """The backend a `--backend`/`--to` value names: a postgresql:// URL or a state file."""
+    from reconciler.state.postgres import DEFAULT_WORKSPACE, PostgresBackend, is_postgres_url
+
+    if is_postgres_url(target):
+        return PostgresBackend(target, workspace or DEFAULT_WORKSPACE)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", target) and not target.lower().startswith(
+        "file://"
+    ):
+        raise UsageError(
+            f"unsupported state backend {target.split('://', 1)[0]}://: use a postgresql:// "
+            "URL or a state file path"
+        )
+    if workspace not in (None, DEFAULT_WORKSPACE):
+        raise UsageError(
+            f"workspace {workspace!r}: workspaces belong to the postgres backend; with a state "
+            "file, use one file per workspace (--state)"
+        )
     from reconciler.state.local import LocalBackend
 
-    # --state or DFR_STATE, then the project file, then the default.
-    return LocalBackend(state or current().state or DEFAULT_STATE)
+    path = target[len("file://") :] if target.lower().startswith("file://") else target
+    return LocalBackend(path)
 
 
 def make_client(api_url: str | None, *, allow_insecure_http: bool = False) -> DataframerClient:
