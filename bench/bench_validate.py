@@ -1,7 +1,8 @@
 """Benchmark: `dfr validate` start-up and throughput, side by side with the alternatives.
 
 Generates valid manifests (one per file) in a temporary folder and times, in
-the same run, the median of R runs (default 5) of:
+the same run, the median of R runs (default 5; the measurements take turns,
+round by round, so they share the machine's load alike) of:
 
 - `dfr --version`                                      target < 0.15 s
 - `dfr validate FILE` on one file                      target < 0.25 s
@@ -29,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,9 @@ from bench.common import (
     ROOT,
     Figure,
     Timing,
-    median_call,
-    median_run,
+    call_sample,
+    interleaved,
+    run_sample,
     write_manifests,
     write_report,
 )
@@ -53,7 +56,7 @@ def dfr_argv() -> list[str]:
     return [str(console)] if console.exists() else [sys.executable, "-m", "reconciler"]
 
 
-def floor(files: list[Path]) -> Timing:
+def floor(files: list[Path]) -> Callable[[], None]:
     """Parse and check every file with the fastest plain calls, in this process."""
     import yaml
 
@@ -69,7 +72,7 @@ def floor(files: list[Path]) -> Timing:
             if not v.is_valid(doc):
                 raise AssertionError(f"{path} is not valid")
 
-    return median_call(check_all, repeat=REPEAT)
+    return check_all
 
 
 def check_jsonschema_argv() -> list[str] | None:
@@ -115,33 +118,41 @@ def main() -> int:
                 )
             )
 
-        timed("dfr --version", median_run([*dfr, "--version"], repeat=REPEAT), "< 0.15 s", 0.15)
-        one = median_run([*dfr, "validate", str(small[0])], repeat=REPEAT)
-        timed("dfr validate (1 file)", one, "< 0.25 s", 0.25)
-
-        dfr_1k = median_run([*dfr, "validate", str(work / "m1000")], repeat=REPEAT)
-        timed("dfr validate DIR (1,000 files)", dfr_1k)
-
         cjs = check_jsonschema_argv()
+        round_1k = {
+            "version": run_sample([*dfr, "--version"]),
+            "one": run_sample([*dfr, "validate", str(small[0])]),
+            "dfr_1k": run_sample([*dfr, "validate", str(work / "m1000")]),
+            "floor_1k": call_sample(floor(small)),
+        }
         if cjs is not None:
             argv = [*cjs, "--schemafile", str(SCHEMA), *map(str, small)]
-            cjs_1k = median_run(argv, repeat=REPEAT)
-            timed("check-jsonschema FILES (1,000 files)", cjs_1k)
-            ratio("dfr / check-jsonschema (1,000 files)", dfr_1k, cjs_1k, "<= 0.50x", 0.5)
+            round_1k["cjs_1k"] = run_sample(argv)
+        t = interleaved(round_1k, repeat=REPEAT)
+
+        timed("dfr --version", t["version"], "< 0.15 s", 0.15)
+        timed("dfr validate (1 file)", t["one"], "< 0.25 s", 0.25)
+        timed("dfr validate DIR (1,000 files)", t["dfr_1k"])
+        if cjs is not None:
+            timed("check-jsonschema FILES (1,000 files)", t["cjs_1k"])
+            ratio("dfr / check-jsonschema (1,000 files)", t["dfr_1k"], t["cjs_1k"], "<= 0.50x", 0.5)
         else:
             figures.append(Figure("check-jsonschema", 0.0, note="not installed; skipped"))
-
-        f1k = floor(small)
-        timed("floor: CSafeLoader + is_valid (1,000 files)", f1k)
-        ratio("dfr / floor (1,000 files)", dfr_1k, f1k)
+        timed("floor: CSafeLoader + is_valid (1,000 files)", t["floor_1k"])
+        ratio("dfr / floor (1,000 files)", t["dfr_1k"], t["floor_1k"])
 
         if not args.quick:
             big = write_manifests(work / "m10000", 10_000)
-            dfr_10k = median_run([*dfr, "validate", str(work / "m10000")], repeat=REPEAT)
-            timed("dfr validate DIR (10,000 files)", dfr_10k)
-            f10k = floor(big)
-            timed("floor: CSafeLoader + is_valid (10,000 files)", f10k)
-            ratio("dfr / floor (10,000 files)", dfr_10k, f10k, "<= 1.50x", 1.5)
+            t = interleaved(
+                {
+                    "dfr_10k": run_sample([*dfr, "validate", str(work / "m10000")]),
+                    "floor_10k": call_sample(floor(big)),
+                },
+                repeat=REPEAT,
+            )
+            timed("dfr validate DIR (10,000 files)", t["dfr_10k"])
+            timed("floor: CSafeLoader + is_valid (10,000 files)", t["floor_10k"])
+            ratio("dfr / floor (10,000 files)", t["dfr_10k"], t["floor_10k"], "<= 1.50x", 1.5)
 
         version = subprocess.run(
             [*dfr, "--version"], capture_output=True, text=True, check=True

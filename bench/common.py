@@ -5,6 +5,9 @@
 - `median_run(argv, repeat=5)`: wall time of a real subprocess (median of
   `repeat` runs after `warmup` unrecorded ones), with the child's peak RSS.
 - `median_call(fn, repeat=5)`: the same for an in-process callable.
+- `interleaved({name: run_sample(argv) or call_sample(fn)}, repeat=5)`: several
+  measurements taking turns, round by round, so that their ratios are fair
+  on a machine whose load changes.
 - `write_manifests(folder, n)`: n valid manifest files, one per file.
 - `Figure` and `write_report(name, figures, extra)`: bench/results/NAME.json
   and a markdown table (figure, median, target, met?) on stdout.
@@ -102,6 +105,65 @@ def median_call(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1) -> T
         runs.append(time.perf_counter() - start)
         cpus.append(time.process_time() - cpu)
     return Timing(statistics.median(runs), runs, statistics.median(cpus))
+
+
+Sample = tuple[float, float, float | None]  # wall seconds, CPU seconds, peak RSS MB
+
+
+def run_sample(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    expect_exit: int | None = 0,
+) -> Callable[[], Sample]:
+    """One subprocess run per call, for `interleaved`."""
+
+    def sample() -> Sample:
+        elapsed, cpu, peak, code = _run_once(argv, cwd, env)
+        if expect_exit is not None and code != expect_exit:
+            raise RuntimeError(f"{' '.join(argv[:4])}... exited {code}, expected {expect_exit}")
+        return elapsed, cpu, peak
+
+    return sample
+
+
+def call_sample(fn: Callable[[], Any]) -> Callable[[], Sample]:
+    """One in-process call per call, for `interleaved`."""
+
+    def sample() -> Sample:
+        start, cpu = time.perf_counter(), time.process_time()
+        fn()
+        return time.perf_counter() - start, time.process_time() - cpu, None
+
+    return sample
+
+
+def interleaved(
+    samples: dict[str, Callable[[], Sample]], *, repeat: int = 5, warmup: int = 1
+) -> dict[str, Timing]:
+    """Medians of `repeat` rounds, each round taking one sample of every measurement.
+
+    Taking turns puts the measurements under the same load, so their ratios
+    stay fair when other work comes and goes on the machine.
+    """
+    for _ in range(warmup):
+        for sample in samples.values():
+            sample()
+    taken: dict[str, list[Sample]] = {name: [] for name in samples}
+    for _ in range(repeat):
+        for name, sample in samples.items():
+            taken[name].append(sample())
+    out = {}
+    for name, runs in taken.items():
+        peaks = [r[2] for r in runs if r[2] is not None]
+        out[name] = Timing(
+            statistics.median(r[0] for r in runs),
+            [r[0] for r in runs],
+            statistics.median(r[1] for r in runs),
+            max(peaks) if peaks else None,
+        )
+    return out
 
 
 def manifest_text(i: int, name: str | None = None) -> str:
