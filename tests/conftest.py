@@ -1,7 +1,8 @@
 """Shared test configuration.
 
 Hypothesis runs deterministically (the same examples on every run and every
-machine) and briefly, so property tests never make CI flaky or slow. Set
+machine) and briefly, so property tests never make CI flaky or slow; a test
+that wants more examples says so with @settings(max_examples=...). Set
 HYPOTHESIS_PROFILE=thorough to search harder locally.
 """
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, settings
 settings.register_profile(
     "default",
     derandomize=True,
-    max_examples=200,
+    max_examples=100,
     deadline=None,
     database=None,
     print_blob=True,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from reconciler import schema
@@ -17,6 +17,9 @@ from reconciler.diagnostics import Diagnostic
 from reconciler.validate import validate_paths
 
 SPEC_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
+
+# Examples per property test: 200, or more under HYPOTHESIS_PROFILE=thorough.
+PROPERTY_EXAMPLES = max(200, settings.default.max_examples)
 
 
 def manifest(**spec: Any) -> dict[str, Any]:
@@ -345,6 +348,7 @@ def _dump(doc: Any) -> str:
     return yaml.dump(doc, Dumper=Dumper12, sort_keys=False)
 
 
+@settings(max_examples=PROPERTY_EXAMPLES)
 @given(valid_manifests())
 @example(manifest() | {"metadata": {"name": "1e4", "labels": {"a": "0o17", "b": "no"}}})
 @example(manifest() | {"metadata": {"name": "0", "labels": {"0": "\x85"}}})
@@ -395,6 +399,7 @@ def _within_file(text: str, d: Diagnostic) -> bool:
     return 1 <= d.column <= len(lines[d.line - 1]) + 1
 
 
+@settings(max_examples=PROPERTY_EXAMPLES)
 @given(valid_manifests(), st.lists(st.tuples(paths, bad_values), min_size=1, max_size=4))
 @example(manifest(), [(("spec", "number_of_samples"), None)])
 @example(manifest(), [(("metadata",), None)])

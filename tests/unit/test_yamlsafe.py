@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from reconciler import yamlsafe
@@ -19,6 +19,9 @@ from reconciler.yamlsafe import (
     position,
     yaml11_reading,
 )
+
+# Examples per property test: 200, or more under HYPOTHESIS_PROFILE=thorough.
+PROPERTY_EXAMPLES = max(200, settings.default.max_examples)
 
 
 def values(text: str) -> list[object]:
@@ -361,6 +364,7 @@ def _documents_or_problem(text: str) -> None:
         assert p.message
 
 
+@settings(max_examples=PROPERTY_EXAMPLES)
 @given(st.text())
 @example("a: " + "1" * 5000)
 @example("a: &a\n  b: *a\n")
@@ -368,6 +372,7 @@ def test_any_text_gives_documents_or_a_yaml_problem(text: str) -> None:
     _documents_or_problem(text)
 
 
+@settings(max_examples=PROPERTY_EXAMPLES)
 @given(yamlish)
 @example("&a [*a]")
 @example("? - a\n: b")
@@ -375,6 +380,7 @@ def test_yamlish_text_gives_documents_or_a_yaml_problem(text: str) -> None:
     _documents_or_problem(text)
 
 
+@settings(max_examples=PROPERTY_EXAMPLES)
 @given(st.binary())
 @example(b"\xff")
 @example(b"\xef\xbb\xbf\x00")
