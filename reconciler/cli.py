@@ -484,6 +484,48 @@ def state_rm(names: tuple[str, ...], state: str | None, lock_timeout: str) -> in
     return run_state_rm(state, names, _seconds(lock_timeout), _out())
 
 
+@state_group.command("migrate")
+@_state_option
+@_lock_option
+@click.option(
+    "--to",
+    "destination",
+    required=True,
+    metavar="URL|FILE",
+    help="Where the state goes: postgresql://USER@HOST:PORT/DB or a state file.",
+)
+@click.option(
+    "--to-workspace",
+    metavar="NAME",
+    help="Workspace in the destination database (default: the source's workspace, or 'default').",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace a destination that holds another state or a newer serial.",
+)
+def state_migrate(
+    state: str | None,
+    lock_timeout: str,
+    destination: str,
+    to_workspace: str | None,
+    force: bool,
+) -> int:
+    """Copy the state (every run, intents, lineage, serial) to another backend.
+
+    Both sides stay locked during the copy, the destination is read back and
+    compared, and the source is left as it was. Refused when the destination
+    holds another state or a newer one, unless --force. File to database:
+    `dfr state migrate --state dfr.state.json --to postgresql://...`; back:
+    `dfr state migrate --backend postgresql://... --to dfr.state.json`.
+    """
+    from reconciler.commands.migrate import run_migrate
+
+    return run_migrate(
+        state, destination, to_workspace, force, _seconds(lock_timeout), _out(), _err()
+    )
+
+
 @cli.command("import")
 @click.argument("name")
 @click.argument("run_id")
