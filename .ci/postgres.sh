@@ -49,7 +49,7 @@ for _ in $(seq 1 60); do
 done
 pg_isready -h 127.0.0.1 -p "$port" >&2
 
-psql_admin() { su postgres -s /bin/sh -c "psql -v ON_ERROR_STOP=1 -qAt -p $port $*"; }
+psql_admin() { su postgres -s /bin/sh -c "cd / && psql -v ON_ERROR_STOP=1 -qAt -p $port $*"; }
 if [ "$(psql_admin "-c \"SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'\"")" != 1 ]; then
     psql_admin "-c \"CREATE ROLE $ROLE LOGIN PASSWORD '$PASSWORD'\"" >&2
 fi
