@@ -13,7 +13,7 @@
 set -euo pipefail
 
 ROLE="${DFR_TEST_POSTGRES_ROLE:-dfr}"
-PASSWORD="${DFR_TEST_POSTGRES_PASSWORD:-dfr}"
+PASSWORD="${DFR_TEST_POSTGRES_PASSWORD:-dfr-test-pw}"
 DATABASE="${DFR_TEST_POSTGRES_DB:-dfr_test}"
 
 log() { echo "postgres.sh: $*" >&2; }
@@ -51,8 +51,9 @@ pg_isready -h 127.0.0.1 -p "$port" >&2
 
 psql_admin() { su postgres -s /bin/sh -c "cd / && psql -v ON_ERROR_STOP=1 -qAt -p $port $*"; }
 if [ "$(psql_admin "-c \"SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'\"")" != 1 ]; then
-    psql_admin "-c \"CREATE ROLE $ROLE LOGIN PASSWORD '$PASSWORD'\"" >&2
+    psql_admin "-c \"CREATE ROLE $ROLE LOGIN\"" >&2
 fi
+psql_admin "-c \"ALTER ROLE $ROLE LOGIN PASSWORD '$PASSWORD'\"" >&2
 if [ "$(psql_admin "-c \"SELECT 1 FROM pg_database WHERE datname = '$DATABASE'\"")" != 1 ]; then
     psql_admin "-c \"CREATE DATABASE $DATABASE OWNER $ROLE\"" >&2
 fi

@@ -326,17 +326,25 @@ class PostgresBackend(Backend):
         self._check_version(version)
         if version == SCHEMA_VERSION:
             return
-        with self._db("create the state tables"), conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._schema_key,))
-            version = self._schema_version(conn)  # again, now that we are alone
-            self._check_version(version)
-            for step in range((version or 0) + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[step]:
-                    conn.execute(statement.encode())
-                conn.execute(
-                    "INSERT INTO dfr_schema_version (version, dfr_version) VALUES (%s, %s)",
-                    (step, __version__),
-                )
+        # A session-level lock taken *before* the transaction: the transaction then
+        # starts after the previous creator committed and sees its tables (inside
+        # one transaction, a wait on an advisory lock does not refresh the catalog).
+        with self._db("create the state tables"):
+            conn.execute("SELECT pg_advisory_lock(%s)", (self._schema_key,))
+            try:
+                with conn.transaction():
+                    version = self._schema_version(conn)  # again, now that we are alone
+                    self._check_version(version)
+                    for step in range((version or 0) + 1, SCHEMA_VERSION + 1):
+                        for statement in MIGRATIONS[step]:
+                            conn.execute(statement.encode())
+                        conn.execute(
+                            "INSERT INTO dfr_schema_version (version, dfr_version) VALUES (%s, %s)",
+                            (step, __version__),
+                        )
+            finally:
+                if not conn.closed:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (self._schema_key,))
 
     # -- reading
 
