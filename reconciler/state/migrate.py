@@ -53,7 +53,9 @@ def same_contents(a: State, b: State) -> bool:
 
 def _identity(backend: Backend) -> str:
     path = getattr(backend, "path", None)
-    return os.path.realpath(path) if isinstance(path, str) else backend.describe()
+    if isinstance(path, str):
+        return os.path.realpath(path)
+    return backend.describe()  # the postgres backend's: URL (with query) and workspace
 
 
 def _check(src: State, dst: State, source: str, destination: str, force: bool) -> None:

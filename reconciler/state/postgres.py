@@ -165,18 +165,31 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return _PARAM_PASSWORD.sub(r"\1***", text)
 
 
-def _split_url(url: str) -> tuple[str, str | None, str | None, str, str]:
-    """(scheme, user, password, hosts, dbname) of a libpq URI, without psycopg."""
+def _split_url(url: str) -> tuple[str, str | None, list[str], str, str, list[str]]:
+    """(scheme, user, passwords, hosts, dbname, other query params) of a libpq URI.
+
+    Without psycopg. `passwords` holds the userinfo password and any `password=`
+    parameter, raw and decoded; the query params keep their raw text.
+    """
     scheme, _, rest = url.partition("://")
-    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    rest, _, query = rest.split("#", 1)[0].partition("?")
     authority, _, path = rest.partition("/")
-    user = password = None
+    user = None
+    passwords: list[str] = []
     if "@" in authority:
         userinfo, _, authority = authority.rpartition("@")
         name, colon, secret = userinfo.partition(":")
         user = unquote(name) or None
-        password = unquote(secret) if colon else None
-    return scheme.lower(), user, password, authority, unquote(path)
+        if colon and secret:
+            passwords += [secret, unquote(secret)]
+    params = []
+    for part in query.split("&") if query else []:
+        key, _, value = part.partition("=")
+        if unquote(key).strip().lower() == "password":
+            passwords += [value, unquote(value)] if value else []
+        else:
+            params.append(part)
+    return scheme.lower(), user, passwords, authority, unquote(path), params
 
 
 # --------------------------------------------------------------------------- backend
@@ -190,17 +203,14 @@ class PostgresBackend(Backend):
             raise StateError("the postgres backend needs a postgresql:// URL")
         self.url = url
         self.workspace = validate_workspace(workspace)
-        scheme, user, password, hosts, dbname = _split_url(url)
+        scheme, user, passwords, hosts, dbname, params = _split_url(url)
         shown_user = f"{user}@" if user else ""
-        self._display = (
-            f"{scheme}://{shown_user}{hosts or 'localhost'}/{dbname or user or ''} "
-            f"(workspace {self.workspace})"
-        )
-        secrets = [url]
-        if password:
-            secrets += [password, url.split("://", 1)[1].split("@", 1)[0].partition(":")[2]]
+        query = f"?{'&'.join(params)}" if params else ""
+        #: The URL without its password (names the database and schema, never secrets).
+        self.location = f"{scheme}://{shown_user}{hosts or 'localhost'}/{dbname or ''}{query}"
+        self._display = f"{self.location} (workspace {self.workspace})"
         # Longest first, so a secret that contains another is replaced whole.
-        self._secrets = tuple(sorted(set(secrets), key=len, reverse=True))
+        self._secrets = tuple(sorted({url, *passwords}, key=len, reverse=True))
         self._key: int | None = None
         self._schema_key: int | None = None
 
