@@ -68,17 +68,30 @@ def open_backend(state: str | None) -> Backend:
         candidates.append((2, "state", project.state))
     workspace = meta.get("dfr.workspace")
     name = workspace[0] if workspace is not None else project.workspace
-    if not candidates:
-        return backend_for(DEFAULT_STATE, name)
-    level = min(c[0] for c in candidates)
-    chosen = [c for c in candidates if c[0] == level]
-    if len({c[1] for c in chosen}) > 1:
-        where = ("--state and --backend", "DFR_STATE and DFR_BACKEND", "state and backend")[level]
-        place = " in " + (project.file or "dfr.yaml") if level == 2 else ""
-        raise UsageError(
-            f"{where} are both set{place}: give one (a postgresql:// URL or a state file)"
-        )
-    return backend_for(chosen[0][2], name)
+    target = DEFAULT_STATE
+    if candidates:
+        level = min(c[0] for c in candidates)
+        chosen = [c for c in candidates if c[0] == level]
+        if len({c[1] for c in chosen}) > 1:
+            where = ("--state and --backend", "DFR_STATE and DFR_BACKEND", "state and backend")[
+                level
+            ]
+            place = " in " + (project.file or "dfr.yaml") if level == 2 else ""
+            raise UsageError(
+                f"{where} are both set{place}: give one (a postgresql:// URL or a state file)"
+            )
+        target = chosen[0][2]
+    # A workspace from the environment or dfr.yaml only concerns a database;
+    # `--workspace` with a state file is refused (it would be ignored).
+    if not _is_url(target) and not (workspace is not None and _level(workspace[1]) == 0):
+        name = None
+    return backend_for(target, name)
+
+
+def _is_url(value: str) -> bool:
+    from reconciler.state.postgres import is_postgres_url
+
+    return is_postgres_url(value)
 
 
 def _level(source: object) -> int:
