@@ -78,6 +78,10 @@ class ApplyOptions:
     poll_min: float = 1.0
     poll_max: float = 30.0
     skew: timedelta = recovery.DEFAULT_SKEW
+    # A lost submission younger than this may still be in the API's hands (a POST
+    # the server is slow to finish): look again once it is this old before
+    # concluding that nothing was created. See recovery.py.
+    recovery_grace: float = recovery.DEFAULT_GRACE_SECONDS
 
 
 @dataclass(slots=True)
@@ -196,7 +200,29 @@ class Applier:
         if not pending:
             return
         self.say(f"Looking for {len(pending)} run(s) whose submission was not confirmed...")
-        for resolution in recovery.resolve(self.client, state, pending, skew=self.options.skew):
+        resolutions = recovery.resolve(self.client, state, pending, skew=self.options.skew)
+        young = {
+            r.name: age
+            for r in resolutions
+            if r.run is None
+            and not r.ambiguous
+            and (age := recovery.intent_age(state.runs[r.name])) < self.options.recovery_grace
+        }
+        for resolution in resolutions:
+            if resolution.name not in young:
+                self._settle(resolution, state.runs[resolution.name])
+        if not young:
+            return
+        pause = self.options.recovery_grace - min(young.values())
+        self.say(
+            f"{len(young)} unconfirmed submission(s) are only seconds old and the API may "
+            f"still be creating them; looking again in {pause:.0f}s before submitting..."
+        )
+        if self.stop.wait(pause):
+            raise KeyboardInterrupt
+        state = self.store.state
+        again = [state.runs[name] for name in sorted(young)]
+        for resolution in recovery.resolve(self.client, state, again, skew=self.options.skew):
             self._settle(resolution, state.runs[resolution.name])
 
     def _settle(self, resolution: recovery.Resolution, record: RunRecord) -> bool:

@@ -15,9 +15,14 @@ for that manifest the run is looked for:
 4. exactly one match: adopt it. None: nothing was created, so submitting again
    is safe. More than one: never guess; the user picks with `dfr import`.
 
-Assumptions: the API lists a created run within the time between the failed
-POST and the lookup (it answers the POST only after storing the run); the
-clocks of this machine and the API differ by less than the skew allowance.
+A POST may still be in the API's hands when its sender dies. So when nothing
+matches an intent younger than a grace period (60 s, twice the client's read
+timeout; env DFR_RECOVERY_GRACE), apply waits until it is that old and looks
+once more before submitting.
+
+Assumptions: the API lists a created run once it has answered, or once the
+grace period has passed since the POST was sent; the clocks of this machine
+and the API differ by less than the skew allowance.
 Known limit: two manifests with identical bodies whose submissions were both
 lost find the same two candidates; that is the ambiguous case above.
 """
@@ -33,6 +38,9 @@ from reconciler.errors import NotFoundError
 from reconciler.state.model import Intent, RunRecord, State
 
 DEFAULT_SKEW = timedelta(minutes=5)
+# Twice the client's read timeout: a POST the API was still working on when its
+# sender died has been finished (or dropped) by then.
+DEFAULT_GRACE_SECONDS = 60.0
 
 
 class RunLookup(Protocol):
@@ -70,6 +78,14 @@ def parse_time(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def intent_age(record: RunRecord, now: datetime | None = None) -> float:
+    """Seconds since the record's intent was written (infinite when unknown)."""
+    at = parse_time(record.intent.at) if record.intent else None
+    if at is None:
+        return float("inf")
+    return ((now or datetime.now(timezone.utc)) - at).total_seconds()
 
 
 def owned_ids(state: State) -> set[str]:

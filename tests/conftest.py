@@ -29,3 +29,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# The emulator stores a run before it answers, so a lost submission never
+# lands late there; waiting out the real-world grace period (60 s) would only
+# slow the crash tests down. tests/unit/test_recovery_grace.py covers the wait.
+os.environ.setdefault("DFR_RECOVERY_GRACE", "0")

@@ -143,6 +143,7 @@ def run_apply(
                 wait=args.wait,
                 timeout=args.timeout,
                 poll_max=args.poll_max,
+                recovery_grace=recovery_grace(),
             ),
             say=say,
             events=progress,
@@ -165,3 +166,18 @@ def ask_yes() -> bool:
     except (OSError, ValueError):
         return False
     return answer.strip() == "yes"
+
+
+def recovery_grace() -> float:
+    """Seconds a lost submission is given before dfr concludes it created nothing.
+
+    env DFR_RECOVERY_GRACE (a duration) shortens it, e.g. for tests against an
+    emulator that never finishes a POST late.
+    """
+    from reconciler.commands.common import parse_duration
+    from reconciler.recovery import DEFAULT_GRACE_SECONDS
+
+    text = os.environ.get("DFR_RECOVERY_GRACE")
+    if text is None:
+        return DEFAULT_GRACE_SECONDS
+    return parse_duration(text) or 0.0

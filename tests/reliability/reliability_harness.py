@@ -153,6 +153,9 @@ class Workspace:
             DATAFRAMER_API_KEY=KEY,
             DATAFRAMER_BASE_URL=self.api_url,
             DFR_STATE=str(self.state),
+            # The emulator never finishes a POST late, so the real-world wait
+            # before resubmitting a lost one (recovery grace) only slows tests.
+            DFR_RECOVERY_GRACE="0",
             PYTHONUNBUFFERED="1",
         )
         env.update(extra or {})
