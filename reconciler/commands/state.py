@@ -8,22 +8,13 @@ from typing import Any, TextIO
 from reconciler.commands.common import make_client, open_backend
 from reconciler.errors import EXIT_ERROR, EXIT_OK, StateError
 from reconciler.state.model import RunRecord, State
+from reconciler.views.status import display_status
 
 
 def record_to_json(record: RunRecord) -> dict[str, Any]:
     from reconciler.state.statefile import record_to_dict
 
     return {"name": record.name, **record_to_dict(record)}
-
-
-def display_status(record: RunRecord) -> str:
-    if record.intent is not None and not record.run_id:
-        return "UNCONFIRMED"
-    if record.drift:
-        return "GONE (404)"
-    if not record.run_id:
-        return "NOT SUBMITTED" if record.last_error else "-"
-    return record.status or "UNKNOWN"
 
 
 def run_status(
