@@ -12,20 +12,14 @@ removed afterwards, so tests do not collide and run under xdist.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-# The reliability suite's harness: emulator processes, dfr subprocesses, invariants.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
-
-from reliability_harness import LIFECYCLE, EmulatorProcess, Workspace
-
-from reconciler.state.model import State
+from pg_helpers import PgWorkspace, drop_workspace, sql
+from reliability_harness import LIFECYCLE, EmulatorProcess
 
 ENV_URL = "DFR_TEST_POSTGRES_URL"
 HOW = (
@@ -64,25 +58,6 @@ def pg_url() -> str:
     return url
 
 
-def sql(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Run one statement in its own autocommit connection; its rows (if any)."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        cur = conn.execute(statement.encode(), params)
-        return cur.fetchall() if cur.description else []
-
-
-def drop_workspace(url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        exists = conn.execute("SELECT to_regclass('dfr_workspaces') IS NOT NULL").fetchone()
-        if exists and exists[0]:
-            conn.execute("DELETE FROM dfr_workspaces WHERE name = %s", (name,))
-            conn.execute("DELETE FROM dfr_locks WHERE workspace = %s", (name,))
-
-
 @pytest.fixture
 def ws_name(pg_url: str) -> Iterator[str]:
     """A workspace name no other test uses; its rows are deleted afterwards."""
@@ -99,27 +74,6 @@ def fresh_schema(pg_url: str) -> Iterator[str]:
     separator = "&" if "?" in pg_url else "?"
     yield f"{pg_url}{separator}options=-csearch_path%3D{schema}"
     sql(pg_url, f"DROP SCHEMA {schema} CASCADE")
-
-
-class PgWorkspace(Workspace):
-    """The harness's workspace, with state in a postgres workspace instead of a file."""
-
-    def __init__(self, root: Path, api_url: str, *, pg_url: str, name: str) -> None:
-        super().__init__(root, api_url)
-        self.pg_url = pg_url
-        self.name = name
-
-    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = super().env(extra)
-        env.pop("DFR_STATE", None)
-        env.setdefault("DFR_BACKEND", self.pg_url)
-        env.setdefault("DFR_WORKSPACE", self.name)
-        return env
-
-    def read_state(self) -> State:
-        from reconciler.state.postgres import PostgresBackend
-
-        return PostgresBackend(self.pg_url, self.name).read()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import sql
+from pg_helpers import sql
 
 from reconciler.errors import (
     StateConflictError,
@@ -121,7 +121,7 @@ def test_workspaces_are_separate_states(pg_url: str, ws_name: str) -> None:
         assert set(one.read().runs) == {"x"} and set(two.read().runs) == {"y"}
         assert one.read().lineage != two.read().lineage
     finally:
-        from conftest import drop_workspace
+        from pg_helpers import drop_workspace
 
         drop_workspace(pg_url, ws_name + "-b")
 

@@ -14,7 +14,7 @@ import re
 import signal
 from collections.abc import Callable
 
-from conftest import PgWorkspace
+from pg_helpers import PgWorkspace
 from reliability_harness import EmulatorProcess, check_converged
 
 Start = Callable[..., EmulatorProcess]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import drop_workspace
+from pg_helpers import drop_workspace
 
 from reconciler.cli import run
 from reconciler.state.local import LocalBackend

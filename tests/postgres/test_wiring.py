@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from reconciler.cli import run
 from reconciler.state.local import LocalBackend
@@ -75,6 +74,8 @@ def test_project_file_backend_and_workspace(
     pg_url: str,
     ws_name: str,
 ) -> None:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
     _seed(pg_url, ws_name, tmp_path)
     params = conninfo_to_dict(pg_url)
     password = str(params.pop("password", ""))
