@@ -482,12 +482,14 @@ class PostgresBackend(Backend):
                     "info = EXCLUDED.info, acquired_at = EXCLUDED.acquired_at",
                     (self.workspace, info["id"], json.dumps(info, sort_keys=True)),
                 )
-            # Read under the lock: a state we cannot read never gets a Store.
-            state = self._load(conn)
-            store = PostgresStore(self, conn, state, str(info["id"]))
-            with close_on_exit(store):
-                yield store
-            self._release(conn, str(info["id"]))
+            try:
+                # Read under the lock: a state we cannot read never gets a Store.
+                state = self._load(conn)
+                store = PostgresStore(self, conn, state, str(info["id"]))
+                with close_on_exit(store):
+                    yield store
+            finally:
+                self._release(conn, str(info["id"]))
         finally:
             conn.close()  # ends the session: the advisory lock goes with it
 
