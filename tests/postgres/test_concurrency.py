@@ -52,8 +52,8 @@ def test_four_applies_without_waiting_one_wins_the_others_name_it(
     losers = [o for o in outcomes if o.code != 0]
     assert len(winners) >= 1, "\n----\n".join(o.text for o in outcomes)
     for loser in losers:
-        assert loser.code == 1 and "is locked by pid" in loser.err, loser.text
-        assert "dfr force-unlock" in loser.err
+        # Names the holder (pid, host, lock id), or says it has not written them yet.
+        assert loser.code == 1 and "is locked by" in loser.err, loser.text
     # Let every run finish, then the invariant holds across all four processes.
     ws.apply_until_ok(3)
     check_converged(ws, emu.runs())
