@@ -6,6 +6,7 @@ A backend persists one `State` and guards it with a lock::
     with backend.lock("apply", timeout=0.0) as store:   # StateLockedError names the holder
         store.state                                 # current State, incl. this session's writes
         store.put(record)                           # durable on return, serial += 1
+        store.put_many(records)                     # all durable on return (one sync)
         store.remove(name)                          # durable on return, serial += 1
         store.checkpoint()                          # compact (also done on release)
 
@@ -31,7 +32,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -54,6 +55,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def put(self, record: RunRecord) -> None:
         """Store `record` under its name; durable when this returns; serial += 1."""
+
+    def put_many(self, records: Iterable[RunRecord]) -> None:
+        """Store several records; all durable when this returns; serial += len(records).
+
+        The default puts them one by one; `BaseStore` writes them all and then
+        makes them durable together (one fsync for the file backend).
+        """
+        for record in records:
+            self.put(record)
 
     @abc.abstractmethod
     def remove(self, name: str) -> None:
@@ -213,6 +223,23 @@ class BaseStore(Store):
         text, stored = statefile.canonical_record(record)
         self._change("put", stored.name, text, stored)
 
+    def put_many(self, records: Iterable[RunRecord]) -> None:
+        """Write every record, then wait once until all are durable (a group commit).
+
+        Each record is its own change (serial += 1 each, one journal line each),
+        so a crash leaves a prefix of the batch, as separate puts would; none is
+        acknowledged before all are durable.
+        """
+        changes = [statefile.canonical_record(record) for record in records]
+        if not changes:
+            return
+        with self._mutex:
+            self._check_usable()
+            ticket = 0
+            for text, stored in changes:
+                ticket = self._write_locked("put", stored.name, text, stored)
+        self._durable(ticket)
+
     def remove(self, name: str) -> None:
         self._change("remove", name, None, None)
 
@@ -263,21 +290,30 @@ class BaseStore(Store):
             self._check_usable()
             if op == "remove" and name not in self._runs:
                 raise StateError(f"state {self._name} has no run named {name!r}")
-            serial = self._serial + 1
-            try:
-                ticket = self._write(op, name, text, serial)
-            except BaseException as exc:
-                self._poison(exc)
-                raise
-            # Only now that the change is written does the view move, so a
-            # failed write leaves memory equal to what is on disk.
-            self._serial = serial
-            if record is None:
-                del self._runs[name]
-            else:
-                self._runs[name] = record
-            self._view = None
-            self._pending += 1
+            ticket = self._write_locked(op, name, text, record)
+        self._durable(ticket)
+
+    def _write_locked(self, op: str, name: str, text: str | None, record: RunRecord | None) -> int:
+        """Write one change and move the in-memory view (the mutex is held)."""
+        serial = self._serial + 1
+        try:
+            ticket = self._write(op, name, text, serial)
+        except BaseException as exc:
+            self._poison(exc)
+            raise
+        # Only now that the change is written does the view move, so a
+        # failed write leaves memory equal to what is on disk.
+        self._serial = serial
+        if record is None:
+            del self._runs[name]
+        else:
+            self._runs[name] = record
+        self._view = None
+        self._pending += 1
+        return ticket
+
+    def _durable(self, ticket: int) -> None:
+        """Wait until the change with `ticket` (and all before it) is durable; maybe compact."""
         try:
             self._sync(ticket)
         except BaseException as exc:

@@ -1,0 +1,219 @@
+"""Store.put_many: one group commit for many records, same meaning as many puts."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import observe
+from reconciler.errors import StateError
+from reconciler.state.backend import InMemoryBackend, Store
+from reconciler.state.local import LocalBackend
+from reconciler.state.model import RunRecord, State
+
+
+def rec(name: str, i: int = 0) -> RunRecord:
+    return RunRecord.new(
+        name,
+        spec={"spec_id": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "number_of_samples": i + 1},
+        run_id=f"run-{name}-{i}",
+        now="2026-01-01T00:00:00.000Z",
+    )
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "dfr.state.json"
+
+
+def test_one_fsync_for_the_batch_and_serial_grows_by_its_length(path: Path) -> None:
+    b = LocalBackend(path)
+    with b.lock("apply") as store:
+        store.put(rec("first"))
+        fsyncs = b.stats.fsyncs
+        store.put_many([rec(f"r{i}", i) for i in range(50)])
+        assert b.stats.fsyncs == fsyncs + 1
+        assert store.state.serial == 51
+        assert b.stats.journal_lines == 51
+    state = b.read()
+    assert state.serial == 51 and len(state.runs) == 51
+    assert state.runs["r7"] == rec("r7", 7)
+
+
+def test_batch_is_durable_before_the_lock_is_released(path: Path) -> None:
+    """What put_many acknowledged is in the journal: a crash now (no checkpoint) keeps it."""
+    b = LocalBackend(path)
+    lock = b.lock("apply")
+    store = lock.__enter__()
+    store.put_many([rec("a"), rec("b", 1)])
+    # Read as another process would, while the session still holds the lock.
+    assert set(LocalBackend(path).read().runs) == {"a", "b"}
+    lock.__exit__(None, None, None)
+
+
+def test_empty_batch_writes_nothing(path: Path) -> None:
+    b = LocalBackend(path)
+    with b.lock("apply") as store:
+        store.put_many([])
+        assert store.state.serial == 0
+    assert b.stats.journal_lines == 0 and not path.exists()
+
+
+def test_same_name_twice_in_a_batch_keeps_the_last(path: Path) -> None:
+    b = LocalBackend(path)
+    with b.lock("apply") as store:
+        store.put_many([rec("a", 1), rec("a", 2)])
+        assert store.state.serial == 2
+    assert b.read().runs["a"] == rec("a", 2)
+
+
+def test_unstorable_record_refuses_the_whole_batch_before_writing(path: Path) -> None:
+    b = LocalBackend(path)
+    bad = rec("b")
+    object.__setattr__(bad, "spec", {"x": object()})  # not JSON
+    with b.lock("apply") as store:
+        with pytest.raises((StateError, TypeError, ValueError)):
+            store.put_many([rec("a"), bad])
+        assert store.state.serial == 0
+    assert b.stats.journal_lines == 0
+
+
+def test_failed_write_mid_batch_poisons_and_keeps_memory_equal_to_disk(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = LocalBackend(path)
+    real_write = os.write
+    calls = {"n": 0}
+
+    def fail_on_third(fd: int, data: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    with b.lock("apply") as store:
+        monkeypatch.setattr(os, "write", fail_on_third)
+        with pytest.raises(StateError, match="No space left"):
+            store.put_many([rec(f"r{i}") for i in range(5)])
+        monkeypatch.setattr(os, "write", real_write)
+        assert set(store.state.runs) == {"r0", "r1"}
+        with pytest.raises(StateError, match="an earlier write failed"):
+            store.put_many([rec("later")])
+    assert set(b.read().runs) == {"r0", "r1"}
+
+
+def test_threads_mixing_put_and_put_many(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+    b = LocalBackend(path)
+    errors: list[BaseException] = []
+    with b.lock("apply") as store:
+
+        def work(t: int) -> None:
+            try:
+                for i in range(20):
+                    if i % 2:
+                        store.put(rec(f"t{t}-{i}", i))
+                    else:
+                        store.put_many([rec(f"t{t}-{i}-{k}", k) for k in range(5)])
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        expected = 6 * (10 + 10 * 5)
+        assert store.state.serial == expected == len(store.state.runs)
+        in_memory = store.state
+    assert b.read() == in_memory
+
+
+def test_checkpoint_after_a_large_batch(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+    b = LocalBackend(path)
+    with b.lock("apply") as store:
+        store.put_many([rec(f"r{i % 10}", i) for i in range(300)])
+        assert b.stats.checkpoints == 1  # past max(256, len(runs)) pending lines
+    assert b.read().serial == 300 and len(b.read().runs) == 10
+
+
+def test_memory_backend_and_default_store_implementation() -> None:
+    backend = InMemoryBackend()
+    with backend.lock("apply") as store:
+        store.put_many([rec("a"), rec("b")])
+    assert set(backend.read().runs) == {"a", "b"} and backend.read().serial == 2
+
+    class OnlyPut(Store):
+        """A Store written before put_many existed: the default loops over put."""
+
+        def __init__(self) -> None:
+            self.records: list[RunRecord] = []
+
+        @property
+        def state(self) -> State:
+            return State.empty()
+
+        def put(self, record: RunRecord) -> None:
+            self.records.append(record)
+
+        def remove(self, name: str) -> None:
+            raise NotImplementedError
+
+        def checkpoint(self) -> None:
+            return None
+
+    s = OnlyPut()
+    s.put_many([rec("x"), rec("y")])
+    assert [r.name for r in s.records] == ["x", "y"]
+
+
+class _Run:
+    def __init__(self, run_id: str, status: str) -> None:
+        self.id = run_id
+        self.status = status
+        self.failure_reason = None
+
+
+class _Client:
+    def __init__(self, runs: list[_Run]) -> None:
+        self.runs = runs
+
+    def list_runs(self) -> list[_Run]:
+        return self.runs
+
+    def get_run(self, run_id: str) -> _Run:  # pragma: no cover - all listed
+        raise AssertionError(run_id)
+
+
+def test_observe_stores_a_rounds_changes_with_one_fsync(path: Path) -> None:
+    b = LocalBackend(path)
+    records = [rec(f"r{i}", i) for i in range(40)]
+    with b.lock("apply") as store:
+        store.put_many(records)
+        fsyncs = b.stats.fsyncs
+        seen: list[str] = []
+        client = _Client([_Run(r.run_id or "", "SUCCEEDED") for r in records])
+        out = observe.observe(client, records, store, on_change=lambda _a, z: seen.append(z.name))
+        assert b.stats.fsyncs == fsyncs + 1
+        assert len(seen) == 40 and all(r.status == "SUCCEEDED" for r in out)
+    assert all(r.status == "SUCCEEDED" for r in b.read().runs.values())
+
+
+def test_observe_with_a_sink_that_only_puts() -> None:
+    class Sink:
+        def __init__(self) -> None:
+            self.put_records: list[RunRecord] = []
+
+        def put(self, record: RunRecord) -> None:
+            self.put_records.append(record)
+
+    sink = Sink()
+    records = [rec("a"), rec("b", 1)]
+    observe.observe(_Client([_Run(r.run_id or "", "PROCESSING") for r in records]), records, sink)
+    assert [r.status for r in sink.put_records] == ["PROCESSING", "PROCESSING"]
