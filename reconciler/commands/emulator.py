@@ -42,9 +42,14 @@ def run_emulator(knobs: dict[str, Any], err: TextIO) -> int:
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def _environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, unset) environment variables for the block."""
     saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:
@@ -68,10 +73,15 @@ def run_demo(paths: Sequence[str], keep_state: str | None, out: TextIO, err: Tex
     config = EmulatorConfig(pending_seconds=1.0, processing_seconds=2.0)
     with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp, Emulator(config) as emulator:
         state = keep_state or os.path.join(tmp, "dfr.state.json")
-        env = {
+        # The demo's own state only: a backend or workspace chosen in the
+        # environment (a team database, say) must not receive emulator runs.
+        env: dict[str, str | None] = {
             "DATAFRAMER_BASE_URL": emulator.base_url,
             "DATAFRAMER_API_KEY": DEMO_KEY,
             "DFR_STATE": state,
+            "DFR_BACKEND": None,
+            "DFR_WORKSPACE": None,
+            "DFR_CONFIG": None,
         }
         out.write(f"Started a Dataframer emulator at {emulator.base_url}; state: {state}\n")
         steps = [
