@@ -1,0 +1,61 @@
+"""README's promises: the quickstart's `dfr demo` runs the whole loop, and
+`.ci/run` runs exactly the test command README gives."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _demo(env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DFR_", "DATAFRAMER_"))}
+    env.update(env_extra)
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", "demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_demo_runs_the_whole_loop_over_the_examples() -> None:
+    result = _demo({})
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    assert "Traceback" not in text
+    for step in ("$ dfr validate", "$ dfr plan", "$ dfr apply", "$ dfr status"):
+        assert step in result.stdout
+    assert "Plan: 5 to create, 0 to replace, 0 orphaned." in result.stdout
+    assert "Apply complete: 5 submitted, 0 adopted, 5 succeeded, 0 failed" in result.stdout
+    assert "No changes. Manifests and state agree (5 runs)." in result.stdout
+
+
+def test_demo_ignores_a_backend_chosen_in_the_environment(tmp_path: Path) -> None:
+    # A team database in the environment must never receive the emulator's runs.
+    result = _demo(
+        {
+            "DFR_BACKEND": "postgresql://nobody@127.0.0.1:1/none",
+            "DFR_STATE": str(tmp_path / "not-this.json"),
+        }
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (tmp_path / "not-this.json").exists()
+
+
+def test_ci_runs_the_readme_test_command_exactly() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.+?)\n```", quickstart, flags=re.S)
+    assert commands[0].startswith("python3 -m venv .venv") and "dfr demo" in commands[0]
+    test_command = commands[1]
+    assert "pytest" in test_command
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert test_command in ci.splitlines()
