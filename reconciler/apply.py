@@ -11,7 +11,11 @@ again behind the user's back) against a locked state store:
    moment the answer arrives. A POST whose outcome is unknown is looked up,
    never retried blindly;
 4. unless told not to, it waits for final statuses with one list call per
-   interval for all runs (`reconciler.observe`).
+   interval for all runs (`reconciler.observe`). The pause between calls is a
+   quarter of the age of the oldest run still watched (at least `poll_min`, at
+   most `poll_max`): a run seen at age T is seen final at most ~T/4 late, and a
+   run of any length costs a number of calls that grows with the log of its
+   duration, shared by every run in flight.
 
 Ctrl-C (or SIGTERM) stops new submissions, lets the ones in flight record
 their ids, and returns a report marked interrupted: a later apply resumes.
@@ -75,8 +79,9 @@ class ApplyOptions:
     parallelism: int = 10
     wait: bool = True
     timeout: float | None = None  # seconds to wait for final statuses
-    poll_min: float = 1.0
-    poll_max: float = 30.0
+    poll_min: float = 0.5  # shortest pause between status rounds
+    poll_max: float = 30.0  # longest pause (--poll-interval)
+    poll_share: float = 0.25  # pause = this share of the oldest watched run's age
     skew: timedelta = recovery.DEFAULT_SKEW
     # A lost submission younger than this may still be in the API's hands (a POST
     # the server is slow to finish): look again once it is this old before
@@ -151,6 +156,9 @@ class Applier:
         self.clock = clock
         self.stop = threading.Event()
         self.report = ApplyReport()
+        # When each run of this apply was submitted (the clock's seconds), for
+        # the polling pace: runs' ages say how soon they may be final.
+        self._submitted_at: dict[str, float] = {}
 
     # -- the whole run -------------------------------------------------------
 
@@ -346,6 +354,7 @@ class Applier:
         )
         self.store.put(pending)  # durable before the POST: the heart of "never a duplicate"
         testhooks.hit("before-post")
+        self._submitted_at[name] = self.clock()
         try:
             run_id = self.client.create_run(body)
         except OutcomeUnknown as exc:
@@ -407,9 +416,8 @@ class Applier:
     # -- 4. wait ---------------------------------------------------------------
 
     def _wait(self, names: list[str]) -> None:
-        deadline = None if self.options.timeout is None else self.clock() + self.options.timeout
-        # --poll-interval is the longest pause, the first one included.
-        interval = min(self.options.poll_min, self.options.poll_max)
+        started = self.clock()
+        deadline = None if self.options.timeout is None else started + self.options.timeout
         while True:
             runs = self.store.state.runs
             watching = [
@@ -427,6 +435,7 @@ class Applier:
                 self.report.timed_out = True
                 return
             self.events.waiting(watching)
+            interval = self._poll_pause(watching, now, started)
             pause = interval if deadline is None else min(interval, deadline - now)
             if self.stop.wait(pause):
                 raise KeyboardInterrupt
@@ -439,7 +448,16 @@ class Applier:
                 # The runs go on without us; keep watching until the deadline.
                 self.say(f"warning: could not read run statuses ({exc.message}); retrying")
             self.events.polled(watching)
-            interval = min(self.options.poll_max, interval * 1.5)
+
+    def _poll_pause(self, watching: list[RunRecord], now: float, started: float) -> float:
+        """A share of the oldest watched run's age, within [poll_min, poll_max].
+
+        Runs not submitted by this apply count from the start of the wait.
+        --poll-interval (poll_max) is the longest pause, the first one included.
+        """
+        oldest = min(self._submitted_at.get(r.name, started) for r in watching)
+        pause = max(self.options.poll_min, self.options.poll_share * (now - oldest))
+        return min(pause, self.options.poll_max)
 
     def _changed(self, before: RunRecord, after: RunRecord) -> None:
         self.events.status_changed(before, after)

@@ -197,7 +197,23 @@ def _remember_key_file(ctx: click.Context, _param: click.Parameter, value: str |
         ctx.meta["dfr.api_key_file"] = value
 
 
+def _remember_max_rps(ctx: click.Context, _param: click.Parameter, value: float | None) -> None:
+    # Read by commands.common.make_client.
+    if value is not None:
+        ctx.meta["dfr.max_rps"] = value
+
+
 def _api_options(f: Any) -> Any:
+    f = click.option(
+        "--max-rps",
+        type=click.FloatRange(min=0, min_open=True),
+        envvar="DFR_MAX_RPS",
+        metavar="N",
+        expose_value=False,
+        callback=_remember_max_rps,
+        help="Send at most N API requests per second, evenly spaced (env DFR_MAX_RPS). "
+        "Without it, the first 429 sets the pace from what the API accepted.",
+    )(f)
     f = click.option(
         "--api-key-file",
         metavar="FILE",

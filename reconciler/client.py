@@ -451,6 +451,8 @@ class DataframerClient:
         user_agent: str = f"dfr/{__version__}",
         max_requests_per_second: float | None = None,
         adaptive_rate: bool = False,
+        learn_rate: bool = False,
+        rate_burst: float | None = None,
         pool_size: int = 32,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -485,9 +487,12 @@ class DataframerClient:
         self._pacer = Pacer(
             max_requests_per_second=max_requests_per_second,
             adaptive=adaptive_rate,
+            learn=learn_rate,
+            burst=rate_burst,
             clock=clock,
             sleep=sleep,
         )
+        self._clock = clock
         self._lock = threading.Lock()
         self._requests: dict[str, int] = {}
         self._retries = 0
@@ -696,6 +701,7 @@ class DataframerClient:
         while True:
             attempt += 1
             self._pacer.acquire()
+            sent_at = self._clock()
             with self._lock:
                 self._requests[method] = self._requests.get(method, 0) + 1
             retry_after: float | None = None
@@ -725,7 +731,7 @@ class DataframerClient:
                 if status_code == 429:
                     with self._lock:
                         self._rate_limited += 1
-                    self._pacer.on_rate_limited()
+                    self._pacer.on_rate_limited(sent_at)
                 else:
                     with self._lock:
                         self._server_errors += 1

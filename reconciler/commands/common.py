@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler import diagnostics as diag
 from reconciler.errors import UsageError, ValidationFailed
@@ -133,8 +133,23 @@ def make_client(api_url: str | None, *, allow_insecure_http: bool = False) -> Da
     # --api-url or DATAFRAMER_BASE_URL, then the project file, then the default.
     api_url = api_url or os.environ.get("DATAFRAMER_BASE_URL") or current().api_url
     return client_from_env(
-        api_url, allow_insecure_http=allow_insecure_http, api_key=_key_from_file()
+        api_url,
+        allow_insecure_http=allow_insecure_http,
+        api_key=_key_from_file(),
+        **_pacing(),
     )
+
+
+def _pacing() -> dict[str, Any]:
+    """Client pacing: `--max-rps N` (or DFR_MAX_RPS) spaces requests evenly at N per
+    second; without it the client learns the API's rate from its first 429."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    rate = ctx.meta.get("dfr.max_rps") if ctx is not None else None
+    if rate is None:
+        return {"learn_rate": True}
+    return {"max_requests_per_second": float(rate), "rate_burst": 1.0}
 
 
 def _key_from_file() -> str | None:
