@@ -69,7 +69,21 @@ def _remember_config(ctx: click.Context, _param: click.Parameter, value: str | N
         ctx.meta["dfr.config"] = value
 
 
+def _remember_no_cache(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    # Read by reconciler.vcache.from_cli().
+    if value:
+        ctx.meta["dfr.no_cache"] = True
+
+
 def _config_option(f: Any) -> Any:
+    f = click.option(
+        "--no-cache",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_no_cache,
+        help="Parse and check every manifest file again instead of using the cache of "
+        "unchanged files (env DFR_NO_CACHE=1; cache in $XDG_CACHE_HOME/dfr or DFR_CACHE_DIR).",
+    )(f)
     return click.option(
         "--config",
         metavar="FILE",

@@ -151,12 +151,24 @@ def _walk(top: Path) -> Iterator[tuple[Path | None, Diagnostic | None]]:
 
 def read_documents(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
     """Every document of a file that parsed, and the problem that stopped it, if any."""
-    docs: list[Document] = []
+    data, problem = read_bytes(source)
+    if data is None:
+        return [], [problem] if problem is not None else []
+    return parse_bytes(source, data)
+
+
+def read_bytes(source: SourceFile) -> tuple[bytes | None, Diagnostic | None]:
+    """The file's bytes (at most MAX_FILE_BYTES + 1), or the problem reading it."""
     try:
         with open(source.path, "rb") as handle:
-            data = _read_capped(handle)
+            return _read_capped(handle), None
     except OSError as exc:
-        return [], [diag.error(f"cannot read file: {exc.strerror}", source.display, code="io")]
+        return None, diag.error(f"cannot read file: {exc.strerror}", source.display, code="io")
+
+
+def parse_bytes(source: SourceFile, data: bytes) -> tuple[list[Document], list[Diagnostic]]:
+    """Every document of `data` (the file's bytes) that parsed, and the problem, if any."""
+    docs: list[Document] = []
     try:
         for doc in parse_documents(decode(data)):
             docs.append(doc)

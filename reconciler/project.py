@@ -403,6 +403,7 @@ def validate_with_project(paths: Sequence[str], *, skip_non_manifests: bool = Fa
     `spec_version` get the reproducibility warning here (and only here: plan and
     apply stay quiet about it).
     """
+    from reconciler import vcache
     from reconciler.policy import unpinned_version
     from reconciler.validate import validate_paths
 
@@ -411,6 +412,7 @@ def validate_with_project(paths: Sequence[str], *, skip_non_manifests: bool = Fa
         project.manifest_paths(paths),
         skip_non_manifests=skip_non_manifests,
         checks=[*project.checks(), unpinned_version],
+        cache=vcache.from_cli(),
     )
     result.diagnostics = [*project.diagnostics, *result.diagnostics]
     return result

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from reconciler import diagnostics as diag
 from reconciler import schema
@@ -22,9 +22,16 @@ from reconciler.manifests import (
     claims_manifest,
     discover,
     looks_like_manifest,
+    parse_bytes,
+    read_bytes,
     read_documents,
 )
 from reconciler.yamlsafe import Document, key_node_of, locate, position, yaml11_reading
+
+if TYPE_CHECKING:
+    from yaml.nodes import Node
+
+    from reconciler.vcache import Entry, ValidationCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +86,21 @@ def validate_paths(
     *,
     skip_non_manifests: bool = False,
     checks: Sequence[DocumentCheck] = (),
+    cache: ValidationCache | None = None,
 ) -> ValidationResult:
-    """Read and check everything under `paths`; never raises for bad input."""
+    """Read and check everything under `paths`; never raises for bad input.
+
+    With a `cache` (`reconciler.vcache`), a file whose bytes were checked
+    before without any finding is not parsed again; `checks` and the
+    cross-file rules still run on every manifest.
+    """
     result = ValidationResult()
     sources, problems = discover(paths)
     result.diagnostics.extend(problems)
     for source in sources:
-        _validate_file(source, result, skip_non_manifests, checks)
+        _validate_file(source, result, skip_non_manifests, checks, cache)
+    if cache is not None:
+        cache.flush()
     _check_unique_names(result)
     result.diagnostics = diag.sort(result.diagnostics)
     return result
@@ -96,11 +111,100 @@ def _validate_file(
     result: ValidationResult,
     skip_non_manifests: bool,
     checks: Sequence[DocumentCheck] = (),
+    cache: ValidationCache | None = None,
 ) -> None:
     result.files += 1
-    documents, problems = read_documents(source)
-    result.diagnostics.extend(problems)
     strict = source.explicit and not skip_non_manifests
+    if cache is None:
+        documents, problems = read_documents(source)
+        valid = _check_documents(source, documents, problems, result, strict)
+    else:
+        data, problem = read_bytes(source)
+        if data is None:
+            result.diagnostics.extend([problem] if problem is not None else [])
+            return
+        key = cache.key(data, strict)
+        hit = cache.get(key)
+        if hit is not None:
+            valid = _replay(source, data, hit, result)
+        else:
+            documents, problems = parse_bytes(source, data)
+            before = (len(result.diagnostics), result.documents, result.skipped)
+            valid = _check_documents(source, documents, problems, result, strict)
+            if len(result.diagnostics) == before[0]:  # clean: worth remembering
+                from reconciler.vcache import entry
+
+                found = [[m.name, m.spec, m.labels, m.line, m.column, d.index] for d, m in valid]
+                cache.put(
+                    key, entry(result.documents - before[1], result.skipped - before[2], found)
+                )
+    for doc, manifest in valid:
+        for check in checks:
+            result.diagnostics.extend(check(source.display, doc, manifest))
+
+
+def _replay(
+    source: SourceFile, data: bytes, hit: Entry, result: ValidationResult
+) -> list[tuple[Document, Manifest]]:
+    """What a clean file gave last time: its manifests, counted as if read now."""
+    result.documents += hit["d"]
+    result.skipped += hit["s"]
+    parsed: list[Document] = []  # shared by the lazy documents of this file
+    out = []
+    for name, spec, labels, line, column, index in hit["m"]:
+        result.names.append(_Claim(name, source.display, line, column))
+        manifest = Manifest(name, spec, labels, source.display, line, column)
+        result.manifests.append(manifest)
+        out.append((cast(Document, _LazyDocument(source, data, index, parsed)), manifest))
+    return out
+
+
+class _LazyDocument:
+    """A cached manifest's document, parsed from the file's bytes only if a check asks.
+
+    Checks (the project's policy) look at the document only to place a finding,
+    so for a compliant manifest the file is never parsed again.
+    """
+
+    def __init__(self, source: SourceFile, data: bytes, index: int, parsed: list[Document]):
+        self._source, self._data, self.index, self._parsed = source, data, index, parsed
+
+    def _doc(self) -> Document:
+        if not self._parsed:
+            documents, _ = parse_bytes(self._source, self._data)
+            self._parsed.extend(documents)
+        for doc in self._parsed:
+            if doc.index == self.index:
+                return doc
+        raise LookupError(f"{self._source.display}: document {self.index} is gone")
+
+    @property
+    def value(self) -> Any:
+        return self._doc().value
+
+    @property
+    def node(self) -> Node:
+        return self._doc().node
+
+    @property
+    def line(self) -> int:
+        return self._doc().line
+
+    @property
+    def column(self) -> int:
+        return self._doc().column
+
+
+def _check_documents(
+    source: SourceFile,
+    documents: list[Document],
+    problems: list[Diagnostic],
+    result: ValidationResult,
+    strict: bool,
+) -> list[tuple[Document, Manifest]]:
+    """Schema and cross-field rules for a file's documents; the valid manifests."""
+    result.diagnostics.extend(problems)
+    valid: list[tuple[Document, Manifest]] = []
     for doc in documents:
         if doc.value is None:  # an empty document, e.g. after a trailing '---'
             continue
@@ -123,7 +227,10 @@ def _validate_file(
                         )
                     )
             continue
-        _validate_document(source, doc, result, checks)
+        manifest = _validate_document(source, doc, result)
+        if manifest is not None:
+            valid.append((doc, manifest))
+    return valid
 
 
 def _not_a_manifest(source: SourceFile, doc: Document) -> Diagnostic:
@@ -140,11 +247,8 @@ def _not_a_manifest(source: SourceFile, doc: Document) -> Diagnostic:
 
 
 def _validate_document(
-    source: SourceFile,
-    doc: Document,
-    result: ValidationResult,
-    checks: Sequence[DocumentCheck] = (),
-) -> None:
+    source: SourceFile, doc: Document, result: ValidationResult
+) -> Manifest | None:
     metadata = doc.value.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
         line, col = position(locate(doc.node, ("metadata", "name")))
@@ -169,7 +273,7 @@ def _validate_document(
             diag.error(message, source.display, line, col, code="schema", path=problem.path)
         )
     if found:
-        return
+        return None
     value = doc.value
     metadata = value["metadata"]
     # A manifest's place is its name: that is what other messages point at.
@@ -185,8 +289,7 @@ def _validate_document(
     )
     result.manifests.append(manifest)
     result.diagnostics.extend(_cross_field_warnings(source, doc, manifest))
-    for check in checks:
-        result.diagnostics.extend(check(source.display, doc, manifest))
+    return manifest
 
 
 def _cross_field_warnings(source: SourceFile, doc: Document, m: Manifest) -> list[Diagnostic]:

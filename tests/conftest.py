@@ -34,3 +34,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 # lands late there; waiting out the real-world grace period (60 s) would only
 # slow the crash tests down. tests/unit/test_recovery_grace.py covers the wait.
 os.environ.setdefault("DFR_RECOVERY_GRACE", "0")
+
+# The validation cache (reconciler.vcache) is on for every CLI test, as for
+# users, but in a folder of this test session, never in the user's ~/.cache.
+if "DFR_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _cache = tempfile.mkdtemp(prefix="dfr-test-cache-")
+    os.environ["DFR_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, True)

@@ -29,7 +29,11 @@ def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
     from reconciler.validate import validate_paths
 
     project = current()
-    result = validate_paths(project.manifest_paths(paths), checks=project.checks())
+    from reconciler import vcache
+
+    result = validate_paths(
+        project.manifest_paths(paths), checks=project.checks(), cache=vcache.from_cli()
+    )
     diag.write_text(result.diagnostics, err)
     if not result.ok:
         raise ValidationFailed(

@@ -23,11 +23,14 @@ def load_manifests_annotated(
     which the caller annotates together with the plan's own (one limit per step).
     """
     from reconciler import diagnostics as diag
+    from reconciler import vcache
     from reconciler.project import current
     from reconciler.validate import validate_paths
     from reconciler.views.github import write_diagnostics
 
-    result = validate_paths(paths or (".",), checks=current().checks())  # dfr.yaml's policy
+    result = validate_paths(
+        paths or (".",), checks=current().checks(), cache=vcache.from_cli()
+    )  # dfr.yaml's policy
     if not result.ok:
         write_diagnostics(result.diagnostics, out, err)
         raise ValidationFailed(
