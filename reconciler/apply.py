@@ -12,10 +12,10 @@ again behind the user's back) against a locked state store:
    never retried blindly;
 4. unless told not to, it waits for final statuses with one list call per
    interval for all runs (`reconciler.observe`). The pause between calls is a
-   quarter of the age of the oldest run still watched (at least `poll_min`, at
-   most `poll_max`): a run seen at age T is seen final at most ~T/4 late, and a
-   run of any length costs a number of calls that grows with the log of its
-   duration, shared by every run in flight.
+   quarter of the age of the youngest run still watched (at least `poll_min`,
+   at most `poll_max`): a run that ends at age T is seen final at most ~T/4
+   late, and a run of any length costs a number of calls that grows with the
+   log of its duration, shared by every run in flight.
 
 Ctrl-C (or SIGTERM) stops new submissions, lets the ones in flight record
 their ids, and returns a report marked interrupted: a later apply resumes.
@@ -81,7 +81,7 @@ class ApplyOptions:
     timeout: float | None = None  # seconds to wait for final statuses
     poll_min: float = 0.5  # shortest pause between status rounds
     poll_max: float = 30.0  # longest pause (--poll-interval)
-    poll_share: float = 0.25  # pause = this share of the oldest watched run's age
+    poll_share: float = 0.25  # pause = this share of the youngest watched run's age
     skew: timedelta = recovery.DEFAULT_SKEW
     # A lost submission younger than this may still be in the API's hands (a POST
     # the server is slow to finish): look again once it is this old before
@@ -450,13 +450,16 @@ class Applier:
             self.events.polled(watching)
 
     def _poll_pause(self, watching: list[RunRecord], now: float, started: float) -> float:
-        """A share of the oldest watched run's age, within [poll_min, poll_max].
+        """A share of the youngest watched run's age, within [poll_min, poll_max].
 
-        Runs not submitted by this apply count from the start of the wait.
-        --poll-interval (poll_max) is the longest pause, the first one included.
+        The youngest, because right after a long submission the oldest runs are
+        long done, unseen: the round that matters is the one that can see the
+        last runs end. Runs not submitted by this apply count from the start of
+        the wait. --poll-interval (poll_max) is the longest pause, the first one
+        included.
         """
-        oldest = min(self._submitted_at.get(r.name, started) for r in watching)
-        pause = max(self.options.poll_min, self.options.poll_share * (now - oldest))
+        youngest = max(self._submitted_at.get(r.name, started) for r in watching)
+        pause = max(self.options.poll_min, self.options.poll_share * (now - youngest))
         return min(pause, self.options.poll_max)
 
     def _changed(self, before: RunRecord, after: RunRecord) -> None:

@@ -18,6 +18,8 @@ combines two things:
   evenly spaced. So only the first 429 (and those already in flight with it)
   is spent learning the quota; a 429 for a request sent before the rate last
   changed says nothing new and is ignored; a later one lowers the rate again.
+  A rate given by the caller is a ceiling: a 429 lowers the pace below it the
+  same way (the quota is lower than the caller thought), never above it.
 
 Requests paced by the token bucket start once a pause is over: a thread that
 queues during a pause gets its turn after the pause, spaced from the others,
@@ -80,7 +82,7 @@ class Pacer:
         self._paused_until = 0.0
         self._pause_generation = 0
         self.waited_seconds = 0.0
-        self._learn = learn and max_requests_per_second is None
+        self._learn = learn and not self._adaptive
         self._accepted: collections.deque[float] = collections.deque()  # last LEARN_WINDOW
         self._rate_changed_at = float("-inf")
         #: How the rate was last set by learning (for reports): None until a 429.

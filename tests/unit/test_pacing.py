@@ -67,13 +67,18 @@ def test_429s_of_requests_sent_before_the_rate_was_learned_are_ignored() -> None
     assert pacer.rate == pytest.approx(learned * LEARN_BACKOFF)
 
 
-def test_explicit_rate_is_never_overridden_by_learning() -> None:
+def test_explicit_rate_is_a_ceiling_that_a_429_lowers() -> None:
     clock = FakeClock()
     pacer = Pacer(max_requests_per_second=5.0, learn=True, clock=clock, sleep=clock.sleep)
     for _ in range(50):
         pacer.on_success()
     pacer.on_rate_limited(sent_at=clock.now)
-    assert pacer.rate == 5.0
+    assert pacer.rate == pytest.approx(5.0 * LEARN_BACKOFF)  # never up to the 50 seen
+    clock.now += 1.5  # the 50 have left the window
+    for _ in range(3):
+        pacer.on_success()
+    pacer.on_rate_limited(sent_at=clock.now)
+    assert pacer.rate == pytest.approx(3 * LEARN_BACKOFF)  # the API took only 3 in a second
 
 
 def test_burst_of_one_spaces_requests_evenly() -> None:
@@ -155,7 +160,7 @@ def test_without_learning_a_429_only_pauses() -> None:
     assert codes.count(429) > 1
 
 
-def test_wait_pauses_grow_with_the_age_of_the_oldest_run() -> None:
+def test_wait_pauses_grow_with_the_age_of_the_youngest_run() -> None:
     clock = FakeClock()
     applier = Applier(
         client=None,  # type: ignore[arg-type]
@@ -168,8 +173,8 @@ def test_wait_pauses_grow_with_the_age_of_the_oldest_run() -> None:
     ]
     start = clock.now
     applier._submitted_at = {"a": start - 8.0, "b": start - 1.0}
-    assert applier._poll_pause(runs, clock.now, start) == 2.0  # a quarter of 8 s
-    assert applier._poll_pause(runs[1:], clock.now, start) == 0.5  # the floor
+    assert applier._poll_pause(runs[:1], clock.now, start) == 2.0  # a quarter of 8 s
+    assert applier._poll_pause(runs, clock.now, start) == 0.5  # b is young: the floor
     # Runs of an earlier apply count from the start of the wait.
     assert applier._poll_pause([RunRecord.new("c", spec={}, run_id="x")], start + 40, start) == 10
     assert applier._poll_pause(runs, start + 1000, start) == 30.0  # --poll-interval caps it
