@@ -8,9 +8,10 @@ are the key) but not parsed again.
 
 Key: BLAKE2b of a salt, the file's strictness (named on the command line or
 found in a directory) and its bytes. The salt covers dfr's version, the
-bundled manifest schema and the source of every module whose code decides a
-file's result (yamlsafe, manifests, validate, schema, this one): a new release,
-a new schema or an edited checkout never reads an old answer.
+bundled manifest schema, the source of every module whose code decides a
+file's result (yamlsafe, manifests, validate, schema, this one), and the
+versions of Python, PyYAML and jsonschema: a new release, a new schema, an
+upgraded library or an edited checkout never reads an old answer.
 
 Value: only clean outcomes are kept: a file whose every document parsed and
 is either a valid manifest (name, spec, labels, place) or, in a directory, a
@@ -38,6 +39,7 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -51,6 +53,8 @@ _SUBDIR = f"validate-v{ENTRY_VERSION}"
 SCHEMA_NAME = "generation-run.schema.json"
 #: Modules whose source decides what a file's parse and schema check give.
 _DECIDING_MODULES = ("yamlsafe", "manifests", "validate", "schema", "vcache")
+#: Libraries whose version may change what a file gives (the parser, the validator).
+_DECIDING_LIBRARIES = ("PyYAML", "jsonschema", "referencing")
 
 #: A cached manifest: name, spec, labels, line, column (of metadata.name), document index.
 Entry = dict[str, Any]
@@ -90,7 +94,14 @@ def salt() -> bytes | None:
     from reconciler import __version__
 
     h = hashlib.blake2b(digest_size=16)
-    h.update(f"dfr {__version__} entry {ENTRY_VERSION}\0".encode())
+    h.update(f"dfr {__version__} entry {ENTRY_VERSION} python {sys.version}\0".encode())
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        for dist in _DECIDING_LIBRARIES:
+            h.update(f"{dist} {version(dist)}\0".encode())
+    except (ImportError, PackageNotFoundError):
+        return None
     try:
         schema = resources.files("reconciler").joinpath("schemas").joinpath(SCHEMA_NAME)
         h.update(schema.read_bytes())
