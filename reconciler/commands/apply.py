@@ -80,7 +80,7 @@ def run_apply(
 ) -> int:
     from reconciler import planfile
     from reconciler.apply import Applier, ApplyOptions
-    from reconciler.plan import PlanOptions, make_plan
+    from reconciler.plan import Action, PlanOptions, make_plan
     from reconciler.render import render_apply_report, render_plan
 
     saved = None
@@ -115,6 +115,12 @@ def run_apply(
         plan = make_plan(manifests, store.state, options)
         if saved is not None:
             planfile.check_current(saved, plan, args.paths[0])
+        if options.prune and not manifests and plan.by_action(Action.ORPHAN):
+            raise UsageError(
+                "refusing to prune: no manifests were found, so every run in state would be "
+                "canceled and forgotten. Check the path; to forget runs on purpose, use "
+                "`dfr state rm NAME...`"
+            )
         checked = guard.budget(plan, project.policy)
         out.write(checked.annotate(render_plan(plan)))
         out.flush()

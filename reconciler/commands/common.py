@@ -25,21 +25,22 @@ def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
     No PATHS: the project file's `manifests`, else the current directory. The
     project's policy is checked on every manifest (`reconciler.policy`).
     """
+    from reconciler import vcache
     from reconciler.project import current
     from reconciler.validate import validate_paths
 
     project = current()
-    from reconciler import vcache
-
-    result = validate_paths(
-        project.manifest_paths(paths), checks=project.checks(), cache=vcache.from_cli()
-    )
+    where = project.manifest_paths(paths)
+    result = validate_paths(where, checks=project.checks(), cache=vcache.from_cli())
     diag.write_text(result.diagnostics, err)
     if not result.ok:
         raise ValidationFailed(
             f"{result.errors} error{'s' if result.errors != 1 else ''} in the manifests; "
             "nothing was planned or submitted"
         )
+    if not result.manifests:
+        # Most often the wrong folder: say so rather than report "no changes".
+        err.write(f"warning: no manifests found under {', '.join(where)}\n")
     return result.manifests
 
 

@@ -275,3 +275,20 @@ def test_refused_api_key_is_a_clear_error(
     monkeypatch.setenv("DATAFRAMER_API_KEY", KEY)
     assert dfr(*apply_args("manifests")).code == 0
     assert emu.stats()["runs_created"] == 1
+
+
+def test_prune_with_no_manifests_found_is_refused_and_cancels_nothing(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    """`dfr apply --prune` in the wrong folder must not cancel every run in state."""
+    emu.configure(**SLOW)
+    ws.write("keep-me")
+    code, out, err = dfr(*apply_args("--no-wait", "manifests"))
+    assert code == 0, out + err
+    (ws.root / "empty").mkdir()
+    code, out, err = dfr("apply", "--auto-approve", "--prune", "empty")
+    assert code == 1
+    assert "warning: no manifests found under empty" in err
+    assert "refusing to prune" in err
+    assert cancels(emu) == 0
+    assert ws.run_ids()["keep-me"] is not None
