@@ -1,6 +1,6 @@
 """`python -m reconciler` is `dfr`."""
 
-from reconciler.cli import main
+from reconciler import main
 
 if __name__ == "__main__":
     main()
