@@ -23,7 +23,6 @@ their ids, and returns a report marked interrupted: a later apply resumes.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -338,11 +337,12 @@ class Applier:
         assert body is not None
         record = self.store.state.runs.get(name)
         previous: list[str] = list(record.previous_run_ids) if record else []
+        # A replaced run is canceled only once its successor exists: if the new
+        # POST is refused, the user keeps the run they had.
+        to_cancel = None
         if record is not None and record.run_id:
             if change.cancel_prior and record.status not in TERMINAL and not record.drift:
-                # Already gone is as good as canceled.
-                with contextlib.suppress(NotFoundError):
-                    self._cancel(record.run_id, name)
+                to_cancel = record.run_id
             previous.append(record.run_id)
         pending = RunRecord.new(
             name,
@@ -360,12 +360,14 @@ class Applier:
         except OutcomeUnknown as exc:
             self._unknown_outcome(pending, exc)
             return
-        except AuthError as exc:
-            self.store.put(pending.evolve(intent=None, last_error=_error(exc.message, exc)))
-            raise
         except APIError as exc:
-            # Refused or never sent: no run exists. Record it; the others go on.
-            self.store.put(pending.evolve(intent=None, last_error=_error(exc.message, exc)))
+            # Refused or never sent: no run was created. The name keeps the run it
+            # had, if any, with the error; the others go on (but a refused key
+            # stops everything).
+            kept = record if record is not None and record.run_id else pending
+            self.store.put(kept.evolve(intent=None, last_error=_error(exc.message, exc)))
+            if isinstance(exc, AuthError):
+                raise
             self.report.rejected[name] = exc.message
             self.say(f"{name}: not submitted: {exc.message}")
             self.events.rejected(name, exc.message)
@@ -378,6 +380,22 @@ class Applier:
         self.report.submitted.append(name)
         self.say(f"{name}: submitted run {run_id}")
         self.events.submitted(name, run_id)
+        if to_cancel is not None:
+            self._cancel_replaced(name, to_cancel)
+
+    def _cancel_replaced(self, name: str, run_id: str) -> None:
+        """Cancel the run a successful replace superseded; a failure only warns."""
+        try:
+            self._cancel(run_id, name)
+        except NotFoundError:
+            pass  # already gone is as good as canceled
+        except AuthError:
+            raise
+        except APIError as exc:
+            self.say(
+                f"warning: {name}: the replaced run {run_id} could not be canceled "
+                f"({exc.message}); it may still be running: cancel it in Dataframer"
+            )
 
     def _block(self, change: Change, reason: str) -> None:
         """Record a blocked change as a rejection (last_error); nothing is sent."""

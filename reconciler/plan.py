@@ -207,7 +207,10 @@ def _change(manifest: Manifest, record: RunRecord | None, forced: bool) -> Chang
         if forced:
             notes.append("replacement requested with --replace")
         if unfinished:
-            notes.append(f"the current run {record.run_id} ({record.status}) will be canceled")
+            notes.append(
+                f"the current run {record.run_id} ({record.status}) will be canceled once "
+                "its replacement is submitted"
+            )
         return Change(
             manifest.name,
             Action.REPLACE,
