@@ -75,7 +75,23 @@ def _remember_no_cache(ctx: click.Context, _param: click.Parameter, value: bool)
         ctx.meta["dfr.no_cache"] = True
 
 
+def _remember_jobs(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
+    # Read by reconciler.validate.jobs_from_cli().
+    if value is not None:
+        ctx.meta["dfr.jobs"] = value
+
+
 def _config_option(f: Any) -> Any:
+    f = click.option(
+        "--jobs",
+        type=click.IntRange(min=1),
+        envvar="DFR_JOBS",
+        metavar="N",
+        expose_value=False,
+        callback=_remember_jobs,
+        help="Processes that parse and check manifest files when at least 1,000 are not "
+        "in the cache (env DFR_JOBS; default: the CPU count; 1: this process only).",
+    )(f)
     f = click.option(
         "--no-cache",
         is_flag=True,

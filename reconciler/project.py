@@ -405,7 +405,7 @@ def validate_with_project(paths: Sequence[str], *, skip_non_manifests: bool = Fa
     """
     from reconciler import vcache
     from reconciler.policy import unpinned_version
-    from reconciler.validate import validate_paths
+    from reconciler.validate import jobs_from_cli, validate_paths
 
     project = current(strict=False)
     result = validate_paths(
@@ -413,6 +413,7 @@ def validate_with_project(paths: Sequence[str], *, skip_non_manifests: bool = Fa
         skip_non_manifests=skip_non_manifests,
         checks=[*project.checks(), unpinned_version],
         cache=vcache.from_cli(),
+        jobs=jobs_from_cli(),
     )
     result.diagnostics = [*project.diagnostics, *result.diagnostics]
     return result

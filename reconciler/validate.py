@@ -9,9 +9,10 @@ front end and refuse to go on when any error was found.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from reconciler import diagnostics as diag
 from reconciler import schema
@@ -77,8 +78,14 @@ class ValidationResult:
 
 
 #: An extra rule for each valid manifest (the project's policy, for example):
-#: (file as shown, its document, the manifest) -> diagnostics.
+#: (file as shown, its document, the manifest) -> diagnostics. With more than
+#: one job it may run in a forked worker process: it must be a pure function.
 DocumentCheck = Callable[[str, Document, Manifest], list[Diagnostic]]
+
+#: Fewest files to parse before parsing and schema checking go to a pool of
+#: processes (`jobs` > 1): below it, starting the workers and sending the
+#: results back cost about what the second core saves.
+PARALLEL_MIN_FILES = 1_000
 
 
 def validate_paths(
@@ -87,18 +94,39 @@ def validate_paths(
     skip_non_manifests: bool = False,
     checks: Sequence[DocumentCheck] = (),
     cache: ValidationCache | None = None,
+    jobs: int = 1,
+    parallel_min: int = PARALLEL_MIN_FILES,
 ) -> ValidationResult:
     """Read and check everything under `paths`; never raises for bad input.
 
     With a `cache` (`reconciler.vcache`), a file whose bytes were checked
     before without any finding is not parsed again; `checks` and the
-    cross-file rules still run on every manifest.
+    cross-file rules still run on every manifest. With `jobs` > 1 and at
+    least `parallel_min` files to parse, forked worker processes parse and
+    check them; the result is the same, in the same order, as with one job.
     """
     result = ValidationResult()
     sources, problems = discover(paths)
     result.diagnostics.extend(problems)
-    for source in sources:
-        _validate_file(source, result, skip_non_manifests, checks, cache)
+    reads = [_read(source, skip_non_manifests, cache) for source in sources]
+    outcomes: Generator[_Outcome, None, None] | None = None
+    todo: list[int] = []
+    if jobs > 1 and len(sources) >= parallel_min:
+        todo = [i for i, read in enumerate(reads) if read.parse]
+        if len(todo) >= parallel_min:
+            outcomes = _examine_in_pool(sources, reads, todo, skip_non_manifests, checks, jobs)
+    ahead = iter(todo if outcomes is not None else ())
+    next_todo = next(ahead, -1)
+    try:
+        for i, source in enumerate(sources):
+            outcome = None
+            if i == next_todo and outcomes is not None:
+                outcome = next(outcomes)
+                next_todo = next(ahead, -1)
+            _validate_file(source, reads[i], result, skip_non_manifests, checks, cache, outcome)
+    finally:
+        if outcomes is not None:
+            outcomes.close()  # stops and joins the workers if this loop failed
     if cache is not None:
         cache.flush()
     _check_unique_names(result)
@@ -106,41 +134,196 @@ def validate_paths(
     return result
 
 
+def jobs_from_cli() -> int:
+    """Processes for parsing: `--jobs N` (or DFR_JOBS), else the usable CPUs."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    jobs = ctx.meta.get("dfr.jobs") if ctx is not None else None
+    if jobs is not None:
+        return int(jobs)
+    env = os.environ.get("DFR_JOBS", "").strip()  # a command without the option
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class _Read(NamedTuple):
+    """A file before parsing: with a cache, its bytes and key (read in this process)."""
+
+    data: bytes | None
+    problem: Diagnostic | None
+    key: str | None
+    parse: bool  # whether it will (most likely) be parsed: no cache entry for it
+
+
+class _Outcome(NamedTuple):
+    """What parsing and checking one file gave: plain values, picklable for a worker."""
+
+    diagnostics: list[Diagnostic]
+    clean: bool  # no diagnostic before the checks: worth remembering in the cache
+    names: list[_Claim]
+    documents: int
+    skipped: int
+    manifests: list[Manifest]
+    indexes: list[int]  # each valid manifest's document index
+
+
+def _strict(source: SourceFile, skip_non_manifests: bool) -> bool:
+    return source.explicit and not skip_non_manifests
+
+
+def _read(source: SourceFile, skip_non_manifests: bool, cache: ValidationCache | None) -> _Read:
+    if cache is None:
+        return _Read(None, None, None, True)  # read and parsed in one go, later
+    data, problem = read_bytes(source)
+    if data is None:
+        return _Read(None, problem, None, False)
+    key = cache.key(data, _strict(source, skip_non_manifests))
+    return _Read(data, None, key, not cache.has(key))
+
+
 def _validate_file(
     source: SourceFile,
+    read: _Read,
     result: ValidationResult,
     skip_non_manifests: bool,
     checks: Sequence[DocumentCheck] = (),
     cache: ValidationCache | None = None,
+    outcome: _Outcome | None = None,
 ) -> None:
+    """One file into `result`; `outcome` is its parse and check when a worker made it."""
     result.files += 1
-    strict = source.explicit and not skip_non_manifests
-    if cache is None:
-        documents, problems = read_documents(source)
-        valid = _check_documents(source, documents, problems, result, strict)
-    else:
-        data, problem = read_bytes(source)
-        if data is None:
-            result.diagnostics.extend([problem] if problem is not None else [])
+    if cache is not None:
+        if read.data is None:
+            result.diagnostics.extend([read.problem] if read.problem is not None else [])
             return
-        key = cache.key(data, strict)
-        hit = cache.get(key)
+        assert read.key is not None
+        hit = cache.get(read.key)
         if hit is not None:
-            valid = _replay(source, data, hit, result)
-        else:
-            documents, problems = parse_bytes(source, data)
-            before = (len(result.diagnostics), result.documents, result.skipped)
-            valid = _check_documents(source, documents, problems, result, strict)
-            if len(result.diagnostics) == before[0]:  # clean: worth remembering
-                from reconciler.vcache import entry
+            for doc, manifest in _replay(source, read.data, hit, result):
+                for check in checks:
+                    result.diagnostics.extend(check(source.display, doc, manifest))
+            return
+    if outcome is None:
+        outcome = _examine(source, read.data, skip_non_manifests, checks)
+    result.diagnostics.extend(outcome.diagnostics)
+    result.names.extend(outcome.names)
+    result.manifests.extend(outcome.manifests)
+    result.documents += outcome.documents
+    result.skipped += outcome.skipped
+    if cache is not None and outcome.clean:
+        from reconciler.vcache import entry
 
-                found = [[m.name, m.spec, m.labels, m.line, m.column, d.index] for d, m in valid]
-                cache.put(
-                    key, entry(result.documents - before[1], result.skipped - before[2], found)
-                )
+        assert read.key is not None
+        found = [
+            [m.name, m.spec, m.labels, m.line, m.column, index]
+            for m, index in zip(outcome.manifests, outcome.indexes, strict=True)
+        ]
+        cache.put(read.key, entry(outcome.documents, outcome.skipped, found))
+
+
+def _examine(
+    source: SourceFile,
+    data: bytes | None,
+    skip_non_manifests: bool,
+    checks: Sequence[DocumentCheck],
+) -> _Outcome:
+    """Parse and check one file (`data`: its bytes, or None to read them here)."""
+    if data is None:
+        documents, problems = read_documents(source)
+    else:
+        documents, problems = parse_bytes(source, data)
+    part = ValidationResult()
+    valid = _check_documents(source, documents, problems, part, _strict(source, skip_non_manifests))
+    clean = not part.diagnostics
     for doc, manifest in valid:
         for check in checks:
-            result.diagnostics.extend(check(source.display, doc, manifest))
+            part.diagnostics.extend(check(source.display, doc, manifest))
+    return _Outcome(
+        part.diagnostics,
+        clean,
+        part.names,
+        part.documents,
+        part.skipped,
+        part.manifests,
+        [doc.index for doc, _ in valid],
+    )
+
+
+# -- several processes -----------------------------------------------------------------
+
+#: What the workers read, set in the parent just before they are forked (never pickled).
+_SHARED: tuple[list[SourceFile], list[_Read], list[int], bool, Sequence[DocumentCheck]] | None
+_SHARED = None
+
+
+def _examine_in_pool(
+    sources: list[SourceFile],
+    reads: list[_Read],
+    todo: list[int],
+    skip_non_manifests: bool,
+    checks: Sequence[DocumentCheck],
+    jobs: int,
+) -> Generator[_Outcome, None, None] | None:
+    """The outcomes of the files `todo`, in order, from `jobs` forked workers.
+
+    None when fork is unavailable, other threads run (forking them is unsafe) or
+    the pool cannot start: the caller then parses in this process.
+    """
+    import threading
+
+    if threading.active_count() > 1:
+        return None
+    try:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+    except (ImportError, ValueError):
+        return None
+    global _SHARED
+    schema.validator()  # compiled once here: the workers inherit it
+    size = max(16, min(250, -(-len(todo) // (jobs * 8))))
+    chunks = [(lo, min(lo + size, len(todo))) for lo in range(0, len(todo), size)]
+    _SHARED = (sources, reads, todo, skip_non_manifests, checks)
+    try:
+        pool = context.Pool(min(jobs, len(chunks)), initializer=_worker_start)
+    except OSError:
+        _SHARED = None
+        return None
+    return _collect(pool, pool.imap(_examine_chunk, chunks))
+
+
+def _collect(pool: Any, results: Iterator[list[_Outcome]]) -> Generator[_Outcome, None, None]:
+    global _SHARED
+    try:
+        for outcomes in results:
+            yield from outcomes
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+        _SHARED = None
+
+
+def _worker_start() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+
+def _examine_chunk(bounds: tuple[int, int]) -> list[_Outcome]:
+    assert _SHARED is not None
+    sources, reads, todo, skip_non_manifests, checks = _SHARED
+    return [
+        _examine(sources[i], reads[i].data, skip_non_manifests, checks)
+        for i in todo[bounds[0] : bounds[1]]
+    ]
 
 
 def _replay(

@@ -162,6 +162,10 @@ class ValidationCache:
         self.misses += 1
         return None
 
+    def has(self, key: str) -> bool:
+        """Whether `get` would find the key now (not counted as a hit or a miss)."""
+        return _well_formed(self._shard(key[:2]).get(key))
+
     def put(self, key: str, entry: Entry) -> None:
         shard = self._shard(key[:2])
         shard.pop(key, None)

@@ -27,11 +27,13 @@ def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
     """
     from reconciler import vcache
     from reconciler.project import current
-    from reconciler.validate import validate_paths
+    from reconciler.validate import jobs_from_cli, validate_paths
 
     project = current()
     where = project.manifest_paths(paths)
-    result = validate_paths(where, checks=project.checks(), cache=vcache.from_cli())
+    result = validate_paths(
+        where, checks=project.checks(), cache=vcache.from_cli(), jobs=jobs_from_cli()
+    )
     diag.write_text(result.diagnostics, err)
     if not result.ok:
         raise ValidationFailed(

@@ -25,11 +25,11 @@ def load_manifests_annotated(
     from reconciler import diagnostics as diag
     from reconciler import vcache
     from reconciler.project import current
-    from reconciler.validate import validate_paths
+    from reconciler.validate import jobs_from_cli, validate_paths
     from reconciler.views.github import write_diagnostics
 
     result = validate_paths(
-        paths or (".",), checks=current().checks(), cache=vcache.from_cli()
+        paths or (".",), checks=current().checks(), cache=vcache.from_cli(), jobs=jobs_from_cli()
     )  # dfr.yaml's policy
     if not result.ok:
         write_diagnostics(result.diagnostics, out, err)
