@@ -207,8 +207,10 @@ def bench_validate(r: Report, work: Path, repeat: int, sizes: list[int]) -> None
         files = write_manifests(work / f"v{n}", n)
         folder = str(work / f"v{n}")
         env = clean_env(DFR_CACHE_DIR=str(work / f"vcache{n}"))
+        one_job = {**env, "DFR_JOBS": "1"}
         samples = {
             "cold": run_sample([*dfr, "validate", "--no-cache", folder], env=env),
+            "cold1": run_sample([*dfr, "validate", "--no-cache", folder], env=one_job),
             "warm": run_sample([*dfr, "validate", folder], env=env),
             "floor": call_sample(floor(files)),
         }
@@ -217,6 +219,8 @@ def bench_validate(r: Report, work: Path, repeat: int, sizes: list[int]) -> None
         t = interleaved(samples, repeat=repeat)
         label = f"{n:,} files"
         r.timing(f"dfr validate --no-cache DIR ({label})", t["cold"])
+        r.timing(f"dfr validate --no-cache DIR ({label}), DFR_JOBS=1", t["cold1"])
+        r.ratio(f"dfr validate --no-cache, all cores / DFR_JOBS=1 ({label})", t["cold"], t["cold1"])
         r.timing(f"dfr validate DIR, cache warm ({label})", t["warm"])
         r.timing(f"floor: CSafeLoader + is_valid ({label})", t["floor"])
         if cjs is not None:
@@ -265,6 +269,8 @@ def bench_plan(r: Report, work: Path, repeat: int, sizes: list[int]) -> None:
             if n <= 10_000:
                 cold = [*base[:2], "--no-cache", *base[2:]]
                 samples["cold"] = run_sample(cold, env=env, expect_exit=code, cwd=folder)
+                one_job = {**env, "DFR_JOBS": "1"}
+                samples["cold1"] = run_sample(cold, env=one_job, expect_exit=code, cwd=folder)
             t = interleaved(samples, repeat=runs)
             what = "no-op" if not share else "10% changed"
             at_target = n == 10_000 and not share
@@ -286,6 +292,12 @@ def bench_plan(r: Report, work: Path, repeat: int, sizes: list[int]) -> None:
                     t["cold"],
                     "< 1.5 s" if at_target else "",
                     limit,
+                )
+                r.timing(f"dfr plan --no-cache, {what}, {n:,} manifests, DFR_JOBS=1", t["cold1"])
+                r.ratio(
+                    f"dfr plan --no-cache, all cores / DFR_JOBS=1 ({what}, {n:,})",
+                    t["cold"],
+                    t["cold1"],
                 )
             per_manifest[(n, share)] = w.median / n
             shutil.rmtree(folder, ignore_errors=True)
