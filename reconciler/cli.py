@@ -241,8 +241,9 @@ def _api_options(f: Any) -> Any:
         metavar="N",
         expose_value=False,
         callback=_remember_max_rps,
-        help="Send at most N API requests per second, evenly spaced (env DFR_MAX_RPS). "
-        "Without it, the first 429 sets the pace from what the API accepted.",
+        help="Send at most N API requests per second, evenly spaced (env DFR_MAX_RPS; "
+        "default: max_rps in dfr.yaml). Without it, the first 429 sets the pace from what "
+        "the API accepted.",
     )(f)
     f = click.option(
         "--api-key-file",

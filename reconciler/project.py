@@ -79,6 +79,7 @@ class Project:
     parallelism: int | None = None
     poll_interval: float | None = None
     timeout: float | None = None
+    max_rps: float | None = None
     policy: Policy = field(default_factory=Policy)
     diagnostics: tuple[Diagnostic, ...] = field(default=())
 
@@ -341,6 +342,7 @@ def _settings(doc: Document, shown: str, base: str, diagnostics: tuple[Diagnosti
         parallelism=value.get("parallelism"),
         poll_interval=seconds("poll_interval"),
         timeout=seconds("timeout"),
+        max_rps=float(value["max_rps"]) if value.get("max_rps") is not None else None,
         policy=policy,
         diagnostics=diagnostics,
     )

@@ -211,7 +211,12 @@ def _explain(err: Any) -> Iterator[SchemaProblem]:
         )
         yield SchemaProblem(path, f"{name} must be {words}, not {_describe(value)}")
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        bound = {"minimum": "at least", "maximum": "at most"}.get(kind, kind)
+        bound = {
+            "minimum": "at least",
+            "maximum": "at most",
+            "exclusiveMinimum": "greater than",
+            "exclusiveMaximum": "less than",
+        }[kind]
         yield SchemaProblem(path, f"{name} must be {bound} {err.validator_value}, not {value}")
     elif kind == "pattern" and path and path[-1] == "name":
         yield SchemaProblem(

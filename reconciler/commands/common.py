@@ -148,12 +148,17 @@ def make_client(api_url: str | None, *, allow_insecure_http: bool = False) -> Da
 
 
 def _pacing() -> dict[str, Any]:
-    """Client pacing: `--max-rps N` (or DFR_MAX_RPS) spaces requests evenly at N per
-    second; without it the client learns the API's rate from its first 429."""
+    """Client pacing: `--max-rps N` (or DFR_MAX_RPS, or max_rps in dfr.yaml) spaces
+    requests evenly at N per second; without it the client learns the API's rate
+    from its first 429."""
     import click
+
+    from reconciler.project import current
 
     ctx = click.get_current_context(silent=True)
     rate = ctx.meta.get("dfr.max_rps") if ctx is not None else None
+    if rate is None:
+        rate = current().max_rps
     if rate is None:
         return {"learn_rate": True}
     return {"max_requests_per_second": float(rate), "rate_burst": 1.0}

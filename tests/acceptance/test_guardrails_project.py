@@ -300,3 +300,35 @@ def test_api_url_from_the_file_is_used_and_the_environment_beats_it(
     gr_ws.write("b")
     monkeypatch.setenv("DATAFRAMER_BASE_URL", real)
     assert gr_dfr(*apply_args("--no-wait")).code == 0
+
+
+def test_max_rps_flag_over_env_over_file_over_default(
+    gr_ws: Workspace, gr_dfr: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's pacing as `dfr apply` would build it (apply itself is not run)."""
+    import reconciler.commands.apply as apply_module
+    from reconciler.commands.common import _pacing
+
+    seen: list[dict[str, Any]] = []
+
+    def fake(*_a: Any, **_k: Any) -> int:
+        seen.append(_pacing())
+        return 0
+
+    monkeypatch.setattr(apply_module, "run_apply", fake)
+    monkeypatch.delenv("DFR_MAX_RPS", raising=False)
+    assert gr_dfr("apply").code == 0
+    assert seen[-1] == {"learn_rate": True}
+    gr_ws.config("max_rps: 20\n")
+    assert gr_dfr("apply").code == 0
+    assert seen[-1] == {"max_requests_per_second": 20.0, "rate_burst": 1.0}
+    monkeypatch.setenv("DFR_MAX_RPS", "12.5")
+    assert gr_dfr("apply").code == 0
+    assert seen[-1]["max_requests_per_second"] == 12.5
+    assert gr_dfr("apply", "--max-rps", "3").code == 0
+    assert seen[-1]["max_requests_per_second"] == 3.0
+    monkeypatch.delenv("DFR_MAX_RPS")
+    gr_ws.config("max_rps: 0\n")
+    r = gr_dfr("validate", "runs")
+    assert r.code == 1
+    assert "dfr.yaml:1:10: error: max_rps must be greater than 0" in r.err, r.err
