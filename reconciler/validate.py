@@ -108,13 +108,35 @@ def validate_paths(
     result = ValidationResult()
     sources, problems = discover(paths)
     result.diagnostics.extend(problems)
+    if jobs > 1 and len(sources) >= parallel_min:
+        _validate_all(sources, result, skip_non_manifests, checks, cache, jobs, parallel_min)
+    else:  # one file at a time: its bytes are not kept once it is done
+        for source in sources:
+            read = _read(source, skip_non_manifests, cache)
+            _validate_file(source, read, result, skip_non_manifests, checks, cache)
+    if cache is not None:
+        cache.flush()
+    _check_unique_names(result)
+    result.diagnostics = diag.sort(result.diagnostics)
+    return result
+
+
+def _validate_all(
+    sources: list[SourceFile],
+    result: ValidationResult,
+    skip_non_manifests: bool,
+    checks: Sequence[DocumentCheck],
+    cache: ValidationCache | None,
+    jobs: int,
+    parallel_min: int,
+) -> None:
+    """Every file read first (with a cache: is it in it?), then at least `parallel_min`
+    to parse in a pool, or none there; merged in the files' order either way."""
     reads = [_read(source, skip_non_manifests, cache) for source in sources]
     outcomes: Generator[_Outcome, None, None] | None = None
-    todo: list[int] = []
-    if jobs > 1 and len(sources) >= parallel_min:
-        todo = [i for i, read in enumerate(reads) if read.parse]
-        if len(todo) >= parallel_min:
-            outcomes = _examine_in_pool(sources, reads, todo, skip_non_manifests, checks, jobs)
+    todo = [i for i, read in enumerate(reads) if read.parse]
+    if len(todo) >= parallel_min:
+        outcomes = _examine_in_pool(sources, reads, todo, skip_non_manifests, checks, jobs)
     ahead = iter(todo if outcomes is not None else ())
     next_todo = next(ahead, -1)
     try:
@@ -127,11 +149,6 @@ def validate_paths(
     finally:
         if outcomes is not None:
             outcomes.close()  # stops and joins the workers if this loop failed
-    if cache is not None:
-        cache.flush()
-    _check_unique_names(result)
-    result.diagnostics = diag.sort(result.diagnostics)
-    return result
 
 
 def jobs_from_cli() -> int:

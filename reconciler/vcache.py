@@ -163,8 +163,8 @@ class ValidationCache:
         return None
 
     def has(self, key: str) -> bool:
-        """Whether `get` would find the key now (not counted as a hit or a miss)."""
-        return _well_formed(self._shard(key[:2]).get(key))
+        """Whether the key has an entry (not counted; `get` may still find it damaged)."""
+        return key in self._shard(key[:2])
 
     def put(self, key: str, entry: Entry) -> None:
         shard = self._shard(key[:2])

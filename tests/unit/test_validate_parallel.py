@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import random
 from collections.abc import Iterator
@@ -147,6 +148,25 @@ def test_mixed_files_same_in_parallel(mixed: Path, tmp_path: Path, pool_used: li
         assert c1.hits > 0
         assert shards(c1) == shards(c2)
     assert pool_used == [True, True, True]
+
+
+def test_damaged_cache_entries_are_parsed_again(
+    mixed: Path, tmp_path: Path, pool_used: list[bool]
+) -> None:
+    paths = [str(mixed / "d5"), str(mixed / "d6")]
+    (one, c1), (two, c2) = both(paths, tmp_path, checks=CHECKS)
+    for cache in (c1, c2):  # every other entry of each shard no longer has the right shape
+        for shard in cache.folder.iterdir():
+            entries = json.loads(shard.read_text())
+            for key in list(entries)[::2]:
+                entries[key] = {"d": "x"}
+            shard.write_text(json.dumps(entries))
+    (one, c1), (two, c2) = both(paths, tmp_path, checks=CHECKS)
+    same(one, two)
+    assert (c1.hits, c1.misses) == (c2.hits, c2.misses)
+    assert c1.misses > 0 and c1.hits > 0
+    assert shards(c1) == shards(c2)
+    assert pool_used == [True, True]
 
 
 def test_below_the_threshold_one_process(mixed: Path, pool_used: list[bool]) -> None:
