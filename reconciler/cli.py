@@ -63,22 +63,20 @@ def _format_option(*formats: str) -> Callable[[F], F]:
     )
 
 
-def _remember_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    # Read by reconciler.project.current(), once per command.
-    if value is not None:
-        ctx.meta["dfr.config"] = value
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """A click callback that keeps an option's value in `ctx.meta[key]` when it is given.
 
+    Readers: "dfr.config" reconciler.project.current(); "dfr.no_cache"
+    reconciler.vcache.from_cli(); "dfr.jobs" reconciler.validate.jobs_from_cli();
+    "dfr.api_key_file" and "dfr.max_rps" commands.common.make_client (so `plan`
+    without --refresh never opens the key file).
+    """
 
-def _remember_no_cache(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    # Read by reconciler.vcache.from_cli().
-    if value:
-        ctx.meta["dfr.no_cache"] = True
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None and value is not False:
+            ctx.meta[key] = value
 
-
-def _remember_jobs(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
-    # Read by reconciler.validate.jobs_from_cli().
-    if value is not None:
-        ctx.meta["dfr.jobs"] = value
+    return callback
 
 
 def _config_option(f: Any) -> Any:
@@ -88,7 +86,7 @@ def _config_option(f: Any) -> Any:
         envvar="DFR_JOBS",
         metavar="N",
         expose_value=False,
-        callback=_remember_jobs,
+        callback=_remember("dfr.jobs"),
         help="Processes that parse and check manifest files when at least 1,000 are not "
         "in the cache (env DFR_JOBS; default: the CPU count; 1: this process only).",
     )(f)
@@ -96,7 +94,7 @@ def _config_option(f: Any) -> Any:
         "--no-cache",
         is_flag=True,
         expose_value=False,
-        callback=_remember_no_cache,
+        callback=_remember("dfr.no_cache"),
         help="Parse and check every manifest file again instead of using the cache of "
         "unchanged files (env DFR_NO_CACHE=1; cache in $XDG_CACHE_HOME/dfr or DFR_CACHE_DIR).",
     )(f)
@@ -104,7 +102,7 @@ def _config_option(f: Any) -> Any:
         "--config",
         metavar="FILE",
         expose_value=False,
-        callback=_remember_config,
+        callback=_remember("dfr.config"),
         help="Project file (env DFR_CONFIG; default: dfr.yaml in the current directory or "
         "the nearest parent up to the git root).",
     )(f)
@@ -220,19 +218,6 @@ def _state_option(f: Any) -> Any:
     )(f)
 
 
-def _remember_key_file(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    # Read by commands.common.make_client, only when a command needs the API:
-    # `plan` without --refresh never opens the file.
-    if value is not None:
-        ctx.meta["dfr.api_key_file"] = value
-
-
-def _remember_max_rps(ctx: click.Context, _param: click.Parameter, value: float | None) -> None:
-    # Read by commands.common.make_client.
-    if value is not None:
-        ctx.meta["dfr.max_rps"] = value
-
-
 def _api_options(f: Any) -> Any:
     f = click.option(
         "--max-rps",
@@ -240,7 +225,7 @@ def _api_options(f: Any) -> Any:
         envvar="DFR_MAX_RPS",
         metavar="N",
         expose_value=False,
-        callback=_remember_max_rps,
+        callback=_remember("dfr.max_rps"),
         help="Send at most N API requests per second, evenly spaced (env DFR_MAX_RPS; "
         "default: max_rps in dfr.yaml). Without it, the first 429 sets the pace from what "
         "the API accepted.",
@@ -249,7 +234,7 @@ def _api_options(f: Any) -> Any:
         "--api-key-file",
         metavar="FILE",
         expose_value=False,
-        callback=_remember_key_file,
+        callback=_remember("dfr.api_key_file"),
         help="Read the API key from FILE (e.g. a mounted CI secret) instead of DATAFRAMER_API_KEY.",
     )(f)
     f = click.option(
