@@ -1,0 +1,181 @@
+"""Regenerate the SDK-derived parts of the manifest schema from the installed SDK.
+
+    pip install pydataframer==X.Y.Z        # the release to speak
+    python scripts/sync_sdk_schema.py        # rewrite schemas/generation-run.schema.json
+    python scripts/sync_sdk_schema.py --check  # exit 1 (and say what) if it is out of date
+
+The official SDK (`pydataframer`, generated from the service's OpenAPI spec) is
+the oracle for the create-run body. From its `RunCreateParams` this script takes:
+
+- the list of current models (`$defs/current_model`), from the Literal of
+  `generation_model` (the three model fields must share one list);
+- the set of create fields: a field the SDK added is added to `$defs/spec`
+  with its JSON type and enum; a field the SDK dropped is reported, never
+  silently removed (an old manifest must keep a clear error or warning);
+- each field's enum (Literal) and its description (the SDK's docstring);
+- `deprecated: true` where the docstring says to use other fields instead;
+- the SDK version it was made from (`$defs/current_model/x-sdk-version`).
+
+What stays hand-written: ranges (`minimum`, `maximum`), patterns, the old
+reference page's models (`$defs/legacy_model`), the field order, and the
+manifest envelope. dfr reads only the schema at run time; it never imports
+the SDK (tests do, to check the schema against it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.metadata
+import inspect
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+SCHEMA = Path(__file__).resolve().parent.parent / "reconciler/schemas/generation-run.schema.json"
+MODEL_FIELDS = ("generation_model", "outline_model", "revision_model")
+#: Manifest-only wording kept over the SDK's docstring (the SDK's text is appended).
+_REQUIRED_NOTE = {
+    "spec_id": "dfr compares spec ids case-insensitively (the API answers them in lower case).",
+}
+
+
+def sdk_params() -> tuple[type, str]:
+    """`RunCreateParams` and the installed SDK's version."""
+    from dataframer.types.dataframer.run_create_params import RunCreateParams
+
+    return RunCreateParams, importlib.metadata.version("pydataframer")
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's docstring (the string literal right after its annotation)."""
+    tree = ast.parse(inspect.getsource(inspect.getmodule(cls)))  # type: ignore[arg-type]
+    docs: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            body = node.body
+            for stmt, after in zip(body, [*body[1:], None], strict=True):
+                if (
+                    isinstance(stmt, ast.AnnAssign)
+                    and isinstance(stmt.target, ast.Name)
+                    and isinstance(after, ast.Expr)
+                    and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)
+                ):
+                    docs[stmt.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def _unwrap(hint: Any) -> Any:
+    """`Required[X]` / `NotRequired[X]` -> X."""
+    while typing.get_origin(hint) in (typing.Required, typing.NotRequired):
+        hint = typing.get_args(hint)[0]
+    return hint
+
+
+def json_type(hint: Any) -> dict[str, Any]:
+    """The JSON Schema of one SDK annotation (the kinds RunCreateParams uses)."""
+    hint = _unwrap(hint)
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        return {"type": "boolean"}
+    if hint is int:
+        return {"type": "integer"}
+    if hint is str:
+        return {"type": "string"}
+    if origin is typing.Literal:
+        values = list(typing.get_args(hint))
+        return {"type": "string", "enum": values}
+    if origin is not None and typing.get_args(hint):
+        # List[...] and the SDK's SequenceNotStr[...] / Sequence[...]: a JSON array.
+        items = json_type(typing.get_args(hint)[0])
+        return {"type": "array", "items": items, "uniqueItems": True}
+    raise SystemExit(f"sync_sdk_schema: no JSON type for SDK annotation {hint!r}; extend json_type")
+
+
+def sdk_facts() -> dict[str, Any]:
+    """What the SDK says about the create body: models, fields, types, docs, version."""
+    cls, version = sdk_params()
+    hints = typing.get_type_hints(cls, include_extras=True)
+    model_lists = {name: list(typing.get_args(_unwrap(hints[name]))) for name in MODEL_FIELDS}
+    models = model_lists["generation_model"]
+    for name, listed in model_lists.items():
+        if listed != models:
+            raise SystemExit(f"sync_sdk_schema: {name} lists other models than generation_model")
+    required = [name for name, hint in hints.items() if typing.get_origin(hint) is typing.Required]
+    return {
+        "version": version,
+        "models": models,
+        "fields": {name: json_type(hint) for name, hint in hints.items()},
+        "required": required,
+        "docs": field_docs(cls),
+    }
+
+
+def _description(name: str, doc: str) -> str:
+    note = _REQUIRED_NOTE.get(name)
+    return f"{doc} {note}" if note else doc
+
+
+def regenerate(schema: dict[str, Any], facts: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The schema with its SDK-derived parts replaced, and notes for a person."""
+    out = json.loads(json.dumps(schema))  # a deep copy
+    notes: list[str] = []
+    defs = out["$defs"]
+    current = defs.setdefault("current_model", {"type": "string"})
+    current["enum"] = list(facts["models"])
+    current["x-sdk-version"] = facts["version"]
+    legacy = defs["legacy_model"]["enum"]
+    defs["model"]["enum"] = [*facts["models"], *[m for m in legacy if m not in facts["models"]]]
+
+    spec = defs["spec"]
+    props: dict[str, Any] = spec["properties"]
+    for name in props:
+        if name not in facts["fields"]:
+            notes.append(f"field {name!r} is in the schema but not in the SDK's RunCreateParams")
+    for name, kind in facts["fields"].items():
+        prop = props.setdefault(name, {})
+        if name not in schema["$defs"]["spec"]["properties"]:
+            notes.append(f"added field {name!r} from the SDK")
+        if name in MODEL_FIELDS:
+            for key in ("type", "enum", "allOf"):
+                prop.pop(key, None)
+            prop["$ref"] = "#/$defs/model"
+        else:
+            prop.pop("$ref", None)
+            prop.update(kind)
+        doc = facts["docs"].get(name)
+        if doc:
+            prop["description"] = _description(name, doc)
+        if doc and doc.lower().startswith("use ") and " instead" in doc.lower():
+            prop["deprecated"] = True
+        else:
+            prop.pop("deprecated", None)
+        prop.pop("default", None)  # defaults belong to the API and change with it
+    spec["required"] = [name for name in props if name in facts["required"]]
+    return out, notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report; exit 1 if stale")
+    parser.add_argument("--schema", type=Path, default=SCHEMA)
+    args = parser.parse_args(argv)
+    schema = json.loads(args.schema.read_text(encoding="utf-8"))
+    new, notes = regenerate(schema, sdk_facts())
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    text = json.dumps(new, indent=2, ensure_ascii=False) + "\n"
+    if args.check:
+        if new != schema:
+            print(f"{args.schema}: out of date with the installed SDK", file=sys.stderr)
+            return 1
+        return 0
+    args.schema.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
