@@ -24,7 +24,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 #: The state file format this dfr writes (and the newest it reads).
-FORMAT_VERSION = 1
+#: 2: records gained `used` (what the API reports it ran with).
+FORMAT_VERSION = 2
 
 # Run statuses as the API reports them (IN_PROGRESS is stored as PROCESSING).
 PENDING = "PENDING"
@@ -110,6 +111,10 @@ class RunRecord:
     total_cost: float | None = None
     drift: str | None = None
     previous_run_ids: list[str] = field(default_factory=list)
+    # What the API reports the run used: `spec_version` and the `runtime_params`
+    # fields (a flat mapping like a body). `spec` is what was sent; the two
+    # differ where the manifest left a field to the API. Empty until read.
+    used: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # The one normalisation the model owns: IN_PROGRESS is stored as

@@ -3,7 +3,7 @@
 Only reading and writing the bytes lives here (persistence and locking are the
 backends' job). The document, described by `schemas/state.schema.json`::
 
-    {"format_version": 1, "serial": N, "lineage": "...", "dfr_version": "...",
+    {"format_version": 2, "serial": N, "lineage": "...", "dfr_version": "...",
      "runs": {"<name>": {<record>}, ...}}
 
 `loads` accepts any byte string and either returns a valid `State` or raises
@@ -53,10 +53,20 @@ SCHEMA_ID = "https://dataframer.ai/schemas/reconciler/v1/state.schema.json"
 Document = dict[str, Any]
 Upgrade = Callable[[Document], Document]
 
+
+
+def _upgrade_v1_to_v2(doc: Document) -> Document:
+    """Format 2 adds each record's `used` (what the API ran with); unknown before: empty."""
+    runs = doc.get("runs")
+    if isinstance(runs, dict):
+        for record in runs.values():
+            if isinstance(record, dict):
+                record.setdefault("used", {})
+    return doc
+
+
 #: Upgrade steps: `UPGRADES[v]` turns a format-`v` document into format `v + 1`.
-#: Format 1 is the first format, so there are none yet; when format 2 comes,
-#: add `UPGRADES[1] = _upgrade_v1_to_v2` (pure dict -> dict, in its own function).
-UPGRADES: dict[int, Upgrade] = {}
+UPGRADES: dict[int, Upgrade] = {1: _upgrade_v1_to_v2}
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -215,7 +225,8 @@ def _opt_count(v: Any) -> bool:
     return v is None or (_is_int(v) and v >= 0)
 
 
-# Every record field is required by the schema, so the keys must match exactly.
+# Every record field but `used` (format 2; a journal line of format 1 lacks it) is
+# required by the schema: the fast path takes records that have them all.
 _RUN_KEYS = frozenset(field.name for field in dataclasses.fields(RunRecord))
 _INTENT_KEYS = frozenset(("id", "body", "at"))
 _ERROR_KEYS = frozenset(("message", "status_code", "at"))
@@ -271,6 +282,7 @@ def _fast_run_ok(r: Any) -> bool:
         and _opt_str(r["drift"])
         and isinstance(ids, list)
         and all(isinstance(v, str) for v in ids)
+        and isinstance(r["used"], dict)
     )
 
 
@@ -395,6 +407,7 @@ def record_from_dict(obj: Mapping[str, Any]) -> RunRecord:
         total_cost=None if cost is None else float(cost),
         drift=obj["drift"],
         previous_run_ids=list(obj["previous_run_ids"]),
+        used=dict(obj.get("used") or {}),
     )
 
 
@@ -496,6 +509,7 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         "total_cost": record.total_cost,
         "drift": record.drift,
         "previous_run_ids": record.previous_run_ids,
+        "used": record.used,
     }
 
 

@@ -351,10 +351,10 @@ def test_corrupt_snapshot_without_backup_says_so(path: Path) -> None:
 
 
 def test_newer_format_refuses_to_open_a_store(path: Path) -> None:
-    path.write_text(json.dumps({"format_version": 2}))
+    path.write_text(json.dumps({"format_version": 99}))
     with pytest.raises(StateVersionError, match="upgrade dfr"), LocalBackend(path).lock("apply"):
         pass
-    assert json.loads(path.read_text()) == {"format_version": 2}
+    assert json.loads(path.read_text()) == {"format_version": 99}
 
 
 def test_deleted_state_with_backup_left_is_refused(path: Path) -> None:

@@ -52,11 +52,17 @@ def full_record(name: str = "a") -> RunRecord:
         total_cost=1.25,
         drift=None,
         previous_run_ids=["run-0"],
+        used={"spec_version": 3, "generation_model": "m", "revision_model": None},
     )
 
 
 def state_with(*records: RunRecord, serial: int = 7) -> State:
-    return State(format_version=1, serial=serial, lineage="L-1", runs={r.name: r for r in records})
+    return State(
+        format_version=statefile.FORMAT_VERSION,
+        serial=serial,
+        lineage="L-1",
+        runs={r.name: r for r in records},
+    )
 
 
 def doc_of(state: State) -> dict[str, Any]:
@@ -86,7 +92,7 @@ def test_dumps_is_deterministic_sorted_indented_with_newline() -> None:
     assert data.endswith(b"}\n") and data.startswith(b'{\n  "dfr_version"')
     doc = json.loads(data)
     assert list(doc) == sorted(doc)
-    assert doc["format_version"] == 1 and doc["serial"] == 7 and doc["lineage"] == "L-1"
+    assert doc["format_version"] == statefile.FORMAT_VERSION and doc["serial"] == 7 and doc["lineage"] == "L-1"
 
 
 def test_dumps_is_ascii_even_for_unicode_and_lone_surrogates() -> None:
@@ -240,13 +246,23 @@ def test_utf8_bom_is_accepted() -> None:
 
 def test_newer_format_is_refused_with_upgrade_advice() -> None:
     doc = doc_of(state_with(full_record()))
-    doc["format_version"] = 2
-    doc["runs"] = "whatever format 2 looks like"
+    doc["format_version"] = 3
+    doc["runs"] = "whatever format 3 looks like"
     with pytest.raises(StateVersionError) as info:
         statefile.loads(json.dumps(doc), SRC)
     assert info.value.message == (
-        "dfr.state.json was written by a newer dfr (format 2); this dfr reads format 1: upgrade dfr"
+        "dfr.state.json was written by a newer dfr (format 3); this dfr reads format 2: upgrade dfr"
     )
+
+
+def test_format_1_state_upgrades_with_nothing_known_of_what_runs_used() -> None:
+    doc = doc_of(state_with(full_record("a")))
+    doc["format_version"] = 1
+    del doc["runs"]["a"]["used"]
+    loaded = statefile.loads(json.dumps(doc), SRC)
+    assert loaded.format_version == statefile.FORMAT_VERSION == 2
+    assert loaded.runs["a"].used == {}
+    assert loaded.runs["a"] == dataclasses.replace(full_record("a"), used={})
 
 
 def test_older_format_goes_through_the_upgrade_chain(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -342,7 +358,8 @@ def test_schema_record_fields_are_the_model_fields() -> None:
     run = statefile.schema()["$defs"]["run"]
     fields = {f.name for f in dataclasses.fields(RunRecord)}
     assert set(run["properties"]) == fields
-    assert set(run["required"]) == fields
+    # `used` (format 2) is optional so that a format-1 journal line still reads.
+    assert set(run["required"]) == fields - {"used"}
 
 
 def test_dumped_state_validates_against_the_schema() -> None:
