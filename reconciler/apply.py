@@ -40,6 +40,7 @@ from reconciler.errors import (
     StateConflictError,
 )
 from reconciler.events import NO_EVENTS, ApplyEvents
+from reconciler.matching import used_of
 from reconciler.plan import Action, Change, Plan
 from reconciler.state.model import (
     CANCELED,
@@ -55,7 +56,7 @@ from reconciler.state.model import (
 
 
 class Client(Protocol):
-    def create_run(self, body: dict[str, Any]) -> str: ...
+    def create_run(self, body: dict[str, Any]) -> Any: ...  # the run as answered (`.id`)
 
     def get_run(self, run_id: str) -> Any: ...
 
@@ -245,6 +246,7 @@ class Applier:
                     submitted_at=utc_now(),
                     created_at=run.created_at,
                     last_error=None,
+                    used=used_of(run),
                 )
             )
             self.report.adopted.append(name)
@@ -356,7 +358,7 @@ class Applier:
         testhooks.hit("before-post")
         self._submitted_at[name] = self.clock()
         try:
-            run_id = self.client.create_run(body)
+            answer = self.client.create_run(body)
         except OutcomeUnknown as exc:
             self._unknown_outcome(pending, exc)
             return
@@ -373,8 +375,16 @@ class Applier:
             self.events.rejected(name, exc.message)
             return
         testhooks.hit("after-post")
+        run_id = answer.id
         self.store.put(
-            pending.evolve(run_id=run_id, status=PENDING, intent=None, submitted_at=utc_now())
+            pending.evolve(
+                run_id=run_id,
+                status=answer.status or PENDING,
+                intent=None,
+                submitted_at=utc_now(),
+                created_at=answer.created_at,
+                used=used_of(answer),  # the current API answers the whole run
+            )
         )
         testhooks.hit("after-record")
         self.report.submitted.append(name)
@@ -488,8 +498,8 @@ class Applier:
             detail = ""
             if after.status == SUCCEEDED:
                 detail = _samples_and_cost(after)
-            elif after.status == FAILED and after.failure_reason:
-                detail = f": {after.failure_reason}"
+            elif after.status == FAILED:
+                detail = f": {after.failure_summary}"
             self.say(f"{after.name}: {after.status}{detail}")
 
 

@@ -100,6 +100,8 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _LOCAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 
 _EXCERPT_CHARS = 80
+#: A list longer than this many pages is taken for a loop.
+_MAX_PAGES = 10_000
 _MESSAGE_CHARS = 300
 
 
@@ -172,19 +174,6 @@ def _one_line(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _reason_text(value: object) -> str | None:
-    """A failure reason as one line, whatever shape the API gave it."""
-    if value is None or value == "" or value == {} or value == []:
-        return None
-    if isinstance(value, str):
-        return _one_line(value, _MESSAGE_CHARS)
-    if isinstance(value, dict):
-        for key in ("message", "detail", "error", "reason"):
-            if isinstance(value.get(key), str) and value[key]:
-                return _one_line(value[key], _MESSAGE_CHARS)
-    return _one_line(json.dumps(value, sort_keys=True, default=str), _MESSAGE_CHARS)
-
-
 # --------------------------------------------------------------------------
 # Values
 
@@ -213,7 +202,8 @@ class GeneratedFile:
         )
 
 
-_FAILURE_KEYS = ("error", "failure_reason", "error_message", "message")
+# The run model (the SDK's RunRetrieveResponse) has no failure reason: a FAILED
+# run says only how many samples failed. Fields not named here land in `extra`.
 _RUN_KNOWN = {
     "id",
     "status",
@@ -231,7 +221,6 @@ _RUN_KNOWN = {
     "total_cost",
     "generated_files",
     "runtime_params",
-    *_FAILURE_KEYS,
 }
 
 
@@ -262,7 +251,6 @@ class Run:
     total_cost: float | None = None
     generated_files: tuple[GeneratedFile, ...] = ()
     runtime_params: Mapping[str, Any] | None = None
-    failure_reason: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -273,12 +261,6 @@ class Run:
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, fallback_id: str = "") -> Run:
         status = normalize_status(data.get("status"))
-        failure_reason = None
-        if status == "FAILED":
-            for key in _FAILURE_KEYS:
-                failure_reason = _reason_text(data.get(key))
-                if failure_reason:
-                    break
         files = data.get("generated_files")
         return cls(
             id=_as_str(data.get("id")) or fallback_id,
@@ -300,7 +282,6 @@ class Run:
                 tuple(GeneratedFile.from_json(f) for f in files) if isinstance(files, list) else ()
             ),
             runtime_params=_as_dict(data.get("runtime_params")),
-            failure_reason=failure_reason,
             extra={k: v for k, v in data.items() if k not in _RUN_KNOWN},
             raw=dict(data),
         )
@@ -308,7 +289,13 @@ class Run:
 
 @dataclass(frozen=True)
 class SpecVersion:
-    """One version of a spec (shape not documented: read tolerantly)."""
+    """One entry of a spec's `versions`.
+
+    The current API gives each entry only `content_yaml`, `content_location` and
+    `created_at`: no number, no status (version N is the Nth entry by
+    `created_at`). The old page's API numbered them (`version`) and gave a
+    status; both are read when present.
+    """
 
     version: int | None = None
     id: str | None = None
@@ -342,6 +329,9 @@ _SPEC_KNOWN = {
     "updated_at",
     "latest_version",
     "versions",
+    "error",
+    "content_yaml",
+    "content_unavailable_reason",
 }
 
 
@@ -361,10 +351,31 @@ class Spec:
     dataset_name: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
-    latest_version: int | None = None
+    latest_version: int | None = None  # the old page's API only
     versions: tuple[SpecVersion, ...] | None = None
+    error: str | None = None  # why a FAILED spec failed
+    # Set when `content_yaml` is null because the spec's YAML lives in the
+    # customer's own cloud: the spec is still ready.
+    content_unavailable_reason: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def version_numbers(self) -> dict[int, str | None] | None:
+        """Version number -> its status (None when not given); None when unknown.
+
+        Numbered entries (the old page's API) say so themselves. Entries without
+        numbers are counted: version N is the Nth by `created_at`, so N entries
+        make versions 1..N whatever their order. `latest_version` alone makes
+        1..latest. No list at all, or an empty list, determines nothing.
+        """
+        if self.versions:
+            numbered = {v.version: v.status for v in self.versions if isinstance(v.version, int)}
+            if len(numbered) == len(self.versions):
+                return numbered
+            return dict.fromkeys(range(1, len(self.versions) + 1))
+        if self.latest_version is not None and self.latest_version > 0:
+            return dict.fromkeys(range(1, self.latest_version + 1))
+        return None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, fallback_id: str = "") -> Spec:
@@ -385,6 +396,8 @@ class Spec:
                 if isinstance(versions, list)
                 else None
             ),
+            error=_as_str(data.get("error")),
+            content_unavailable_reason=_as_str(data.get("content_unavailable_reason")),
             extra={k: v for k, v in data.items() if k not in _SPEC_KNOWN},
             raw=dict(data),
         )
@@ -573,8 +586,9 @@ class DataframerClient:
 
     # -- the API -----------------------------------------------------------
 
-    def create_run(self, body: Mapping[str, Any]) -> str:
-        """Submit a run and return its id. Never sent twice unless surely refused."""
+    def create_run(self, body: Mapping[str, Any]) -> Run:
+        """Submit a run; return it as answered (the current API answers the whole run,
+        the old page's only `{"id"}`). Never sent twice unless surely refused."""
         response, _ = self._send("POST", RUNS_PATH, json_body=dict(body), idempotent=False)
         if response.status_code == 404:
             # On create a 404 is about the body (the spec), not the URL.
@@ -594,7 +608,8 @@ class DataframerClient:
                 ),
                 status_code=response.status_code,
             )
-        return run_id
+        assert isinstance(data, dict)
+        return Run.from_json(data, fallback_id=run_id)
 
     def get_run(self, run_id: str) -> Run:
         path = self._item_path(RUNS_PATH, run_id, "run")
@@ -654,20 +669,63 @@ class DataframerClient:
         return data
 
     def _get_list(self, path: str) -> list[Mapping[str, Any]]:
-        response, _ = self._send("GET", path, idempotent=True)
-        self._raise_for_status(response, "GET", path, what=None)
-        data = self._json(response, "GET", path)
-        # Some APIs wrap lists ({"results": [...]}); accept that shape too.
-        if isinstance(data, dict) and isinstance(data.get("results"), list):
-            data = data["results"]
-        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        """Every item of a list: a plain JSON array (the SDK's shape), or pages of
+        `{"results": [...], "next": URL}` followed to the end."""
+        items: list[Mapping[str, Any]] = []
+        seen: set[str] = set()
+        page: str | None = path
+        while page is not None:
+            if page in seen or len(seen) >= _MAX_PAGES:
+                raise BadAnswer(
+                    self._redact(f"GET {path}: the list's pages do not end (at {page})")
+                )
+            seen.add(page)
+            response, _ = self._send("GET", page, idempotent=True)
+            self._raise_for_status(response, "GET", page, what=None)
+            data = self._json(response, "GET", page)
+            following = None
+            if isinstance(data, dict) and isinstance(data.get("results"), list):
+                following = self._next_page(data.get("next"), path, response)
+                data = data["results"]
+            if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+                raise BadAnswer(
+                    self._redact(
+                        f"GET {page}: expected a JSON array of objects ({self._excerpt(response)})"
+                    ),
+                    status_code=response.status_code,
+                )
+            items.extend(data)
+            page = following
+        return items
+
+    def _next_page(self, link: object, path: str, response: httpx.Response) -> str | None:
+        """The next page's path and query, from a `next` link; None at the end.
+
+        Only a link to this API (same scheme, host and port as the base URL) is
+        followed: the key goes with every request, and must never go elsewhere.
+        """
+        if link is None or link == "":
+            return None
+        base = httpx.URL(self.base_url)
+        try:
+            url = base.join(link) if isinstance(link, str) else None
+        except httpx.InvalidURL:
+            url = None
+        if url is None or (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
             raise BadAnswer(
                 self._redact(
-                    f"GET {path}: expected a JSON array of objects ({self._excerpt(response)})"
+                    f"GET {path}: the list's next page is not on this API"
+                    f" ({self._excerpt(response)})"
                 ),
                 status_code=response.status_code,
             )
-        return data
+        # The client joins paths to the base URL: drop the base's own path prefix.
+        prefix = base.path.rstrip("/")
+        route = url.path
+        if prefix and route.startswith(prefix + "/"):
+            route = route[len(prefix) :]
+        query = url.query.decode("ascii", "replace")
+        return route + (f"?{query}" if query else "")
 
     def _json(self, response: httpx.Response, method: str, path: str) -> Any:
         try:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from reconciler import diagnostics as diag
 from reconciler.diagnostics import Diagnostic
-from reconciler.schema import API_VERSION, KIND, with_defaults
+from reconciler.schema import API_VERSION, KIND, spec_schema
 from reconciler.yamlsafe import MAX_FILE_BYTES, Document, YAMLProblem, decode, parse_documents
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -50,12 +50,24 @@ class Manifest:
 
     @property
     def body(self) -> dict[str, Any]:
-        """The request body `apply` sends: the spec with the seed page's defaults."""
-        return with_defaults(self.spec)
+        """The request body `apply` sends: the spec as written, nothing filled in.
+
+        Defaults belong to the API and change with it (the old page's default
+        model no longer exists): what the manifest leaves out is left to the
+        API, and what the API used is recorded once the run is read.
+        """
+        return request_body(self.spec)
 
     @property
     def where(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+
+def request_body(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """`spec` with its keys in the schema's order (stable plans and digests), unknown ones last."""
+    order = spec_schema()["properties"]
+    known = {key: spec[key] for key in order if key in spec}
+    return {**known, **{k: v for k, v in spec.items() if k not in known}}
 
 
 def display_path(path: Path) -> str:

@@ -3,8 +3,12 @@
 One list call per round covers every run of the company, so watching
 hundreds of runs costs one request per interval, not one per run. A run the
 list does not show is asked for by id; a 404 there is drift ("not_found"),
-shown by plan and status. A FAILED run whose reason the list does not carry
-is asked for once, to record the reason.
+shown by plan and status.
+
+What a run used is recorded too (`RunRecord.used`): `spec_version` from every
+answer, `runtime_params` from the whole run, which the list leaves out. When
+the record does not know them yet (the old page's create answer had only an
+id), the run is asked for by id once, in the round that sees it end.
 
 The records a round changed are stored together (`Store.put_many`: one fsync
 for the round with the file backend), not one durable write each: a round
@@ -17,7 +21,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from reconciler.errors import NotFoundError
-from reconciler.state.model import DRIFT_NOT_FOUND, FAILED, RunRecord, utc_now
+from reconciler.matching import used_of
+from reconciler.state.model import DRIFT_NOT_FOUND, TERMINAL, RunRecord, utc_now
 
 TRACKED = (
     "status",
@@ -26,7 +31,6 @@ TRACKED = (
     "samples_completed",
     "samples_failed",
     "total_cost",
-    "failure_reason",
 )
 
 
@@ -40,6 +44,11 @@ class RecordSink(Protocol):
     def put(self, record: RunRecord) -> None: ...
 
 
+def knows_runtime(record: RunRecord) -> bool:
+    """Has the record what the run used beyond its spec version (`runtime_params`)?"""
+    return any(key != "spec_version" for key in record.used)
+
+
 def updated(record: RunRecord, run: Any) -> RunRecord | None:
     """The record with the run's reported fields, or None when nothing changed."""
     changes: dict[str, Any] = {}
@@ -47,6 +56,9 @@ def updated(record: RunRecord, run: Any) -> RunRecord | None:
         value = getattr(run, key, None)
         if value is not None and value != getattr(record, key):
             changes[key] = value
+    used = {**record.used, **used_of(run)}
+    if used != record.used:
+        changes["used"] = used
     if record.drift is not None:
         changes["drift"] = None
     if not changes:
@@ -65,14 +77,14 @@ def observe(
     wanted = [r for r in records if r.run_id]
     if not wanted:
         return []
-    listed = {run.id: run for run in client.list_runs()}
+    listed = {run.id.lower(): run for run in client.list_runs()}
     out = []
     changed: list[tuple[RunRecord, RunRecord]] = []
     for record in wanted:
         assert record.run_id is not None
-        run = listed.get(record.run_id)
+        run = listed.get(record.run_id.lower())
         try:
-            if run is None or (run.status == FAILED and not run.failure_reason):
+            if run is None or (run.status in TERMINAL and not knows_runtime(record)):
                 run = client.get_run(record.run_id)
         except NotFoundError:
             if record.drift != DRIFT_NOT_FOUND:

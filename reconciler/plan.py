@@ -1,9 +1,12 @@
 """The plan: what `apply` would do, as values, computed by a pure function.
 
 `make_plan(manifests, state, options)` compares each manifest's request body
-(with the seed page's defaults applied, so writing a default out is not a
-change) with the run recorded in state, and returns a frozen `Plan` of
-changes sorted by name. No I/O, no clock, no printing: rendering is
+with the run recorded in state, and returns a frozen `Plan` of changes sorted
+by name. A field of the manifest is unchanged when it equals what was sent, or
+what the API reports the run used (`RunRecord.used`): writing out a value the
+API chose (pinning the `spec_version` the run ran on) is not a change. A field
+the manifest leaves out is left to the API and never a change
+(`reconciler.matching` holds the rules). No I/O, no clock, no printing: rendering is
 `reconciler.render`'s job and executing is `reconciler.apply`'s.
 
 Actions:
@@ -25,7 +28,7 @@ from enum import Enum
 from typing import Any
 
 from reconciler.manifests import Manifest
-from reconciler.schema import with_defaults
+from reconciler.matching import recorded_matches
 from reconciler.state.model import FAILED, TERMINAL, RunRecord, State
 
 
@@ -125,9 +128,7 @@ class Plan:
 
 def manifests_digest(manifests: Iterable[Manifest]) -> str:
     """A hash of what the manifests ask for (names, bodies, labels), order-independent."""
-    canonical = sorted(
-        (m.name, with_defaults(m.spec), dict(sorted(m.labels.items()))) for m in manifests
-    )
+    canonical = sorted((m.name, m.body, dict(sorted(m.labels.items()))) for m in manifests)
     data = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -200,7 +201,7 @@ def _change(manifest: Manifest, record: RunRecord | None, forced: bool) -> Chang
             reasons=(f"the recorded run {record.run_id} no longer exists in the API (404)",),
             **common,
         )
-    fields = diff_fields(with_defaults(record.spec), body)
+    fields = changed_fields(body, record)
     unfinished = record.status not in TERMINAL
     if fields or forced:
         notes = ["spec changed"] if fields else []
@@ -223,38 +224,24 @@ def _change(manifest: Manifest, record: RunRecord | None, forced: bool) -> Chang
     reasons: tuple[str, ...] = ()
     if failed:
         reasons = (
-            f"run {record.run_id} ended {record.status}"
-            + (f": {record.failure_reason}" if record.failure_reason else "")
-            + f"; resubmit with: dfr apply --replace {manifest.name}",
+            f"run {record.run_id} ended {record.status}{record.end_note}"
+            f"; resubmit with: dfr apply --replace {manifest.name}",
         )
     return Change(manifest.name, Action.NOOP, failed=failed, reasons=reasons, **common)
 
 
-def diff_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:
-    """Field-level differences between two request bodies, in the schema's key order."""
-    if before == after:
-        return ()
-    from deepdiff import DeepDiff  # only when something differs: it is slow to import
+def changed_fields(body: Mapping[str, Any], record: RunRecord) -> tuple[FieldChange, ...]:
+    """The manifest's fields that the recorded run does not answer, as sent or as used.
 
-    diff = DeepDiff(dict(before), dict(after), ignore_order=False, verbose_level=2)
-    changed: set[str] = set()
-    for kind in (
-        "values_changed",
-        "type_changes",
-        "dictionary_item_added",
-        "dictionary_item_removed",
-        "iterable_item_added",
-        "iterable_item_removed",
-    ):
-        for path in diff.get(kind, {}):
-            # "root['number_of_samples']" -> number_of_samples (the spec is flat)
-            changed.add(path.split("'")[1] if "'" in path else path)
-    order = list(after) + [k for k in before if k not in after]
-    return tuple(
-        FieldChange(key, before.get(key, MISSING), after.get(key, MISSING))
-        for key in order
-        if key in changed
-    )
+    `before` is what was sent, else what the API used, else MISSING.
+    """
+    out = []
+    for key, wanted in body.items():
+        if recorded_matches(key, wanted, record.spec, record.used, body):
+            continue
+        before = record.spec.get(key, record.used.get(key, MISSING))
+        out.append(FieldChange(key, before, wanted))
+    return tuple(out)
 
 
 __all__ = [
@@ -265,7 +252,7 @@ __all__ = [
     "FieldChange",
     "Plan",
     "PlanOptions",
-    "diff_fields",
+    "changed_fields",
     "make_plan",
     "manifests_digest",
 ]

@@ -7,7 +7,13 @@ distinct spec id, however many manifests use it. A run is blocked when:
 - the spec does not exist (404): "spec X not found";
 - its status is not SUCCEEDED: "spec X is PROCESSING; a run needs a SUCCEEDED spec";
 - the `spec_version` asked for is not among its versions:
-  "spec X has versions 1-3; spec_version 9 does not exist".
+  "spec X has versions 1-3; spec_version 9 does not exist". The current API
+  does not number versions: version N is the Nth entry of `versions` (by
+  `created_at`), so N entries are versions 1..N. When the versions cannot be
+  determined (no list), the finding is a warning, never a block.
+
+A spec whose `content_yaml` is null because it lives in the customer's own
+cloud (`content_unavailable_reason`) is ready: only the status decides.
 
 A spec that cannot be read for another reason (the API is down, the answer lacks
 a status) blocks nothing: the API still checks the spec when the run is created,
@@ -121,9 +127,15 @@ def _judge(spec: Any, spec_id: str, change: Change) -> Finding | None:
     wanted = change.body.get("spec_version") if change.body else None
     if wanted is None:
         return None
-    versions = _versions(spec)
+    versions = spec.version_numbers()
     if versions is None:
-        return None  # the API did not say; it checks on submit
+        return _finding(
+            change,
+            spec_id,
+            f"{label} did not list its versions; spec_version {wanted} could not be checked "
+            "(the API checks it on submit)",
+            blocking=False,
+        )
     if wanted not in versions:
         if not versions:
             return _finding(
@@ -142,17 +154,6 @@ def _judge(spec: Any, spec_id: str, change: Change) -> Finding | None:
             spec_id,
             f"{label} version {wanted} is {version_status}; a run needs a SUCCEEDED version",
         )
-    return None
-
-
-def _versions(spec: Any) -> dict[int, str | None] | None:
-    """Version number -> its status (None when not given); None when the API did not list them."""
-    listed = getattr(spec, "versions", None)
-    if listed is not None:
-        return {v.version: v.status for v in listed if isinstance(v.version, int)}
-    latest = getattr(spec, "latest_version", None)
-    if isinstance(latest, int):
-        return dict.fromkeys(range(1, latest + 1))
     return None
 
 

@@ -7,11 +7,14 @@ intent stays in state without a run id, and before anything else is submitted
 for that manifest the run is looked for:
 
 1. list the company's runs (one call for all intents);
-2. candidates: same `spec_id`; same `spec_version` when the intent named one;
+2. candidates: same `spec_id` (in any letter case: the API answers ids in lower
+   case); same `spec_version` when the intent named one;
    created no earlier than the intent's time minus a clock-skew allowance;
    not already owned by any record of the state (current or previous ids);
-3. for each candidate, GET it and compare its `runtime_params` with the
-   intent's body on every field both carry;
+3. for each candidate, GET it and ask `reconciler.matching` whether what it
+   used (`runtime_params`) answers the intent's body: fields the body left to
+   the API match anything, nulls for settings that do not apply (revisions
+   off, a budget for a non-thinking model) match, lists compare as sets;
 4. exactly one match: adopt it. None: nothing was created, so submitting again
    is safe. More than one: never guess; the user picks with `dfr import`.
 
@@ -29,12 +32,13 @@ lost find the same two candidates; that is the ambiguous case above.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from reconciler.errors import NotFoundError
+from reconciler.matching import run_mismatches
 from reconciler.state.model import Intent, RunRecord, State
 
 DEFAULT_SKEW = timedelta(minutes=5)
@@ -89,24 +93,17 @@ def intent_age(record: RunRecord, now: datetime | None = None) -> float:
 
 
 def owned_ids(state: State) -> set[str]:
+    """Every run id the state records (current or replaced), in lower case."""
     ids: set[str] = set()
     for record in state.runs.values():
         if record.run_id:
-            ids.add(record.run_id)
-        ids.update(record.previous_run_ids)
+            ids.add(record.run_id.lower())
+        ids.update(i.lower() for i in record.previous_run_ids)
     return ids
 
 
-def params_match(body: Mapping[str, Any], runtime_params: Mapping[str, Any] | None) -> bool:
-    """Do the parameters the API reports agree with the body on every shared field?"""
-    if not runtime_params:
-        return True  # nothing to compare: the other filters must decide
-    for key, value in body.items():
-        if key in ("spec_id", "spec_version"):
-            continue
-        if key in runtime_params and runtime_params[key] != value:
-            return False
-    return True
+def _same_id(a: object, b: object) -> bool:
+    return isinstance(a, str) and isinstance(b, str) and a.lower() == b.lower()
 
 
 def candidates_for(
@@ -117,7 +114,7 @@ def candidates_for(
     earliest = since - skew if since else None
     out = []
     for run in runs:
-        if not run.id or run.id in taken or run.spec_id != body.get("spec_id"):
+        if not run.id or run.id.lower() in taken or not _same_id(run.spec_id, body.get("spec_id")):
             continue
         version = body.get("spec_version")
         if version is not None and run.spec_version is not None and run.spec_version != version:
@@ -151,10 +148,10 @@ def resolve(
                 full = client.get_run(run.id)
             except NotFoundError:
                 continue
-            if params_match(record.intent.body, full.runtime_params):
+            if not run_mismatches(record.intent.body, full):
                 matches.append(full)
         if len(matches) == 1:
-            taken.add(matches[0].id)
+            taken.add(matches[0].id.lower())
             results.append(Resolution(record.name, matches[0]))
         else:
             results.append(Resolution(record.name, None, tuple(matches)))

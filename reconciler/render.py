@@ -158,8 +158,7 @@ def render_apply_report(report: Any, *, state_name: str) -> str:
     records = report.records
     for name in report.failed:
         r = records[name]
-        reason = f": {r.failure_reason}" if r.failure_reason else ""
-        out.append(f"  {name}: run {r.run_id} ended {r.status}{reason}")
+        out.append(f"  {name}: run {r.run_id} ended {r.status}{r.end_note}")
         out.append(f"    resubmit with: dfr apply --replace {name}")
     for name, message in sorted(report.rejected.items()):
         out.append(f"  {name}: not submitted: {message}")

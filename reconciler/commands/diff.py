@@ -1,8 +1,8 @@
 """`dfr diff NAME [PATH...]`: what differs between a manifest and its recorded run.
 
-Offline: the manifest NAME found under PATHS (with the seed page's defaults
-applied, as apply would send it) against the body recorded in state for NAME.
-The field diff is the plan's (`reconciler.plan.diff_fields`), rendered as
+Offline: the manifest NAME found under PATHS (its body as written, as apply
+would send it) against the run recorded in state for NAME (sent and used).
+The field diff is the plan's (`reconciler.plan.changed_fields`), rendered as
 `dfr plan` renders a change. Labels are compared too: they are updated in state
 without a new run. Exit 0, or with --detailed-exitcode 2 when something
 differs; 1 when NAME is neither in the manifests nor in state.

@@ -1,89 +1,88 @@
-"""`dfr import NAME RUN_ID`: adopt an existing run for a manifest, after checking it."""
+"""`dfr import NAME RUN_ID`: adopt an existing run for a manifest, after checking it.
+
+The run must answer the manifest's body by the rules every adoption uses
+(`reconciler.matching`: fields the manifest leaves out match anything, ids
+ignore case, settings that do not apply match null, lists compare as sets).
+When it does not, the differences are listed and nothing is recorded, unless
+`--force`: then the run is adopted with the body it actually answers recorded
+as sent, so the next plan shows the difference (as a replace) instead of
+hiding it.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import TextIO
 
 from reconciler.commands.common import load_manifests, make_client, open_backend
 from reconciler.errors import EXIT_OK, DfrError
+from reconciler.matching import body_of, run_mismatches, used_of
 from reconciler.state.model import PENDING, RunRecord, utc_now
 
 
-def differences(body: dict[str, Any], run: Any) -> list[str]:
-    """How an existing run differs from what a manifest asks for."""
-    diffs = []
-    if run.spec_id is not None and run.spec_id != body.get("spec_id"):
-        diffs.append(f"spec_id: the run has {run.spec_id}, the manifest {body.get('spec_id')}")
-    version = body.get("spec_version")
-    if version is not None and run.spec_version is not None and run.spec_version != version:
-        diffs.append(f"spec_version: the run has {run.spec_version}, the manifest {version}")
-    params = run.runtime_params or {}
-    for key, value in body.items():
-        if key in ("spec_id", "spec_version") or key not in params:
-            continue
-        if params[key] != value:
-            diffs.append(f"{key}: the run has {params[key]!r}, the manifest {value!r}")
-    return diffs
+@dataclass(frozen=True, slots=True)
+class ImportArgs:
+    name: str
+    run_id: str
+    paths: tuple[str, ...] = ()
+    state_path: str | None = None
+    api_url: str | None = None
+    lock_timeout: float = 0.0
+    allow_insecure_http: bool = False
+    force: bool = False
 
 
-def run_import(
-    name: str,
-    run_id: str,
-    paths: tuple[str, ...],
-    state_path: str | None,
-    api_url: str | None,
-    lock_timeout: float,
-    allow_insecure_http: bool,
-    out: TextIO,
-    err: TextIO,
-) -> int:
+def run_import(args: ImportArgs, out: TextIO, err: TextIO) -> int:
     from reconciler.recovery import owned_ids
 
-    manifests = {m.name: m for m in load_manifests(paths, err)}
+    name, run_id = args.name, args.run_id
+    manifests = {m.name: m for m in load_manifests(args.paths, err)}
     manifest = manifests.get(name)
     if manifest is None:
         raise DfrError(
             f"no manifest is named {name!r}; import adopts a run for an existing manifest"
         )
     body = manifest.body
-    backend = open_backend(state_path)
+    backend = open_backend(args.state_path)
     with (
-        make_client(api_url, allow_insecure_http=allow_insecure_http) as client,
-        backend.lock("import", timeout=lock_timeout) as store,
+        make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client,
+        backend.lock("import", timeout=args.lock_timeout) as store,
     ):
         state = store.state
         record = state.runs.get(name)
-        if record is not None and record.run_id == run_id:
-            out.write(f"{name} already records run {run_id}; nothing to do.\n")
+        if record is not None and record.run_id and record.run_id.lower() == run_id.lower():
+            out.write(f"{name} already records run {record.run_id}; nothing to do.\n")
             return EXIT_OK
         if record is not None and record.run_id:
             raise DfrError(
                 f"{name} already records run {record.run_id}; remove it first with "
                 f"`dfr state rm {name}` if {run_id} should replace it"
             )
-        owner = next(
-            (
+        if run_id.lower() in owned_ids(state):
+            owner = next(
                 r.name
                 for r in state.runs.values()
-                if r.run_id == run_id or run_id in r.previous_run_ids
-            ),
-            None,
-        )
-        if owner is not None or run_id in owned_ids(state):
+                if run_id.lower() in {i.lower() for i in [r.run_id or "", *r.previous_run_ids]}
+            )
             raise DfrError(f"run {run_id} is already recorded for {owner!r}")
         run = client.get_run(run_id)  # NotFoundError says the run does not exist
-        diffs = differences(body, run)
-        if diffs:
+        diffs = run_mismatches(body, run)
+        if diffs and not args.force:
             raise DfrError(
                 f"run {run_id} does not match manifest {name!r} ({manifest.where}): "
-                + "; ".join(diffs)
+                + "; ".join(d.describe() for d in diffs)
+                + ". Adopt it anyway with `dfr import --force`: the next plan then shows "
+                "the difference as a replace"
             )
+        # Forced: record what the run answers as "sent", so the plan shows the
+        # manifest's differing fields as changes instead of hiding them.
+        sent = {**body_of(run), "spec_id": run.spec_id or body["spec_id"]} if diffs else body
         base = record or RunRecord.new(name)
         store.put(
             base.evolve(
-                run_id=run_id,
+                run_id=run.id or run_id,
                 status=run.status or PENDING,
-                spec=body,
+                spec=sent,
                 labels=dict(manifest.labels),
                 intent=None,
                 submitted_at=utc_now(),
@@ -92,10 +91,17 @@ def run_import(
                 samples_completed=run.samples_completed,
                 samples_failed=run.samples_failed,
                 total_cost=run.total_cost,
-                failure_reason=run.failure_reason,
                 last_error=None,
                 drift=None,
+                used=used_of(run),
             )
         )
     out.write(f"Imported run {run_id} ({run.status or 'status unknown'}) as {name}.\n")
+    if diffs:
+        err.write(
+            f"warning: {name}: run {run_id} differs from the manifest: "
+            + "; ".join(d.describe() for d in diffs)
+            + f". `dfr plan` shows it as a replace; `dfr apply --replace {name}` would pay "
+            "for a new run\n"
+        )
     return EXIT_OK

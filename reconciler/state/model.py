@@ -153,6 +153,29 @@ class RunRecord:
         """True when the recorded status is final (SUCCEEDED, FAILED, CANCELED)."""
         return self.status in TERMINAL
 
+    @property
+    def end_note(self) -> str:
+        """': <why>' for a FAILED run (see `failure_summary`), '' for any other."""
+        return f": {self.failure_summary}" if self.status == FAILED else ""
+
+    @property
+    def failure_summary(self) -> str:
+        """What is known of why a run failed, as one phrase.
+
+        The current API gives no reason (its run model has no such field), so
+        this is what it does say: how many samples failed. A reason recorded
+        from an older API is used when present.
+        """
+        if self.failure_reason:
+            return self.failure_reason
+        if self.samples_failed is None:
+            return "the API gives no reason; see the run in Dataframer"
+        done = self.samples_completed or 0
+        return (
+            f"{self.samples_failed:,} of {done + self.samples_failed:,} samples failed "
+            "(the API gives no reason; see the run in Dataframer)"
+        )
+
 
 @dataclass(frozen=True)
 class State:

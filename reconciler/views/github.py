@@ -83,11 +83,10 @@ def plan_annotations(plan: Plan) -> list[Annotation]:
         file, line, col = _place(change.where)
         prior = change.prior
         if change.failed and prior is not None:
-            reason = f": {prior.failure_reason}" if prior.failure_reason else ""
             out.append(
                 Annotation(
                     "warning",
-                    f"run {prior.run_id} of {change.name} ended {prior.status}{reason}; "
+                    f"run {prior.run_id} of {change.name} ended {prior.status}{prior.end_note}; "
                     f"it is not resubmitted unless asked: dfr apply --replace {change.name}",
                     file,
                     line,

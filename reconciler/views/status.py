@@ -157,9 +157,8 @@ def notes(table: Sequence[Row]) -> list[str]:
     for row in table:
         r = row.record
         if r.status in ("FAILED", "CANCELED") and r.run_id and not r.drift:
-            reason = f": {r.failure_reason}" if r.failure_reason else ""
             out.append(
-                f"{r.name}: run {r.run_id} ended {r.status}{reason}; "
+                f"{r.name}: run {r.run_id} ended {r.status}{r.end_note}; "
                 f"resubmit with: dfr apply --replace {r.name}"
             )
         elif r.intent is not None and not r.run_id:

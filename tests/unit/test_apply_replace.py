@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.apply import Applier, ApplyOptions
+from reconciler.client import Run
 from reconciler.errors import RequestRejected
 from reconciler.manifests import Manifest
 from reconciler.plan import Action, make_plan
@@ -24,11 +25,11 @@ class FakeAPI:
     refuse: bool
     calls: list[tuple[str, str]] = field(default_factory=list)
 
-    def create_run(self, body: dict[str, Any]) -> str:
+    def create_run(self, body: dict[str, Any]) -> Run:
         self.calls.append(("create", ""))
         if self.refuse:
             raise RequestRejected("number_of_samples: over the account's quota", status_code=422)
-        return "new-run"
+        return Run(id="new-run")
 
     def cancel_run(self, run_id: str) -> None:
         self.calls.append(("cancel", run_id))

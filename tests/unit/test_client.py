@@ -119,7 +119,7 @@ def make(clock: FakeClock) -> Iterator[Callable[..., DataframerClient]]:
 def test_create_run_posts_body_and_returns_id(make: Callable[..., DataframerClient]) -> None:
     script = Script(ok({"id": RUN_ID}, 201))
     client = make(script)
-    assert client.create_run(BODY) == RUN_ID
+    assert client.create_run(BODY).id == RUN_ID
     (request,) = script.requests
     assert request.method == "POST"
     assert request.url.path == RUNS
@@ -536,7 +536,7 @@ def test_create_is_retried_on_429_with_retry_after(
 ) -> None:
     script = Script(status(429, headers={"Retry-After": "3"}), ok({"id": RUN_ID}, 201))
     client = make(script)
-    assert client.create_run(BODY) == RUN_ID
+    assert client.create_run(BODY).id == RUN_ID
     assert len(script.requests) == 2
     assert clock.sleeps == [3.0]
     assert client.stats().rate_limited == 1
@@ -555,7 +555,7 @@ def test_create_is_retried_when_never_sent(
     make: Callable[..., DataframerClient], exc: Exception
 ) -> None:
     script = Script(exc, ok({"id": RUN_ID}))
-    assert make(script).create_run(BODY) == RUN_ID
+    assert make(script).create_run(BODY).id == RUN_ID
     assert len(script.requests) == 2
 
 
@@ -603,7 +603,7 @@ def test_create_2xx_without_id_is_unknown_and_bad(
 
 
 def test_create_accepts_a_numeric_id(make: Callable[..., DataframerClient]) -> None:
-    assert make(Script(ok({"id": 42}))).create_run(BODY) == "42"
+    assert make(Script(ok({"id": 42}))).create_run(BODY).id == "42"
 
 
 @pytest.mark.parametrize("code", [401, 403, 404, 400])
@@ -851,7 +851,6 @@ def test_full_run_parses() -> None:
     assert run.runtime_params == FULL_RUN["runtime_params"]
     assert run.extra == {"brand_new_field": {"x": 1}}
     assert run.raw == FULL_RUN
-    assert run.failure_reason is None
 
 
 def test_empty_run_parses_to_nones() -> None:
@@ -891,19 +890,11 @@ def test_both_status_spellings_through_get_run(make: Callable[..., DataframerCli
     assert not first.is_terminal
 
 
-@pytest.mark.parametrize("key", ["error", "failure_reason", "error_message", "message"])
-def test_failure_reason_from_any_key(key: str) -> None:
-    run = Run.from_json({"status": "FAILED", key: "model quota exhausted"})
-    assert run.failure_reason == "model quota exhausted"
-
-
-def test_failure_reason_shapes() -> None:
-    nested = Run.from_json({"status": "FAILED", "error": {"message": "boom", "code": 7}})
-    assert nested.failure_reason == "boom"
-    first_non_empty = Run.from_json({"status": "FAILED", "error": "", "message": "late"})
-    assert first_non_empty.failure_reason == "late"
-    assert Run.from_json({"status": "SUCCEEDED", "message": "ok"}).failure_reason is None
-    assert Run.from_json({"status": "FAILED"}).failure_reason is None
+def test_a_failed_run_has_no_reason_field_and_none_is_invented() -> None:
+    # The SDK's run model has no failure reason: keys an old API sent are only extras.
+    run = Run.from_json({"status": "FAILED", "error": "boom", "samples_failed": 3})
+    assert not hasattr(run, "failure_reason")
+    assert run.extra == {"error": "boom"} and run.samples_failed == 3
 
 
 @pytest.mark.parametrize(

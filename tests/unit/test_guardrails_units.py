@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import jsonschema
 import pytest
 
 from reconciler import policy, preflight, project
+from reconciler.client import Spec
 from reconciler.errors import APIError, AuthError, NotFoundError, UsageError
 from reconciler.plan import Action, Change
 from reconciler.schema import manifest_schema, schema_text
@@ -121,18 +121,30 @@ def test_annotate_replaces_the_samples_line_or_appends_one() -> None:
 # -- preflight verdicts --------------------------------------------------------------------
 
 
-@dataclass
-class V:
-    version: int | None
-    status: str | None = "SUCCEEDED"
+def V(version: int | None, status: str | None = "SUCCEEDED") -> dict[str, Any]:
+    """A versions entry as the old page's API gave it (numbered, with a status)."""
+    return {"version": version, "status": status, "created_at": "2026-01-01T00:00:00Z"}
 
 
-@dataclass
-class S:
-    status: str | None = "SUCCEEDED"
-    name: str | None = None
-    versions: tuple[V, ...] | None = None
-    latest_version: int | None = None
+def S(
+    status: str | None = "SUCCEEDED",
+    name: str | None = None,
+    versions: tuple[dict[str, Any], ...] | None = None,
+    latest_version: int | None = None,
+    **extra: Any,
+) -> Spec:
+    """A spec as the client parses it from an answer with these fields."""
+    data: dict[str, Any] = {"id": "s", "status": status, "name": name, **extra}
+    if versions is not None:
+        data["versions"] = list(versions)
+    if latest_version is not None:
+        data["latest_version"] = latest_version
+    return Spec.from_json(data)
+
+
+def sdk_version(day: int) -> dict[str, Any]:
+    """A versions entry as the current API gives it: no number, no status."""
+    return {"content_yaml": "spec: {}\n", "created_at": f"2026-01-{day:02d}T00:00:00Z"}
 
 
 class FakeClient:
@@ -170,14 +182,40 @@ def test_versions_from_latest_version_when_no_list_is_given() -> None:
 
 
 def test_unknown_versions_are_not_blocked_and_a_single_version_reads_well() -> None:
-    assert reasons(FakeClient({"s": S()}), change("a", "s", 5)) == {}
+    unknown = reasons(FakeClient({"s": S()}), change("a", "s", 5))
+    assert unknown["a"][0] is False and "could not be checked" in unknown["a"][1]
     client = FakeClient({"s": S(versions=(V(1),))})
     assert reasons(client, change("a", "s", 2)) == {
         "a": (True, "spec s has version 1; spec_version 2 does not exist")
     }
-    assert reasons(FakeClient({"s": S(versions=())}), change("a", "s", 1)) == {
-        "a": (True, "spec s has no versions; spec_version 1 does not exist")
+    found = reasons(FakeClient({"s": S(versions=())}), change("a", "s", 1))
+    assert found == {
+        "a": (
+            False,
+            "spec s did not list its versions; spec_version 1 could not be checked "
+            "(the API checks it on submit)",
+        )
     }
+
+
+def test_unnumbered_versions_are_counted_in_any_order() -> None:
+    # The current API: entries without numbers; version N is the Nth by created_at.
+    spec = S(versions=(sdk_version(3), sdk_version(1), sdk_version(2)))
+    client = FakeClient({"s": spec})
+    assert reasons(client, change("a", "s", 3), change("b", "s", 1)) == {}
+    assert reasons(client, change("c", "s", 4)) == {
+        "c": (True, "spec s has versions 1-3; spec_version 4 does not exist")
+    }
+
+
+def test_a_spec_whose_content_lives_in_the_customers_cloud_is_ready() -> None:
+    spec = S(
+        content_yaml=None,
+        content_unavailable_reason="spec_content_in_data_plane",
+        versions=({"content_yaml": None, "created_at": "2026-01-01T00:00:00Z"},),
+    )
+    assert spec.content_unavailable_reason == "spec_content_in_data_plane"
+    assert reasons(FakeClient({"s": spec}), change("a", "s", 1), change("b", "s")) == {}
 
 
 def test_a_version_that_is_not_ready_blocks() -> None:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from reconciler.apply import Applier, ApplyOptions
+from reconciler.client import Run
 from reconciler.manifests import Manifest
 from reconciler.plan import make_plan
 from reconciler.state.backend import InMemoryBackend
@@ -45,9 +46,9 @@ class LateAPI:
     def get_run(self, run_id: str) -> Any:
         return self._run()
 
-    def create_run(self, body: dict[str, Any]) -> str:
+    def create_run(self, body: dict[str, Any]) -> Run:
         self.posts.append(body)
-        return "new-run"
+        return Run(id="new-run")
 
     def cancel_run(self, run_id: str) -> None:
         raise AssertionError("nothing to cancel")

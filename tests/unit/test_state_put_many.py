@@ -177,18 +177,22 @@ class _Run:
     def __init__(self, run_id: str, status: str) -> None:
         self.id = run_id
         self.status = status
-        self.failure_reason = None
+        self.spec_version = 2
+        self.runtime_params = {"number_of_samples": 10, "revision_model": None}
 
 
 class _Client:
     def __init__(self, runs: list[_Run]) -> None:
         self.runs = runs
+        self.gets: list[str] = []
 
     def list_runs(self) -> list[_Run]:
         return self.runs
 
-    def get_run(self, run_id: str) -> _Run:  # pragma: no cover - all listed
-        raise AssertionError(run_id)
+    def get_run(self, run_id: str) -> _Run:
+        # Asked once per run that ends while its record does not know what it used.
+        self.gets.append(run_id)
+        return next(r for r in self.runs if r.id == run_id)
 
 
 def test_observe_stores_a_rounds_changes_with_one_fsync(path: Path) -> None:
@@ -202,6 +206,9 @@ def test_observe_stores_a_rounds_changes_with_one_fsync(path: Path) -> None:
         out = observe.observe(client, records, store, on_change=lambda _a, z: seen.append(z.name))
         assert b.stats.fsyncs == fsyncs + 1
         assert len(seen) == 40 and all(r.status == "SUCCEEDED" for r in out)
+        assert len(client.gets) == 40  # what each run used, read once as it ends
+        again = observe.observe(client, out, store)
+        assert len(client.gets) == 40 and all(r.used["spec_version"] == 2 for r in again)
     assert all(r.status == "SUCCEEDED" for r in b.read().runs.values())
 
 
