@@ -689,10 +689,23 @@ def fmt(paths: tuple[str, ...], check: bool) -> int:
     "--fail-rate", type=float, default=0.0, show_default=True, help="Share of runs that end FAILED."
 )
 @click.option(
+    "--legacy",
+    is_flag=True,
+    help="Answer as the old reference page did (11 fields, 12 models, {id} on create, "
+    "failure_reason, numbered spec versions, IN_PROGRESS) instead of as the official SDK.",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Page the run and spec lists Django REST style ({results, next}); 0: plain arrays.",
+)
+@click.option(
     "--status-spelling",
     type=click.Choice(["PROCESSING", "IN_PROGRESS"]),
-    default="PROCESSING",
-    show_default=True,
+    default=None,
+    help="Spelling of the running status (default: PROCESSING, IN_PROGRESS with --legacy).",
 )
 @click.option(
     "--ambiguous-post-rate",
@@ -778,8 +791,10 @@ def fmt(paths: tuple[str, ...], check: bool) -> int:
 def emulator(**knobs: Any) -> int:
     """Serve a local Dataframer-compatible API on 127.0.0.1 until stopped.
 
-    Every flag is a knob of `reconciler.emulator.EmulatorConfig`; the fault
-    knobs are seeded, so a run of faults is repeatable with the same --seed.
+    It answers as the official SDK (pydataframer 0.19.2) describes the API;
+    --legacy answers as the old reference page did. Every flag is a knob of
+    `reconciler.emulator.EmulatorConfig`; the fault knobs are seeded, so a run
+    of faults is repeatable with the same --seed.
     """
     from reconciler.commands.emulator import run_emulator
 

@@ -25,8 +25,9 @@ def run_emulator(knobs: dict[str, Any], err: TextIO) -> int:
         url = emulator.start()
     except OSError as exc:
         raise UsageError(f"cannot listen on 127.0.0.1:{config.port}: {exc.strerror}") from None
+    mode = " (legacy: the old reference page's API)" if config.legacy else ""
     err.write(
-        f"Dataframer emulator listening on {url}\n"
+        f"Dataframer emulator{mode} listening on {url}\n"
         f"  export DATAFRAMER_BASE_URL={url}\n"
         "  export DATAFRAMER_API_KEY=anything   # any non-empty key is accepted\n"
         "Press Ctrl-C to stop.\n"

@@ -12,12 +12,16 @@
         emu.configure(failure_rate=0)   # stop the faults, check convergence
         assert emu.stats()["runs_created"] == 1
 
-It binds 127.0.0.1 only. The API is `shared/API.md`'s runs and specs routes;
-`/_emulator/...` (no auth) exposes stats, runs and settings to other processes.
-Seed spec ids are in `reconciler.emulator.seeds` and re-exported here.
+It binds 127.0.0.1 only. The API is `shared/API.md`'s runs and specs routes,
+answered exactly as the official SDK's models (pydataframer 0.19.2) describe
+them; `EmulatorConfig(legacy=True)` (`dfr emulator --legacy`) answers as the
+old reference page did instead. `/_emulator/...` (no auth) exposes stats,
+runs and settings to other processes. Seed spec ids are in
+`reconciler.emulator.seeds` and re-exported here.
 
 Modules: `config` (settings), `seeds` (built-in specs, prices), `validation`
-(create-body checks from the manifest schema), `store` (runs, lifecycle),
+(create-body checks from the manifest schema, `runtime_params` and the
+service's defaults), `store` (specs, runs, lifecycle, rendering per mode),
 `faults` (seeded decisions, rate limiter, counters), `app` (routes, auth,
 fault injection), `server` (HTTP and the `Emulator` object).
 
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.emulator.config import EmulatorConfig, ManualClock
 from reconciler.emulator.seeds import (
     SPEC_CHAT_TRANSCRIPTS,
+    SPEC_INSURANCE_CLAIMS,
     SPEC_LEGAL_CONTRACTS,
     SPEC_MEDICAL_NOTES,
     SPEC_PRODUCT_REVIEWS,
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SPEC_CHAT_TRANSCRIPTS",
+    "SPEC_INSURANCE_CLAIMS",
     "SPEC_LEGAL_CONTRACTS",
     "SPEC_MEDICAL_NOTES",
     "SPEC_PRODUCT_REVIEWS",

@@ -16,11 +16,19 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from reconciler.emulator.config import EmulatorConfig, coerce_knobs, default_clock
 from reconciler.emulator.faults import Dice, RateLimiter, Stats, retry_after_header
-from reconciler.emulator.store import FAILED, SUCCEEDED, ApiProblem, Outcome, Store, Timeline
+from reconciler.emulator.store import (
+    FAILED,
+    SUCCEEDED,
+    ApiProblem,
+    Outcome,
+    Run,
+    Store,
+    Timeline,
+)
 from reconciler.emulator.validation import validate_body
 
 API_PREFIX = "/api/dataframer"
@@ -41,7 +49,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     )
 )
 
-#: Fields `missing_fields_rate` may take out of a run object.
+#: Fields `missing_fields_rate` may take out of a run object (it only ever removes).
 MISSING_FIELD_CANDIDATES = (
     "id",
     "status",
@@ -82,6 +90,9 @@ class Request:
     headers: Mapping[str, str]  # names lower-cased
     body: bytes
     client_host: str
+    #: "127.0.0.1:PORT" the server listens on: the host of absolute URLs
+    #: (`next` of a page) when the request has no Host header.
+    server_host: str = "127.0.0.1"
 
 
 @dataclass
@@ -109,7 +120,7 @@ class EmulatorApp:
         self._config = config
         self._stopping = stopping
         self.timeline = Timeline(config.clock or default_clock, config.time_scale, time.time())
-        self.store = Store(self.timeline)
+        self.store = Store(self.timeline, legacy=config.legacy)
         self.dice = Dice(config.seed)
         self.limiter = RateLimiter()
         self.stats = Stats()
@@ -182,7 +193,7 @@ class EmulatorApp:
             self.stats.injected("5xx")
             return self._server_error()
         try:
-            reply = self._act(kind, route_args, query, request.body, cfg)
+            reply = self._act(kind, route_args, query, request, cfg)
         except ApiProblem as problem:
             reply = Reply.json(problem.status, problem.payload)
         if kind == "runs.create" and reply.status == 201:
@@ -230,14 +241,14 @@ class EmulatorApp:
         kind: str,
         args: dict[str, str],
         query: dict[str, str],
-        raw_body: bytes,
+        request: Request,
         cfg: EmulatorConfig,
     ) -> Reply:
-        spelling = cfg.status_spelling
+        spelling = cfg.running_status
         if kind == "runs.create":
-            return self._create(raw_body, cfg)
+            return self._create(request.body, cfg)
         if kind == "runs.list":
-            return Reply.json(200, self.store.list(spelling))
+            return Reply.json(200, self._paged(self.store.list(spelling), query, request, cfg))
         if kind == "runs.get":
             run = self.store.get(args["id"], spelling)
             if run is None:
@@ -253,26 +264,65 @@ class EmulatorApp:
             self.stats.run_event("deleted")
             return Reply(status=204)
         if kind == "specs.list":
-            return Reply.json(200, self.store.specs())
+            return Reply.json(200, self._paged(self.store.specs(), query, request, cfg))
         if kind == "specs.get":
             spec = self.store.spec(args["id"], accept_any=cfg.accept_any_spec)
             if spec is None:
                 raise ApiProblem(404, {"detail": "Not found."})
             versions = query.get("include_versions", "").lower() in ("true", "1", "yes")
-            return Reply.json(200, spec.render(include_versions=versions))
+            return Reply.json(200, self.store.render_spec(spec, include_versions=versions))
         if kind == "method_not_allowed":
             return Reply.json(
                 405, {"detail": "Method not allowed."}, headers={"Allow": args["allow"]}
             )
         raise ApiProblem(404, {"detail": "Not found."})
 
-    def _create(self, raw_body: bytes, cfg: EmulatorConfig) -> Reply:
+    def _paged(
+        self,
+        items: list[dict[str, Any]],
+        query: dict[str, str],
+        request: Request,
+        cfg: EmulatorConfig,
+    ) -> Any:
+        """A list answer: the plain array, or with `page_size` one Django REST page of it."""
+        size = cfg.page_size
+        if size <= 0:
+            return items
         try:
-            body = json.loads(raw_body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            detail = [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]
-            raise ApiProblem(422, {"detail": detail}) from None
-        errors = validate_body(body)
+            page = int(query.get("page", "1"))
+        except ValueError:
+            page = 0
+        pages = max(1, -(-len(items) // size))
+        if not 1 <= page <= pages:
+            raise ApiProblem(404, {"detail": "Invalid page."})
+        split = urlsplit(request.target)
+        host = request.headers.get("host") or request.server_host
+
+        def url(number: int) -> str:
+            params = {k: v for k, v in query.items() if k != "page"}
+            if number > 1:  # as DRF: the first page's link has no page parameter
+                params["page"] = str(number)
+            tail = f"?{urlencode(params)}" if params else ""
+            return f"http://{host}{split.path}{tail}"
+
+        return {
+            "count": len(items),
+            "next": url(page + 1) if page < pages else None,
+            "previous": url(page - 1) if page > 1 else None,
+            "results": items[(page - 1) * size : page * size],
+        }
+
+    def _create(self, raw_body: bytes, cfg: EmulatorConfig) -> Reply:
+        if not raw_body.strip():
+            detail = [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]
+            raise ApiProblem(422, {"detail": detail})
+        try:
+            body = json.loads(raw_body)
+        except UnicodeDecodeError:
+            raise _json_invalid(0, "Invalid UTF-8") from None
+        except json.JSONDecodeError as exc:
+            raise _json_invalid(exc.pos, exc.msg) from None
+        errors = validate_body(body, legacy=cfg.legacy)
         if errors:
             raise ApiProblem(422, {"detail": errors})
         spec, version = self.store.resolve(body, accept_any=cfg.accept_any_spec)
@@ -293,7 +343,16 @@ class EmulatorApp:
             user_email=cfg.user_email,
         )
         self.stats.run_event("created")
-        return Reply.json(201, {"id": run.id})
+        if cfg.legacy:
+            return Reply.json(201, {"id": run.id})  # the old page's create answer
+        # The SDK's RunCreateResponse is the whole run, as GET shows it.
+        return Reply.json(201, self._created(run, cfg))
+
+    def _created(self, run: Run, cfg: EmulatorConfig) -> dict[str, Any]:
+        shown = self.store.get(run.id, cfg.running_status)
+        if shown is None:  # pragma: no cover - it was just stored
+            raise ApiProblem(500, {"detail": "Internal server error"})
+        return shown
 
     def _spoil(self, kind: str, reply: Reply, cfg: EmulatorConfig) -> Reply:
         """Apply the answer-level faults: garbage, missing fields, unknown status."""
@@ -303,12 +362,19 @@ class EmulatorApp:
             return Reply(status=200, body=body, content_type=content_type, headers=reply.headers)
         if kind not in ("runs.create", "runs.get", "runs.list", "runs.cancel"):
             return reply
-        if cfg.missing_fields_rate <= 0 and (cfg.unknown_status_rate <= 0 or kind == "runs.create"):
+        if cfg.missing_fields_rate <= 0 and cfg.unknown_status_rate <= 0:
             return reply
         payload = json.loads(reply.body)
-        objects = payload if isinstance(payload, list) else [payload]
+        if isinstance(payload, list):
+            objects = payload
+        elif kind == "runs.list":
+            objects = payload["results"]  # one page
+        else:
+            objects = [payload]
         for obj in objects:
-            if kind != "runs.create" and self.dice.roll("unknown_status", cfg.unknown_status_rate):
+            # A legacy create answer is only `{"id"}`: no status to make up.
+            has_status = "status" in obj
+            if has_status and self.dice.roll("unknown_status", cfg.unknown_status_rate):
                 self.stats.injected("unknown_status")
                 obj["status"] = cfg.unknown_status_value
             if self.dice.roll("missing_fields", cfg.missing_fields_rate):
@@ -359,7 +425,7 @@ class EmulatorApp:
     # ----- Python control API (used through Emulator) ---------------------
 
     def runs(self) -> list[dict[str, Any]]:
-        return self.store.list(self.config.status_spelling, full=True)
+        return self.store.list(self.config.running_status, full=True)
 
     def stats_snapshot(self) -> dict[str, Any]:
         snapshot = self.stats.snapshot()
@@ -373,6 +439,18 @@ class EmulatorApp:
         if not self.store.delete(run_id):
             raise KeyError(f"no run {run_id} in the emulator")
         self.stats.run_event("forgotten")
+
+
+def _json_invalid(position: int, error: str) -> ApiProblem:
+    """FastAPI's 422 for a body that is not JSON: where the parser stopped, and why."""
+    item: dict[str, Any] = {
+        "type": "json_invalid",
+        "loc": ["body", position],
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": error},
+    }
+    return ApiProblem(422, {"detail": [item]})
 
 
 _ADMIN_POSTS = frozenset(

@@ -19,7 +19,8 @@ from typing import Any
 STATUS_SPELLINGS = ("PROCESSING", "IN_PROGRESS")
 
 #: Fields fixed when the emulator is built; `configure` refuses to change them.
-FIXED_FIELDS = frozenset({"port", "clock"})
+#: `legacy` is one of them: a run keeps the shape of the mode it was made in.
+FIXED_FIELDS = frozenset({"port", "clock", "legacy"})
 
 _RATE_FIELDS = (
     "failure_rate",
@@ -33,7 +34,7 @@ _RATE_FIELDS = (
     "unknown_status_rate",
 )
 _SECONDS_FIELDS = ("pending_seconds", "processing_seconds", "latency", "hang_seconds")
-_COUNT_FIELDS = ("ambiguous_posts", "fail_next")
+_COUNT_FIELDS = ("ambiguous_posts", "fail_next", "page_size")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,17 @@ class EmulatorConfig:
 
     Server:
       port: TCP port on 127.0.0.1; 0 picks a free one (see `Emulator.base_url`).
+      legacy: answer as the old reference page describes the API instead of as the
+        official SDK (pydataframer 0.19.2) does: its 11 create fields and 12 models,
+        `{"id"}` as the create answer, `runtime_params` with `enable_revisions`,
+        runs with `started_at` and, when FAILED, `error`/`failure_reason`, specs with
+        `latest_version` and numbered versions, IN_PROGRESS for running runs.
+        Fixed when the emulator is built (like `port`).
+      page_size: when > 0, `GET /runs/` and `GET /specs/` answer pages of this many
+        items, Django REST style: `{"count", "next", "previous", "results"}`, with
+        `?page=N` (1-based) and `next` the absolute URL of the next page or null;
+        a page past the end is 404 `{"detail": "Invalid page."}`. 0 (default): one
+        plain JSON array, as the SDK expects.
       api_key: when set, only `Authorization: Bearer <api_key>` is accepted (else 403);
         when None, any non-empty bearer token is accepted. A missing header is 401.
       log_requests: write one line per request to stderr (never headers, so never the key).
@@ -53,7 +65,8 @@ class EmulatorConfig:
       time_scale: lifecycle seconds per clock second (10.0 makes runs finish 10x faster).
       clock: a monotonic clock in seconds driving the lifecycle (default
         `time.monotonic`); pass a `ManualClock` to move time only by hand.
-      status_spelling: "PROCESSING" (SDK) or "IN_PROGRESS" (seed page) for running runs.
+      status_spelling: "PROCESSING" (SDK) or "IN_PROGRESS" (seed page) for running
+        runs; None (default): the mode's own (IN_PROGRESS when `legacy`).
       accept_any_spec: any UUID `spec_id` is a SUCCEEDED spec with versions 1..10.
       fail_rate: share of new runs that end FAILED instead of SUCCEEDED.
       fail_next: the next N runs created end FAILED (counts down).
@@ -87,6 +100,8 @@ class EmulatorConfig:
     """
 
     port: int = 0
+    legacy: bool = False
+    page_size: int = 0
     api_key: str | None = None
     log_requests: bool = False
     user_email: str = "emulator@dataframer.local"
@@ -95,7 +110,7 @@ class EmulatorConfig:
     processing_seconds: float = 5.0
     time_scale: float = 1.0
     clock: Callable[[], float] | None = field(default=None, compare=False)
-    status_spelling: str = "PROCESSING"
+    status_spelling: str | None = None
     accept_any_spec: bool = False
     fail_rate: float = 0.0
     fail_next: int = 0
@@ -136,10 +151,17 @@ class EmulatorConfig:
             raise ValueError(f"time_scale must be > 0, not {self.time_scale}")
         if self.rate_limit is not None and self.rate_limit < 0:
             raise ValueError(f"rate_limit must be >= 0, not {self.rate_limit}")
-        if self.status_spelling not in STATUS_SPELLINGS:
+        if self.status_spelling is not None and self.status_spelling not in STATUS_SPELLINGS:
             raise ValueError(f"status_spelling must be one of {', '.join(STATUS_SPELLINGS)}")
         if not self.unknown_status_value:
             raise ValueError("unknown_status_value must be non-empty")
+
+    @property
+    def running_status(self) -> str:
+        """How a running run's status is spelled: `status_spelling`, else the mode's."""
+        if self.status_spelling is not None:
+            return self.status_spelling
+        return "IN_PROGRESS" if self.legacy else "PROCESSING"
 
     def replace(self, knobs: Mapping[str, Any]) -> EmulatorConfig:
         """A copy with `knobs` changed; ValueError for unknown or fixed names, bad values."""

@@ -160,6 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={key.lower(): value for key, value in self.headers.items()},
             body=body,
             client_host=str(self.client_address[0]),
+            server_host=f"{HOST}:{self.server.server_port}",
         )
         try:
             reply = self.server.app.handle(request)
@@ -351,7 +352,7 @@ class Emulator:
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         """One run as `GET` shows it without faults, or None if unknown."""
-        return self._app.store.get(run_id, self._app.config.status_spelling)
+        return self._app.store.get(run_id, self._app.config.running_status)
 
     def force_status(self, run_id: str, status: str, reason: str | None = None) -> None:
         """Pin a run's status to any string (KeyError if unknown).

@@ -6,6 +6,10 @@ time the run is read (PENDING for `pending_seconds`, PROCESSING for
 manual clock makes every step reproducible. Only things that really happen to
 a run are stored: its creation, a cancel, a forced status from a test.
 
+Objects are rendered in the store's mode, fixed when it is made: as the
+official SDK's models name them (default), or as the old reference page shows
+them (`legacy`). See `Spec.render` and `Store._render`.
+
 All public methods are thread-safe (one lock; every call is short).
 """
 
@@ -19,8 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from reconciler.emulator.seeds import ANY_SPEC_VERSIONS, SEED_SPECS, SeedSpec, price_per_sample
-from reconciler.emulator.validation import runtime_params
+from reconciler.emulator.seeds import (
+    ANY_SPEC_VERSIONS,
+    SEED_SPECS,
+    SPEC_RUNTIME_PARAMS,
+    SeedSpec,
+    price_per_sample,
+)
+from reconciler.emulator.validation import legacy_runtime_params, runtime_params
 
 PENDING = "PENDING"
 PROCESSING = "PROCESSING"
@@ -32,6 +42,21 @@ CANCELABLE = frozenset({PENDING, PROCESSING, "IN_PROGRESS"})
 
 #: `list` leaves these out, as the API does.
 LIST_OMITTED = ("generated_files", "runtime_params")
+
+#: Keys of a spec list item (the SDK's SpecListResponseItem).
+SPEC_LIST_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "description",
+    "dataset_id",
+    "dataset_name",
+    "dataset_type",
+    "created_at",
+)
+
+#: `content_unavailable_reason` of a spec whose YAML is in the customer's cloud.
+IN_DATA_PLANE = "spec_content_in_data_plane"
 
 #: Wall-clock date the seed specs claim they were made on (fixed: stable output).
 _SEED_EPOCH = datetime(2025, 11, 3, 9, 30, tzinfo=timezone.utc).timestamp()
@@ -98,7 +123,57 @@ class Spec:
     def id(self) -> str:
         return self.seed.id
 
-    def render(self, *, include_versions: bool = False) -> dict[str, Any]:
+    @property
+    def versions(self) -> int:
+        """How many versions a run may name: a spec has none until it SUCCEEDED."""
+        return self.seed.versions if self.seed.status == SUCCEEDED else 0
+
+    def render(self, *, include_versions: bool = False, legacy: bool = False) -> dict[str, Any]:
+        """The spec as `GET /specs/{id}/` answers it (the SDK's SpecRetrieveResponse)."""
+        if legacy:
+            return self._render_legacy(include_versions=include_versions)
+        seed = self.seed
+        latest = self.versions
+        out: dict[str, Any] = {
+            "id": seed.id,
+            "name": seed.name,
+            "status": seed.status,
+            "description": seed.description,
+            "dataset_id": seed.dataset_id,
+            "dataset_name": seed.dataset_name,
+            "dataset_type": seed.dataset_type,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self._version_time(max(latest, 1))),
+            "created_by_email": seed.created_by_email,
+            "error": seed.error if seed.status == FAILED else None,
+            "runtime_params": dict(SPEC_RUNTIME_PARAMS),
+        }
+        out.update(self._content(latest))
+        if seed.data_plane and latest:
+            out["content_unavailable_reason"] = IN_DATA_PLANE
+        if include_versions:
+            out["versions"] = [
+                {**self._content(v), "created_at": iso(self._version_time(v))}
+                for v in range(1, latest + 1)
+            ]
+        return out
+
+    def list_item(self, *, legacy: bool = False) -> dict[str, Any]:
+        """The spec as `GET /specs/` lists it (the SDK's SpecListResponseItem)."""
+        if legacy:
+            return self._render_legacy(include_versions=False)
+        full = self.render()
+        return {name: full[name] for name in SPEC_LIST_FIELDS}
+
+    def _content(self, version: int) -> dict[str, Any]:
+        """`content_yaml` and `content_location` of `version` (0: none yet)."""
+        if not version:
+            return {"content_yaml": None, "content_location": None}
+        if self.seed.data_plane:
+            return {"content_yaml": None, "content_location": self.seed.content_location(version)}
+        return {"content_yaml": self.seed.content_yaml(version), "content_location": None}
+
+    def _render_legacy(self, *, include_versions: bool) -> dict[str, Any]:
         seed = self.seed
         out: dict[str, Any] = {
             "id": seed.id,
@@ -184,8 +259,9 @@ class Outcome:
 
 
 class Store:
-    def __init__(self, timeline: Timeline) -> None:
+    def __init__(self, timeline: Timeline, *, legacy: bool = False) -> None:
         self._timeline = timeline
+        self.legacy = legacy
         self._lock = threading.RLock()
         self._specs: dict[str, Spec] = {}
         for index, seed in enumerate(SEED_SPECS):
@@ -216,7 +292,10 @@ class Store:
 
     def specs(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [spec.render() for spec in self._specs.values()]
+            return [spec.list_item(legacy=self.legacy) for spec in self._specs.values()]
+
+    def render_spec(self, spec: Spec, *, include_versions: bool) -> dict[str, Any]:
+        return spec.render(include_versions=include_versions, legacy=self.legacy)
 
     def resolve(self, body: dict[str, Any], *, accept_any: bool) -> tuple[Spec, int]:
         """The spec and version a valid create body asks for, or ApiProblem(400)."""
@@ -234,13 +313,13 @@ class Store:
             )
         version = body.get("spec_version")
         if version is None:
-            return spec, spec.seed.versions
-        if not 1 <= int(version) <= spec.seed.versions:
+            return spec, spec.versions
+        if not 1 <= int(version) <= spec.versions:
             raise ApiProblem(
                 400,
                 {
-                    "detail": f"Spec version {version} does not exist for spec {spec_id} "
-                    f"(versions 1..{spec.seed.versions})"
+                    "detail": f"Spec version {version} does not exist for spec {spec.id} "
+                    f"(versions 1..{spec.versions})"
                 },
             )
         return spec, int(version)
@@ -258,7 +337,10 @@ class Store:
         processing_s: float,
         user_email: str,
     ) -> Run:
-        params = runtime_params(body)
+        if self.legacy:
+            params = legacy_runtime_params(body)
+        else:
+            params = runtime_params(body, seeded=spec.seed.dataset_id is not None)
         with self._lock:
             self._seq += 1
             run = Run(
@@ -282,7 +364,7 @@ class Store:
 
     def get(self, run_id: str, spelling: str) -> dict[str, Any] | None:
         with self._lock:
-            run = self._runs.get(run_id)
+            run = self._runs.get(run_id.lower())
             return None if run is None else self._render(run, spelling)
 
     def list(self, spelling: str, *, full: bool = False) -> list[dict[str, Any]]:
@@ -300,7 +382,7 @@ class Store:
 
     def cancel(self, run_id: str, spelling: str) -> dict[str, Any]:
         with self._lock:
-            run = self._runs.get(run_id)
+            run = self._runs.get(run_id.lower())
             if run is None:
                 raise ApiProblem(404, {"detail": "Not found."})
             status = self._status(run, self._timeline.now())
@@ -319,7 +401,7 @@ class Store:
 
     def delete(self, run_id: str) -> bool:
         with self._lock:
-            return self._runs.pop(run_id, None) is not None
+            return self._runs.pop(run_id.lower(), None) is not None
 
     def force_status(self, run_id: str, status: str, reason: str | None) -> None:
         with self._lock:
@@ -339,7 +421,7 @@ class Store:
             run.failure_reason = (reason or "Forced to fail by the emulator") if failing else None
 
     def _lookup(self, run_id: str) -> Run:
-        run = self._runs.get(run_id)
+        run = self._runs.get(run_id.lower())
         if run is None:
             raise KeyError(f"no run {run_id} in the emulator")
         return run
@@ -382,7 +464,6 @@ class Store:
             "spec_name": run.spec.seed.name,
             "spec_version": run.spec_version,
             "created_at": iso(wall(run.created_t)),
-            "started_at": iso(wall(run.processing_t)) if now >= run.processing_t else None,
             "completed_at": None if completed_t is None else iso(wall(completed_t)),
             "created_by_email": run.user_email,
             "dataset_id": run.spec.seed.dataset_id,
@@ -393,10 +474,14 @@ class Store:
             "total_cost": round(processed * run.price, 4),
             "runtime_params": dict(run.params),
         }
-        if status == FAILED:
-            reason = run.forced_reason or run.failure_reason or "Run failed"
-            out["error"] = reason
-            out["failure_reason"] = reason
+        if self.legacy:
+            # The old page's run: when it started, and why it failed. The SDK's
+            # run has neither (no failure-reason field at all).
+            out["started_at"] = iso(wall(run.processing_t)) if now >= run.processing_t else None
+            if status == FAILED:
+                reason = run.forced_reason or run.failure_reason or "Run failed"
+                out["error"] = reason
+                out["failure_reason"] = reason
         if status == SUCCEEDED:
             done = processed - failed
             out["generated_files"] = [

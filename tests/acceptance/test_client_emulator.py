@@ -21,6 +21,7 @@ pytest.importorskip("reconciler.emulator")
 
 from reconciler.client import CreateAnswerUnreadable, DataframerClient
 from reconciler.emulator import (
+    SPEC_INSURANCE_CLAIMS,
     SPEC_LEGAL_CONTRACTS,
     SPEC_SUPPORT_TICKETS,
     Emulator,
@@ -77,9 +78,14 @@ def creates_seen(emu: Emulator) -> int:
 
 def test_the_whole_run_lifecycle(emu: Emulator, make: MakeClient) -> None:
     client = make()
-    run_id = client.create_run(BODY)
+    created = client.create_run({**BODY, "spec_id": SPEC_SUPPORT_TICKETS.upper()})
+    run_id = created.id
     run = client.get_run(run_id)
     assert (run.id, run.status, run.spec_id) == (run_id, "PENDING", SPEC_SUPPORT_TICKETS)
+    # The create answer is the whole run, as get shows it.
+    assert created.raw == run.raw
+    assert created.runtime_params is not None
+    assert created.runtime_params["revision_model"] is None  # revisions are off
     emu.advance(3)
     assert client.get_run(run_id).status == "PROCESSING"
     emu.advance(10)
@@ -91,7 +97,7 @@ def test_the_whole_run_lifecycle(emu: Emulator, make: MakeClient) -> None:
     assert done.runtime_params["number_of_samples"] == 10
     assert [r.id for r in client.list_runs()] == [run_id]
 
-    second = client.create_run(BODY)
+    second = client.create_run(BODY).id
     client.cancel_run(second)
     assert client.get_run(second).status == "CANCELED"
     client.delete_run(second)
@@ -108,7 +114,14 @@ def test_specs(make: MakeClient) -> None:
     assert specs[SPEC_SUPPORT_TICKETS].status == "SUCCEEDED"
     spec = client.get_spec(SPEC_SUPPORT_TICKETS, include_versions=True)
     assert spec.name and spec.versions
+    assert spec.latest_version is None
+    # Unnumbered versions (the SDK's): counted, version N is the Nth by created_at.
+    assert spec.version_numbers() == {1: None, 2: None, 3: None}
     assert client.get_spec(SPEC_SUPPORT_TICKETS).versions is None
+    claims = client.get_spec(SPEC_INSURANCE_CLAIMS, include_versions=True)
+    assert claims.status == "SUCCEEDED"
+    assert claims.content_unavailable_reason == "spec_content_in_data_plane"
+    assert claims.version_numbers() == {1: None, 2: None}
     with pytest.raises(NotFoundError):
         client.get_spec("00000000-0000-4000-8000-000000000000")
 
@@ -116,20 +129,53 @@ def test_specs(make: MakeClient) -> None:
 def test_in_progress_spelling_reads_as_processing(emu: Emulator, make: MakeClient) -> None:
     emu.configure(status_spelling="IN_PROGRESS")
     client = make()
-    run_id = client.create_run(BODY)
+    run_id = client.create_run(BODY).id
     emu.advance(3)
     run = client.get_run(run_id)
     assert (run.status, run.raw_status) == ("PROCESSING", "IN_PROGRESS")
 
 
-def test_failed_run_carries_its_reason(emu: Emulator, make: MakeClient) -> None:
+def test_failed_run_has_no_reason_field(emu: Emulator, make: MakeClient) -> None:
     emu.configure(fail_next=1)
     client = make()
-    run_id = client.create_run(BODY)
+    run_id = client.create_run(BODY).id
     emu.advance(60)
     run = client.get_run(run_id)
     assert run.status == "FAILED"
-    assert run.failure_reason
+    assert "failure_reason" not in run.raw and "error" not in run.raw
+
+
+def test_lists_are_followed_page_by_page(emu: Emulator, make: MakeClient) -> None:
+    client = make()
+    ids = [client.create_run(BODY).id for _ in range(5)]
+    emu.configure(page_size=2)
+    assert [r.id for r in client.list_runs()] == ids[::-1]
+    assert len(client.list_specs()) == 6
+    assert emu.stats()["requests"]["runs.list"] == 3
+
+
+def test_the_legacy_api(clock: ManualClock) -> None:
+    """The old page's API: `{"id"}` on create, IN_PROGRESS, failure_reason, numbered versions."""
+    config = EmulatorConfig(clock=clock, api_key=KEY, legacy=True)
+    with Emulator(config) as emu:
+        client = DataframerClient(emu.base_url, KEY, backoff_base=0.005, timeout=5.0)
+        try:
+            created = client.create_run(BODY)
+            assert set(created.raw) == {"id"}
+            emu.advance(3)
+            run = client.get_run(created.id)
+            assert (run.status, run.raw_status) == ("PROCESSING", "IN_PROGRESS")
+            assert run.runtime_params is not None
+            assert run.runtime_params["enable_revisions"] is False
+            emu.force_status(created.id, "FAILED", reason="model outage")
+            failed = client.get_run(created.id)
+            assert failed.status == "FAILED"
+            assert failed.raw["failure_reason"] == "model outage"
+            spec = client.get_spec(SPEC_SUPPORT_TICKETS, include_versions=True)
+            assert spec.latest_version == 3
+            assert spec.version_numbers() == {1: "SUCCEEDED", 2: "SUCCEEDED", 3: "SUCCEEDED"}
+        finally:
+            client.close()
 
 
 def test_wrong_key_is_an_auth_error(make: MakeClient) -> None:
@@ -163,7 +209,7 @@ def test_spec_not_ready_is_rejected(emu: Emulator, make: MakeClient) -> None:
 
 def test_reads_ride_out_5xx_and_resets(emu: Emulator, make: MakeClient) -> None:
     client = make(max_retries=12)
-    run_id = client.create_run(BODY)
+    run_id = client.create_run(BODY).id
     emu.configure(failure_rate=0.4, reset_rate=0.2)
     for _ in range(20):
         assert client.get_run(run_id).id == run_id
@@ -181,7 +227,7 @@ def test_garbage_answer_on_a_read_is_bad_answer(emu: Emulator, make: MakeClient)
 
 def test_missing_fields_and_unknown_status_are_tolerated(emu: Emulator, make: MakeClient) -> None:
     client = make()
-    run_id = client.create_run(BODY)
+    run_id = client.create_run(BODY).id
     emu.configure(missing_fields_rate=1.0, unknown_status_rate=1.0, unknown_status_value="QUEUED")
     run = client.get_run(run_id)
     assert run.id == run_id  # filled in from the request if the answer lost it
@@ -287,7 +333,7 @@ def test_rate_limited_threads_all_get_through(emu: Emulator, make: MakeClient) -
 
     def work() -> None:
         try:
-            run_id = client.create_run(BODY)
+            run_id = client.create_run(BODY).id
             client.get_run(run_id)
             with lock:
                 ids.append(run_id)
@@ -312,7 +358,7 @@ def test_rate_limited_threads_all_get_through(emu: Emulator, make: MakeClient) -
 def test_client_side_rate_limit_avoids_429s(emu: Emulator, make: MakeClient) -> None:
     emu.configure(rate_limit=20)
     client = make(max_requests_per_second=15.0)
-    run_id = client.create_run(BODY)
+    run_id = client.create_run(BODY).id
     for _ in range(15):
         client.get_run(run_id)
     assert client.stats().rate_limited == 0
@@ -320,7 +366,7 @@ def test_client_side_rate_limit_avoids_429s(emu: Emulator, make: MakeClient) -> 
 
 def test_one_client_many_threads(emu: Emulator, make: MakeClient) -> None:
     client = make()
-    run_id = client.create_run(BODY)
+    run_id = client.create_run(BODY).id
     errors: list[BaseException] = []
 
     def work() -> None:
