@@ -24,6 +24,7 @@ def run_status(
     out: TextIO,
     *,
     sort: str = "name",
+    long: bool = False,
 ) -> int:
     state = open_backend(state_path).read()
     wanted = dict(label.split("=", 1) for label in labels)
@@ -49,7 +50,7 @@ def run_status(
         return EXIT_OK
     from reconciler.views.status import write_status
 
-    write_status(records, out, sort=sort)
+    write_status(records, out, sort=sort, long=long)
     return EXIT_OK
 
 
@@ -84,10 +85,18 @@ def run_state_show(state_path: str | None, name: str, as_json: bool, out: TextIO
         json.dump(document, out, indent=2)
         out.write("\n")
         return EXIT_OK
-    width = max(len(k) for k in document)
-    for key, value in document.items():
+    from reconciler.views.status import field_lines
+
+    shown = {k: v for k, v in document.items() if k not in ("spec", "used")}
+    width = max(len(k) for k in shown)
+    for key, value in shown.items():
         text = value if isinstance(value, str) else json.dumps(value)
         out.write(f"{key.ljust(width)}  {text}\n")
+    lines = field_lines(record)
+    if lines:
+        out.write("\nfields (sent by dfr, used by the API):\n")
+        for line in lines:
+            out.write(f"  {line}\n")
     return EXIT_OK
 
 
@@ -120,6 +129,7 @@ def run_refresh(
     err: TextIO,
 ) -> int:
     from reconciler import observe, recovery
+    from reconciler.matching import used_of
 
     backend = open_backend(state_path)
     problems = 0
@@ -145,6 +155,7 @@ def run_refresh(
                         status=res.run.status,
                         intent=None,
                         created_at=res.run.created_at,
+                        used=used_of(res.run),
                     )
                 )
                 err.write(f"{res.name}: adopted run {res.run.id} from an unconfirmed submission\n")

@@ -14,6 +14,7 @@ cost (highest first); age (oldest first).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -206,14 +207,42 @@ def use_rich(out: TextIO) -> bool:
         return False
 
 
+def _cell(value: Any) -> str:
+    if value is _ABSENT:
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+_ABSENT = object()
+
+
+def field_lines(record: RunRecord) -> list[str]:
+    """Each create field as sent and as the API reports it used, one aligned line each.
+
+    `-` under SENT: the manifest left it to the API; `-` under USED: not read yet
+    (or not reported). `null` under USED: the API says it does not apply.
+    """
+    order = list(record.spec) + [k for k in record.used if k not in record.spec]
+    if not order:
+        return []
+    cells = [("FIELD", "SENT", "USED")] + [
+        (key, _cell(record.spec.get(key, _ABSENT)), _cell(record.used.get(key, _ABSENT)))
+        for key in order
+    ]
+    widths = [max(len(c[i]) for c in cells) for i in range(2)]
+    return [f"{c[0].ljust(widths[0])}  {c[1].ljust(widths[1])}  {c[2]}".rstrip() for c in cells]
+
+
 def write_status(
     records: Sequence[RunRecord],
     out: TextIO,
     *,
     sort: str = "name",
     now: datetime | None = None,
+    long: bool = False,
 ) -> None:
-    """The table, the totals and the notes for `records` on `out`."""
+    """The table, the totals and the notes for `records` on `out`; with `long`, each
+    run's fields as sent and as used."""
     table = sort_rows(rows(records, now or datetime.now(timezone.utc)), sort)
     if use_rich(out):
         write_rich(table, out)
@@ -222,3 +251,8 @@ def write_status(
     out.write("\n" + totals(table) + "\n")
     for line in notes(table):
         out.write(line + "\n")
+    if long:
+        for row in table:
+            out.write(f"\n{row.record.name} ({row.record.run_id or 'no run'}):\n")
+            for line in field_lines(row.record):
+                out.write(f"  {line}\n")
