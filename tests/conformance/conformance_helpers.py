@@ -1,0 +1,74 @@
+"""Helpers of the conformance tests: the SDK's models as the reference of every answer.
+
+The SDK's response models are the reference for every answer the emulator gives
+in its default mode: `conforms(Model, obj)` validates `obj` with the model
+(pydantic) and also walks it key by key, because the SDK's models accept extra
+keys silently (`extra="allow"`): a key the model does not name, at any level,
+is reported too.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from typing import Any, Literal, Union, get_args, get_origin
+
+import pydantic
+
+from reconciler.emulator import SPEC_SUPPORT_TICKETS
+
+KEY = "dfr-conformance-key-7c2e91"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+RUNS = "/api/dataframer/runs/"
+SPECS = "/api/dataframer/specs/"
+BODY: dict[str, Any] = {"spec_id": SPEC_SUPPORT_TICKETS, "number_of_samples": 100}
+
+
+def unknown_keys(annotation: Any, value: Any, path: str = "$") -> list[str]:
+    """Every key in `value`, at any depth, that the type `annotation` does not name."""
+    if value is None:
+        return []
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        arms = [arm for arm in get_args(annotation) if arm is not type(None)]
+        return [] if not arms else unknown_keys(arms[0], value, path)
+    if origin is Literal or annotation in (Any, object):
+        return []
+    if origin is list:
+        (item,) = get_args(annotation)
+        if not isinstance(value, list):
+            return []  # model_validate reports the type
+        return [e for i, v in enumerate(value) for e in unknown_keys(item, v, f"{path}[{i}]")]
+    if origin is dict:
+        _, item = get_args(annotation)
+        if not isinstance(value, dict):
+            return []
+        return [e for k, v in value.items() for e in unknown_keys(item, v, f"{path}.{k}")]
+    if inspect.isclass(annotation) and issubclass(annotation, pydantic.BaseModel):
+        if not isinstance(value, dict):
+            return []
+        fields = {(f.alias or name): f.annotation for name, f in annotation.model_fields.items()}
+        errors = []
+        for key, item in value.items():
+            if key not in fields:
+                errors.append(f"{path}.{key}: not a field of {annotation.__name__}")
+            else:
+                errors.extend(unknown_keys(fields[key], item, f"{path}.{key}"))
+        return errors
+    return []
+
+
+def conforms(annotation: Any, value: Any) -> list[str]:
+    """Problems of `value` as an instance of `annotation` (an SDK model or List[model]):
+    pydantic's validation errors, then keys the models do not name. Empty: it conforms."""
+    problems: list[str] = []
+    try:
+        pydantic.TypeAdapter(annotation).validate_python(value)
+    except pydantic.ValidationError as exc:
+        problems.extend(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    problems.extend(unknown_keys(annotation, value))
+    return problems
+
+
+def model_keys(model: type[pydantic.BaseModel]) -> set[str]:
+    return {(f.alias or name) for name, f in model.model_fields.items()}

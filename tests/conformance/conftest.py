@@ -1,0 +1,55 @@
+"""Fixtures of the conformance tests: the emulator against the official SDK (pydataframer 0.19.2).
+
+Each test starts its own emulator on 127.0.0.1 with a manual clock and an API
+key, so nothing sleeps for the lifecycle; `sdk` is the official SDK as a client
+of it, `http` a plain httpx client. Helpers are in `conformance_helpers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from conformance_helpers import AUTH, KEY
+from dataframer import Dataframer
+
+from reconciler.emulator import Emulator, EmulatorConfig, ManualClock
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def emu(clock: ManualClock) -> Iterator[Emulator]:
+    with Emulator(EmulatorConfig(clock=clock, api_key=KEY, seed=5)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def legacy_emu(clock: ManualClock) -> Iterator[Emulator]:
+    with Emulator(EmulatorConfig(clock=clock, api_key=KEY, seed=5, legacy=True)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def http(emu: Emulator) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=emu.base_url, headers=AUTH, timeout=5.0) as client:
+        yield client
+
+
+@pytest.fixture
+def legacy_http(legacy_emu: Emulator) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=legacy_emu.base_url, headers=AUTH, timeout=5.0) as client:
+        yield client
+
+
+@pytest.fixture
+def sdk(emu: Emulator) -> Iterator[Dataframer]:
+    """The official SDK as a client of the emulator (no retries: a retried POST
+    could create a second run, and nothing here should need one)."""
+    client = Dataframer(api_key=KEY, base_url=emu.base_url, max_retries=0, timeout=5.0)
+    yield client
+    client.close()
