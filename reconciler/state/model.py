@@ -168,13 +168,13 @@ class RunRecord:
         """
         if self.failure_reason:
             return self.failure_reason
-        if self.samples_failed is None:
-            return "the API gives no reason; see the run in Dataframer"
-        done = self.samples_completed or 0
-        return (
-            f"{self.samples_failed:,} of {done + self.samples_failed:,} samples failed "
-            "(the API gives no reason; see the run in Dataframer)"
-        )
+        counts = [
+            f"{n:,} samples {word}"
+            for n, word in ((self.samples_completed, "completed"), (self.samples_failed, "failed"))
+            if n
+        ]
+        tail = f" ({', '.join(counts)})" if counts else ""
+        return f"the API gives no reason{tail}; see the run in Dataframer"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from conftest import Runner, Workspace, apply_args, parse_json, posts, requests
 from reconciler.emulator import SPEC_PRODUCT_REVIEWS, Emulator
 
 
-def test_plan_shows_creates_with_defaults_and_is_offline(
+def test_plan_shows_creates_as_written_and_is_offline(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
     ws.write("alpha", number_of_samples=25)
@@ -17,8 +17,8 @@ def test_plan_shows_creates_with_defaults_and_is_offline(
     assert "# alpha will be created" in out and "# beta will be created" in out
     assert '+ run "alpha"' in out
     assert "number_of_samples" in out and "25" in out
-    # The seed page's defaults are shown, since they are what will be submitted.
-    assert '"gemini/gemini-3-pro-preview-thinking"' in out
+    # Only what the manifest says is sent: defaults are the API's, not filled in.
+    assert "generation_model" not in out and "gemini" not in out
     assert "Plan: 2 to create, 0 to replace, 0 orphaned." in out
     assert "Samples to request: 35." in out
     assert requests(emu) == 0  # plan is offline
@@ -54,7 +54,8 @@ def test_changed_field_is_one_replace_with_the_diff(
     assert '-/+ run "alpha"' in out
     assert f'- run_id = "{old_id}" -> (known after apply)' in out
     assert "~ number_of_samples" in out and "10 -> 20" in out
-    assert '"gemini/gemini-3-pro-preview-thinking" -> "anthropic/claude-haiku-4-5"' in out
+    # "Before" is the model the API chose and reported (the manifest named none).
+    assert '"anthropic/claude-sonnet-5-5-thinking" -> "anthropic/claude-haiku-4-5"' in out
     assert "unchanged fields hidden" in out
     assert "beta" not in out  # noops are not shown
     assert "Plan: 0 to create, 1 to replace, 0 orphaned." in out
@@ -62,16 +63,19 @@ def test_changed_field_is_one_replace_with_the_diff(
     assert "will be canceled" not in out
 
 
-def test_explicit_default_is_not_a_change(ws: Workspace, dfr: Runner) -> None:
+def test_writing_out_what_the_api_used_is_not_a_change(ws: Workspace, dfr: Runner) -> None:
     ws.write("alpha")
     assert dfr(*apply_args("manifests")).code == 0
+    used = ws.record("alpha")["used"]
     ws.write(
         "alpha",
-        generation_model="gemini/gemini-3-pro-preview-thinking",
+        spec_version=used["spec_version"],
+        generation_model=used["generation_model"],
         enable_revisions=False,
-        max_revision_cycles=1,
-        seed_shuffling_level="none",
-        unified_multifield=True,
+        max_revision_cycles=3,  # revisions are off: the API reports null, it does not apply
+        revision_types=[],
+        seed_shuffling_level=used["seed_shuffling_level"],
+        unified_multifield=used["unified_multifield"],
     )
     code, out, _ = dfr("plan", "--detailed-exitcode", "manifests")
     assert (code, "No changes" in out) == (0, True), out
@@ -104,12 +108,11 @@ def test_failed_runs_are_shown_with_the_command_to_resubmit(
     ws.write("alpha")
     emu.configure(fail_next=1)
     assert dfr(*apply_args("manifests")).code == 1
-    reason = ws.record("alpha")["failure_reason"]
-    assert reason
+    assert ws.record("alpha")["failure_reason"] is None  # the API gives none
     code, out, _ = dfr("plan", "--detailed-exitcode", "manifests")
     assert code == 0  # a failed run is not resubmitted unless asked
     assert "# alpha is FAILED" in out
-    assert reason in out
+    assert "the API gives no reason" in out
     assert "dfr apply --replace alpha" in out
     code, out, _ = dfr("plan", "--detailed-exitcode", "--replace", "alpha", "manifests")
     assert code == 2

@@ -76,9 +76,8 @@ def test_live_progress_under_a_pseudo_terminal(gemu: Emulator, gws: Workspace) -
     assert ESC not in result.out
     assert "Plan: 3 to create" in result.out
     assert not re.search(r"\d/3 finished", result.out)
-    # The failure explains itself: the API's reason and the command that resubmits it.
-    reason = gemu.runs()[-1].get("failure_reason") or ""
-    assert reason and f"run {gemu.runs()[-1]['id']} ended FAILED: {reason}" in result.out
+    # The failure explains itself: what the API says and the command that resubmits it.
+    assert f"run {gemu.runs()[-1]['id']} ended FAILED: the API gives no reason" in result.out
     assert "resubmit with: dfr apply --replace alpha" in result.out
 
 
@@ -125,11 +124,8 @@ def test_status_table_totals_and_failure(applied: Workspace, gdfr: Runner) -> No
     assert alpha[2] == "FAILED"
     total_cost = sum(r["total_cost"] or 0 for r in state["runs"])
     assert "3 runs, " in out and f"${total_cost:,.2f} (1 failed, 2 succeeded)." in out
-    reason = by_name["alpha"]["failure_reason"]
-    assert (
-        f"alpha: run {by_name['alpha']['run_id']} ended FAILED: {reason}; "
-        "resubmit with: dfr apply --replace alpha" in out
-    )
+    assert f"alpha: run {by_name['alpha']['run_id']} ended FAILED: the API gives no reason" in out
+    assert "resubmit with: dfr apply --replace alpha" in out
 
 
 def test_status_sort_filter_and_json(applied: Workspace, gdfr: Runner) -> None:
