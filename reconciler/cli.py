@@ -465,18 +465,26 @@ def refresh(
     show_default=True,
     help="Row order: status puts problems first, cost the highest, age the oldest.",
 )
-def status(state: str | None, as_json: bool, labels: tuple[str, ...], sort: str) -> int:
+@click.option(
+    "--long",
+    "long_",
+    is_flag=True,
+    help="Also each run's fields: as dfr sent them and as the API reports it used them.",
+)
+def status(
+    state: str | None, as_json: bool, labels: tuple[str, ...], sort: str, long_: bool
+) -> int:
     """Show recorded runs: name, run id, status, samples, cost, age (offline).
 
-    Totals follow the table; a FAILED run shows the API's reason and the command
-    that resubmits it.
+    Totals follow the table; a FAILED run shows what the API says of it and the
+    command that resubmits it. --long adds each run's fields as sent and as used.
     """
     from reconciler.commands.state import run_status
 
     for label in labels:
         if "=" not in label:
             raise click.BadParameter(f"{label!r}: use KEY=VALUE", param_hint="--label")
-    return run_status(state, as_json, labels, _out(), sort=sort)
+    return run_status(state, as_json, labels, _out(), sort=sort, long=long_)
 
 
 @cli.group("state")
@@ -565,6 +573,12 @@ def state_migrate(
 @_state_option
 @_api_options
 @_lock_option
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Adopt the run even where it differs from the manifest; the next plan shows "
+    "the difference (as a replace).",
+)
 def import_(
     name: str,
     run_id: str,
@@ -573,24 +587,27 @@ def import_(
     api_url: str | None,
     allow_insecure_http: bool,
     lock_timeout: str,
+    force: bool,
 ) -> int:
     """Adopt the existing run RUN_ID for manifest NAME (found under PATHS).
 
-    The run must exist and match the manifest's spec; what differs is shown.
+    The run must exist and answer the manifest's spec (fields the manifest
+    leaves out match anything); what differs is shown, and --force adopts it
+    anyway.
     """
-    from reconciler.commands.import_ import run_import
+    from reconciler.commands.import_ import ImportArgs, run_import
 
-    return run_import(
-        name,
-        run_id,
-        paths,
-        state,
-        api_url,
-        _seconds(lock_timeout),
-        allow_insecure_http,
-        _out(),
-        _err(),
+    args = ImportArgs(
+        name=name,
+        run_id=run_id,
+        paths=paths,
+        state_path=state,
+        api_url=api_url,
+        lock_timeout=_seconds(lock_timeout),
+        allow_insecure_http=allow_insecure_http,
+        force=force,
     )
+    return run_import(args, _out(), _err())
 
 
 @cli.command("force-unlock")

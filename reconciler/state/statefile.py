@@ -54,7 +54,6 @@ Document = dict[str, Any]
 Upgrade = Callable[[Document], Document]
 
 
-
 def _upgrade_v1_to_v2(doc: Document) -> Document:
     """Format 2 adds each record's `used` (what the API ran with); unknown before: empty."""
     runs = doc.get("runs")
