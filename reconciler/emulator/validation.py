@@ -120,6 +120,9 @@ _TYPE_ERRORS = {
 }
 
 
+_RANGE_ERRORS = frozenset({"greater_than_equal", "less_than_equal", "greater_than"})
+
+
 @functools.lru_cache(maxsize=1)
 def schema_document() -> dict[str, Any]:
     resource = importlib.resources.files("reconciler") / "schemas" / "generation-run.schema.json"
@@ -172,14 +175,24 @@ def validate_body(body: object, *, legacy: bool = False) -> list[dict[str, Any]]
             }
         ]
     items: list[dict[str, Any]] = []
+    seen: set[tuple[str, tuple[Any, ...]]] = set()
     for error in _validator(legacy).iter_errors(body):
-        items.extend(_detail_items(error))
-    # A Literal field refuses any other value with `literal_error` alone: drop
-    # the type error jsonschema also reports for, say, a number given as a model.
+        for item in _detail_items(error):
+            # jsonschema may report the same missing field once per property.
+            key = (item["type"], tuple(item["loc"]))
+            if key not in seen:
+                seen.add(key)
+                items.append(item)
+    # pydantic reports one error per value: a Literal field refuses any other
+    # value with `literal_error` alone (not also the type jsonschema checks), and
+    # a value of the wrong type is not also checked against a range (0.5 for a
+    # count is an `int_type`, not also below the minimum).
     literal_locs = {tuple(i["loc"]) for i in items if i["type"] == "literal_error"}
     items = [
         i for i in items if not (i["type"].endswith("_type") and tuple(i["loc"]) in literal_locs)
     ]
+    type_locs = {tuple(i["loc"]) for i in items if i["type"].endswith("_type")}
+    items = [i for i in items if i["type"] not in _RANGE_ERRORS or tuple(i["loc"]) not in type_locs]
     items.sort(key=lambda i: [str(part) for part in i["loc"]])
     return items
 
