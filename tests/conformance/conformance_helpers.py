@@ -5,17 +5,21 @@ in its default mode: `conforms(Model, obj)` validates `obj` with the model
 (pydantic) and also walks it key by key, because the SDK's models accept extra
 keys silently (`extra="allow"`): a key the model does not name, at any level,
 is reported too.
+
+Only the standard library is imported at the top, so that a missing SDK fails
+the tests that use it, not the collection of the whole folder.
 """
 
 from __future__ import annotations
 
 import inspect
 import types
-from typing import Any, Literal, Union, get_args, get_origin
-
-import pydantic
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from reconciler.emulator import SPEC_SUPPORT_TICKETS
+
+if TYPE_CHECKING:
+    import pydantic
 
 KEY = "dfr-conformance-key-7c2e91"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -26,6 +30,8 @@ BODY: dict[str, Any] = {"spec_id": SPEC_SUPPORT_TICKETS, "number_of_samples": 10
 
 def unknown_keys(annotation: Any, value: Any, path: str = "$") -> list[str]:
     """Every key in `value`, at any depth, that the type `annotation` does not name."""
+    import pydantic
+
     if value is None:
         return []
     origin = get_origin(annotation)
@@ -61,6 +67,8 @@ def unknown_keys(annotation: Any, value: Any, path: str = "$") -> list[str]:
 def conforms(annotation: Any, value: Any) -> list[str]:
     """Problems of `value` as an instance of `annotation` (an SDK model or List[model]):
     pydantic's validation errors, then keys the models do not name. Empty: it conforms."""
+    import pydantic
+
     problems: list[str] = []
     try:
         pydantic.TypeAdapter(annotation).validate_python(value)

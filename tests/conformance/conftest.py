@@ -8,11 +8,11 @@ of it, `http` a plain httpx client. Helpers are in `conformance_helpers`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from conformance_helpers import AUTH, KEY
-from dataframer import Dataframer
 
 from reconciler.emulator import Emulator, EmulatorConfig, ManualClock
 
@@ -47,9 +47,11 @@ def legacy_http(legacy_emu: Emulator) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def sdk(emu: Emulator) -> Iterator[Dataframer]:
+def sdk(emu: Emulator) -> Iterator[Any]:
     """The official SDK as a client of the emulator (no retries: a retried POST
     could create a second run, and nothing here should need one)."""
+    from dataframer import Dataframer
+
     client = Dataframer(api_key=KEY, base_url=emu.base_url, max_retries=0, timeout=5.0)
     yield client
     client.close()
