@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from reconciler import diagnostics as diag
 from reconciler.diagnostics import Diagnostic
 from reconciler.errors import DfrError
+from reconciler.matching import revisions_on
 from reconciler.yamlsafe import Document, key_node_of, locate, position
 
 if TYPE_CHECKING:
@@ -123,25 +124,30 @@ def _check_models(
     manifest: Manifest,
     error: Callable[..., None],
 ) -> None:
+    """Every model the run will use must be allowed.
+
+    A model field the manifest leaves out is chosen by the API, whose default
+    changes over time (the old page's default no longer exists): under a model
+    policy it must be named. `revision_model` counts only when revisions or
+    filtering are on, or when it is named.
+    """
     allowed = policy.allowed_models or ()
-    body = manifest.body
+    spec = manifest.spec
     listed = ", ".join(allowed)
     where = policy.where("allowed_models")
     for key in MODEL_FIELDS:
-        named = key in manifest.spec
-        used = key != "revision_model" or bool(body.get("enable_revisions"))
-        model = body.get(key)
-        if not (named or used) or model is None or model in allowed:
-            continue
-        if named:
+        named = key in spec
+        used = key != "revision_model" or revisions_on(spec, {}) is True
+        model = spec.get(key)
+        if named and model not in allowed:
             error(
                 f"spec.{key}: model {model!r} is not allowed ({where}); allowed: {listed}",
                 ("spec", key),
             )
-        else:
+        elif not named and used:
             error(
-                f"spec.{key} is not set, so the run would use the default model {model!r}, "
-                f"which is not allowed ({where}); set {key} to one of: {listed}",
+                f"spec.{key} is not set, so the API would choose the model (its default "
+                f"changes over time) and {where} cannot hold; set {key} to one of: {listed}",
                 ("spec",),
                 on_key=True,
             )

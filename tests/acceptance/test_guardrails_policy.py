@@ -31,10 +31,14 @@ POLICY = """
 policy:
   max_samples_per_run: 1000
   max_samples_per_apply: 1500
-  allowed_models: [anthropic/claude-sonnet-4-5, gemini/gemini-3-pro-preview-thinking]
+  allowed_models: [anthropic/claude-haiku-4-5, anthropic/claude-sonnet-5-5-thinking]
   required_labels: [team]
 """
 TEAM = {"team": "support"}
+#: Under a model policy every model a run uses is named (the API's default is not ours).
+MODELS = (
+    "  generation_model: anthropic/claude-haiku-4-5\n  outline_model: anthropic/claude-haiku-4-5\n"
+)
 
 
 def errors(text: str) -> list[str]:
@@ -46,24 +50,26 @@ def errors(text: str) -> list[str]:
 
 def test_validate_reports_each_violation_at_its_place(gr_ws: Workspace, gr_dfr: Runner) -> None:
     gr_ws.config(POLICY)
-    gr_ws.write("ok", labels=TEAM, samples=500)
+    gr_ws.write("ok", labels=TEAM, samples=500, extra=MODELS)
     # labels at 5-6; spec: 7, spec_id 8, spec_version 9, number_of_samples 10, then extra.
     gr_ws.write(
         "big",
         labels=TEAM,
         samples=5000,
-        extra="  generation_model: openai/gpt-oss-120b\n",
+        extra=(
+            "  generation_model: openai/gpt-oss-120b\n  outline_model: anthropic/claude-haiku-4-5\n"
+        ),
     )
-    gr_ws.write("nolabels", samples=10)  # metadata at line 3, no labels
-    gr_ws.write("otherlabels", labels={"owner": "x"})
+    gr_ws.write("nolabels", samples=10, extra=MODELS)  # metadata at line 3, no labels
+    gr_ws.write("otherlabels", labels={"owner": "x"}, extra=MODELS)
     r = gr_dfr("validate", "runs")
     assert r.code == 1
     assert errors(r.err) == [
         "runs/big.yaml:10:22: error: spec.number_of_samples: 5,000 samples is over the limit of "
         "1,000 per run (policy.max_samples_per_run in dfr.yaml:2:3)",
         "runs/big.yaml:11:21: error: spec.generation_model: model 'openai/gpt-oss-120b' is not "
-        "allowed (policy.allowed_models in dfr.yaml:4:3); allowed: anthropic/claude-sonnet-4-5, "
-        "gemini/gemini-3-pro-preview-thinking",
+        "allowed (policy.allowed_models in dfr.yaml:4:3); allowed: anthropic/claude-haiku-4-5, "
+        "anthropic/claude-sonnet-5-5-thinking",
         "runs/nolabels.yaml:3:1: error: metadata has no labels; every manifest must carry the "
         "label 'team' (policy.required_labels in dfr.yaml:5:3)",
         "runs/otherlabels.yaml:5:3: error: metadata.labels is missing the label 'team' that "
@@ -80,19 +86,18 @@ def test_validate_without_a_policy_accepts_the_same_manifests(
     assert (r.code, errors(r.err)) == (0, [])
 
 
-def test_a_default_model_outside_the_list_is_an_error_at_spec(
+def test_a_model_left_to_the_api_is_an_error_at_spec_under_a_model_policy(
     gr_ws: Workspace, gr_dfr: Runner
 ) -> None:
     gr_ws.config("policy:\n  allowed_models: [anthropic/claude-sonnet-4-5]\n")
     gr_ws.write("a", extra="  generation_model: anthropic/claude-sonnet-4-5\n")
     r = gr_dfr("validate", "runs")
     assert r.code == 1
-    # outline_model is left out: the run would use the default, which is not allowed.
+    # outline_model is left out: the API would choose, and its default is not ours to know.
     assert errors(r.err) == [
-        "runs/a.yaml:5:1: error: spec.outline_model is not set, so the run would use the "
-        "default model 'gemini/gemini-3-pro-preview-thinking', which is not allowed "
-        "(policy.allowed_models in dfr.yaml:2:3); set outline_model to one of: "
-        "anthropic/claude-sonnet-4-5"
+        "runs/a.yaml:5:1: error: spec.outline_model is not set, so the API would choose the "
+        "model (its default changes over time) and policy.allowed_models in dfr.yaml:2:3 "
+        "cannot hold; set outline_model to one of: anthropic/claude-sonnet-4-5"
     ]
 
 
@@ -106,12 +111,13 @@ def test_revision_model_counts_only_when_revisions_are_on_or_it_is_named(
     )
     gr_ws.write("off", extra=models)
     assert gr_dfr("validate", "runs").code == 0
-    gr_ws.write("on", extra=models + "  enable_revisions: true\n")
-    r = gr_dfr("validate", "runs")
-    assert r.code == 1
-    assert [e.split(": error: ")[1][:50] for e in errors(r.err)] == [
-        "spec.revision_model is not set, so the run would u"
-    ]
+    for on in ("  enable_revisions: true\n", "  revision_types: [consistency]\n"):
+        gr_ws.write("on", extra=models + on)
+        r = gr_dfr("validate", "runs")
+        assert r.code == 1
+        assert [e.split(": error: ")[1][:50] for e in errors(r.err)] == [
+            "spec.revision_model is not set, so the API would c"
+        ]
     gr_ws.write("on", extra=models + "  revision_model: anthropic/claude-opus-4-5\n")
     r = gr_dfr("validate", "runs")
     assert errors(r.err) == [
@@ -162,12 +168,12 @@ def test_plan_refuses_manifests_that_break_the_policy(
 
 def test_plan_shows_the_budget_and_exits_1_over_it(gr_ws: Workspace, gr_dfr: Runner) -> None:
     gr_ws.config(POLICY)
-    gr_ws.write("a", labels=TEAM, samples=1000)
-    gr_ws.write("b", labels=TEAM, samples=400)
+    gr_ws.write("a", labels=TEAM, samples=1000, extra=MODELS)
+    gr_ws.write("b", labels=TEAM, samples=400, extra=MODELS)
     r = gr_dfr("plan")
     assert r.code == 0, r.err
     assert "Samples to request: 1,400 of a budget of 1,500 per apply.\n" in r.out
-    gr_ws.write("c", labels=TEAM, samples=200)
+    gr_ws.write("c", labels=TEAM, samples=200, extra=MODELS)
     r = gr_dfr("plan", "--detailed-exitcode", "--out", "over.plan")
     assert r.code == 1
     assert "Plan: 3 to create" in r.out  # the plan is shown first
@@ -233,8 +239,8 @@ def test_apply_refuses_over_the_budget_before_any_request(
     gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
 ) -> None:
     gr_ws.config(POLICY)
-    gr_ws.write("a", labels=TEAM, samples=1000)
-    gr_ws.write("b", labels=TEAM, samples=1000)
+    gr_ws.write("a", labels=TEAM, samples=1000, extra=MODELS)
+    gr_ws.write("b", labels=TEAM, samples=1000, extra=MODELS)
     r = gr_dfr(*apply_args())
     assert r.code == 1
     assert "Samples to request: 2,000 of a budget of 1,500 per apply." in r.out
@@ -254,8 +260,8 @@ def test_apply_within_the_policy_submits(
     gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
 ) -> None:
     gr_ws.config(POLICY)
-    gr_ws.write("a", labels=TEAM, samples=1000)
-    gr_ws.write("b", labels=TEAM, samples=500, spec_id=REVIEWS)
+    gr_ws.write("a", labels=TEAM, samples=1000, extra=MODELS)
+    gr_ws.write("b", labels=TEAM, samples=500, spec_id=REVIEWS, extra=MODELS)
     r = gr_dfr(*apply_args())
     assert r.code == 0, r.err
     assert count(gr_emu, "runs.create") == 2
