@@ -187,6 +187,22 @@ def test_the_old_pages_fields_and_models(legacy_http: httpx.Client, legacy_emu: 
         create(legacy_http, generation_model=shared)
 
 
+def test_fault_knobs_in_legacy_mode(legacy_http: httpx.Client, legacy_emu: Emulator) -> None:
+    run_id = create(legacy_http)
+    full = legacy_emu.run(run_id)
+    assert full is not None
+    legacy_emu.configure(missing_fields_rate=1.0, unknown_status_rate=1.0)
+    answer = legacy_http.post(RUNS, json=BODY)
+    assert answer.status_code == 201
+    assert answer.json() == {}  # the id was the one field to lose
+    partial = run(legacy_http, run_id)
+    assert set(partial) < set(full)  # fields only ever go missing
+    assert partial.get("status", "QUEUED") == "QUEUED"
+    legacy_emu.configure(missing_fields_rate=0.0, unknown_status_rate=0.0, page_size=1)
+    page = legacy_http.get(RUNS).json()
+    assert page["count"] == 2 and len(page["results"]) == 1
+
+
 def test_legacy_is_fixed_at_construction(legacy_emu: Emulator) -> None:
     assert legacy_emu.config.legacy is True
     assert legacy_emu.config.running_status == "IN_PROGRESS"
