@@ -199,3 +199,17 @@ def test_the_examples_bodies_type_check_against_the_sdks_params() -> None:
     for manifest in result.manifests:
         assert set(manifest.body) <= set(RunCreateParams.__annotations__), manifest.name
         adapter.validate_python(manifest.body, strict=True)
+
+
+def test_paged_lists_are_read_to_the_end_for_recovery_and_status(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    emu.configure(page_size=1)  # every list answer is pages of one run
+    for samples, name in enumerate(("alpha", "beta", "gamma"), start=10):
+        ws.write(name, number_of_samples=samples)  # identical bodies would be ambiguous
+    emu.configure(ambiguous_posts=3)  # all three created, no answer for any
+    dfr(*apply_args("manifests"))
+    code, out, err = dfr(*apply_args("manifests"))
+    assert code == 0, out + err
+    assert posts(emu) == 3 and len(runs_on_api(emu)) == 3
+    assert {r["status"] for r in ws.state_doc()["runs"].values()} == {"SUCCEEDED"}

@@ -1063,3 +1063,72 @@ def test_one_client_serves_many_threads(make: Callable[..., DataframerClient]) -
         thread.join(10)
     assert errors == []
     assert client.stats().requests == {"GET": 320}
+
+
+# -- lists: a plain array (the SDK's shape) or pages followed to the end -----------------------
+
+
+def test_a_paged_list_is_followed_to_the_end(make: Callable[..., DataframerClient]) -> None:
+    script = Script(
+        ok({"results": [{"id": "a"}, {"id": "b"}], "next": f"{BASE}{RUNS}?page=2"}),
+        ok({"results": [{"id": "c"}], "next": "/api/dataframer/runs/?page=3"}),  # relative
+        ok({"results": [], "next": None}),
+    )
+    assert [r.id for r in make(script).list_runs()] == ["a", "b", "c"]
+    assert [str(r.url) for r in script.requests] == [
+        f"{BASE}{RUNS}",
+        f"{BASE}{RUNS}?page=2",
+        f"{BASE}{RUNS}?page=3",
+    ]
+    assert all(r.headers["Authorization"] == f"Bearer {KEY}" for r in script.requests)
+
+
+def test_pages_under_a_base_url_with_a_path_keep_one_prefix(
+    make: Callable[..., DataframerClient],
+) -> None:
+    base = "https://gw.example.test/dataframer-proxy"
+    script = Script(
+        ok({"results": [{"id": "a"}], "next": f"{base}{RUNS}?page=2"}),
+        ok({"results": [{"id": "b"}], "next": None}),
+    )
+    assert [r.id for r in make(script, base_url=base).list_runs()] == ["a", "b"]
+    assert str(script.requests[1].url) == f"{base}{RUNS}?page=2"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://evil.example.test/api/dataframer/runs/?page=2",  # another host
+        "http://api.example.test/api/dataframer/runs/?page=2",  # plain http
+        "https://api.example.test:8443/api/dataframer/runs/?page=2",  # another port
+    ],
+)
+def test_a_next_page_elsewhere_is_refused_and_never_sent_the_key(
+    make: Callable[..., DataframerClient], link: str
+) -> None:
+    script = Script(ok({"results": [{"id": "a"}], "next": link}), ok([]))
+    with pytest.raises(BadAnswer, match="next page is not on this API"):
+        make(script).list_runs()
+    assert len(script.requests) == 1
+
+
+def test_pages_that_loop_are_refused(make: Callable[..., DataframerClient]) -> None:
+    script = Script(ok({"results": [{"id": "a"}], "next": f"{BASE}{RUNS}"}))
+    with pytest.raises(BadAnswer, match="do not end"):
+        make(script).list_runs()
+    assert len(script.requests) == 1
+
+
+def test_a_create_answer_with_the_whole_run_is_parsed(
+    make: Callable[..., DataframerClient],
+) -> None:
+    answer = {
+        "id": RUN_ID,
+        "status": "PENDING",
+        "spec_id": "3c90c3cc-0d44-4b50-8888-8dd25736052a",
+        "spec_version": 3,
+        "runtime_params": {"number_of_samples": 10, "revision_model": None},
+    }
+    run = make(Script(ok(answer, 201))).create_run(BODY)
+    assert (run.id, run.status, run.spec_version) == (RUN_ID, "PENDING", 3)
+    assert run.runtime_params == {"number_of_samples": 10, "revision_model": None}
