@@ -92,10 +92,11 @@ class EmulatorConfig:
         after `hang_seconds` (longer than the client's read timeout).
       hang_seconds: how long a hung answer waits (bounded, so the thread ends).
       garbage_rate: share of successful answers replaced by 200 with a non-JSON body.
-      missing_fields_rate: share of run objects (and create answers) that lose a few
-        fields, `status` or `id` among the candidates.
-      unknown_status_rate: share of run objects whose `status` is replaced by
-        `unknown_status_value`.
+      missing_fields_rate: share of run objects (create answers and list items
+        included) that lose a few fields, `status` or `id` among the candidates.
+        It only ever removes keys: what is left is still what the SDK describes.
+      unknown_status_rate: share of run objects (create answers included, when they
+        carry a status) whose `status` is replaced by `unknown_status_value`.
       unknown_status_value: the made-up status those runs show.
     """
 
