@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reconciler.schema import models, with_defaults  # noqa: E402
+from reconciler.schema import manifest_schema  # noqa: E402
 from reconciler.state.model import RunRecord, State  # noqa: E402
 from reconciler.state.statefile import dumps  # noqa: E402
 
@@ -45,7 +45,7 @@ SPEC_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 
 
 def spec_for(i: int) -> dict[str, Any]:
-    all_models = models()
+    all_models = manifest_schema()["$defs"]["current_model"]["enum"]
     spec: dict[str, Any] = {
         "spec_id": SPEC_ID,
         "spec_version": 1 + i % 3,
@@ -54,7 +54,7 @@ def spec_for(i: int) -> dict[str, Any]:
     if i % 2:
         spec["generation_model"] = all_models[i % len(all_models)]
     if i % 5 == 0:
-        spec["enable_revisions"] = True
+        spec["revision_types"] = ["consistency", "coherence_flow"]
         spec["max_revision_cycles"] = 1 + i % 5
     return spec
 
@@ -80,12 +80,13 @@ def build(workdir: Path, n: int, changed_share: float) -> tuple[Path, Path]:
     runs: dict[str, RunRecord] = {}
     stamp = "2026-01-01T00:00:00.000Z"
     every = round(1 / changed_share) if changed_share else 0
+    all_models = manifest_schema()["$defs"]["current_model"]["enum"]
     for i in range(n):
         name = f"run-{i:06d}"
         spec = spec_for(i)
         team = f"team-{i % 7}"
         (manifests / f"{name}.yaml").write_text(manifest_text(name, spec, team))
-        recorded = with_defaults(spec)
+        recorded = dict(spec)
         if every and i % every == 0:
             recorded = {**recorded, "number_of_samples": recorded["number_of_samples"] + 1}
         runs[name] = RunRecord(
@@ -102,6 +103,14 @@ def build(workdir: Path, n: int, changed_share: float) -> tuple[Path, Path]:
             samples_completed=recorded["number_of_samples"],
             samples_failed=0,
             total_cost=1.25,
+            # What an SDK-shaped API reports: the sent values and its own choices.
+            used={
+                "spec_version": recorded.get("spec_version", 3),
+                "number_of_samples": recorded["number_of_samples"],
+                "generation_model": recorded.get("generation_model", all_models[2]),
+                "revision_model": None,
+                "tools": [],
+            },
         )
     state_path = workdir / "dfr.state.json"
     state = State(format_version=1, serial=n, lineage=str(uuid.uuid4()), runs=runs)
