@@ -5,7 +5,7 @@ expected errors (`DfrError`) into a one-line message and exit 1, Ctrl-C into
 130, and anything unexpected into a short "internal error" line: no traceback
 reaches a user unless they ask for it with DFR_DEBUG=1.
 
-Heavy modules (jsonschema, httpx, deepdiff) are imported inside the commands
+Heavy modules (jsonschema, httpx) are imported inside the commands
 that need them, so `dfr --version` stays fast.
 """
 
