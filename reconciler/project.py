@@ -15,6 +15,11 @@ validated by `schemas/project.schema.json`; every problem is a located
 diagnostic (`dfr.yaml:LINE:COL: error: ...`). Relative paths in it are relative
 to its own directory and are handed out relative to the current directory.
 
+`extra_models` lists models a user allows beyond this release's list (a model
+the service added after it): the manifests' validator and the validation
+cache's key take them in (`reconciler.validate`), and `policy.allowed_models`
+may name them.
+
 Precedence (applied by the commands): a command-line flag, then its environment
 variable, then this file, then the built-in default.
 """
@@ -80,6 +85,7 @@ class Project:
     poll_interval: float | None = None
     timeout: float | None = None
     max_rps: float | None = None
+    extra_models: tuple[str, ...] = ()
     policy: Policy = field(default_factory=Policy)
     diagnostics: tuple[Diagnostic, ...] = field(default=())
 
@@ -153,11 +159,20 @@ def project_schema() -> dict[str, Any]:
     return result
 
 
-@functools.cache
-def _validator() -> Any:
-    from reconciler.schema import make_validator
+@functools.lru_cache(maxsize=8)
+def _validator(extra_models: tuple[str, ...] = ()) -> Any:
+    """The project file's validator; `policy.allowed_models` may name the file's extra models."""
+    from reconciler.schema import make_validator, with_extra_models
 
-    return make_validator(project_schema())
+    return make_validator(with_extra_models(project_schema(), extra_models))
+
+
+def _declared_extra_models(value: Mapping[str, Any]) -> tuple[str, ...]:
+    """The strings of the file's `extra_models` list, as written (unchecked)."""
+    raw = value.get("extra_models")
+    if not isinstance(raw, list):
+        return ()
+    return tuple(dict.fromkeys(m for m in raw if isinstance(m, str)))
 
 
 def load(path: Path, shown: str, *, cwd: Path | None = None) -> Project:
@@ -194,7 +209,11 @@ def load(path: Path, shown: str, *, cwd: Path | None = None) -> Project:
         )
     problems = _problems(doc, shown)
     if any(d.is_error for d in problems):
-        return Project(file=shown, diagnostics=tuple(diag.sort(problems)))
+        # The manifests are still checked (by `dfr validate`): with the extra
+        # models when that setting itself is fine, so its models are not errors too.
+        bad_extra = any(d.path[:1] == ("extra_models",) for d in problems if d.is_error)
+        extra = () if bad_extra else _declared_extra_models(doc.value)
+        return Project(file=shown, extra_models=extra, diagnostics=tuple(diag.sort(problems)))
     return _settings(doc, shown, _relative_base(path, here), tuple(problems))
 
 
@@ -219,7 +238,8 @@ def _problems(doc: Document, shown: str) -> list[Diagnostic]:
                     path=(key,),
                 )
             )
-    for problem in schema_problems(doc.value, _validator()):
+    against = _validator(_declared_extra_models(doc.value))
+    for problem in schema_problems(doc.value, against):
         if problem.path[:1] and problem.path[0] in secrets:
             continue
         node = (
@@ -270,6 +290,12 @@ def _reworded(path: tuple[str | int, ...], message: str) -> str:
             "api_url must be a plain http(s) URL like https://df-api.dataframer.ai, without "
             "credentials, query or fragment (the key comes from DATAFRAMER_API_KEY)"
         )
+    if path[:1] == ("extra_models",):
+        where = "extra_models" + "".join(f"[{step}]" for step in path[1:])
+        return (
+            f"{where}: a model is written as the API spells it, 1 to 200 characters "
+            "without spaces, like acme/new-model-9"
+        )
     if path[:2] == ("policy", "required_labels"):
         return (
             "policy.required_labels: a label key is 1 to 63 letters, digits, '-', '_', '.' "
@@ -279,6 +305,33 @@ def _reworded(path: tuple[str | int, ...], message: str) -> str:
 
 
 def _cross_field(doc: Document, shown: str) -> list[Diagnostic]:
+    return [*_known_extra_models(doc, shown), *_budget_below_run_limit(doc, shown)]
+
+
+def _known_extra_models(doc: Document, shown: str) -> list[Diagnostic]:
+    """A warning for each extra model this release knows already (it may go)."""
+    from reconciler.schema import current_model_set, sdk_version
+
+    current = current_model_set()
+    out = []
+    for i, model in enumerate(doc.value.get("extra_models") or ()):
+        if model in current:
+            line, col = position(locate(doc.node, ("extra_models", i)))
+            out.append(
+                diag.warning(
+                    f"extra_models: {model!r} is a model of the current API that this dfr "
+                    f"release knows (pydataframer {sdk_version()}); it needs no entry here",
+                    shown,
+                    line,
+                    col,
+                    code="project",
+                    path=("extra_models", i),
+                )
+            )
+    return out
+
+
+def _budget_below_run_limit(doc: Document, shown: str) -> list[Diagnostic]:
     policy = doc.value.get("policy") or {}
     per_run = policy.get("max_samples_per_run")
     per_apply = policy.get("max_samples_per_apply")
@@ -343,6 +396,7 @@ def _settings(doc: Document, shown: str, base: str, diagnostics: tuple[Diagnosti
         poll_interval=seconds("poll_interval"),
         timeout=seconds("timeout"),
         max_rps=float(value["max_rps"]) if value.get("max_rps") is not None else None,
+        extra_models=_declared_extra_models(value),
         policy=policy,
         diagnostics=diagnostics,
     )
@@ -416,6 +470,7 @@ def validate_with_project(paths: Sequence[str], *, skip_non_manifests: bool = Fa
         checks=[*project.checks(), unpinned_version],
         cache=vcache.from_cli(),
         jobs=jobs_from_cli(),
+        extra_models=project.extra_models,
     )
     result.diagnostics = [*project.diagnostics, *result.diagnostics]
     return result

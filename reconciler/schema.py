@@ -1,10 +1,16 @@
-"""The manifest JSON Schema: loading it, one validator, defaults, readable errors.
+"""The manifest JSON Schema: loading it, its model lists, validators, readable errors.
 
 `schemas/generation-run.schema.json` is the one source of the manifest rules.
 It ships inside the package and is read with importlib.resources, so an
 installed `dfr` never depends on the source tree. This module compiles one
-validator for the whole process and words jsonschema's errors for people:
-the key or value they are about, and "did you mean" where a near miss exists.
+validator per list of extra models (`extra_models:` in dfr.yaml extends
+`$defs/model`) for the whole process and words jsonschema's errors for
+people: the key or value they are about, and "did you mean" where a near
+miss exists.
+
+The model lists: `$defs/current_model` (the official SDK's, with the SDK
+version it came from), `$defs/legacy_model` (the old reference page's,
+accepted with a warning) and `$defs/model`, their union, which validates.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -20,6 +27,15 @@ from typing import Any
 SCHEMA_FILE = "generation-run.schema.json"
 API_VERSION = "dataframer.ai/v1"
 KIND = "GenerationRun"
+#: The spec fields that name a model.
+MODEL_FIELDS = ("generation_model", "outline_model", "revision_model")
+#: Each thinking budget and the model field it belongs to.
+THINKING_BUDGETS = {
+    "generation_thinking_budget": "generation_model",
+    "outline_thinking_budget": "outline_model",
+    "revision_thinking_budget": "revision_model",
+}
+THINKING_SUFFIX = "-thinking"
 
 
 def schema_text(name: str = SCHEMA_FILE) -> str:
@@ -61,14 +77,100 @@ def with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def models() -> list[str]:
+    """Every model a manifest may name without dfr.yaml: the current and the legacy ones."""
     result: list[str] = manifest_schema()["$defs"]["model"]["enum"]
     return result
 
 
+def current_models() -> list[str]:
+    """The models of the current API, as the official SDK lists them."""
+    result: list[str] = manifest_schema()["$defs"]["current_model"]["enum"]
+    return result
+
+
+def legacy_models() -> list[str]:
+    """The old reference page's models (some of them are still current)."""
+    result: list[str] = manifest_schema()["$defs"]["legacy_model"]["enum"]
+    return result
+
+
+def sdk_version() -> str:
+    """The version of the official SDK (pydataframer) the model list was taken from."""
+    return str(manifest_schema()["$defs"]["current_model"].get("x-sdk-version", "unknown"))
+
+
+def is_thinking(model: str) -> bool:
+    """Whether `model` runs in thinking mode (the API's `-thinking` suffix)."""
+    return model.endswith(THINKING_SUFFIX)
+
+
 @functools.cache
-def validator() -> Any:
-    """One validator for every manifest document of the process."""
-    return make_validator(manifest_schema())
+def _stems() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for model in current_models():
+        out.setdefault(_stem(model), []).append(model)
+    return out
+
+
+def _stem(model: str) -> str:
+    """A model's family: lower case, without the thinking suffix and version numbers."""
+    return re.sub(r"[0-9.]+", "#", model.removesuffix(THINKING_SUFFIX).lower())
+
+
+def closest_current_model(model: str) -> str | None:
+    """The current model nearest to `model` (same family, then same mode), or None.
+
+    Families are compared without their version numbers, so that an old
+    `claude-opus-4-5` finds the current `claude-opus-5-5-thinking` rather than
+    the textually closer `claude-haiku-4-5`.
+    """
+    stems = _stems()
+    near = difflib.get_close_matches(_stem(model), list(stems), n=1, cutoff=0.6)
+    if not near:
+        return None
+    family = stems[near[0]]
+    same_mode = [m for m in family if is_thinking(m) == is_thinking(model)] or family
+    return max(same_mode, key=lambda m: difflib.SequenceMatcher(None, model, m).ratio())
+
+
+@functools.cache
+def known_models() -> frozenset[str]:
+    """Every model of this release (current and legacy), for membership tests."""
+    return frozenset(models())
+
+
+@functools.cache
+def current_model_set() -> frozenset[str]:
+    return frozenset(current_models())
+
+
+def new_models(extra: Iterable[str]) -> tuple[str, ...]:
+    """The models of `extra` this release does not know, sorted, each once."""
+    known = known_models()
+    return tuple(sorted({m for m in extra if m not in known}))
+
+
+def with_extra_models(doc: dict[str, Any], extra: Iterable[str]) -> dict[str, Any]:
+    """A copy of schema `doc` whose `$defs/model` enum also allows `extra` (dfr.yaml's)."""
+    added = [m for m in dict.fromkeys(extra) if m not in doc["$defs"]["model"]["enum"]]
+    if not added:
+        return doc
+    model = {**doc["$defs"]["model"], "enum": [*doc["$defs"]["model"]["enum"], *added]}
+    return {**doc, "$defs": {**doc["$defs"], "model": model}}
+
+
+def validator(extra_models: Iterable[str] = ()) -> Any:
+    """The validator for manifest documents, with `extra_models` allowed as models too.
+
+    One per list of extra models for the whole process (a command has one
+    project, so one list): forked workers inherit the one the parent built.
+    """
+    return _validator(new_models(extra_models) if extra_models else ())
+
+
+@functools.lru_cache(maxsize=8)
+def _validator(extra: tuple[str, ...]) -> Any:
+    return make_validator(with_extra_models(manifest_schema(), extra))
 
 
 def make_validator(schema: dict[str, Any], *, references: tuple[dict[str, Any], ...] = ()) -> Any:
@@ -167,6 +269,11 @@ def _describe(value: Any) -> str:
     return f"string {text[:60]!r}" + ("..." if len(text) > 60 else "")
 
 
+def _is_model_list(options: list[Any]) -> bool:
+    """Whether an enum is a list of models (the manifest's or dfr.yaml's `$defs/model`)."""
+    return set(current_models()) <= set(options)
+
+
 def _explain(err: Any) -> Iterator[SchemaProblem]:
     path = tuple(err.absolute_path)
     kind = err.validator
@@ -198,6 +305,12 @@ def _explain(err: Any) -> Iterator[SchemaProblem]:
     elif kind in ("enum", "const"):
         options = err.validator_value if kind == "enum" else [err.validator_value]
         hint = suggest(value, [str(o) for o in options]) if isinstance(value, str) else ""
+        if not hint and isinstance(value, str) and _is_model_list(options):
+            hint = (
+                f"; the current API (pydataframer {sdk_version()}) offers: "
+                f"{', '.join(current_models())}; to use a model newer than this dfr release, "
+                "add it to extra_models: in dfr.yaml"
+            )
         if not hint:
             listed = ", ".join(map(str, options))
             hint = f"; allowed: {listed}" if len(options) > 1 else f"; it must be {listed!r}"

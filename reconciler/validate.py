@@ -1,10 +1,19 @@
 """The `validate` pipeline: every file, every document, every problem, in one pass.
 
 Reading, schema validation and the cross-document rules (unique names) and
-cross-field rules (settings that have no effect) all happen here and return
-values: the valid manifests and the diagnostics. Nothing is printed and no
-exception escapes for bad input, so plan and apply reuse this as their
-front end and refuse to go on when any error was found.
+cross-field rules all happen here and return values: the valid manifests and
+the diagnostics. Nothing is printed and no exception escapes for bad input,
+so plan and apply reuse this as their front end and refuse to go on when any
+error was found.
+
+The cross-field rules are warnings, each at the value it is about: a model of
+the old reference page that the current API no longer lists, the deprecated
+`enable_revisions`, and settings the API ignores (a thinking budget for a
+model without `-thinking`, revision settings while no revision runs).
+
+`extra_models` (dfr.yaml's, see `reconciler.project`) are models a user
+allows beyond this release's list: the schema check accepts them and no rule
+warns about them; they are part of the validation cache's key.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from reconciler.manifests import (
     read_bytes,
     read_documents,
 )
+from reconciler.matching import revisions_on
 from reconciler.yamlsafe import Document, key_node_of, locate, position, yaml11_reading
 
 if TYPE_CHECKING:
@@ -96,6 +106,7 @@ def validate_paths(
     cache: ValidationCache | None = None,
     jobs: int = 1,
     parallel_min: int = PARALLEL_MIN_FILES,
+    extra_models: Sequence[str] | None = None,
 ) -> ValidationResult:
     """Read and check everything under `paths`; never raises for bad input.
 
@@ -104,16 +115,19 @@ def validate_paths(
     cross-file rules still run on every manifest. With `jobs` > 1 and at
     least `parallel_min` files to parse, forked worker processes parse and
     check them; the result is the same, in the same order, as with one job.
+    `extra_models` are allowed beside the schema's models (None: those of
+    the running command's dfr.yaml, if it loaded one).
     """
+    extra = tuple(sorted(set(_command_extra_models() if extra_models is None else extra_models)))
     result = ValidationResult()
     sources, problems = discover(paths)
     result.diagnostics.extend(problems)
     if jobs > 1 and len(sources) >= parallel_min:
-        _validate_all(sources, result, skip_non_manifests, checks, cache, jobs, parallel_min)
+        _validate_all(sources, result, skip_non_manifests, checks, cache, jobs, parallel_min, extra)
     else:  # one file at a time: its bytes are not kept once it is done
         for source in sources:
-            read = _read(source, skip_non_manifests, cache)
-            _validate_file(source, read, result, skip_non_manifests, checks, cache)
+            read = _read(source, skip_non_manifests, cache, extra)
+            _validate_file(source, read, result, skip_non_manifests, checks, cache, extra=extra)
     if cache is not None:
         cache.flush()
     _check_unique_names(result)
@@ -129,14 +143,15 @@ def _validate_all(
     cache: ValidationCache | None,
     jobs: int,
     parallel_min: int,
+    extra: tuple[str, ...],
 ) -> None:
     """Every file read first (with a cache: is it in it?), then at least `parallel_min`
     to parse in a pool, or none there; merged in the files' order either way."""
-    reads = [_read(source, skip_non_manifests, cache) for source in sources]
+    reads = [_read(source, skip_non_manifests, cache, extra) for source in sources]
     outcomes: Generator[_Outcome, None, None] | None = None
     todo = [i for i, read in enumerate(reads) if read.parse]
     if len(todo) >= parallel_min:
-        outcomes = _examine_in_pool(sources, reads, todo, skip_non_manifests, checks, jobs)
+        outcomes = _examine_in_pool(sources, reads, todo, skip_non_manifests, checks, jobs, extra)
     ahead = iter(todo if outcomes is not None else ())
     next_todo = next(ahead, -1)
     try:
@@ -145,10 +160,28 @@ def _validate_all(
             if i == next_todo and outcomes is not None:
                 outcome = next(outcomes)
                 next_todo = next(ahead, -1)
-            _validate_file(source, reads[i], result, skip_non_manifests, checks, cache, outcome)
+            _validate_file(
+                source, reads[i], result, skip_non_manifests, checks, cache, outcome, extra
+            )
     finally:
         if outcomes is not None:
             outcomes.close()  # stops and joins the workers if this loop failed
+
+
+def _command_extra_models() -> tuple[str, ...]:
+    """`extra_models` of the dfr.yaml the running command loaded (none outside the CLI).
+
+    plan and apply hand `validate_paths` their project's checks but not (yet)
+    its extra models: they come from the same loaded project, never from a
+    second search for dfr.yaml.
+    """
+    import click
+
+    from reconciler.project import META_PROJECT, Project
+
+    ctx = click.get_current_context(silent=True)
+    project = ctx.meta.get(META_PROJECT) if ctx is not None else None
+    return project.extra_models if isinstance(project, Project) else ()
 
 
 def jobs_from_cli() -> int:
@@ -193,13 +226,18 @@ def _strict(source: SourceFile, skip_non_manifests: bool) -> bool:
     return source.explicit and not skip_non_manifests
 
 
-def _read(source: SourceFile, skip_non_manifests: bool, cache: ValidationCache | None) -> _Read:
+def _read(
+    source: SourceFile,
+    skip_non_manifests: bool,
+    cache: ValidationCache | None,
+    extra: tuple[str, ...] = (),
+) -> _Read:
     if cache is None:
         return _Read(None, None, None, True)  # read and parsed in one go, later
     data, problem = read_bytes(source)
     if data is None:
         return _Read(None, problem, None, False)
-    key = cache.key(data, _strict(source, skip_non_manifests))
+    key = cache.key(data, _strict(source, skip_non_manifests), extra)
     return _Read(data, None, key, not cache.has(key))
 
 
@@ -211,6 +249,7 @@ def _validate_file(
     checks: Sequence[DocumentCheck] = (),
     cache: ValidationCache | None = None,
     outcome: _Outcome | None = None,
+    extra: tuple[str, ...] = (),
 ) -> None:
     """One file into `result`; `outcome` is its parse and check when a worker made it."""
     result.files += 1
@@ -226,7 +265,7 @@ def _validate_file(
                     result.diagnostics.extend(check(source.display, doc, manifest))
             return
     if outcome is None:
-        outcome = _examine(source, read.data, skip_non_manifests, checks)
+        outcome = _examine(source, read.data, skip_non_manifests, checks, extra)
     result.diagnostics.extend(outcome.diagnostics)
     result.names.extend(outcome.names)
     result.manifests.extend(outcome.manifests)
@@ -248,6 +287,7 @@ def _examine(
     data: bytes | None,
     skip_non_manifests: bool,
     checks: Sequence[DocumentCheck],
+    extra: tuple[str, ...] = (),
 ) -> _Outcome:
     """Parse and check one file (`data`: its bytes, or None to read them here)."""
     if data is None:
@@ -255,7 +295,8 @@ def _examine(
     else:
         documents, problems = parse_bytes(source, data)
     part = ValidationResult()
-    valid = _check_documents(source, documents, problems, part, _strict(source, skip_non_manifests))
+    strict = _strict(source, skip_non_manifests)
+    valid = _check_documents(source, documents, problems, part, strict, extra)
     clean = not part.diagnostics
     for doc, manifest in valid:
         for check in checks:
@@ -274,7 +315,10 @@ def _examine(
 # -- several processes -----------------------------------------------------------------
 
 #: What the workers read, set in the parent just before they are forked (never pickled).
-_SHARED: tuple[list[SourceFile], list[_Read], list[int], bool, Sequence[DocumentCheck]] | None
+_SHARED: (
+    tuple[list[SourceFile], list[_Read], list[int], bool, Sequence[DocumentCheck], tuple[str, ...]]
+    | None
+)
 _SHARED = None
 
 
@@ -285,6 +329,7 @@ def _examine_in_pool(
     skip_non_manifests: bool,
     checks: Sequence[DocumentCheck],
     jobs: int,
+    extra: tuple[str, ...] = (),
 ) -> Generator[_Outcome, None, None] | None:
     """The outcomes of the files `todo`, in order, from `jobs` forked workers.
 
@@ -302,10 +347,10 @@ def _examine_in_pool(
     except (ImportError, ValueError):
         return None
     global _SHARED
-    schema.validator()  # compiled once here: the workers inherit it
+    schema.validator(extra)  # compiled once here: the workers inherit it
     size = max(16, min(250, -(-len(todo) // (jobs * 8))))
     chunks = [(lo, min(lo + size, len(todo))) for lo in range(0, len(todo), size)]
-    _SHARED = (sources, reads, todo, skip_non_manifests, checks)
+    _SHARED = (sources, reads, todo, skip_non_manifests, checks, extra)
     try:
         pool = context.Pool(min(jobs, len(chunks)), initializer=_worker_start)
     except OSError:
@@ -336,9 +381,9 @@ def _worker_start() -> None:
 
 def _examine_chunk(bounds: tuple[int, int]) -> list[_Outcome]:
     assert _SHARED is not None
-    sources, reads, todo, skip_non_manifests, checks = _SHARED
+    sources, reads, todo, skip_non_manifests, checks, extra = _SHARED
     return [
-        _examine(sources[i], reads[i].data, skip_non_manifests, checks)
+        _examine(sources[i], reads[i].data, skip_non_manifests, checks, extra)
         for i in todo[bounds[0] : bounds[1]]
     ]
 
@@ -401,6 +446,7 @@ def _check_documents(
     problems: list[Diagnostic],
     result: ValidationResult,
     strict: bool,
+    extra: tuple[str, ...] = (),
 ) -> list[tuple[Document, Manifest]]:
     """Schema and cross-field rules for a file's documents; the valid manifests."""
     result.diagnostics.extend(problems)
@@ -427,7 +473,7 @@ def _check_documents(
                         )
                     )
             continue
-        manifest = _validate_document(source, doc, result)
+        manifest = _validate_document(source, doc, result, extra)
         if manifest is not None:
             valid.append((doc, manifest))
     return valid
@@ -447,14 +493,14 @@ def _not_a_manifest(source: SourceFile, doc: Document) -> Diagnostic:
 
 
 def _validate_document(
-    source: SourceFile, doc: Document, result: ValidationResult
+    source: SourceFile, doc: Document, result: ValidationResult, extra: tuple[str, ...] = ()
 ) -> Manifest | None:
     metadata = doc.value.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
         line, col = position(locate(doc.node, ("metadata", "name")))
         result.names.append(_Claim(metadata["name"], source.display, line, col))
     found = False
-    for problem in schema.problems(doc.value):
+    for problem in schema.problems(doc.value, schema.validator(extra)):
         found = True
         node = (
             key_node_of(doc.node, problem.path)
@@ -488,29 +534,99 @@ def _validate_document(
         column=col,
     )
     result.manifests.append(manifest)
-    result.diagnostics.extend(_cross_field_warnings(source, doc, manifest))
+    result.diagnostics.extend(_cross_field_warnings(source, doc, manifest, extra))
     return manifest
 
 
-def _cross_field_warnings(source: SourceFile, doc: Document, m: Manifest) -> list[Diagnostic]:
-    """Settings the schema allows but that have no effect: say so at their place."""
+def _cross_field_warnings(
+    source: SourceFile, doc: Document, m: Manifest, extra: tuple[str, ...] = ()
+) -> list[Diagnostic]:
+    """Settings the schema allows but the current API refuses, deprecates or ignores.
+
+    Each is a warning at the value it is about; `extra` (dfr.yaml's
+    extra_models) are models the user vouches for, so none warns.
+    """
     out: list[Diagnostic] = []
-    if not m.spec.get("enable_revisions", False):
-        for key in ("revision_model", "max_revision_cycles"):
-            if key in m.spec:
-                line, col = position(key_node_of(doc.node, ("spec", key)))
-                out.append(
-                    diag.warning(
-                        f"spec.{key} has no effect because spec.enable_revisions is false; "
-                        "set enable_revisions: true or remove it",
-                        source.display,
-                        line,
-                        col,
-                        code="no-effect",
-                        path=("spec", key),
-                    )
-                )
+    for key, message, code in _advice(m.spec, extra):
+        line, col = position(locate(doc.node, ("spec", key)))
+        out.append(diag.warning(message, source.display, line, col, code=code, path=("spec", key)))
     return out
+
+
+#: What `enable_revisions: true` turns on, as the current API's own fields.
+REVISIONS_ON = (
+    "revision_types: [coherence_flow, consistency, conformance] (add distinguishability "
+    "for a seeded spec) and filtering_types: [structural]"
+)
+#: The settings that matter only while revisions or filtering run.
+REVISION_ONLY = ("revision_model", "max_revision_cycles", "revision_thinking_budget")
+
+
+def _advice(spec: dict[str, Any], extra: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
+    """(key, message, code) for each setting of `spec` worth a warning, in the schema's order."""
+    current = schema.current_model_set()
+    for key in schema.MODEL_FIELDS:
+        model = spec.get(key)
+        if isinstance(model, str) and model not in current and model not in extra:
+            yield key, _legacy_message(key, model), "legacy-model"
+    if "enable_revisions" in spec:
+        yield "enable_revisions", _deprecated_revisions(spec), "deprecated"
+    # As the planner reads it: revision_types / filtering_types decide when given.
+    revisions = revisions_on(spec, {}) is True
+    for budget, field_name in schema.THINKING_BUDGETS.items():
+        model = spec.get(field_name)
+        if budget not in spec or not isinstance(model, str) or schema.is_thinking(model):
+            continue
+        if budget in REVISION_ONLY and not revisions:
+            continue  # the warning below says more
+        yield budget, _budget_message(budget, field_name, model, extra), "no-effect"
+    if not revisions:
+        for key in REVISION_ONLY:
+            if key in spec:
+                yield (
+                    key,
+                    f"spec.{key} has no effect: no revision or filtering runs (spec sets "
+                    "neither revision_types nor filtering_types); add one of them, or remove "
+                    f"{key}",
+                    "no-effect",
+                )
+
+
+def _legacy_message(key: str, model: str) -> str:
+    closest = schema.closest_current_model(model)
+    instead = (
+        f"the closest current model is {closest!r}"
+        if closest
+        else "no current model is close (`dfr schema` lists them under $defs/current_model)"
+    )
+    return (
+        f"spec.{key}: {model!r} is a model of the old reference page that the current API "
+        f"(pydataframer {schema.sdk_version()}) does not list, so the service will refuse the "
+        f"run; {instead}; if you know the service still takes it, allow it with "
+        f"'extra_models: [{model}]' in dfr.yaml"
+    )
+
+
+def _deprecated_revisions(spec: dict[str, Any]) -> str:
+    head = "spec.enable_revisions is deprecated by the current API"
+    if "revision_types" in spec or "filtering_types" in spec:
+        return (
+            f"{head}; this spec already chooses its revisions with revision_types or "
+            "filtering_types: list everything you want there and remove enable_revisions"
+        )
+    if spec["enable_revisions"]:
+        return f"{head}; write what it turns on instead: {REVISIONS_ON}"
+    return f"{head}; remove it: no revisions is the default"
+
+
+def _budget_message(budget: str, field_name: str, model: str, extra: tuple[str, ...]) -> str:
+    thinking = model + schema.THINKING_SUFFIX
+    known = thinking in schema.current_model_set() or thinking in extra
+    fix = f"use {thinking!r}" if known else "use a -thinking model"
+    return (
+        f"spec.{budget} has no effect: the API uses a thinking budget only with a -thinking "
+        f"model, and spec.{field_name} is {model!r}; {fix} or remove {budget}"
+    )
 
 
 def _check_unique_names(result: ValidationResult) -> None:

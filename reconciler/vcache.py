@@ -7,11 +7,13 @@ content, what those two steps found, so an unchanged file is read (its bytes
 are the key) but not parsed again.
 
 Key: BLAKE2b of a salt, the file's strictness (named on the command line or
-found in a directory) and its bytes. The salt covers dfr's version, the
-bundled manifest schema, the source of every module whose code decides a
-file's result (yamlsafe, manifests, validate, schema, this one), and the
-versions of Python, PyYAML and jsonschema: a new release, a new schema, an
-upgraded library or an edited checkout never reads an old answer.
+found in a directory), the models dfr.yaml allows beyond the schema's
+(`extra_models`: they change what is valid and what warns) and the file's
+bytes. The salt covers dfr's version, the bundled manifest schema, the
+source of every module whose code decides a file's result (yamlsafe,
+manifests, matching, validate, schema, this one), and the versions of Python, PyYAML
+and jsonschema: a new release, a new schema, an upgraded library, an edited
+checkout or an edited `extra_models` never reads an old answer.
 
 Value: only clean outcomes are kept: a file whose every document parsed and
 is either a valid manifest (name, spec, labels, place) or, in a directory, a
@@ -52,7 +54,7 @@ MAX_PER_SHARD = 2_000
 _SUBDIR = f"validate-v{ENTRY_VERSION}"
 SCHEMA_NAME = "generation-run.schema.json"
 #: Modules whose source decides what a file's parse and schema check give.
-_DECIDING_MODULES = ("yamlsafe", "manifests", "validate", "schema", "vcache")
+_DECIDING_MODULES = ("yamlsafe", "manifests", "matching", "validate", "schema", "vcache")
 #: Libraries whose version may change what a file gives (the parser, the validator).
 _DECIDING_LIBRARIES = ("PyYAML", "jsonschema", "referencing")
 
@@ -148,9 +150,12 @@ class ValidationCache:
             return None
         return cls(folder, key_salt)
 
-    def key(self, data: bytes, strict: bool) -> str:
+    def key(self, data: bytes, strict: bool, extra_models: Iterable[str] = ()) -> str:
+        """The entry's key for a file's bytes, its strictness and dfr.yaml's extra models."""
         h = hashlib.blake2b(self._salt, digest_size=20)
         h.update(b"S" if strict else b"L")
+        # A JSON array ends where it ends: no list of models and bytes can pass for another.
+        h.update(json.dumps(sorted(set(extra_models)), ensure_ascii=True).encode())
         h.update(data)
         return h.hexdigest()
 

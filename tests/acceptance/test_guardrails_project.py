@@ -152,6 +152,25 @@ MALFORMED = [
     ("- a\n- b\n", "dfr.yaml:1:1: error: the project file must be a mapping of settings"),
     ("state: a\n---\nstate: b\n", "dfr.yaml:3:1: error: the project file holds more than one"),
     ("enable_revisions: no\n", "dfr.yaml:1:1: error: unknown key 'enable_revisions'"),
+    (
+        "extra_models: acme/new-model-9\n",
+        "dfr.yaml:1:15: error: extra_models must be a list, not string 'acme/new-model-9'",
+    ),
+    (
+        "extra_models:\n  - acme/ok\n  - acme new model\n",
+        "dfr.yaml:3:5: error: extra_models[1]: a model is written as the API spells it, 1 to "
+        "200 characters without spaces, like acme/new-model-9",
+    ),
+    ("extra_models: ['']\n", "dfr.yaml:1:16: error: extra_models[0]: a model is written as"),
+    ("extra_models: [5]\n", "dfr.yaml:1:16: error: extra_models[0] must be a string, not integer"),
+    (
+        f"extra_models: [acme/{'x' * 196}]\n",
+        "dfr.yaml:1:16: error: extra_models[0] must be at most 200 characters long",
+    ),
+    (
+        "extra_models: [acme/a, acme/a]\n",
+        "dfr.yaml:1:15: error: extra_models: ['acme/a', 'acme/a'] has non-unique elements",
+    ),
 ]
 
 

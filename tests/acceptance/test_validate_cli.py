@@ -83,6 +83,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_examples_validate_clean(dfr: Any) -> None:
+    # No warning either: the examples use only current models and fields.
     r = dfr("validate", "examples/manifests", cwd=REPO)
     assert r.code == 0
     assert r.out == ""
@@ -172,8 +173,9 @@ def test_no_effect_setting_is_a_warning(dfr: Any, tmp_path: Path) -> None:
     r = dfr("validate", "m.yaml", cwd=tmp_path)
     assert r.code == 0
     assert r.diagnostics == [
-        "m.yaml:9:3: warning: spec.revision_model has no effect because spec.enable_revisions "
-        "is false; set enable_revisions: true or remove it"
+        "m.yaml:9:19: warning: spec.revision_model has no effect: no revision or filtering runs "
+        "(spec sets neither revision_types nor filtering_types); add one of them, or remove "
+        "revision_model"
     ]
     assert r.summary == "1 manifest in 1 file: valid, 1 warning."
 

@@ -59,13 +59,9 @@ def test_schema_is_draft_2020_12_with_id_and_valid() -> None:
     jsonschema.Draft202012Validator.check_schema(doc)
 
 
-def test_defaults_come_from_the_schema_in_its_order() -> None:
-    body = schema.with_defaults({"number_of_samples": 5, "spec_id": SPEC_ID})
-    assert list(body)[:2] == ["spec_id", "number_of_samples"]
-    assert body["generation_model"] == "gemini/gemini-3-pro-preview-thinking"
-    assert body["enable_revisions"] is False
-    assert body["seed_shuffling_level"] == "none"
-    assert "spec_version" not in body and "max_examples_in_prompt" not in body
+def test_the_schema_states_no_defaults() -> None:
+    # Defaults belong to the API and change with it; dfr records what a run used.
+    assert [k for k, p in schema.spec_schema()["properties"].items() if "default" in p] == []
 
 
 def test_valid_manifest_has_no_problems() -> None:
@@ -98,7 +94,11 @@ def test_integers_are_strict() -> None:
         ({"spec_id": "abc"}, "spec.spec_id must be a UUID like"),
         ({"spec_id": 5}, "spec.spec_id must be a string, not integer 5"),
         ({"generation_model": "anthropic/claude-sonet-4-5"}, "did you mean 'anthropic/claude-"),
-        ({"revision_model": "GPT-4"}, "is not allowed; allowed: anthropic/claude-opus-4-5,"),
+        (
+            {"revision_model": "GPT-4"},
+            "is not allowed; the current API (pydataframer 0.19.2) offers: "
+            "anthropic/claude-fable-5-1-thinking, anthropic/claude-opus-5-5-thinking,",
+        ),
         ({"seed_shuffling_level": "Field"}, "did you mean 'field'?"),
         ({"seed_shuffling_level": "random"}, "allowed: none, sample, field, prompt"),
         ({"genration_model": "x"}, "unknown key 'genration_model' in spec; did you mean"),
@@ -246,13 +246,26 @@ def test_float_written_for_an_integer(tmp_path: Path) -> None:
     assert lines == ["7:22: error: spec.number_of_samples must be an integer, not number 10000.0"]
 
 
-def test_no_effect_warnings(tmp_path: Path) -> None:
+def test_an_unknown_model_lists_the_current_ones_and_names_extra_models() -> None:
+    (message,) = messages(manifest(generation_model="acme/new-model-9"))
+    for model in schema.current_models():
+        assert model in message
+    assert "anthropic/claude-sonnet-4-5," not in message  # the old page's are not advertised
+    assert message.endswith(
+        "; to use a model newer than this dfr release, add it to extra_models: in dfr.yaml"
+    )
+
+
+def test_no_effect_warnings_point_at_the_value(tmp_path: Path) -> None:
     lines = check(tmp_path, BODY + "  revision_model: anthropic/claude-haiku-4-5\n")
     assert lines == [
-        "8:3: warning: spec.revision_model has no effect because spec.enable_revisions is "
-        "false; set enable_revisions: true or remove it"
+        "8:19: warning: spec.revision_model has no effect: no revision or filtering runs (spec "
+        "sets neither revision_types nor filtering_types); add one of them, or remove "
+        "revision_model"
     ]
-    assert check(tmp_path, BODY + "  enable_revisions: true\n  max_revision_cycles: 3\n") == []
+    assert (
+        check(tmp_path, BODY + "  revision_types: [consistency]\n  max_revision_cycles: 3\n") == []
+    )
 
 
 def test_all_errors_of_all_documents(tmp_path: Path) -> None:
@@ -291,7 +304,7 @@ NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_KEY = r"[A-Za-z0-9]([-A-Za-z0-9_./]{0,61}[A-Za-z0-9])?"
 
 names = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True)
-models = st.sampled_from(schema.models())
+models = st.sampled_from(schema.current_models())
 optional: dict[str, st.SearchStrategy[Any]] = {
     "spec_version": st.integers(1, 10**9),
     "generation_model": models,
@@ -313,13 +326,18 @@ def valid_manifests(draw: st.DrawFn) -> dict[str, Any]:
             spec[key] = draw(strategy)
     if draw(st.booleans()):
         # Revision settings only with revisions on: otherwise they warn.
-        spec["enable_revisions"] = True
+        spec["revision_types"] = draw(
+            st.lists(st.sampled_from(["coherence_flow", "consistency"]), unique=True, min_size=1)
+        )
         if draw(st.booleans()):
             spec["revision_model"] = draw(models)
         if draw(st.booleans()):
             spec["max_revision_cycles"] = draw(st.integers(1, 5))
-    elif draw(st.booleans()):
-        spec["enable_revisions"] = False
+    for budget, model_field in schema.THINKING_BUDGETS.items():
+        # A budget only with a -thinking model: otherwise it warns.
+        model = spec.get(model_field)
+        if isinstance(model, str) and schema.is_thinking(model) and draw(st.booleans()):
+            spec[budget] = draw(st.integers(1, 10**6))
     metadata: dict[str, Any] = {"name": draw(names)}
     if draw(st.booleans()):
         metadata["labels"] = draw(
@@ -363,8 +381,7 @@ def test_generated_valid_manifests_validate_clean_and_round_trip(
     assert m.name == doc["metadata"]["name"]
     assert m.spec == doc["spec"]
     assert m.labels == doc["metadata"].get("labels", {})
-    assert m.body == schema.with_defaults(doc["spec"])
-    uuid.UUID(m.body["spec_id"])
+    uuid.UUID(m.spec["spec_id"])
 
 
 bad_values = st.one_of(

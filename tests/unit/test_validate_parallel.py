@@ -214,3 +214,56 @@ def test_jobs_from_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     with click.Context(cli) as ctx:
         ctx.meta["dfr.jobs"] = 3
         assert validate.jobs_from_cli() == 3
+
+
+# -- dfr.yaml's extra_models reach the workers and the cache key -------------------------------
+
+NEW = "acme/new-model-9"
+LEGACY = "anthropic/claude-sonnet-4-5"
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Forty files naming a model this release does not know, an old one, or a current one."""
+    top = tmp_path_factory.mktemp("models")
+    models = [NEW, LEGACY, "openai/gpt-6-astra"]
+    for i in range(40):
+        extra = f"  generation_model: {models[i % 3]}\n"
+        (top / f"m{i:02d}.yaml").write_text(manifest(f"m-{i:02d}", extra=extra), encoding="utf-8")
+    return top
+
+
+def test_extra_models_same_in_parallel_with_and_without_a_cache(
+    model_files: Path, tmp_path: Path, pool_used: list[bool]
+) -> None:
+    paths = [str(model_files)]
+    with_extra = {"checks": CHECKS, "extra_models": (NEW, LEGACY)}
+    for cache_dir in (None, tmp_path, tmp_path):  # no cache, cold, warm
+        (one, c1), (two, _) = both(paths, cache_dir, **with_extra)
+        same(one, two)
+        assert one.errors == 0 and len(one.manifests) == 40
+        assert {d.code for d in one.diagnostics} == {"unpinned-version"}
+    assert c1 is not None and c1.hits == 40
+    # Without them, the same cache serves nothing stale: errors and warnings are back.
+    (one, c1), (two, _) = both(paths, tmp_path, checks=CHECKS, extra_models=())
+    same(one, two)
+    assert c1 is not None and c1.hits == 0  # another list of models: other keys
+    codes = [d.code for d in one.diagnostics if d.code != "unpinned-version"]
+    assert codes.count("schema") == 14 and codes.count("legacy-model") == 13
+    assert pool_used == [True, True, True]  # not warm: nothing was left to parse
+
+
+def test_the_commands_project_gives_the_extra_models_to_the_workers(
+    model_files: Path, pool_used: list[bool]
+) -> None:
+    import click
+
+    from reconciler.cli import cli
+    from reconciler.project import META_PROJECT, Project
+
+    expected = validate_paths([str(model_files)], extra_models=(NEW, LEGACY))
+    assert validate_paths([str(model_files)]).errors == 14  # outside a command: none
+    with click.Context(cli) as ctx:
+        ctx.meta[META_PROJECT] = Project(file="dfr.yaml", extra_models=(NEW, LEGACY))
+        same(expected, validate_paths([str(model_files)], jobs=2, parallel_min=1))
+    assert pool_used == [True]

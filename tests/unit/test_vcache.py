@@ -120,6 +120,35 @@ def test_strictness_is_part_of_the_key(tree: Path, root: Path) -> None:
     assert [d.code for d in result.diagnostics] == ["not-a-manifest"]
 
 
+def test_extra_models_are_part_of_the_key_as_a_set(root: Path) -> None:
+    cache = ValidationCache.open(root)
+    assert cache is not None
+    data = manifest("a").encode()
+    plain = cache.key(data, True)
+    assert cache.key(data, True, ()) == plain
+    both = cache.key(data, True, ["acme/x", "acme/y"])
+    assert both != plain
+    assert cache.key(data, True, ["acme/y", "acme/x", "acme/x"]) == both
+    assert cache.key(data, True, ["acme/x"]) not in (plain, both)
+    # The models cannot pass for the start of the bytes, nor the other way round.
+    assert cache.key(b'["acme/x"]' + data, True) != cache.key(data, True, ["acme/x"])
+
+
+def test_a_file_clean_only_thanks_to_extra_models_is_not_clean_without_them(
+    tmp_path: Path, root: Path
+) -> None:
+    path = tmp_path / "new.yaml"
+    path.write_text(manifest("n", extra="  generation_model: acme/new-model-9\n"))
+    for _ in range(2):
+        result, cache = run([str(path)], root, extra_models=["acme/new-model-9"])
+        assert result.diagnostics == []
+    assert cache.hits == 1
+    result, cache = run([str(path)], root, extra_models=[])
+    assert cache.hits == 0
+    assert [d.code for d in result.diagnostics] == ["schema"]
+    assert result.manifests == []
+
+
 @pytest.mark.parametrize(
     "damage",
     [
