@@ -4,6 +4,9 @@
     python scripts/sync_sdk_schema.py        # rewrite schemas/generation-run.schema.json
     python scripts/sync_sdk_schema.py --check  # exit 1 (and say what) if it is out of date
 
+`schemas/project.schema.json` (dfr.yaml) repeats the manifest's `$defs/model`
+so that it stands alone; this script keeps that copy equal too.
+
 The official SDK (`pydataframer`, generated from the service's OpenAPI spec) is
 the oracle for the create-run body. From its `RunCreateParams` this script takes:
 
@@ -34,7 +37,12 @@ import typing
 from pathlib import Path
 from typing import Any
 
+# The SDK's own spelling: typing's from Python 3.11, typing_extensions' (an SDK
+# dependency) on 3.10, where typing has no Required.
+from typing_extensions import NotRequired, Required
+
 SCHEMA = Path(__file__).resolve().parent.parent / "reconciler/schemas/generation-run.schema.json"
+PROJECT_SCHEMA = SCHEMA.with_name("project.schema.json")
 MODEL_FIELDS = ("generation_model", "outline_model", "revision_model")
 #: Manifest-only wording kept over the SDK's docstring (the SDK's text is appended).
 _REQUIRED_NOTE = {
@@ -70,7 +78,7 @@ def field_docs(cls: type) -> dict[str, str]:
 
 def _unwrap(hint: Any) -> Any:
     """`Required[X]` / `NotRequired[X]` -> X."""
-    while typing.get_origin(hint) in (typing.Required, typing.NotRequired):
+    while typing.get_origin(hint) in (Required, NotRequired):
         hint = typing.get_args(hint)[0]
     return hint
 
@@ -104,7 +112,7 @@ def sdk_facts() -> dict[str, Any]:
     for name, listed in model_lists.items():
         if listed != models:
             raise SystemExit(f"sync_sdk_schema: {name} lists other models than generation_model")
-    required = [name for name, hint in hints.items() if typing.get_origin(hint) is typing.Required]
+    required = [name for name, hint in hints.items() if typing.get_origin(hint) is Required]
     return {
         "version": version,
         "models": models,
@@ -158,22 +166,63 @@ def regenerate(schema: dict[str, Any], facts: dict[str, Any]) -> tuple[dict[str,
     return out, notes
 
 
+def regenerate_project(project: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    """dfr.yaml's schema with its copy of the model list equal to the manifest schema's."""
+    out: dict[str, Any] = json.loads(json.dumps(project))
+    out["$defs"]["model"]["enum"] = list(manifest["$defs"]["model"]["enum"])
+    return out
+
+
+def changes(old: Any, new: Any, where: str = "") -> list[str]:
+    """What differs from `old` to `new`, one readable line each (JSON pointer first)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in [*old, *(k for k in new if k not in old)]:
+            here = f"{where}/{key}"
+            if key not in new:
+                out.append(f"{here}: the SDK no longer has it")
+            elif key not in old:
+                out.append(f"{here}: new from the SDK: {json.dumps(new[key])[:200]}")
+            else:
+                out.extend(changes(old[key], new[key], here))
+        return out
+    if old == new:
+        return []
+    if isinstance(old, list) and isinstance(new, list):
+        added = [x for x in new if x not in old]
+        dropped = [x for x in old if x not in new]
+        out = [f"{where}: the SDK adds {json.dumps(x)}" for x in added]
+        out += [f"{where}: the SDK drops {json.dumps(x)}" for x in dropped]
+        return out or [f"{where}: the same values in another order"]
+    return [f"{where}: {json.dumps(old)} -> {json.dumps(new)}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report; exit 1 if stale")
     parser.add_argument("--schema", type=Path, default=SCHEMA)
+    parser.add_argument("--project-schema", type=Path, default=PROJECT_SCHEMA)
     args = parser.parse_args(argv)
     schema = json.loads(args.schema.read_text(encoding="utf-8"))
+    project = json.loads(args.project_schema.read_text(encoding="utf-8"))
     new, notes = regenerate(schema, sdk_facts())
+    new_project = regenerate_project(project, new)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    text = json.dumps(new, indent=2, ensure_ascii=False) + "\n"
+    files = [(args.schema, schema, new), (args.project_schema, project, new_project)]
     if args.check:
-        if new != schema:
-            print(f"{args.schema}: out of date with the installed SDK", file=sys.stderr)
-            return 1
-        return 0
-    args.schema.write_text(text, encoding="utf-8")
+        stale = 0
+        for path, old, fresh in files:
+            if fresh != old:
+                stale += 1
+                print(f"{path}: out of date with the installed SDK:", file=sys.stderr)
+                for line in changes(old, fresh):
+                    print(f"  {line}", file=sys.stderr)
+        if stale:
+            print("run: python scripts/sync_sdk_schema.py", file=sys.stderr)
+        return 1 if stale else 0
+    for path, _old, fresh in files:
+        path.write_text(json.dumps(fresh, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
 
 
