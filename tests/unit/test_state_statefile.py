@@ -92,7 +92,11 @@ def test_dumps_is_deterministic_sorted_indented_with_newline() -> None:
     assert data.endswith(b"}\n") and data.startswith(b'{\n  "dfr_version"')
     doc = json.loads(data)
     assert list(doc) == sorted(doc)
-    assert doc["format_version"] == statefile.FORMAT_VERSION and doc["serial"] == 7 and doc["lineage"] == "L-1"
+    assert (
+        doc["format_version"] == statefile.FORMAT_VERSION
+        and doc["serial"] == 7
+        and doc["lineage"] == "L-1"
+    )
 
 
 def test_dumps_is_ascii_even_for_unicode_and_lone_surrogates() -> None:
