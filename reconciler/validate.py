@@ -106,7 +106,7 @@ def validate_paths(
     cache: ValidationCache | None = None,
     jobs: int = 1,
     parallel_min: int = PARALLEL_MIN_FILES,
-    extra_models: Sequence[str] | None = None,
+    extra_models: Sequence[str] = (),
 ) -> ValidationResult:
     """Read and check everything under `paths`; never raises for bad input.
 
@@ -115,10 +115,9 @@ def validate_paths(
     cross-file rules still run on every manifest. With `jobs` > 1 and at
     least `parallel_min` files to parse, forked worker processes parse and
     check them; the result is the same, in the same order, as with one job.
-    `extra_models` are allowed beside the schema's models (None: those of
-    the running command's dfr.yaml, if it loaded one).
+    `extra_models` (dfr.yaml's) are allowed beside the schema's models.
     """
-    extra = tuple(sorted(set(_command_extra_models() if extra_models is None else extra_models)))
+    extra = tuple(sorted(set(extra_models)))
     result = ValidationResult()
     sources, problems = discover(paths)
     result.diagnostics.extend(problems)
@@ -166,22 +165,6 @@ def _validate_all(
     finally:
         if outcomes is not None:
             outcomes.close()  # stops and joins the workers if this loop failed
-
-
-def _command_extra_models() -> tuple[str, ...]:
-    """`extra_models` of the dfr.yaml the running command loaded (none outside the CLI).
-
-    plan and apply hand `validate_paths` their project's checks but not (yet)
-    its extra models: they come from the same loaded project, never from a
-    second search for dfr.yaml.
-    """
-    import click
-
-    from reconciler.project import META_PROJECT, Project
-
-    ctx = click.get_current_context(silent=True)
-    project = ctx.meta.get(META_PROJECT) if ctx is not None else None
-    return project.extra_models if isinstance(project, Project) else ()
 
 
 def jobs_from_cli() -> int:

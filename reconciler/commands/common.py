@@ -32,7 +32,11 @@ def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
     project = current()
     where = project.manifest_paths(paths)
     result = validate_paths(
-        where, checks=project.checks(), cache=vcache.from_cli(), jobs=jobs_from_cli()
+        where,
+        checks=project.checks(),
+        cache=vcache.from_cli(),
+        jobs=jobs_from_cli(),
+        extra_models=project.extra_models,
     )
     diag.write_text(result.diagnostics, err)
     if not result.ok:

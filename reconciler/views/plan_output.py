@@ -28,9 +28,14 @@ def load_manifests_annotated(
     from reconciler.validate import jobs_from_cli, validate_paths
     from reconciler.views.github import write_diagnostics
 
+    project = current()
     result = validate_paths(
-        paths or (".",), checks=current().checks(), cache=vcache.from_cli(), jobs=jobs_from_cli()
-    )  # dfr.yaml's policy
+        paths or (".",),
+        checks=project.checks(),  # dfr.yaml's policy
+        cache=vcache.from_cli(),
+        jobs=jobs_from_cli(),
+        extra_models=project.extra_models,
+    )
     if not result.ok:
         write_diagnostics(result.diagnostics, out, err)
         raise ValidationFailed(

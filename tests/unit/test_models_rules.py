@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reconciler import schema
-from reconciler.validate import _advice, _command_extra_models
+from reconciler.validate import _advice
 
 NEW = "acme/new-model-9"
 
@@ -93,10 +93,6 @@ def test_one_validator_per_set_of_new_models() -> None:
     }
     assert not schema.validator().is_valid(doc)
     assert schema.validator([NEW]).is_valid(doc)
-
-
-def test_outside_a_command_there_are_no_extra_models() -> None:
-    assert _command_extra_models() == ()
 
 
 # -- the rules ------------------------------------------------------------------------------

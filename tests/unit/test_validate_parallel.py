@@ -253,17 +253,11 @@ def test_extra_models_same_in_parallel_with_and_without_a_cache(
     assert pool_used == [True, True, True]  # not warm: nothing was left to parse
 
 
-def test_the_commands_project_gives_the_extra_models_to_the_workers(
-    model_files: Path, pool_used: list[bool]
-) -> None:
-    import click
-
-    from reconciler.cli import cli
-    from reconciler.project import META_PROJECT, Project
-
+def test_extra_models_reach_the_workers(model_files: Path, pool_used: list[bool]) -> None:
     expected = validate_paths([str(model_files)], extra_models=(NEW, LEGACY))
-    assert validate_paths([str(model_files)]).errors == 14  # outside a command: none
-    with click.Context(cli) as ctx:
-        ctx.meta[META_PROJECT] = Project(file="dfr.yaml", extra_models=(NEW, LEGACY))
-        same(expected, validate_paths([str(model_files)], jobs=2, parallel_min=1))
+    assert validate_paths([str(model_files)]).errors == 14  # without them: refused
+    same(
+        expected,
+        validate_paths([str(model_files)], extra_models=(NEW, LEGACY), jobs=2, parallel_min=1),
+    )
     assert pool_used == [True]
