@@ -19,7 +19,7 @@ import difflib
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -54,26 +54,6 @@ def manifest_schema() -> dict[str, Any]:
 def spec_schema() -> dict[str, Any]:
     result: dict[str, Any] = manifest_schema()["$defs"]["spec"]
     return result
-
-
-@functools.cache
-def spec_defaults() -> dict[str, Any]:
-    """The seed page's defaults, as the schema states them."""
-    return {
-        key: prop["default"]
-        for key, prop in spec_schema()["properties"].items()
-        if "default" in prop
-    }
-
-
-def with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec as the API will run it: every default the user left out filled in.
-
-    Keys come out in the schema's order so that rendered plans are stable.
-    """
-    merged = {**spec_defaults(), **spec}
-    order = list(spec_schema()["properties"])
-    return {key: merged[key] for key in order if key in merged}
 
 
 def models() -> list[str]:
