@@ -135,14 +135,7 @@ class Spec:
         seed = self.seed
         latest = self.versions
         out: dict[str, Any] = {
-            "id": seed.id,
-            "name": seed.name,
-            "status": seed.status,
-            "description": seed.description,
-            "dataset_id": seed.dataset_id,
-            "dataset_name": seed.dataset_name,
-            "dataset_type": seed.dataset_type,
-            "created_at": iso(self.created_at),
+            **self._common(),
             "updated_at": iso(self._version_time(max(latest, 1))),
             "created_by_email": seed.created_by_email,
             "error": seed.error if seed.status == FAILED else None,
@@ -176,14 +169,7 @@ class Spec:
     def _render_legacy(self, *, include_versions: bool) -> dict[str, Any]:
         seed = self.seed
         out: dict[str, Any] = {
-            "id": seed.id,
-            "name": seed.name,
-            "status": seed.status,
-            "description": seed.description,
-            "dataset_id": seed.dataset_id,
-            "dataset_name": seed.dataset_name,
-            "dataset_type": seed.dataset_type,
-            "created_at": iso(self.created_at),
+            **self._common(),
             "updated_at": iso(self._version_time(seed.versions)),
             "latest_version": seed.versions,
         }
@@ -199,6 +185,20 @@ class Spec:
                 for v in range(1, seed.versions + 1)
             ]
         return out
+
+    def _common(self) -> dict[str, Any]:
+        """The fields both shapes of a spec carry, alike."""
+        seed = self.seed
+        return {
+            "id": seed.id,
+            "name": seed.name,
+            "status": seed.status,
+            "description": seed.description,
+            "dataset_id": seed.dataset_id,
+            "dataset_name": seed.dataset_name,
+            "dataset_type": seed.dataset_type,
+            "created_at": iso(self.created_at),
+        }
 
     def _version_time(self, version: int) -> float:
         # Each version a day after the previous one.

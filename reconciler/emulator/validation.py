@@ -205,6 +205,14 @@ def _choices(values: Sequence[Any]) -> str:
     return f"{', '.join(shown[:-1])} or {shown[-1]}"
 
 
+#: A bound keyword -> pydantic's error type, its words and its `ctx` key.
+_BOUNDS = {
+    "minimum": ("greater_than_equal", "greater than or equal to", "ge"),
+    "maximum": ("less_than_equal", "less than or equal to", "le"),
+    "exclusiveMinimum": ("greater_than", "greater than", "gt"),
+}
+
+
 def _detail_items(error: Any) -> list[dict[str, Any]]:
     """One jsonschema error as one or more FastAPI detail items."""
     loc: list[Any] = ["body", *error.absolute_path]
@@ -236,35 +244,17 @@ def _detail_items(error: Any) -> list[dict[str, Any]]:
             ("type_error", "Input is of a wrong type"),
         )
         return [{"type": kind, "loc": loc, "msg": msg, "input": value}]
-    if keyword == "minimum":
+    if keyword in _BOUNDS:
+        kind, words, key = _BOUNDS[keyword]
         bound = error.validator_value
-        msg = f"Input should be greater than or equal to {bound}"
         return [
             {
-                "type": "greater_than_equal",
+                "type": kind,
                 "loc": loc,
-                "msg": msg,
+                "msg": f"Input should be {words} {bound}",
                 "input": value,
-                "ctx": {"ge": bound},
+                "ctx": {key: bound},
             }
-        ]
-    if keyword == "maximum":
-        bound = error.validator_value
-        msg = f"Input should be less than or equal to {bound}"
-        return [
-            {
-                "type": "less_than_equal",
-                "loc": loc,
-                "msg": msg,
-                "input": value,
-                "ctx": {"le": bound},
-            }
-        ]
-    if keyword == "exclusiveMinimum":
-        bound = error.validator_value
-        msg = f"Input should be greater than {bound}"
-        return [
-            {"type": "greater_than", "loc": loc, "msg": msg, "input": value, "ctx": {"gt": bound}}
         ]
     if keyword in ("enum", "const"):
         options = error.validator_value if keyword == "enum" else [error.validator_value]

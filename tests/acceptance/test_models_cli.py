@@ -12,43 +12,20 @@ before dfr.yaml changed. plan and apply print the same warnings.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from guardrails_helpers import Runner, Workspace, apply_args, gr_dfr, gr_emu, gr_ws
+from validate_helpers import Result, manifest
 
 from reconciler.cli import run
 
 __all__ = ["gr_dfr", "gr_emu", "gr_ws"]
 
-SPEC_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 NEW = "acme/new-model-9"
 SDK = "pydataframer 0.19.2"
 EXTRA_HINT = "; to use a model newer than this dfr release, add it to extra_models: in dfr.yaml"
-
-
-def manifest(name: str, extra: str = "") -> str:
-    """Lines: 1 apiVersion .. 5 spec:, 6 spec_id, 7 spec_version, 8 number_of_samples, 9+ extra."""
-    return (
-        "apiVersion: dataframer.ai/v1\nkind: GenerationRun\n"
-        f"metadata:\n  name: {name}\n"
-        f"spec:\n  spec_id: {SPEC_ID}\n  spec_version: 1\n  number_of_samples: 10\n{extra}"
-    )
-
-
-class Result:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    @property
-    def diagnostics(self) -> list[str]:
-        return [line for line in self.err.splitlines() if re.match(r"^.+:\d+:\d+: \w+: ", line)]
-
-    @property
-    def summary(self) -> str:
-        return self.err.splitlines()[-1] if self.err else ""
 
 
 @pytest.fixture

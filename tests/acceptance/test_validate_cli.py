@@ -18,36 +18,13 @@ from typing import Any
 
 import jsonschema
 import pytest
+from validate_helpers import Result, manifest
 
 from reconciler import __version__
 from reconciler.cli import run
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-SPEC_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
-
-
-def manifest(name: str, extra: str = "", samples: str = "100") -> str:
-    return (
-        "apiVersion: dataframer.ai/v1\nkind: GenerationRun\n"
-        f"metadata:\n  name: {name}\n"
-        # Pinned, so that the only warnings are the ones a test is about.
-        f"spec:\n  spec_id: {SPEC_ID}\n  spec_version: 1\n  number_of_samples: {samples}\n"
-        f"{extra}"
-    )
-
-
-class Result:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    @property
-    def diagnostics(self) -> list[str]:
-        return [line for line in self.err.splitlines() if re.match(r"^.+:\d+:\d+: \w+: ", line)]
-
-    @property
-    def summary(self) -> str:
-        return self.err.splitlines()[-1] if self.err else ""
 
 
 @pytest.fixture
