@@ -82,11 +82,21 @@ class Intent:
     id: str
     body: dict[str, Any]
     at: str
+    # The run this submission replaces: canceled once the successor is recorded,
+    # also when the successor is only found (adopted) after a lost answer.
+    replaces: str | None = None
 
     @classmethod
-    def new(cls, body: Mapping[str, Any], *, at: str | None = None) -> Intent:
+    def new(
+        cls, body: Mapping[str, Any], *, at: str | None = None, replaces: str | None = None
+    ) -> Intent:
         """An intent with a fresh local uuid4, stamped now unless `at` is given."""
-        return cls(id=str(uuid.uuid4()), body=dict(body), at=at if at is not None else utc_now())
+        return cls(
+            id=str(uuid.uuid4()),
+            body=dict(body),
+            at=at if at is not None else utc_now(),
+            replaces=replaces,
+        )
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,10 @@ class RunRecord:
     # fields (a flat mapping like a body). `spec` is what was sent; the two
     # differ where the manifest left a field to the API. Empty until read.
     used: dict[str, Any] = field(default_factory=dict)
+    # The manifest file that declared this name (relative to the project root,
+    # '/' separators); None when unknown. Decides whether a run missing from the
+    # manifests read is an orphan or out of this plan's scope.
+    source: str | None = None
 
     def __post_init__(self) -> None:
         # The one normalisation the model owns: IN_PROGRESS is stored as

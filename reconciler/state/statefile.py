@@ -228,6 +228,7 @@ def _opt_count(v: Any) -> bool:
 # required by the schema: the fast path takes records that have them all.
 _RUN_KEYS = frozenset(field.name for field in dataclasses.fields(RunRecord))
 _INTENT_KEYS = frozenset(("id", "body", "at"))
+_INTENT_KEYS_V2 = frozenset(("id", "body", "at", "replaces"))
 _ERROR_KEYS = frozenset(("message", "status_code", "at"))
 _DOC_KEYS = frozenset(("format_version", "serial", "lineage", "dfr_version", "runs"))
 _DOC_REQUIRED = frozenset(("format_version", "serial", "lineage", "runs"))
@@ -240,7 +241,8 @@ def _fast_run_ok(r: Any) -> bool:
     intent = r["intent"]
     if intent is not None and not (
         isinstance(intent, dict)
-        and intent.keys() == _INTENT_KEYS
+        and intent.keys() in (_INTENT_KEYS, _INTENT_KEYS_V2)
+        and _opt_str(intent.get("replaces"))
         and isinstance(intent["id"], str)
         and intent["id"] != ""
         and isinstance(intent["body"], dict)
@@ -282,6 +284,7 @@ def _fast_run_ok(r: Any) -> bool:
         and isinstance(ids, list)
         and all(isinstance(v, str) for v in ids)
         and isinstance(r["used"], dict)
+        and _opt_str(r["source"])
     )
 
 
@@ -384,7 +387,12 @@ def record_from_dict(obj: Mapping[str, Any]) -> RunRecord:
     intent = (
         None
         if intent_obj is None
-        else Intent(id=intent_obj["id"], body=intent_obj["body"], at=intent_obj["at"])
+        else Intent(
+            id=intent_obj["id"],
+            body=intent_obj["body"],
+            at=intent_obj["at"],
+            replaces=intent_obj.get("replaces"),
+        )
     )
     cost = obj["total_cost"]
     return RunRecord(
@@ -407,6 +415,7 @@ def record_from_dict(obj: Mapping[str, Any]) -> RunRecord:
         drift=obj["drift"],
         previous_run_ids=list(obj["previous_run_ids"]),
         used=dict(obj.get("used") or {}),
+        source=obj.get("source"),
     )
 
 
@@ -495,7 +504,7 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         "labels": record.labels,
         "intent": None
         if intent is None
-        else {"id": intent.id, "body": intent.body, "at": intent.at},
+        else {"id": intent.id, "body": intent.body, "at": intent.at, "replaces": intent.replaces},
         "submitted_at": record.submitted_at,
         "created_at": record.created_at,
         "completed_at": record.completed_at,
@@ -509,6 +518,7 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         "drift": record.drift,
         "previous_run_ids": record.previous_run_ids,
         "used": record.used,
+        "source": record.source,
     }
 
 

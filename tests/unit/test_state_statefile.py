@@ -39,7 +39,7 @@ def full_record(name: str = "a") -> RunRecord:
         status="SUCCEEDED",
         spec={"spec_id": "s", "number_of_samples": 10, "nested": {"x": [1, 2.5, None]}},
         labels={"team": "support"},
-        intent=Intent(id="i-1", body={"spec_id": "s"}, at="2026-01-01T00:00:00Z"),
+        intent=Intent(id="i-1", body={"spec_id": "s"}, at="2026-01-01T00:00:00Z", replaces="r-0"),
         submitted_at="2026-01-01T00:00:01Z",
         created_at="2026-01-01T00:00:02Z",
         completed_at="2026-01-01T00:10:00Z",
@@ -53,6 +53,7 @@ def full_record(name: str = "a") -> RunRecord:
         drift=None,
         previous_run_ids=["run-0"],
         used={"spec_version": 3, "generation_model": "m", "revision_model": None},
+        source="dataframer/runs.yaml",
     )
 
 
@@ -262,11 +263,14 @@ def test_newer_format_is_refused_with_upgrade_advice() -> None:
 def test_format_1_state_upgrades_with_nothing_known_of_what_runs_used() -> None:
     doc = doc_of(state_with(full_record("a")))
     doc["format_version"] = 1
-    del doc["runs"]["a"]["used"]
+    record = doc["runs"]["a"]
+    del record["used"], record["source"], record["intent"]["replaces"]
     loaded = statefile.loads(json.dumps(doc), SRC)
     assert loaded.format_version == statefile.FORMAT_VERSION == 2
-    assert loaded.runs["a"].used == {}
-    assert loaded.runs["a"] == dataclasses.replace(full_record("a"), used={})
+    old = full_record("a")
+    assert loaded.runs["a"] == dataclasses.replace(
+        old, used={}, source=None, intent=dataclasses.replace(old.intent, replaces=None)
+    )
 
 
 def test_older_format_goes_through_the_upgrade_chain(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -362,8 +366,8 @@ def test_schema_record_fields_are_the_model_fields() -> None:
     run = statefile.schema()["$defs"]["run"]
     fields = {f.name for f in dataclasses.fields(RunRecord)}
     assert set(run["properties"]) == fields
-    # `used` (format 2) is optional so that a format-1 journal line still reads.
-    assert set(run["required"]) == fields - {"used"}
+    # Format 2's fields are optional so that a format-1 journal line still reads.
+    assert set(run["required"]) == fields - {"used", "source"}
 
 
 def test_dumped_state_validates_against_the_schema() -> None:
