@@ -41,7 +41,7 @@ from reconciler.errors import (
 )
 from reconciler.events import NO_EVENTS, ApplyEvents
 from reconciler.matching import used_of
-from reconciler.plan import Action, Change, Plan
+from reconciler.plan import Action, Change, Plan, changed_fields
 from reconciler.state.model import (
     CANCELED,
     FAILED,
@@ -98,6 +98,9 @@ class ApplyReport:
     unresolved: dict[str, str] = field(default_factory=dict)
     canceled: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    # Names whose recorded run, when apply ends, still does not answer the manifest:
+    # never "complete" while state and manifests differ.
+    diverged: dict[str, str] = field(default_factory=dict)
     records: dict[str, RunRecord] = field(default_factory=dict)
     waited: bool = False
     timed_out: bool = False
@@ -120,7 +123,7 @@ class ApplyReport:
 
     @property
     def ok(self) -> bool:
-        if self.interrupted or self.rejected or self.unresolved:
+        if self.interrupted or self.rejected or self.unresolved or self.diverged:
             return False
         for name in self.desired:
             record = self.records.get(name)
@@ -175,15 +178,19 @@ class Applier:
             self._recover(plan)
             self._prune(plan)
             self._update_labels(plan)
-            # Adopted names have their run; unresolved ones (several candidates for a
-            # lost answer) must not get another until the user picks with `dfr import`.
-            settled = set(report.adopted) | set(report.unresolved)
+            # Unresolved names (several candidates for a lost answer) must not get
+            # another run until the user picks with `dfr import`; adopted ones are
+            # done when the adopted run answers the manifest, and are replaced (as
+            # the plan said) when the manifest changed since that submission.
+            settled = set(report.unresolved) | self._answered(plan, report.adopted)
             self._submit_all([c for c in plan.to_submit if c.name not in settled])
             if self.options.wait and not self.stop.is_set():
                 report.waited = True
                 self._wait(report.desired)
             if self.stop.is_set():  # interrupt() was called: a signal, say
                 report.interrupted = True
+            else:
+                self._check_converged(plan)
         except KeyboardInterrupt:
             self.stop.set()
             report.interrupted = True
@@ -191,6 +198,47 @@ class Applier:
             current = self.store.state.runs
             report.records = {n: current[n] for n in report.desired if n in current}
         return report
+
+    def _answered(self, plan: Plan, adopted: list[str]) -> set[str]:
+        """The adopted names whose run answers the plan's body (nothing more to submit)."""
+        runs = self.store.state.runs
+        done = set()
+        for change in plan.changes:
+            if change.name not in adopted or change.body is None:
+                continue
+            fields = changed_fields(change.body, runs[change.name])
+            if not fields:
+                done.add(change.name)
+                continue
+            listed = ", ".join(f.field for f in fields)
+            self.say(
+                f"{change.name}: the adopted run was sent before the manifest changed "
+                f"({listed}); replacing it as planned"
+            )
+        return done
+
+    def _check_converged(self, plan: Plan) -> None:
+        """Record every name whose run still does not answer its manifest."""
+        runs = self.store.state.runs
+        report = self.report
+        for change in plan.changes:
+            if change.action is Action.ORPHAN or change.body is None:
+                continue
+            name = change.name
+            record = runs.get(name)
+            if record is None or not record.run_id or name in report.rejected:
+                continue  # reported already (not submitted, unresolved)
+            if name in report.unresolved:
+                continue
+            fields = changed_fields(change.body, record)
+            if fields:
+                listed = ", ".join(f.field for f in fields)
+                message = (
+                    f"its recorded run {record.run_id} does not match the manifest ({listed}); "
+                    "run `dfr plan` to see the difference"
+                )
+                report.diverged[name] = message
+                self.say(f"{name}: {message}")
 
     def interrupt(self) -> None:
         """Ask a running apply to stop after the requests in flight (thread-safe)."""
@@ -252,6 +300,10 @@ class Applier:
             self.report.adopted.append(name)
             self.say(f"{name}: found run {run.id} from the unconfirmed submission; adopted it")
             self.events.adopted(name, run.id)
+            replaced = record.intent.replaces if record.intent else None
+            if replaced:
+                # The successor exists now: finish the replace it was sent for.
+                self._cancel_replaced(name, replaced)
             return True
         if resolution.ambiguous:
             message = resolution.ambiguity_message()
@@ -301,10 +353,14 @@ class Applier:
     # -- 3. submit -------------------------------------------------------------
 
     def _update_labels(self, plan: Plan) -> None:
+        """Labels, and the manifest file a name comes from, change without a new run."""
         for change in plan.by_action(Action.NOOP):
             record = self.store.state.runs.get(change.name)
-            if record is not None and record.labels != change.labels:
-                self.store.put(record.evolve(labels=dict(change.labels)))
+            if record is None:
+                continue
+            source = change.source or record.source
+            if record.labels != change.labels or record.source != source:
+                self.store.put(record.evolve(labels=dict(change.labels), source=source))
 
     def _submit_all(self, changes: list[Change]) -> None:
         if not changes:
@@ -339,20 +395,20 @@ class Applier:
         assert body is not None
         record = self.store.state.runs.get(name)
         previous: list[str] = list(record.previous_run_ids) if record else []
-        # A replaced run is canceled only once its successor exists: if the new
-        # POST is refused, the user keeps the run they had.
-        to_cancel = None
+        to_cancel = _superseded(change, record)
         if record is not None and record.run_id:
-            if change.cancel_prior and record.status not in TERMINAL and not record.drift:
-                to_cancel = record.run_id
             previous.append(record.run_id)
+        # A replaced run is canceled only once its successor exists: if the new
+        # POST is refused, the user keeps the run they had. The intent names it,
+        # so a successor found after a lost answer finishes the replace too.
         pending = RunRecord.new(
             name,
             spec=body,
             labels=change.labels,
-            intent=Intent.new(body),
+            intent=Intent.new(body, replaces=to_cancel),
             attempts=(record.attempts if record else 0) + 1,
             previous_run_ids=previous,
+            source=change.source,
         )
         self.store.put(pending)  # durable before the POST: the heart of "never a duplicate"
         testhooks.hit("before-post")
@@ -501,6 +557,23 @@ class Applier:
             elif after.status == FAILED:
                 detail = f": {after.failure_summary}"
             self.say(f"{after.name}: {after.status}{detail}")
+
+
+def _superseded(change: Change, record: RunRecord | None) -> str | None:
+    """The run a submission for `change` supersedes, to cancel once the new one exists.
+
+    The recorded run when the plan replaces it (or when it was adopted from an
+    earlier submission and the manifest changed since), if it is unfinished; or
+    the run an earlier replace was sent for, when that replace's outcome was
+    unknown and nothing was created (its intent, in the plan's prior record).
+    """
+    if record is not None and record.run_id:
+        replacing = change.cancel_prior or change.resolve_intent
+        if replacing and record.status not in TERMINAL and not record.drift:
+            return record.run_id
+        return None
+    earlier = change.prior.intent if change.prior is not None else None
+    return earlier.replaces if earlier is not None else None
 
 
 def _samples_and_cost(record: RunRecord) -> str:

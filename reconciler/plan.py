@@ -15,7 +15,14 @@ Actions:
   in place, so a new one is submitted (and an unfinished old one canceled);
 - `noop`: the recorded run matches; a FAILED or CANCELED one is flagged as
   failed and left alone unless `--replace NAME` asks;
-- `orphan`: recorded, but no manifest names it; only reported, unless prune.
+- `orphan`: recorded, no manifest names it, and the file it came from is among
+  the files read (`Scope`); only reported, unless prune. A run whose file lies
+  outside the PATHs read is out of this plan's scope: listed, never pruned.
+
+A name whose earlier submission's outcome is unknown (an intent without a run
+id) is a `create` with `resolve_intent`: apply looks for that run first. When
+the manifest changed since that submission, the plan says so: a run found is
+adopted and then replaced by the manifest's body, as a replace would.
 """
 
 from __future__ import annotations
@@ -23,13 +30,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
 from reconciler.manifests import Manifest
 from reconciler.matching import recorded_matches
-from reconciler.state.model import FAILED, TERMINAL, RunRecord, State
+from reconciler.state.model import FAILED, TERMINAL, Intent, RunRecord, State
 
 
 class Action(str, Enum):
@@ -73,6 +80,8 @@ class Change:
     prune: bool = False  # orphan: cancel if unfinished and drop from state
     failed: bool = False  # noop on a FAILED/CANCELED run
     resolve_intent: bool = False  # an earlier POST's outcome is unknown; look first
+    source: str | None = None  # the manifest file, relative to the project root
+    rename_of: str | None = None  # create: an orphan with the same body (a renamed manifest?)
 
     @property
     def submits(self) -> bool:
@@ -80,7 +89,39 @@ class Change:
 
     @property
     def samples(self) -> int:
+        """Samples this change will request, at most (a lost submission may be found)."""
         return int(self.body["number_of_samples"]) if self.submits and self.body else 0
+
+    @property
+    def resolves(self) -> bool:
+        """Apply looks for the run of an unconfirmed submission before submitting."""
+        return self.resolve_intent
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which recorded runs a plan speaks for: those whose manifest file was read.
+
+    `roots` are the PATHs read, relative to the project root with '/'
+    separators ("" is the whole project). `whole` says the project's own
+    manifests were read (no PATH named), so a run whose file is unknown (a
+    state from before dfr recorded it) still counts. `skipped` are files read
+    that held a document skipped as not a manifest: a run from one of them is
+    never pruned. `sources` maps each manifest name to its file.
+    """
+
+    roots: tuple[str, ...] = ("",)
+    whole: bool = True
+    skipped: frozenset[str] = frozenset()
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def covers(self, source: str | None) -> bool:
+        if source is None:
+            return self.whole
+        return any(
+            root in ("", ".") or source == root or source.startswith(root.rstrip("/") + "/")
+            for root in self.roots
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +137,10 @@ class Plan:
     serial: int
     manifests_digest: str
     options: PlanOptions = PlanOptions()
+    # Recorded names whose manifest file is outside the PATHs read: not orphans.
+    out_of_scope: tuple[str, ...] = ()
+    # Orphans that --prune must not touch: their file still exists but was skipped.
+    prune_refused: tuple[str, ...] = ()
 
     def by_action(self, action: Action) -> list[Change]:
         return [c for c in self.changes if c.action is action]
@@ -113,6 +158,11 @@ class Plan:
         return sum(c.samples for c in self.changes)
 
     @property
+    def to_resolve(self) -> list[Change]:
+        """Unconfirmed submissions apply looks for before submitting anything for them."""
+        return [c for c in self.changes if c.resolves]
+
+    @property
     def has_changes(self) -> bool:
         return any(c.submits or (c.action is Action.ORPHAN and c.prune) for c in self.changes)
 
@@ -123,6 +173,7 @@ class Plan:
             "noop": len(self.by_action(Action.NOOP)),
             "orphan": len(self.by_action(Action.ORPHAN)),
             "failed": len(self.failed),
+            "resolve": len(self.to_resolve),
         }
 
 
@@ -134,31 +185,77 @@ def manifests_digest(manifests: Iterable[Manifest]) -> str:
 
 
 def make_plan(
-    manifests: Sequence[Manifest], state: State, options: PlanOptions = PlanOptions()
+    manifests: Sequence[Manifest],
+    state: State,
+    options: PlanOptions = PlanOptions(),
+    scope: Scope = Scope(),
 ) -> Plan:
     """Diff manifests against state. Pure: same inputs, same plan."""
     desired = {m.name: m for m in manifests}
     changes: list[Change] = []
+    outside: list[str] = []
+    refused: list[str] = []
     for name in sorted(desired.keys() | state.runs.keys()):
         manifest = desired.get(name)
         record = state.runs.get(name)
         if manifest is None:
             assert record is not None
-            changes.append(_orphan(record, options.prune))
+            if not scope.covers(record.source):
+                outside.append(name)
+                continue
+            skipped = record.source is not None and record.source in scope.skipped
+            if skipped and options.prune:
+                refused.append(name)
+            changes.append(_orphan(record, options.prune and not skipped, skipped))
         else:
-            changes.append(_change(manifest, record, name in options.replace))
+            change = _change(manifest, record, name in options.replace)
+            changes.append(replace(change, source=scope.sources.get(name)))
     return Plan(
-        changes=tuple(changes),
+        changes=tuple(_with_rename_hints(changes)),
         lineage=state.lineage,
         serial=state.serial,
         manifests_digest=manifests_digest(manifests),
         options=options,
+        out_of_scope=tuple(outside),
+        prune_refused=tuple(refused),
     )
 
 
-def _orphan(record: RunRecord, prune: bool) -> Change:
+def _with_rename_hints(changes: list[Change]) -> list[Change]:
+    """A create whose body is an orphan's (as sent) is most likely a renamed manifest."""
+    orphans = {
+        _body_key(c.prior.spec): c.name
+        for c in changes
+        if c.action is Action.ORPHAN and c.prior is not None and c.prior.run_id
+    }
+    out = []
+    for c in changes:
+        old = orphans.get(_body_key(c.body)) if c.action is Action.CREATE and c.body else None
+        if old is not None and not c.resolve_intent:
+            hint = (
+                f"looks like a rename of {old!r} (same body): keep its run with "
+                f"`dfr state mv {old} {c.name}` instead of paying for a new one"
+            )
+            c = replace(c, rename_of=old, reasons=(*c.reasons, hint))
+        out.append(c)
+    return out
+
+
+def _body_key(body: Mapping[str, Any] | None) -> str:
+    normal = dict(body or {})
+    if isinstance(normal.get("spec_id"), str):
+        normal["spec_id"] = normal["spec_id"].lower()
+    return json.dumps(normal, sort_keys=True, default=str)
+
+
+def _orphan(record: RunRecord, prune: bool, skipped: bool = False) -> Change:
     unfinished = record.run_id is not None and record.status not in TERMINAL
     reasons = ["in state, but no manifest names it"]
+    if skipped:
+        reasons.append(
+            f"its file {record.source} still exists but a document in it was skipped as "
+            "not a manifest (see the warning): fix its header; --prune will not touch it"
+        )
     if prune:
         reasons.append(
             "will be canceled and removed from state"
@@ -179,16 +276,7 @@ def _change(manifest: Manifest, record: RunRecord | None, forced: bool) -> Chang
     if record is None:
         return Change(manifest.name, Action.CREATE, reasons=("no run recorded",), **common)
     if record.intent is not None and record.run_id is None:
-        return Change(
-            manifest.name,
-            Action.CREATE,
-            reasons=(
-                "an earlier apply sent this run and never learned its id; apply looks for "
-                "that run first and adopts it instead of submitting again",
-            ),
-            resolve_intent=True,
-            **common,
-        )
+        return _pending(manifest, record.intent, common)
     if record.run_id is None:
         reason = "no run recorded"
         if record.last_error:
@@ -230,6 +318,42 @@ def _change(manifest: Manifest, record: RunRecord | None, forced: bool) -> Chang
     return Change(manifest.name, Action.NOOP, failed=failed, reasons=reasons, **common)
 
 
+def _pending(manifest: Manifest, intent: Intent, common: dict[str, Any]) -> Change:
+    """An earlier submission whose outcome is unknown: what resolving it will do."""
+    sent = RunRecord.new(manifest.name, spec=intent.body, now="")
+    fields = changed_fields(manifest.body, sent)
+    # Fields the earlier body had and the manifest no longer states.
+    dropped = tuple(
+        FieldChange(k, v, MISSING) for k, v in intent.body.items() if k not in manifest.body
+    )
+    lines = [
+        f"an earlier apply sent this run ({intent.at}) and never learned its id; apply "
+        "looks for that run first"
+    ]
+    if fields or dropped:
+        listed = ", ".join(f.field for f in (*fields, *dropped))
+        lines.append(
+            f"the manifest changed since that submission ({listed}): a run found is adopted "
+            "and then replaced by this body (canceled once the new run is recorded); none "
+            "found, this body is submitted"
+        )
+    else:
+        lines.append("a run found is adopted; none found, this body is submitted")
+    if intent.replaces:
+        lines.append(
+            f"that submission replaces run {intent.replaces}, which is canceled once its "
+            "successor is recorded"
+        )
+    return Change(
+        manifest.name,
+        Action.CREATE,
+        fields=(*fields, *dropped),
+        reasons=tuple(lines),
+        resolve_intent=True,
+        **common,
+    )
+
+
 def changed_fields(body: Mapping[str, Any], record: RunRecord) -> tuple[FieldChange, ...]:
     """The manifest's fields that the recorded run does not answer, as sent or as used.
 
@@ -252,6 +376,7 @@ __all__ = [
     "FieldChange",
     "Plan",
     "PlanOptions",
+    "Scope",
     "changed_fields",
     "make_plan",
     "manifests_digest",

@@ -36,6 +36,9 @@ class SavedPlan:
     manifests_digest: str
     options: PlanOptions
     plan: dict[str, Any]
+    # The project's own manifests were read (no PATH named): runs whose manifest
+    # file is unknown are in the plan's scope. Plans saved before it: True.
+    whole: bool = True
 
 
 def _checksum(document: dict[str, Any]) -> str:
@@ -44,7 +47,7 @@ def _checksum(document: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def save(path: str, plan: Plan, paths: tuple[str, ...]) -> None:
+def save(path: str, plan: Plan, paths: tuple[str, ...], *, whole: bool = True) -> None:
     document: dict[str, Any] = {
         MARKER: FORMAT,
         "dfr_version": __version__,
@@ -54,6 +57,7 @@ def save(path: str, plan: Plan, paths: tuple[str, ...]) -> None:
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "manifests_digest": plan.manifests_digest,
         "options": {"replace": sorted(plan.options.replace), "prune": plan.options.prune},
+        "scope_whole": whole,
         "plan": plan_to_json(plan),
     }
     document["checksum"] = _checksum(document)
@@ -117,6 +121,7 @@ def load(path: str) -> SavedPlan:
                 prune=bool(options["prune"]),
             ),
             plan=dict(document["plan"]),
+            whole=bool(document.get("scope_whole", True)),
         )
     except (KeyError, TypeError, ValueError):
         raise PlanError(f"{path} is not a valid saved plan (fields missing)") from None

@@ -93,6 +93,14 @@ class Project:
     def ok(self) -> bool:
         return diag.count_errors(self.diagnostics) == 0
 
+    def root(self) -> Path:
+        """The project's root: the folder of dfr.yaml, else the git repository's root,
+        else the current folder. Recorded manifest files are relative to it."""
+        cwd = Path.cwd()
+        if self.file:
+            return (cwd / self.file).resolve().parent
+        return (git_root(cwd) or cwd).resolve()
+
     def checks(self) -> list[DocumentCheck]:
         """Per-manifest checks for `validate_paths`: the policy's (none without a policy)."""
         return manifest_checks(self.policy)

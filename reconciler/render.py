@@ -41,6 +41,9 @@ def render_change(change: Change) -> list[str]:
     if change.action is Action.CREATE and change.body is not None:
         lines.append(f'  + run "{change.name}" {{')
         lines += _fields(change.body, "+", "      ")
+        if change.resolve_intent and change.fields:
+            lines.append("      # since the unconfirmed submission:")
+            lines += _field_changes(change, "      ")
         lines.append("    }")
     elif change.action is Action.REPLACE and change.body is not None:
         old = prior.run_id if prior else None
@@ -48,16 +51,7 @@ def render_change(change: Change) -> list[str]:
         if old:
             lines.append(f"      - run_id = {json.dumps(old)} -> (known after apply)")
         changed = {f.field for f in change.fields}
-        width = max((len(k) for k in change.body), default=0)
-        for f in change.fields:
-            mark = (
-                "~"
-                if f.before is not MISSING and f.after is not MISSING
-                else ("+" if f.before is MISSING else "-")
-            )
-            lines.append(
-                f"      {mark} {f.field.ljust(width)} = {_value(f.before)} -> {_value(f.after)}"
-            )
+        lines += _field_changes(change, "      ")
         unchanged = [k for k in change.body if k not in changed]
         if unchanged:
             lines.append(f"        # ({len(unchanged)} unchanged fields hidden)")
@@ -68,6 +62,23 @@ def render_change(change: Change) -> list[str]:
         lines.append(f"      run_id = {_value(prior.run_id)}")
         lines.append(f"      status = {_value(prior.status)}")
         lines.append("    }")
+    return lines
+
+
+def _field_changes(change: Change, indent: str) -> list[str]:
+    """`~ field = before -> after` lines (`+` added, `-` dropped), aligned on the body."""
+    width = max((len(k) for k in change.body or {}), default=0)
+    width = max([width, *(len(f.field) for f in change.fields)])
+    lines = []
+    for f in change.fields:
+        mark = (
+            "~"
+            if f.before is not MISSING and f.after is not MISSING
+            else ("+" if f.before is MISSING else "-")
+        )
+        lines.append(
+            f"{indent}{mark} {f.field.ljust(width)} = {_value(f.before)} -> {_value(f.after)}"
+        )
     return lines
 
 
@@ -100,12 +111,41 @@ def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
             "Orphaned runs are only reported; `dfr apply --prune` cancels unfinished ones "
             "and removes them from state."
         )
+    if counts["resolve"]:
+        n = counts["resolve"]
+        out.append(
+            f"{n} submission{'s' if n != 1 else ''} of an earlier apply "
+            f"{'are' if n != 1 else 'is'} unconfirmed: apply looks for those runs before "
+            "submitting anything for them; the samples above count them as if none is found."
+        )
+    out += scope_lines(plan)
     return "\n".join(out) + "\n"
+
+
+def scope_lines(plan: Plan) -> list[str]:
+    """What this plan leaves alone: runs outside the PATHs read, prunes refused."""
+    out = []
+    if plan.out_of_scope:
+        n = len(plan.out_of_scope)
+        out.append(
+            f"{n} recorded run{'s' if n != 1 else ''} came from manifest files outside the "
+            f"PATHs read and {'are' if n != 1 else 'is'} out of this plan's scope (never "
+            f"pruned): {', '.join(plan.out_of_scope)}."
+        )
+    if plan.prune_refused:
+        out.append(
+            "Not pruned, though --prune was given: "
+            + ", ".join(plan.prune_refused)
+            + " (their manifest files still exist but were skipped: fix them, or "
+            "`dfr state rm NAME` to forget a run on purpose)."
+        )
+    return out
 
 
 def summary_line(plan: Plan) -> str:
     c = plan.counts()
-    return f"Plan: {c['create']} to create, {c['replace']} to replace, {c['orphan']} orphaned."
+    line = f"Plan: {c['create']} to create, {c['replace']} to replace, {c['orphan']} orphaned"
+    return line + (f", {c['resolve']} to resolve." if c["resolve"] else ".")
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
@@ -130,6 +170,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "cancel_prior": c.cancel_prior,
             "prune": c.prune,
             "resolve_intent": c.resolve_intent,
+            "rename_of": c.rename_of,
             "prior": None if prior is None else {"run_id": prior.run_id, "status": prior.status},
         }
 
@@ -138,6 +179,8 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "manifests_digest": plan.manifests_digest,
         "summary": {**plan.counts(), "samples": plan.samples, "has_changes": plan.has_changes},
+        "out_of_scope": list(plan.out_of_scope),
+        "prune_refused": list(plan.prune_refused),
         "changes": [change(c) for c in plan.changes],
     }
 

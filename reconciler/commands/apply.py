@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TextIO
 
-from reconciler.commands.common import load_manifests, make_client, open_backend
-from reconciler.commands.plan import check_replace_names
+from reconciler.commands.common import load_scoped, make_client, open_backend
+from reconciler.commands.plan import check_replace_names, prune_refusal
 from reconciler.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -100,7 +100,8 @@ def run_apply(
     from reconciler.project import current
 
     project = current()  # the policy at apply time, for saved plans too
-    manifests = load_manifests(project.manifest_paths(paths), err)
+    # A saved plan reads the PATHs it was made from, with the scope it had.
+    manifests, scope = load_scoped(paths, err, whole=None if saved is None else saved.whole)
     check_replace_names(args.replace, {m.name for m in manifests})
     backend = open_backend(args.state)
 
@@ -112,10 +113,10 @@ def run_apply(
         make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client,
         backend.lock("apply", timeout=args.lock_timeout) as store,
     ):
-        plan = make_plan(manifests, store.state, options)
+        plan = make_plan(manifests, store.state, options, scope)
         if saved is not None:
             planfile.check_current(saved, plan, args.paths[0])
-        if options.prune and not manifests and plan.by_action(Action.ORPHAN):
+        if options.prune and not manifests and (plan.by_action(Action.ORPHAN) or plan.out_of_scope):
             raise UsageError(
                 "refusing to prune: no manifests were found, so every run in state would be "
                 "canceled and forgotten. Check the path; to forget runs on purpose, use "
@@ -124,6 +125,9 @@ def run_apply(
         checked = guard.budget(plan, project.policy)
         out.write(checked.annotate(render_plan(plan)))
         out.flush()
+        refused = prune_refusal(plan)
+        if refused:
+            raise UsageError(refused + "; nothing was done")
         guard.refuse_over_budget(checked)  # before any request
         if plan.to_submit:
             checked = guard.with_preflight(checked, plan, client)

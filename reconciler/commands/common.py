@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler import diagnostics as diag
@@ -13,6 +14,7 @@ from reconciler.errors import UsageError, ValidationFailed
 if TYPE_CHECKING:
     from reconciler.client import DataframerClient
     from reconciler.manifests import Manifest
+    from reconciler.plan import Scope
     from reconciler.state.backend import Backend
 
 DEFAULT_STATE = "dfr.state.json"
@@ -24,6 +26,17 @@ def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
 
     No PATHS: the project file's `manifests`, else the current directory. The
     project's policy is checked on every manifest (`reconciler.policy`).
+    """
+    return load_scoped(paths, err)[0]
+
+
+def load_scoped(
+    paths: Sequence[str], err: TextIO, *, whole: bool | None = None
+) -> tuple[list[Manifest], Scope]:
+    """`load_manifests`, and the plan's scope: which files were read, relative to the
+    project root, which of them held skipped documents, and each manifest's file.
+
+    `whole`: the project's own manifests are read (default: when no PATH is named).
     """
     from reconciler import vcache
     from reconciler.project import current
@@ -47,7 +60,38 @@ def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
     if not result.manifests:
         # Most often the wrong folder: say so rather than report "no changes".
         err.write(f"warning: no manifests found under {', '.join(where)}\n")
-    return result.manifests
+    root = project.root()
+    skipped = {
+        project_relative(d.file, root)
+        for d in result.diagnostics
+        if d.code == "not-a-manifest" and d.file
+    }
+    from reconciler.plan import Scope
+
+    scope = Scope(
+        roots=tuple(project_relative(p, root) for p in where),
+        whole=not paths if whole is None else whole,
+        skipped=frozenset(skipped),
+        sources={m.name: project_relative(m.file, root) for m in result.manifests},
+    )
+    return result.manifests, scope
+
+
+def project_relative(path: str, root: Path) -> str:
+    """`path` (relative to the current folder) relative to the project root, '/'-separated;
+    "" for the root itself; an absolute path when it lies outside the project."""
+    # The folder is resolved like the root (symbolic links), the file name is kept:
+    # a symlinked manifest is recorded where the user keeps it.
+    absolute = Path(os.path.abspath(path))
+    absolute = (
+        Path(os.path.realpath(absolute.parent)) / absolute.name if absolute.name else absolute
+    )
+    try:
+        relative = absolute.relative_to(root)
+    except ValueError:
+        return absolute.as_posix()
+    text = relative.as_posix()
+    return "" if text == "." else text
 
 
 def open_backend(state: str | None) -> Backend:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from reconciler.commands.common import load_manifests, make_client, open_backend
+from reconciler.commands.common import load_scoped, make_client, open_backend
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.state.model import State
 
@@ -58,14 +58,15 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
         from reconciler.views.plan_output import load_manifests_annotated
 
         manifests, warnings = load_manifests_annotated(paths, out, err)
+        scope = scope_of(manifests, paths, named=bool(args.paths))
     else:
-        manifests = load_manifests(paths, err)
+        manifests, scope = load_scoped(args.paths, err)
     state = open_backend(args.state).read()
     if args.refresh:
         state = refreshed(state, args.api_url, args.allow_insecure_http)
     options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
     check_replace_names(args.replace, {m.name for m in manifests})
-    plan = make_plan(manifests, state, options)
+    plan = make_plan(manifests, state, options, scope)
     checked = guard.budget(plan, project.policy)
     if args.refresh and plan.to_submit:
         with make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client:
@@ -80,18 +81,21 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
     else:
         out.write(checked.annotate(render_plan(plan)))
     checked.report(err)
+    refused = prune_refusal(plan)
+    if refused:
+        err.write(f"error: {refused}\n")
     if args.summary_file:
         from reconciler.views.plan_output import write_summary_file
 
         write_summary_file(plan, args.summary_file)
-    if not checked.ok:
+    if not checked.ok or refused:
         if args.out_file:
             err.write(f"The plan was not saved to {args.out_file}: fix the errors above first.\n")
         return EXIT_ERROR
     if args.out_file:
         from reconciler import planfile
 
-        planfile.save(args.out_file, plan, paths)
+        planfile.save(args.out_file, plan, paths, whole=not args.paths)
         if fmt in ("text", "github"):
             out.write(
                 f"\nSaved the plan to {args.out_file}. Apply exactly it with: "
@@ -100,6 +104,31 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def prune_refusal(plan: Any) -> str | None:
+    """Why --prune must not go ahead: orphans whose manifest file was skipped, not gone."""
+    if not plan.prune_refused:
+        return None
+    return (
+        "refusing to prune: " + ", ".join(plan.prune_refused) + " came from manifest files "
+        "that still exist but were skipped as not manifests (see the warnings); fix them, "
+        "or forget a run on purpose with `dfr state rm NAME`"
+    )
+
+
+def scope_of(manifests: Sequence[Any], paths: Sequence[str], *, named: bool) -> Any:
+    """The plan's scope for manifests loaded another way (the annotated loader)."""
+    from reconciler.commands.common import project_relative
+    from reconciler.plan import Scope
+    from reconciler.project import current
+
+    root = current().root()
+    return Scope(
+        roots=tuple(project_relative(p, root) for p in paths),
+        whole=not named,
+        sources={m.name: project_relative(m.file, root) for m in manifests},
+    )
 
 
 def check_replace_names(replace: Sequence[str], names: set[str]) -> None:
