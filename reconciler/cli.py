@@ -261,10 +261,10 @@ def _lock_option(f: Any) -> Any:
     )(f)
 
 
-def _seconds(text: str) -> float:
-    from reconciler.commands.common import parse_duration
+def _seconds(text: str, what: str = "--lock-timeout") -> float:
+    from reconciler.durations import parse_duration
 
-    return parse_duration(text) or 0.0
+    return parse_duration(text, what) or 0.0
 
 
 # -- plan and apply ------------------------------------------------------------
@@ -403,11 +403,15 @@ def apply(
     interrupted (state is saved; run apply again to resume).
     """
     from reconciler.commands.apply import ApplyArgs, ask_yes, run_apply
-    from reconciler.commands.common import parse_duration
+    from reconciler.durations import parse_duration
     from reconciler.project import current
 
     settings = current()  # a flag beats dfr.yaml, which beats the built-in default
-    poll = _seconds(poll_interval) if poll_interval is not None else settings.poll_interval
+    poll = (
+        _seconds(poll_interval, "--poll-interval")
+        if poll_interval is not None
+        else settings.poll_interval
+    )
     return run_apply(
         ApplyArgs(
             paths=paths,
@@ -416,7 +420,9 @@ def apply(
             auto_approve=auto_approve,
             parallelism=parallelism or settings.parallelism or 10,
             wait=wait,
-            timeout=parse_duration(timeout) if timeout is not None else settings.timeout,
+            timeout=(
+                parse_duration(timeout, "--timeout") if timeout is not None else settings.timeout
+            ),
             poll_max=poll or 30.0,
             replace=replace,
             prune=prune,

@@ -313,7 +313,25 @@ def _reworded(path: tuple[str | int, ...], message: str) -> str:
 
 
 def _cross_field(doc: Document, shown: str) -> list[Diagnostic]:
-    return [*_known_extra_models(doc, shown), *_budget_below_run_limit(doc, shown)]
+    return [
+        *_known_extra_models(doc, shown),
+        *_budget_below_run_limit(doc, shown),
+        *_durations(doc, shown),
+    ]
+
+
+def _durations(doc: Document, shown: str) -> list[Diagnostic]:
+    """An error for each duration the schema's pattern lets through but dfr refuses (too long)."""
+    from reconciler.durations import parse_duration
+
+    out = []
+    for key in ("poll_interval", "timeout"):
+        try:
+            parse_duration(doc.value.get(key), key)
+        except UsageError as exc:
+            line, col = position(locate(doc.node, (key,)))
+            out.append(diag.error(exc.message, shown, line, col, code="project", path=(key,)))
+    return out
 
 
 def _known_extra_models(doc: Document, shown: str) -> list[Diagnostic]:
@@ -365,7 +383,7 @@ def _relative_base(path: Path, cwd: Path) -> str:
 
 
 def _settings(doc: Document, shown: str, base: str, diagnostics: tuple[Diagnostic, ...]) -> Project:
-    from reconciler.commands.common import parse_duration
+    from reconciler.durations import parse_duration
 
     value = doc.value
 
@@ -373,12 +391,7 @@ def _settings(doc: Document, shown: str, base: str, diagnostics: tuple[Diagnosti
         return p if os.path.isabs(p) else os.path.normpath(os.path.join(base, p))
 
     def seconds(key: str) -> float | None:
-        raw = value.get(key)
-        if raw is None:
-            return None
-        if isinstance(raw, (int, float)):
-            return float(raw)
-        return parse_duration(str(raw))  # the schema's pattern already vetted it
+        return parse_duration(value.get(key), key)  # _durations() already vetted it
 
     policy_value = value.get("policy") or {}
     places: dict[str, tuple[int, int]] = {}

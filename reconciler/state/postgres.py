@@ -94,6 +94,9 @@ _WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 #: How long a blocked locker waits for the holder's info to appear (as lock.py).
 _HOLDER_GRACE = 0.5
 _CONNECT_TIMEOUT = 10
+#: The longest lock_timeout PostgreSQL takes (an int of milliseconds, about 24.8
+#: days); a longer --lock-timeout waits this long.
+_MAX_LOCK_WAIT_MS = 2**31 - 1
 #: Server-side keepalives on the lock session: a runner whose machine vanished
 #: (no FIN ever arrives) loses its lock after about idle + interval * count seconds.
 _KEEPALIVE = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
@@ -443,12 +446,13 @@ class PostgresBackend(Backend):
     def _acquire(self, conn: psycopg.Connection[Any], timeout: float) -> bool:
         import psycopg
 
-        if timeout <= 0:
+        if not timeout > 0:
             row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
             return bool(row and row[0])
         # Block in the server (woken the moment the holder lets go, in arrival
-        # order) for at most `timeout`.
-        conn.execute(f"SET lock_timeout = {max(int(timeout * 1000), 1)}")
+        # order) for at most `timeout`, within the server's range for lock_timeout.
+        wait_ms = max(int(min(timeout, _MAX_LOCK_WAIT_MS / 1000) * 1000), 1)
+        conn.execute(f"SET lock_timeout = {wait_ms}")
         conn.execute("SET statement_timeout = 0")
         try:
             conn.execute("SELECT pg_advisory_lock(%s)", (self._key,))
