@@ -91,6 +91,7 @@ def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
         out.append(
             f"No changes. Manifests and state agree ({total} run{'s' if total != 1 else ''})."
         )
+        out += scope_lines(plan)
         return "\n".join(out) + "\n"
     if plan.has_changes:
         out.append("dfr will perform these actions:")
