@@ -159,8 +159,16 @@ _URL_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?://[^:/?#@\s]*:)[^@\s]*@")
 _PARAM_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)")
 
 
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` with URL passwords, `password=` values and each of `secrets` replaced by ***."""
+def redact(text: str, secrets: tuple[str, ...] = (), keep: tuple[str, ...] = ()) -> str:
+    """`text` with URL passwords, `password=` values and each of `secrets` replaced by ***.
+
+    Each of `keep` (texts built without any secret, like the backend's description)
+    is left whole, so that a password that is also a word (or the role's name)
+    does not blot out which database the message is about.
+    """
+    for i, kept in enumerate(keep):
+        if kept and kept in text:
+            return kept.join(redact(part, secrets, keep[i + 1 :]) for part in text.split(kept))
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
@@ -210,10 +218,15 @@ class PostgresBackend(Backend):
         shown_user = f"{user}@" if user else ""
         query = f"?{'&'.join(params)}" if params else ""
         #: The URL without its password (names the database and schema, never secrets).
-        self.location = f"{scheme}://{shown_user}{hosts or 'localhost'}/{dbname or ''}{query}"
+        location = f"{scheme}://{shown_user}{hosts or 'localhost'}/{dbname or ''}{query}"
+        # redact() again: a password the split cannot see (an unencoded '/' or '?'
+        # in it) still looks like one to the pattern, and goes.
+        self.location = redact(location)
         self._display = f"{self.location} (workspace {self.workspace})"
-        # Longest first, so a secret that contains another is replaced whole.
-        self._secrets = tuple(sorted({url, *passwords}, key=len, reverse=True))
+        # Longest first, so a secret that contains another is replaced whole. Only
+        # the password is secret: a URL without one names the database in full.
+        secrets = set(passwords) | ({url} if redact(url) != url else set())
+        self._secrets = tuple(sorted(secrets, key=len, reverse=True))
         self._key: int | None = None
         self._schema_key: int | None = None
 
@@ -223,7 +236,9 @@ class PostgresBackend(Backend):
         return self._display
 
     def redact(self, text: str) -> str:
-        return redact(text, self._secrets)
+        if self._secrets:
+            text = text.replace(self.url, self.location)  # the URL quoted whole: its password
+        return redact(text, self._secrets, keep=(self._display, self.location))
 
     def _error(self, action: str, exc: BaseException) -> StateError:
         """A StateError for a failed database operation, without any secret in it."""

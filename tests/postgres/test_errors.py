@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,43 @@ def test_a_lock_timeout_beyond_the_servers_range_is_clamped(
     assert "kept" in out and PostgresBackend(pg_url, ws_name).read().runs == {}
     code, _, err = dfr(capsys, *args, "--lock-timeout", "99999999999999h")
     assert code == 1 and "--lock-timeout: '99999999999999h' is too long" in err
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_url_without_a_password_is_shown_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    port = _closed_port()
+    url = f"postgresql://dfr@127.0.0.1:{port}/dfr_state?sslmode=disable"
+    code, _, err = dfr(capsys, "status", "--backend", url, "--workspace", "team-a")
+    assert code == 1, err
+    assert err.startswith(f"error: state {url} (workspace team-a): cannot connect"), err
+    assert "***" not in err
+
+
+def test_only_the_password_is_hidden(capsys: pytest.CaptureFixture[str], pg_url: str) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(pg_url)
+    host, port, db, user = params["host"], params["port"], params["dbname"], params["user"]
+    # A wrong password to the real server; one that is also the role's name.
+    for password in ("wrong-pw-5f1c", user):
+        url = f"postgresql://{user}:{password}@{host}:{port}/{db}"
+        code, _, err = dfr(capsys, "status", "--backend", url)
+        assert code == 1, err
+        shown = f"postgresql://{user}@{host}:{port}/{db} (workspace default)"
+        assert err.startswith(f"error: state {shown}: cannot connect"), err
+        assert "password authentication failed" in err
+        assert f":{password}@" not in err
+    assert "wrong-pw-5f1c" not in err
+
+
+def test_a_password_the_url_parser_misreads_is_still_hidden() -> None:
+    # A '/' in an unencoded password ends the authority for a plain split.
+    for url in ("postgresql://u:pa/ss-9z@h/db", "postgresql://u:p?w=9z@h/db"):
+        backend = PostgresBackend(url)
+        for text in (backend.describe(), backend.redact(f"cannot parse {url}: bad")):
+            assert "ss-9z" not in text and "w=9z" not in text, text
