@@ -227,6 +227,7 @@ class PostgresBackend(Backend):
         # the password is secret: a URL without one names the database in full.
         secrets = set(passwords) | ({url} if redact(url) != url else set())
         self._secrets = tuple(sorted(secrets, key=len, reverse=True))
+        self._role = user or "<role>"
         self._key: int | None = None
         self._schema_key: int | None = None
 
@@ -249,16 +250,41 @@ class PostgresBackend(Backend):
         detail = "; ".join(lines)
         hint = None
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-            hint = (
-                "the role needs USAGE and CREATE on the schema the tables live in (see README, "
-                '"State backends"), or create the tables once with a role that has them'
-            )
+            hint = self._privilege_hint(action, detail)
+        elif isinstance(exc, (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)):
+            hint = _timeout_hint(detail, self._role)
         elif isinstance(exc, psycopg.errors.InvalidSchemaName) or "no schema has been selected" in (
             detail
         ):
             hint = "create the schema named in the URL's search_path, or drop search_path"
         return StateError(
-            self.redact(f"state {self._display}: cannot {action}: {detail}"), hint=hint
+            self.redact(f"state {self._display}: cannot {action}: {detail}"),
+            hint=self.redact(hint) if hint else None,
+        )
+
+    def _privilege_hint(self, action: str, detail: str) -> str:
+        """What the role lacks: table privileges (to read or write), the schema's, or ownership."""
+        role = self._role
+        if "must be owner" in detail:
+            return (
+                "changing the state tables' layout (a newer dfr's migration) needs the role that "
+                "owns them: run one dfr command that writes as that role, once"
+            )
+        if "for schema" in detail:
+            return (
+                f"the role needs USAGE on the schema the tables live in, and CREATE there to "
+                f"create them on first write: GRANT USAGE, CREATE ON SCHEMA <schema> TO {role} "
+                '(see README, "State backends"), or create the tables once with a role that has it'
+            )
+        if action.startswith("read"):
+            return (
+                f"reading the state needs SELECT on the dfr_ tables: GRANT SELECT ON "
+                f"{_TABLES}, dfr_schema_version TO {role}"
+            )
+        return (
+            f"writing the state needs SELECT, INSERT, UPDATE and DELETE on the dfr_ tables: "
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {_TABLES} TO {role}; "
+            f"GRANT SELECT ON dfr_schema_version TO {role} (plan and status need only SELECT)"
         )
 
     @contextlib.contextmanager
@@ -584,6 +610,28 @@ class PostgresBackend(Backend):
                     "DELETE FROM dfr_locks WHERE workspace = %s AND lock_id = %s",
                     (self.workspace, lock_id),
                 )
+
+
+_TABLES = "dfr_workspaces, dfr_runs, dfr_locks"
+
+
+def _timeout_hint(detail: str, role: str) -> str:
+    """Why the server canceled a statement, and what to change."""
+    if "statement timeout" in detail:
+        return (
+            "the server's statement_timeout (set on the database, the role or in the URL) "
+            f"stopped the statement; give dfr's role more time: ALTER ROLE {role} SET "
+            "statement_timeout = 0 (or add options=-cstatement_timeout%3D0 to the URL). A "
+            "statement waits that long when another session holds the dfr_ tables' rows in an "
+            "open transaction"
+        )
+    if "lock timeout" in detail:
+        return (
+            "the server's lock_timeout (set on the database, the role or in the URL) stopped a "
+            "statement waiting for another session's row lock on the dfr_ tables; end that "
+            f"session's transaction, or ALTER ROLE {role} SET lock_timeout = 0"
+        )
+    return "the statement was canceled on the server (an administrator or a server setting)"
 
 
 def _pid_alive(pid: int) -> bool:

@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from pg_helpers import sql
 
 from reconciler.cli import run
 from reconciler.state.model import RunRecord
@@ -81,3 +82,48 @@ def test_a_password_the_url_parser_misreads_is_still_hidden() -> None:
         backend = PostgresBackend(url)
         for text in (backend.describe(), backend.redact(f"cannot parse {url}: bad")):
             assert "ss-9z" not in text and "w=9z" not in text, text
+
+
+def _with_option(url: str, option: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}options=-c{option.replace('=', '%3D')}"
+
+
+def test_a_role_that_may_only_read_is_told_which_grants_it_lacks(
+    capsys: pytest.CaptureFixture[str], fresh_schema: str
+) -> None:
+    _seed(fresh_schema, "default")
+    # The owner revokes its own write privileges: the role can read, not write.
+    sql(
+        fresh_schema,
+        "REVOKE INSERT, UPDATE, DELETE ON dfr_workspaces, dfr_runs, dfr_locks FROM CURRENT_USER",
+    )
+    code, out, err = dfr(capsys, "state", "list", "--backend", fresh_schema)
+    assert code == 0 and "kept" in out, err  # reading needs only SELECT
+    code, _, err = dfr(capsys, "state", "rm", "kept", "--backend", fresh_schema)
+    assert code == 1, err
+    assert "permission denied for table dfr_locks" in err
+    hint = err.split("hint: ", 1)[1]
+    assert "INSERT, UPDATE, DELETE" in hint and "GRANT" in hint and "CREATE" not in hint, hint
+    sql(fresh_schema, "REVOKE SELECT ON dfr_runs FROM CURRENT_USER")
+    code, _, err = dfr(capsys, "status", "--backend", fresh_schema)
+    assert code == 1 and "permission denied for table dfr_runs" in err
+    hint = err.split("hint: ", 1)[1]
+    assert "SELECT" in hint and "CREATE" not in hint and "INSERT" not in hint, hint
+
+
+def test_a_statement_timeout_on_the_server_is_named_as_the_cause(
+    capsys: pytest.CaptureFixture[str], pg_url: str, ws_name: str
+) -> None:
+    import psycopg
+
+    _seed(pg_url, ws_name)
+    url = _with_option(pg_url, "statement_timeout=300")
+    # Another session holds the workspace's row: dfr's write waits on it past the timeout.
+    with psycopg.connect(pg_url) as other:
+        other.execute("SELECT 1 FROM dfr_workspaces WHERE name = %s FOR UPDATE", (ws_name,))
+        code, _, err = dfr(capsys, "state", "rm", "kept", "--backend", url, "--workspace", ws_name)
+    assert code == 1, err
+    assert "canceling statement due to statement timeout" in err
+    hint = err.split("hint: ", 1)[1]
+    assert "statement_timeout" in hint and "ALTER ROLE" in hint, hint
+    assert "kept" in PostgresBackend(pg_url, ws_name).read().runs
