@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
+from reconciler.textsafe import github_data, github_property, line_start, one_line
+
 Severity = Literal["error", "warning"]
 Path = tuple[str | int, ...]
 
@@ -70,7 +72,8 @@ def count_errors(diagnostics: Sequence[Diagnostic]) -> int:
 
 
 def format_text(d: Diagnostic) -> str:
-    return f"{d.file}:{d.line}:{d.column}: {d.severity}: {d.message}"
+    """`FILE:LINE:COL: severity: MESSAGE` on one line, whatever the file is called."""
+    return f"{line_start(d.file)}:{d.line}:{d.column}: {d.severity}: {one_line(d.message)}"
 
 
 def write_text(diagnostics: Sequence[Diagnostic], stream: TextIO) -> None:
@@ -78,19 +81,11 @@ def write_text(diagnostics: Sequence[Diagnostic], stream: TextIO) -> None:
         stream.write(format_text(d) + "\n")
 
 
-def _github_escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _github_escape_property(text: str) -> str:
-    return _github_escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def format_github(d: Diagnostic) -> str:
     """A GitHub Actions workflow command: shows the message on the PR's diff."""
     return (
-        f"::{d.severity} file={_github_escape_property(d.file)},line={d.line},"
-        f"col={d.column}::{_github_escape_data(d.message)}"
+        f"::{d.severity} file={github_property(d.file)},line={d.line},"
+        f"col={d.column}::{github_data(d.message)}"
     )
 
 

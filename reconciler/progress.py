@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from reconciler.events import ApplyEvents
 from reconciler.plan import Action, Plan
 from reconciler.state.model import SUCCEEDED, TERMINAL, RunRecord
+from reconciler.textsafe import one_line
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -154,7 +155,8 @@ class Tracker(ApplyEvents):
 def _display(record: RunRecord) -> str:
     if record.drift:
         return "GONE"
-    return record.status or ("PENDING" if record.run_id else QUEUED)
+    # An unknown status is shown as the API sent it, on one line.
+    return one_line(record.status) if record.status else ("PENDING" if record.run_id else QUEUED)
 
 
 class PlainProgress(Tracker):
@@ -172,7 +174,7 @@ class PlainProgress(Tracker):
 
     def say(self, line: str) -> None:
         with self.write_lock:
-            self.err.write(line + "\n")
+            self.err.write(one_line(line) + "\n")
             self.err.flush()
 
     def _maybe_summary(self) -> None:
@@ -208,7 +210,7 @@ class LiveProgress(Tracker):
         self.total = len(self.status)
 
     def say(self, line: str) -> None:
-        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        self.console.print(one_line(line), markup=False, highlight=False, soft_wrap=True)
 
     def render(self) -> RenderableType:
         from rich.console import Group

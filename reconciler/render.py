@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from reconciler.plan import MISSING, Action, Change, Plan
+from reconciler.textsafe import one_line
 
 
 def _value(value: Any) -> str:
@@ -23,23 +24,24 @@ def _fields(body: dict[str, Any], mark: str, indent: str) -> list[str]:
 
 
 def _header(change: Change) -> str:
+    name = one_line(change.name)  # a name from state or a status from the API: any text
     if change.action is Action.CREATE:
-        return f"# {change.name} will be created"
+        return f"# {name} will be created"
     if change.action is Action.REPLACE:
-        return f"# {change.name} must be replaced"
+        return f"# {name} must be replaced"
     if change.action is Action.ORPHAN:
-        return f"# {change.name} is orphaned"
-    return f"# {change.name} is {change.prior.status if change.prior else 'recorded'}"
+        return f"# {name} is orphaned"
+    return f"# {name} is {one_line(change.prior.status if change.prior else 'recorded')}"
 
 
 def render_change(change: Change) -> list[str]:
     lines = [f"  {_header(change)}"]
-    lines += [f"  #   {reason}" for reason in change.reasons]
+    lines += [f"  #   {one_line(reason)}" for reason in change.reasons]
     if change.where:
-        lines.append(f"  #   manifest: {change.where}")
+        lines.append(f"  #   manifest: {one_line(change.where)}")
     prior = change.prior
     if change.action is Action.CREATE and change.body is not None:
-        lines.append(f'  + run "{change.name}" {{')
+        lines.append(f'  + run "{one_line(change.name)}" {{')
         lines += _fields(change.body, "+", "      ")
         if change.resolve_intent and change.fields:
             lines.append("      # since the unconfirmed submission:")
@@ -47,7 +49,7 @@ def render_change(change: Change) -> list[str]:
         lines.append("    }")
     elif change.action is Action.REPLACE and change.body is not None:
         old = prior.run_id if prior else None
-        lines.append(f'-/+ run "{change.name}" {{')
+        lines.append(f'-/+ run "{one_line(change.name)}" {{')
         if old:
             lines.append(f"      - run_id = {json.dumps(old)} -> (known after apply)")
         changed = {f.field for f in change.fields}
@@ -58,7 +60,7 @@ def render_change(change: Change) -> list[str]:
         lines.append("    }")
     elif change.action is Action.ORPHAN and prior is not None:
         mark = "-" if change.prune else "?"
-        lines.append(f'  {mark} run "{change.name}" {{')
+        lines.append(f'  {mark} run "{one_line(change.name)}" {{')
         lines.append(f"      run_id = {_value(prior.run_id)}")
         lines.append(f"      status = {_value(prior.status)}")
         lines.append("    }")
@@ -202,17 +204,17 @@ def render_apply_report(report: Any, *, state_name: str) -> str:
     records = report.records
     for name in report.failed:
         r = records[name]
-        out.append(f"  {name}: run {r.run_id} ended {r.status}{r.end_note}")
-        out.append(f"    resubmit with: dfr apply --replace {name}")
+        out.append(one_line(f"  {name}: run {r.run_id} ended {r.status}{r.end_note}"))
+        out.append(one_line(f"    resubmit with: dfr apply --replace {name}"))
     for name, message in sorted(report.rejected.items()):
-        out.append(f"  {name}: not submitted: {message}")
+        out.append(one_line(f"  {name}: not submitted: {message}"))
     for name, message in sorted(report.unresolved.items()):
-        out.append(f"  {name}: {message}")
+        out.append(one_line(f"  {name}: {message}"))
     for name in report.desired:
         r = records.get(name)
         if r is not None and r.drift:
             out.append(
-                f"  {name}: run {r.run_id} no longer exists in the API; "
+                f"  {name}: run {one_line(r.run_id)} no longer exists in the API; "
                 "`dfr plan` shows it as a create"
             )
     parts = [

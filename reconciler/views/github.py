@@ -16,6 +16,7 @@ from typing import TextIO
 
 from reconciler.diagnostics import Diagnostic
 from reconciler.plan import Action, Plan
+from reconciler.textsafe import github_data, github_property, line_start, one_line
 
 #: Annotations GitHub shows per step and severity.
 ANNOTATION_LIMIT = 10
@@ -41,29 +42,21 @@ class Annotation:
     def plain(self) -> str:
         place = ""
         if self.file:
-            place = f"{self.file}:{self.line or 1}:{self.column or 1}: "
-        return f"{place}{self.severity}: {self.message}"
+            place = f"{line_start(self.file)}:{self.line or 1}:{self.column or 1}: "
+        return f"{place}{self.severity}: {one_line(self.message)}"
 
     def command(self) -> str:
         props = []
         if self.file:
-            props.append(f"file={_prop(self.file)}")
+            props.append(f"file={github_property(self.file)}")
             if self.line:
                 props.append(f"line={self.line}")
             if self.column:
                 props.append(f"col={self.column}")
         if self.title:
-            props.append(f"title={_prop(self.title)}")
+            props.append(f"title={github_property(self.title)}")
         head = f"::{self.severity}" + (" " + ",".join(props) if props else "")
-        return f"{head}::{_data(self.message)}"
-
-
-def _data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _prop(text: str) -> str:
-    return _data(text).replace(":", "%3A").replace(",", "%2C")
+        return f"{head}::{github_data(self.message)}"
 
 
 def _place(where: str | None) -> tuple[str | None, int | None, int | None]:

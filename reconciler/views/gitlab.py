@@ -41,7 +41,8 @@ def _doc_path(d: Diagnostic) -> str:
 
 
 def fingerprint(file: str, check: str, place: str) -> str:
-    data = "\0".join((file, check, place)).encode()
+    # surrogatepass: a file name with undecodable bytes (os.fsdecode's surrogates) still hashes.
+    data = "\0".join((file, check, place)).encode("utf-8", "surrogatepass")
     return hashlib.sha256(data).hexdigest()
 
 

@@ -14,11 +14,11 @@ The summary line always covers every change.
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
 
 from reconciler.plan import MISSING, Action, Change, Plan
+from reconciler.textsafe import fence, html_text, md_code, md_text
 
 #: GitHub's limit for one comment body.
 GITHUB_COMMENT_LIMIT = 65_536
@@ -36,20 +36,10 @@ def _value(value: Any) -> str:
     return "(unset)" if value is MISSING else json.dumps(value)
 
 
-def _code(text: str) -> str:
-    """Inline code that survives any backticks in `text`."""
-    fence = "`"
-    while fence in text:
-        fence += "`"
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
 def _fenced(lines: list[str], lang: str = "diff") -> list[str]:
-    fence = "```"
-    while any(fence in line for line in lines):
-        fence += "`"
-    return [f"{fence}{lang}", *lines, fence]
+    """A code block (its lines are JSON values and schema keys: one line each)."""
+    marks = fence(lines)
+    return [f"{marks}{lang}", *lines, marks]
 
 
 def summary_line(plan: Plan) -> str:
@@ -61,7 +51,7 @@ def summary_line(plan: Plan) -> str:
 
 
 def _html_code(text: str) -> str:
-    return f"<code>{html.escape(text)}</code>"
+    return f"<code>{html_text(text)}</code>"
 
 
 def _title(change: Change) -> str:
@@ -78,7 +68,7 @@ def _title(change: Change) -> str:
     if change.action is Action.ORPHAN:
         verb = "will be pruned" if change.prune else "is orphaned (no manifest)"
         return f"{name} {verb}"
-    status = html.escape(str(prior.status if prior else "FAILED"))
+    status = html_text(prior.status if prior else "FAILED")
     run = f"run {_html_code(prior.run_id)} " if prior and prior.run_id else ""
     return f"{name}: {run}ended {status}"
 
@@ -116,9 +106,9 @@ def change_block(change: Change) -> str:
     """One change as a collapsible block: title, reasons, manifest place, field diff."""
     out = [f"<details><summary>{_title(change)}</summary>", ""]
     for reason in change.reasons:
-        out.append(f"- {html.escape(reason)}")
+        out.append(f"- {md_text(reason)}")
     if change.where:
-        out.append(f"- manifest: {_code(change.where)}")
+        out.append(f"- manifest: {md_code(change.where)}")
     if len(out) > 2:
         out.append("")
     diff = _diff_lines(change)
@@ -129,7 +119,7 @@ def change_block(change: Change) -> str:
 
 
 def _short(change: Change) -> str:
-    return f"- {_code(change.name)}: {change.action.value}{' (failed)' if change.failed else ''}"
+    return f"- {md_code(change.name)}: {change.action.value}{' (failed)' if change.failed else ''}"
 
 
 _GROUPS: tuple[tuple[str, Any], ...] = (
@@ -144,7 +134,7 @@ def render_plan_markdown(
     plan: Plan, *, budget: int = DEFAULT_BUDGET, title: str = "dfr plan"
 ) -> str:
     """The plan as a Markdown comment of at most `budget` characters."""
-    head = [MARKER, f"### {html.escape(title)}", "", summary_line(plan)]
+    head = [MARKER, f"### {md_text(title)}", "", summary_line(plan)]
     if plan.to_submit:
         head.append(
             f"Samples to request: **{plan.samples:,}** in {_n(len(plan.to_submit), 'run')}."

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from reconciler.state.model import RunRecord
+from reconciler.textsafe import one_line
 
 SORTS = ("name", "status", "cost", "age")
 HEADER = ("NAME", "RUN ID", "STATUS", "SAMPLES", "COST", "AGE")
@@ -59,7 +60,8 @@ def display_status(record: RunRecord) -> str:
         return "GONE (404)"
     if not record.run_id:
         return "NOT SUBMITTED" if record.last_error else "-"
-    return record.status or "UNKNOWN"
+    # An unknown status is shown as the API sent it, on one line.
+    return one_line(record.status) if record.status else "UNKNOWN"
 
 
 def _when(stamp: str | None) -> datetime | None:
@@ -90,7 +92,8 @@ class Row:
     @property
     def cells(self) -> tuple[str, ...]:
         r = self.record
-        return (r.name, r.run_id or "-", self.status, self.samples, self.cost, self.age)
+        name, run_id = one_line(r.name), one_line(r.run_id or "-")
+        return (name, run_id, self.status, self.samples, self.cost, self.age)
 
 
 def _samples(r: RunRecord) -> str:
@@ -159,8 +162,10 @@ def notes(table: Sequence[Row]) -> list[str]:
         r = row.record
         if r.status in ("FAILED", "CANCELED") and r.run_id and not r.drift:
             out.append(
-                f"{r.name}: run {r.run_id} ended {r.status}{r.end_note}; "
-                f"resubmit with: dfr apply --replace {r.name}"
+                one_line(
+                    f"{r.name}: run {r.run_id} ended {r.status}{r.end_note}; "
+                    f"resubmit with: dfr apply --replace {r.name}"
+                )
             )
         elif r.intent is not None and not r.run_id:
             out.append(
@@ -169,8 +174,10 @@ def notes(table: Sequence[Row]) -> list[str]:
             )
         elif r.drift:
             out.append(
-                f"{r.name}: run {r.run_id} no longer exists in the API; "
-                "`dfr apply` submits it again"
+                one_line(
+                    f"{r.name}: run {r.run_id} no longer exists in the API; "
+                    "`dfr apply` submits it again"
+                )
             )
     return out
 
@@ -210,7 +217,7 @@ def use_rich(out: TextIO) -> bool:
 def _cell(value: Any) -> str:
     if value is _ABSENT:
         return "-"
-    return value if isinstance(value, str) else json.dumps(value)
+    return one_line(value) if isinstance(value, str) else json.dumps(value)
 
 
 _ABSENT = object()
@@ -226,7 +233,11 @@ def field_lines(record: RunRecord) -> list[str]:
     if not order:
         return []
     cells = [("FIELD", "SENT", "USED")] + [
-        (key, _cell(record.spec.get(key, _ABSENT)), _cell(record.used.get(key, _ABSENT)))
+        (
+            one_line(key),
+            _cell(record.spec.get(key, _ABSENT)),
+            _cell(record.used.get(key, _ABSENT)),
+        )
         for key in order
     ]
     widths = [max(len(c[i]) for c in cells) for i in range(2)]
@@ -253,6 +264,8 @@ def write_status(
         out.write(line + "\n")
     if long:
         for row in table:
-            out.write(f"\n{row.record.name} ({row.record.run_id or 'no run'}):\n")
+            out.write(
+                f"\n{one_line(row.record.name)} ({one_line(row.record.run_id or 'no run')}):\n"
+            )
             for line in field_lines(row.record):
                 out.write(f"  {line}\n")
