@@ -18,8 +18,10 @@ from reconciler.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
+    StateError,
     UsageError,
 )
+from reconciler.state.backend import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +162,30 @@ def run_apply(
             blocked=checked.blocked,
         )
         with _stop_on_signals(applier.interrupt) as signals, progress.showing():
-            report = applier.run(plan)
+            try:
+                report = applier.run(plan)
+            except StateError as exc:
+                raise _state_failed(exc, store) from None
     out.write(render_apply_report(report, state_name=backend.describe()))
     if report.interrupted:
         return EXIT_TERMINATED if signal.SIGTERM in signals else EXIT_INTERRUPTED
     return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _state_failed(exc: StateError, store: Store) -> StateError:
+    """A state write failed mid-apply (a lost database, a full disk): the first failure,
+    and what it left unconfirmed, which the next apply resolves before submitting."""
+    if store.failure is None:
+        return exc  # not a failed write: the error as it is
+    n = len(store.unconfirmed())
+    left = (
+        f"{n} submission{'s are' if n != 1 else ' is'} unconfirmed (sent, but the run id "
+        "could not be recorded): the next `dfr apply` looks for their runs and adopts them "
+        "before submitting anything (`dfr plan` counts them as to resolve)"
+        if n
+        else "every run id received was recorded; the next `dfr apply` goes on from there"
+    )
+    return StateError(store.failure, hint=f"apply stopped when the state failed; {left}")
 
 
 def ask_yes() -> bool:

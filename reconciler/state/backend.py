@@ -77,6 +77,15 @@ class Store(abc.ABC):
         """The current record of `name`, or None."""
         return self.state.runs.get(name)
 
+    @property
+    def failure(self) -> str | None:
+        """The message of the write that failed and stopped this session, or None."""
+        return None
+
+    def unconfirmed(self) -> list[str]:
+        """Names whose create POST was sent (its intent is durable) but whose run id is unknown."""
+        return sorted(n for n, r in self.state.runs.items() if r.intent and not r.run_id)
+
 
 class Backend(abc.ABC):
     """Where one State lives, and the lock that serialises its writers."""
@@ -213,6 +222,10 @@ class BaseStore(Store):
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def failure(self) -> str | None:
+        return self._poisoned
 
     def get(self, name: str) -> RunRecord | None:
         """The current record of `name` (O(1), unlike building `state`)."""
