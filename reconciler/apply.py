@@ -44,6 +44,7 @@ from reconciler.matching import used_of
 from reconciler.plan import Action, Change, Plan, changed_fields
 from reconciler.state.model import (
     CANCELED,
+    DRIFT_NOT_FOUND,
     FAILED,
     PENDING,
     SUCCEEDED,
@@ -157,6 +158,8 @@ class Applier:
         self.say = say
         self.events = events or NO_EVENTS  # richer than `say`, for progress displays
         self.clock = clock
+        # The API the runs belong to, recorded with each run id.
+        self.api: str | None = getattr(client, "base_url", None)
         self.stop = threading.Event()
         self.report = ApplyReport()
         # When each run of this apply was submitted (the clock's seconds), for
@@ -391,6 +394,8 @@ class Applier:
         if change.name in self.blocked:
             self._block(change, self.blocked[change.name])
             return
+        if not self._gone_confirmed(change):
+            return
         name, body = change.name, change.body
         assert body is not None
         record = self.store.state.runs.get(name)
@@ -409,6 +414,7 @@ class Applier:
             attempts=(record.attempts if record else 0) + 1,
             previous_run_ids=previous,
             source=change.source,
+            api=self.api,
         )
         self.store.put(pending)  # durable before the POST: the heart of "never a duplicate"
         testhooks.hit("before-post")
@@ -448,6 +454,38 @@ class Applier:
         self.events.submitted(name, run_id)
         if to_cancel is not None:
             self._cancel_replaced(name, to_cancel)
+
+    def _gone_confirmed(self, change: Change) -> bool:
+        """For a run recorded as gone (404), read it again before paying for another.
+
+        False when nothing is to be submitted: the run exists after all (it is
+        recorded again), or the API could not say (the name is reported).
+        """
+        prior = change.prior
+        if prior is None or prior.drift != DRIFT_NOT_FOUND or not prior.run_id:
+            return True
+        try:
+            run = self.client.get_run(prior.run_id)
+        except NotFoundError:
+            return True  # confirmed: it is gone
+        except AuthError:
+            raise
+        except APIError as exc:
+            message = (
+                f"could not confirm that run {prior.run_id} is gone ({exc.message}); "
+                "not submitted again"
+            )
+            self.report.rejected[change.name] = message
+            self.say(f"{change.name}: {message}")
+            return False
+        record = self.store.state.runs[change.name]
+        found = observe.updated(record, run, self.api) or record
+        self.store.put(found.evolve(drift=None))
+        self.say(
+            f"{change.name}: run {prior.run_id} exists after all (the 404 was not confirmed); "
+            "not submitted again"
+        )
+        return False
 
     def _cancel_replaced(self, name: str, run_id: str) -> None:
         """Cancel the run a successful replace superseded; a failure only warns."""

@@ -218,6 +218,15 @@ def _state_option(f: Any) -> Any:
     )(f)
 
 
+def _switch_api_option(f: Any) -> Any:
+    return click.option(
+        "--switch-api",
+        is_flag=True,
+        help="The state's runs belong to another API URL than this one, and that is meant "
+        "(the service moved): record them as this API's instead of refusing.",
+    )(f)
+
+
 def _api_options(f: Any) -> Any:
     f = click.option(
         "--max-rps",
@@ -274,6 +283,7 @@ def _seconds(text: str, what: str = "--lock-timeout") -> float:
 @click.argument("paths", nargs=-1, type=click.Path())
 @_state_option
 @_api_options
+@_switch_api_option
 @click.option("--refresh", is_flag=True, help="Ask the API for unfinished runs' statuses first.")
 @click.option("--replace", multiple=True, metavar="NAME", help="Plan to resubmit this run.")
 @click.option("--prune", is_flag=True, help="Plan to cancel and forget runs with no manifest.")
@@ -298,6 +308,7 @@ def plan(
     state: str | None,
     api_url: str | None,
     allow_insecure_http: bool,
+    switch_api: bool,
     refresh: bool,
     replace: tuple[str, ...],
     prune: bool,
@@ -331,6 +342,7 @@ def plan(
             allow_insecure_http=allow_insecure_http,
             fmt="json" if as_json else resolve_format(fmt),
             summary_file=summary_file,
+            switch_api=switch_api,
         ),
         _out(),
         _err(),
@@ -341,6 +353,7 @@ def plan(
 @click.argument("paths", nargs=-1, type=click.Path())
 @_state_option
 @_api_options
+@_switch_api_option
 @_lock_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
@@ -385,6 +398,7 @@ def apply(
     state: str | None,
     api_url: str | None,
     allow_insecure_http: bool,
+    switch_api: bool,
     lock_timeout: str,
     auto_approve: bool,
     parallelism: int | None,
@@ -429,6 +443,7 @@ def apply(
             lock_timeout=_seconds(lock_timeout),
             allow_insecure_http=allow_insecure_http,
             no_progress=no_progress,
+            switch_api=switch_api,
         ),
         _out(),
         _err(),
@@ -443,14 +458,34 @@ def apply(
 @cli.command()
 @_state_option
 @_api_options
+@_switch_api_option
 @_lock_option
+@click.option(
+    "--confirm-gone",
+    is_flag=True,
+    help="When every run asked for answers 404, record them as gone (they were deleted) "
+    "instead of suspecting the API URL or key.",
+)
 def refresh(
-    state: str | None, api_url: str | None, allow_insecure_http: bool, lock_timeout: str
+    state: str | None,
+    api_url: str | None,
+    allow_insecure_http: bool,
+    switch_api: bool,
+    lock_timeout: str,
+    confirm_gone: bool,
 ) -> int:
     """Ask the API for every unfinished run in state and record its status."""
-    from reconciler.commands.state import run_refresh
+    from reconciler.commands.state import RefreshArgs, run_refresh
 
-    return run_refresh(state, api_url, _seconds(lock_timeout), allow_insecure_http, _out(), _err())
+    args = RefreshArgs(
+        state=state,
+        api_url=api_url,
+        lock_timeout=_seconds(lock_timeout),
+        allow_insecure_http=allow_insecure_http,
+        switch_api=switch_api,
+        confirm_gone=confirm_gone,
+    )
+    return run_refresh(args, _out(), _err())
 
 
 @cli.command()

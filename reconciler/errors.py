@@ -111,3 +111,9 @@ class BadAnswer(APIError):
 
 class OutcomeUnknown(APIError):
     """A POST that may or may not have created a run; never retry it blindly."""
+
+
+class WrongAPIError(DfrError):
+    """The API answers as if it were another service or account than the state's:
+    every recorded run 404s at once, or the state was written against another URL.
+    Nothing is marked gone and nothing is resubmitted."""

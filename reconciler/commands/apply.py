@@ -39,6 +39,7 @@ class ApplyArgs:
     lock_timeout: float = 0.0
     allow_insecure_http: bool = False
     no_progress: bool = False  # plain progress lines even on a terminal
+    switch_api: bool = False  # the state's runs belong to another API URL, and that is meant
 
 
 @contextmanager
@@ -115,6 +116,9 @@ def run_apply(
         make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client,
         backend.lock("apply", timeout=args.lock_timeout) as store,
     ):
+        from reconciler.commands.common import check_api
+
+        check_api(store.state, client, switch=args.switch_api, store=store)
         plan = make_plan(manifests, store.state, options, scope)
         if saved is not None:
             planfile.check_current(saved, plan, args.paths[0])

@@ -94,6 +94,7 @@ def run_import(args: ImportArgs, out: TextIO, err: TextIO) -> int:
                 last_error=None,
                 drift=None,
                 used=used_of(run),
+                api=client.base_url,
             )
         )
     out.write(f"Imported run {run_id} ({run.status or 'status unknown'}) as {name}.\n")

@@ -26,11 +26,15 @@ class PlanArgs:
     allow_insecure_http: bool = False
     fmt: str = "text"  # text, json, markdown, github (auto resolved by the CLI)
     summary_file: str | None = None  # GitLab MR widget summary
+    switch_api: bool = False  # the state's runs belong to another API URL, and that is meant
 
 
-def refreshed(state: State, api_url: str | None, allow_insecure_http: bool) -> State:
+def refreshed(
+    state: State, api_url: str | None, allow_insecure_http: bool, *, switch_api: bool = False
+) -> State:
     """The state with statuses from the API, in memory only (plan never writes state)."""
     from reconciler import observe
+    from reconciler.commands.common import check_api
     from reconciler.state.backend import InMemoryBackend
 
     backend = InMemoryBackend(state)
@@ -38,6 +42,7 @@ def refreshed(state: State, api_url: str | None, allow_insecure_http: bool) -> S
         make_client(api_url, allow_insecure_http=allow_insecure_http) as client,
         backend.lock("plan --refresh") as store,
     ):
+        check_api(state, client, switch=switch_api)
         unfinished = [r for r in state.runs.values() if r.run_id and not r.is_terminal]
         observe.observe(client, unfinished, store)
         runs = store.state.runs
@@ -63,7 +68,7 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
         manifests, scope = load_scoped(args.paths, err)
     state = open_backend(args.state).read()
     if args.refresh:
-        state = refreshed(state, args.api_url, args.allow_insecure_http)
+        state = refreshed(state, args.api_url, args.allow_insecure_http, switch_api=args.switch_api)
     options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
     check_replace_names(args.replace, {m.name for m in manifests})
     plan = make_plan(manifests, state, options, scope)

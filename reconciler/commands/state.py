@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from reconciler.commands.common import make_client, open_backend
@@ -120,18 +121,23 @@ def run_force_unlock(state_path: str | None, lock_id: str, out: TextIO) -> int:
     return EXIT_OK
 
 
-def run_refresh(
-    state_path: str | None,
-    api_url: str | None,
-    lock_timeout: float,
-    allow_insecure_http: bool,
-    out: TextIO,
-    err: TextIO,
-) -> int:
+@dataclass(frozen=True, slots=True)
+class RefreshArgs:
+    state: str | None = None
+    api_url: str | None = None
+    lock_timeout: float = 0.0
+    allow_insecure_http: bool = False
+    switch_api: bool = False  # the state's runs belong to another API URL, and that is meant
+    confirm_gone: bool = False  # every run 404s: they were deleted, not a wrong API
+
+
+def run_refresh(args: RefreshArgs, out: TextIO, err: TextIO) -> int:
     from reconciler import observe, recovery
+    from reconciler.commands.common import check_api
+    from reconciler.errors import APIError
     from reconciler.matching import used_of
 
-    backend = open_backend(state_path)
+    backend = open_backend(args.state)
     problems = 0
 
     def changed(before: RunRecord, after: RunRecord) -> None:
@@ -141,9 +147,10 @@ def run_refresh(
             err.write(f"{after.name}: {before.status} -> {after.status}\n")
 
     with (
-        make_client(api_url, allow_insecure_http=allow_insecure_http) as client,
-        backend.lock("refresh", timeout=lock_timeout) as store,
+        make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client,
+        backend.lock("refresh", timeout=args.lock_timeout) as store,
     ):
+        check_api(store.state, client, switch=args.switch_api, store=store)
         state = store.state
         pending = [r for r in state.runs.values() if r.intent is not None and not r.run_id]
         for res in recovery.resolve(client, state, pending):
@@ -156,14 +163,28 @@ def run_refresh(
                         intent=None,
                         created_at=res.run.created_at,
                         used=used_of(res.run),
+                        api=client.base_url,
                     )
                 )
                 err.write(f"{res.name}: adopted run {res.run.id} from an unconfirmed submission\n")
+                replaced = record.intent.replaces if record.intent else None
+                if replaced:
+                    # The replace was approved by the apply that sent it: finish it.
+                    try:
+                        client.cancel_run(replaced)
+                        err.write(f"{res.name}: canceled run {replaced}, which it replaces\n")
+                    except APIError as exc:
+                        err.write(
+                            f"warning: {res.name}: the replaced run {replaced} could not be "
+                            f"canceled ({exc.message}); cancel it in Dataframer if it runs\n"
+                        )
             elif res.ambiguous:
                 problems += 1
                 err.write(f"{res.name}: {res.ambiguity_message()}\n")
         unfinished = [r for r in store.state.runs.values() if r.run_id and not r.is_terminal]
-        observe.observe(client, unfinished, store, on_change=changed)
+        observe.observe(
+            client, unfinished, store, on_change=changed, confirm_gone=args.confirm_gone
+        )
         count = len(unfinished)
     out.write(f"Refreshed {count} unfinished run{'s' if count != 1 else ''}.\n")
     return EXIT_ERROR if problems else EXIT_OK

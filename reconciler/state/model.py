@@ -129,6 +129,9 @@ class RunRecord:
     # '/' separators); None when unknown. Decides whether a run missing from the
     # manifests read is an orphan or out of this plan's scope.
     source: str | None = None
+    # The API base URL the run belongs to (a run id means nothing elsewhere);
+    # None when unknown (states before format 2).
+    api: str | None = None
 
     def __post_init__(self) -> None:
         # The one normalisation the model owns: IN_PROGRESS is stored as

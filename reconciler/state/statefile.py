@@ -285,6 +285,7 @@ def _fast_run_ok(r: Any) -> bool:
         and all(isinstance(v, str) for v in ids)
         and isinstance(r["used"], dict)
         and _opt_str(r["source"])
+        and _opt_str(r["api"])
     )
 
 
@@ -416,6 +417,7 @@ def record_from_dict(obj: Mapping[str, Any]) -> RunRecord:
         previous_run_ids=list(obj["previous_run_ids"]),
         used=dict(obj.get("used") or {}),
         source=obj.get("source"),
+        api=obj.get("api"),
     )
 
 
@@ -519,6 +521,7 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         "previous_run_ids": record.previous_run_ids,
         "used": record.used,
         "source": record.source,
+        "api": record.api,
     }
 
 

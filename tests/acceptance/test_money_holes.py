@@ -257,3 +257,105 @@ def test_prune_refuses_a_run_whose_manifest_lost_its_header(
     assert cancels(emu) == 0 and ws.run_ids()["in-a"] is not None
     code, _out, err = dfr("plan", "--prune", "a", "b")
     assert code == 1 and "refusing to prune" in err
+
+
+# -- 2. one refresh against the wrong API never makes the next apply pay again ------------------
+
+
+def test_a_state_refuses_another_api_url_without_switch_api(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    emu.configure(**SLOW)
+    ws.write("alpha")
+    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    assert ws.record("alpha")["api"] == emu.base_url
+    from reconciler.emulator import EmulatorConfig
+
+    with Emulator(EmulatorConfig(api_key=KEY)) as staging:
+        for command in (("refresh",), (*apply_args("--no-wait", "manifests"),)):
+            code, out, err = dfr(*command, "--api-url", staging.base_url)
+            assert code == 1, out + err
+            assert f"belong to {emu.base_url}, not {staging.base_url}" in err
+            assert "--switch-api" in err
+        code, out, err = dfr("plan", "--refresh", "--api-url", staging.base_url, "manifests")
+        assert code == 1 and "--switch-api" in err
+        assert staging.runs() == []  # nothing was sent there
+        # Switching on purpose to an API that does not know the runs: all 404 at once.
+        code, out, err = dfr("refresh", "--switch-api", "--api-url", staging.base_url)
+        assert code == 1 and "knows none of this state's runs" in err, err
+        assert ws.record("alpha")["api"] == emu.base_url
+        assert staging.runs() == []
+    assert ws.record("alpha")["drift"] is None
+    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    assert posts(emu) == 1
+
+
+def test_when_every_run_404s_the_api_is_suspected_until_confirmed(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    emu.configure(**SLOW)
+    ws.write("alpha", number_of_samples=11)
+    ws.write("beta", number_of_samples=12)
+    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    ids = ws.run_ids()
+    for run_id in ids.values():
+        emu.forget(str(run_id))  # as another account's key would see it
+    code, _out, err = dfr("refresh")
+    assert code == 1 and "all 2 recorded runs asked for answered 404" in err
+    assert all(ws.record(n)["drift"] is None for n in ids)
+    code, out, _ = dfr("plan", "--detailed-exitcode", "manifests")
+    assert code == 0, out  # nothing to resubmit
+    # Really deleted: confirmed, recorded as gone, then resubmitted (re-read first).
+    code, _out, err = dfr("refresh", "--confirm-gone")
+    assert code == 0, err
+    assert {ws.record(n)["drift"] for n in ids} == {"not_found"}
+    code, out, err = dfr(*apply_args("--no-wait", "manifests"))
+    assert code == 0, out + err
+    assert posts(emu) == 4
+
+
+def test_one_run_gone_among_others_is_recorded_gone(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    emu.configure(**SLOW)
+    ws.write("alpha", number_of_samples=11)
+    ws.write("beta", number_of_samples=12)
+    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    emu.forget(str(ws.record("alpha")["run_id"]))
+    code, _out, err = dfr("refresh")
+    assert code == 0, err
+    assert ws.record("alpha")["drift"] == "not_found" and ws.record("beta")["drift"] is None
+
+
+def test_a_404_recorded_earlier_is_read_again_before_paying_again(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    emu.configure(**SLOW)
+    ws.write("alpha")
+    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    run_id = ws.record("alpha")["run_id"]
+    with LocalBackend(ws.state).lock("test") as store:  # a 404 seen once, by a glitch
+        store.put(store.state.runs["alpha"].evolve(drift="not_found"))
+    code, out, _ = dfr("plan", "--detailed-exitcode", "manifests")
+    assert code == 2 and "no longer exists" in out
+    code, out, err = dfr(*apply_args("--no-wait", "manifests"))
+    assert code == 0, out + err
+    assert "exists after all" in err
+    assert posts(emu) == 1
+    record = ws.record("alpha")
+    assert record["run_id"] == run_id and record["drift"] is None
+
+
+def test_switch_api_moves_the_state_when_the_new_url_knows_its_runs(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    emu.configure(**SLOW)
+    ws.write("alpha")
+    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    moved = emu.base_url.replace("127.0.0.1", "localhost")  # the same service, renamed
+    assert dfr("refresh", "--api-url", moved).code == 1
+    code, _out, err = dfr("refresh", "--switch-api", "--api-url", moved)
+    assert code == 0, err
+    assert ws.record("alpha")["api"] == moved
+    assert dfr("refresh", "--api-url", moved).code == 0
+    assert dfr("refresh", "--api-url", emu.base_url + "/").code == 1  # now the old one differs

@@ -54,6 +54,7 @@ def full_record(name: str = "a") -> RunRecord:
         previous_run_ids=["run-0"],
         used={"spec_version": 3, "generation_model": "m", "revision_model": None},
         source="dataframer/runs.yaml",
+        api="https://df-api.dataframer.ai",
     )
 
 
@@ -264,12 +265,16 @@ def test_format_1_state_upgrades_with_nothing_known_of_what_runs_used() -> None:
     doc = doc_of(state_with(full_record("a")))
     doc["format_version"] = 1
     record = doc["runs"]["a"]
-    del record["used"], record["source"], record["intent"]["replaces"]
+    del record["used"], record["source"], record["api"], record["intent"]["replaces"]
     loaded = statefile.loads(json.dumps(doc), SRC)
     assert loaded.format_version == statefile.FORMAT_VERSION == 2
     old = full_record("a")
     assert loaded.runs["a"] == dataclasses.replace(
-        old, used={}, source=None, intent=dataclasses.replace(old.intent, replaces=None)
+        old,
+        used={},
+        source=None,
+        api=None,
+        intent=dataclasses.replace(old.intent, replaces=None),
     )
 
 
@@ -367,7 +372,7 @@ def test_schema_record_fields_are_the_model_fields() -> None:
     fields = {f.name for f in dataclasses.fields(RunRecord)}
     assert set(run["properties"]) == fields
     # Format 2's fields are optional so that a format-1 journal line still reads.
-    assert set(run["required"]) == fields - {"used", "source"}
+    assert set(run["required"]) == fields - {"used", "source", "api"}
 
 
 def test_dumped_state_validates_against_the_schema() -> None:
