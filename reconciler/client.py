@@ -103,6 +103,10 @@ _EXCERPT_CHARS = 80
 #: A list longer than this many pages is taken for a loop.
 _MAX_PAGES = 10_000
 _MESSAGE_CHARS = 300
+#: Shorter keys are refused: no real key is, and they cannot be scrubbed from text.
+MIN_KEY_CHARS = 8
+#: Keys this long are scrubbed wherever they appear, even glued to other text.
+LONG_KEY_CHARS = 16
 
 
 class CreateAnswerUnreadable(BadAnswer, OutcomeUnknown):
@@ -480,6 +484,13 @@ class DataframerClient:
                 "DATAFRAMER_API_KEY holds spaces, control or non-ASCII characters;"
                 " check that it was copied whole and alone"
             )
+        if len(api_key) < MIN_KEY_CHARS:
+            # A placeholder or a cut-off paste; and a key that short could not be
+            # scrubbed from messages without mangling ordinary words.
+            raise UsageError(
+                f"DATAFRAMER_API_KEY is shorter than {MIN_KEY_CHARS} characters, so it is not"
+                " a Dataframer API key; check that it was copied whole"
+            )
         # Settings may come from flags: refuse bad ones as usage errors, not tracebacks.
         if max_retries < 0:
             raise UsageError(f"max_retries must be 0 or more, not {max_retries}")
@@ -491,6 +502,7 @@ class DataframerClient:
             raise UsageError(f"the connection pool size must be 1 or more, not {pool_size}")
         self.base_url = self._check_base_url(base_url, allow_insecure_http)
         self._api_key = api_key
+        self._key_pattern = _key_pattern(api_key)
         self._max_retries = max_retries
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
@@ -948,7 +960,24 @@ class DataframerClient:
         return "body starts " + repr(_one_line(self._redact(text[:1000]), _EXCERPT_CHARS))
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        """`text` with every occurrence of the key as a whole token replaced by `***`."""
+        return self._key_pattern.sub("***", text)
+
+
+def _key_pattern(key: str) -> re.Pattern[str]:
+    """Where `key` stands in a text as a token of its own.
+
+    Not inside a word ("look" stays "look" whatever the key), but after any
+    non-alphanumeric character and after a percent-escape (`%3Dkey` in a
+    URL). A key of LONG_KEY_CHARS or more is no ordinary word: it is replaced
+    wherever it stands, glued to other text or not.
+    """
+    escaped = re.escape(key)
+    if len(key) >= LONG_KEY_CHARS:
+        return re.compile(escaped)
+    before = r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))" if key[0].isalnum() else ""
+    after = r"(?![A-Za-z0-9])" if key[-1].isalnum() else ""
+    return re.compile(before + escaped + after)
 
 
 def _api_message(response: httpx.Response) -> str:

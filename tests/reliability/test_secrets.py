@@ -227,3 +227,25 @@ def test_api_key_file(
     code, text = _dfr(capsys, "refresh")
     assert code == 1 and "DATAFRAMER_API_KEY" in text
     _no_secret_in_files(home)
+
+
+@pytest.mark.parametrize("command", [("apply", "--auto-approve", "manifests"), ("refresh",)])
+@pytest.mark.parametrize("key", ["k", "abc1234"])
+def test_a_short_key_is_refused_before_any_request(
+    home: Path,
+    emu: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: tuple[str, ...],
+    key: str,
+) -> None:
+    """A key of 1 to 7 characters is refused with a clear error (it used to be sent, and
+    to be scrubbed from inside ordinary words: "dfr will loo*** for it")."""
+    monkeypatch.setenv("DATAFRAMER_API_KEY", key)
+    emu.reset_stats()
+    code, text = _dfr(capsys, *command)
+    assert code == 1
+    assert "error: DATAFRAMER_API_KEY is shorter than 8 characters" in text, text
+    assert "***" not in text
+    assert emu.stats()["requests_total"] == 0
+    assert not (home / "dfr.state.json").exists()

@@ -773,6 +773,49 @@ def test_unsendable_key_is_refused_without_echo(key: str) -> None:
     assert key not in str(info.value)
 
 
+@pytest.mark.parametrize("key", ["k", "abc1234", "  sk-12\n"])
+def test_a_key_shorter_than_8_characters_is_refused(key: str) -> None:
+    """A key that short is a mistake (a placeholder, a cut-off paste), and it cannot be
+    told apart from ordinary text when it is scrubbed from messages."""
+    with pytest.raises(UsageError, match="shorter than 8 characters") as info:
+        DataframerClient(BASE, key)
+    assert "DATAFRAMER_API_KEY" in str(info.value)
+    if len(key.strip()) > 1:
+        assert key.strip() not in str(info.value)
+
+
+def _rejection(key: str, detail: str) -> str:
+    """The message of a 400 whose body echoes `detail`, from a client holding `key`."""
+    answer = httpx.Response(400, json={"detail": detail})
+    transport = httpx.MockTransport(lambda request: answer)
+    with (
+        DataframerClient(BASE, key, transport=transport, max_retries=0) as client,
+        pytest.raises(RequestRejected) as info,
+    ):
+        client.create_run(BODY)
+    return str(info.value)
+
+
+def test_the_key_is_redacted_as_a_whole_token_never_inside_words() -> None:
+    key = "anything"  # the emulator's documented key: also an English word
+    message = _rejection(
+        key, "anything goes: Bearer anything, token=anything&x=%3Danything; anythingelse, nothing"
+    )
+    assert "*** goes: Bearer ***, token=***&x=%3D***; anythingelse, nothing" in message
+
+
+def test_our_own_words_survive_a_key_that_is_part_of_them() -> None:
+    """Substring redaction turned "dfr will look for it" into "dfr will loo*** for it"."""
+    message = _rejection("ataframe", "refused")
+    assert "POST /api/dataframer/runs/ was rejected" in message and "***" not in message
+
+
+def test_a_long_key_is_redacted_even_inside_a_longer_token() -> None:
+    """A key of 16 characters or more is no ordinary word: it goes wherever it is."""
+    message = _rejection(KEY, f"x{KEY}y {KEY}{KEY} %2F{KEY}")
+    assert KEY not in message and "x***y ****** %2F***" in message
+
+
 def test_key_is_stripped_of_surrounding_newline(make: Callable[..., DataframerClient]) -> None:
     script = Script(ok([]))
     with DataframerClient(BASE, KEY + "\n", transport=httpx.MockTransport(script)) as client:
