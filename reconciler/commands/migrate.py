@@ -30,19 +30,28 @@ def run_migrate(
     result = migrate(source, target, force=force, timeout=lock_timeout)
     src, dst = source.describe(), target.describe()
     runs = f"{result.runs} run{'s' if result.runs != 1 else ''}"
-    if not result.copied:
-        out.write(
-            f"{dst} already holds this state ({runs}, serial {result.serial}); nothing to do.\n"
+    if result.was_moved_to is not None:
+        err.write(
+            f"warning: {src} had been moved to {result.was_moved_to}; with --force it now "
+            f"points at {dst}: retire {result.was_moved_to}\n"
         )
-        return EXIT_OK
     for name in result.replaced:
         err.write(
             f"warning: {dst} recorded another run for {name}; it is forgotten, not canceled\n"
         )
+    if result.copied:
+        out.write(
+            f"Migrated {runs} (serial {result.serial}, lineage {result.lineage}) from {src} to "
+            f"{dst}, and read them back.\n"
+        )
+    else:
+        out.write(
+            f"{dst} already holds this state ({runs}, serial {result.serial}); nothing to copy.\n"
+        )
+    if result.returned:
+        out.write(f"{dst} had been moved away before; it is the current state again.\n")
     out.write(
-        f"Migrated {runs} (serial {result.serial}, lineage {result.lineage}) from {src} to {dst}, "
-        "and read them back.\n"
-        f"{src} is unchanged. Point dfr at {dst} now (--backend, DFR_BACKEND or dfr.yaml) and "
-        "retire the old state, so that nobody applies against both.\n"
+        f"{src} keeps its records but is marked as moved to {dst}: every dfr command now "
+        f"refuses it, naming {dst}. Point dfr at {dst} (--backend, DFR_BACKEND or dfr.yaml).\n"
     )
     return EXIT_OK

@@ -22,18 +22,27 @@ in-memory view, serial numbering, thread safety, poisoning after a failed
 write); a backend only supplies how one change is made durable and how a
 checkpoint is written. `InMemoryBackend` is the fake for other modules' tests,
 with the same semantics, lock contention included.
+
+A state that `dfr state migrate` moved elsewhere keeps a tombstone (`Moved`:
+where it went, when, by whom), written durably under its lock. Every backend's
+`read()` and `lock()` then raise StateMovedError naming the destination, so
+that nobody plans or applies against the copy left behind; only migrate, which
+sets `allow_moved`, opens it.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import json
 import os
+import shlex
 import socket
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from reconciler import __version__
@@ -41,7 +50,16 @@ from reconciler.errors import StateError, StateLockedError
 from reconciler.state import statefile
 from reconciler.state.model import RunRecord, State, utc_now
 
-__all__ = ["Backend", "BaseStore", "InMemoryBackend", "Store", "holder_info", "locked_message"]
+__all__ = [
+    "Backend",
+    "BaseStore",
+    "InMemoryBackend",
+    "Moved",
+    "StateMovedError",
+    "Store",
+    "holder_info",
+    "locked_message",
+]
 
 
 class Store(abc.ABC):
@@ -82,6 +100,13 @@ class Store(abc.ABC):
         """The message of the write that failed and stopped this session, or None."""
         return None
 
+    #: The tombstone this state had when it was locked (only with `allow_moved`).
+    moved: Moved | None = None
+
+    def mark_moved(self, moved: Moved | None) -> None:
+        """Leave the tombstone `moved` on this state (None: remove it); durable on return."""
+        raise StateError("this state cannot record that it moved")
+
     def unconfirmed(self) -> list[str]:
         """Names whose create POST was sent (its intent is durable) but whose run id is unknown."""
         return sorted(n for n, r in self.state.runs.items() if r.intent and not r.run_id)
@@ -89,6 +114,14 @@ class Store(abc.ABC):
 
 class Backend(abc.ABC):
     """Where one State lives, and the lock that serialises its writers."""
+
+    #: Open a state that was migrated elsewhere instead of raising StateMovedError
+    #: (`dfr state migrate` only: to move a state back into it, or with --force).
+    allow_moved: bool = False
+
+    def address(self) -> tuple[str, str | None]:
+        """(what `--backend`/`--to` takes to name this state, its workspace or None)."""
+        return self.describe(), None
 
     @abc.abstractmethod
     def read(self) -> State:
@@ -111,6 +144,86 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> str:
         """A short name for messages, e.g. the state file's path."""
+
+
+# --------------------------------------------------------------------------- moved
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """The tombstone of a migrated state: where it went, when, by whom, and which version."""
+
+    to: str  # the destination as dfr names it (never a password)
+    backend: str  # what --backend takes to reach it: a URL without password, or a path
+    workspace: str | None
+    at: str
+    by: str  # user@host (pid)
+    lineage: str
+    serial: int
+    dfr_version: str = __version__
+
+    @classmethod
+    def new(cls, destination: Backend, state: State) -> Moved:
+        backend, workspace = destination.address()
+        return cls(
+            to=destination.describe(),
+            backend=backend,
+            workspace=workspace,
+            at=utc_now(),
+            by=f"{_user()}@{socket.gethostname()} (pid {os.getpid()})",
+            lineage=state.lineage,
+            serial=state.serial,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, where: str) -> Moved:
+        """The tombstone in `text`; an unreadable one still says the state moved."""
+        try:
+            doc = json.loads(text)
+            return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
+        except (ValueError, TypeError, KeyError, RecursionError):
+            unknown = f"an unknown place (the mark {where} is unreadable)"
+            return cls(unknown, "", None, "an unknown time", "someone", "", 0, "")
+
+    def places(self) -> str:
+        """The destination as command-line options (`--backend URL --workspace W`, `--state F`)."""
+        return _options(self.backend, self.workspace)
+
+
+def _options(target: str, workspace: str | None, to: bool = False) -> str:
+    """A state as options: `--backend URL --workspace W` or `--state FILE` (`--to ...` if `to`)."""
+    url = "://" in target
+    flag = "--to" if to else "--backend" if url else "--state"
+    text = f"{flag} {shlex.quote(target)}"
+    if workspace and url:
+        text += f" {'--to-workspace' if to else '--workspace'} {shlex.quote(workspace)}"
+    return text
+
+
+class StateMovedError(StateError):
+    """The state was migrated elsewhere; it takes no more commands (names the destination)."""
+
+    def __init__(self, backend: Backend, moved: Moved) -> None:
+        self.moved = moved
+        if moved.backend:
+            variables = "DFR_BACKEND and DFR_WORKSPACE" if moved.workspace else "DFR_BACKEND"
+            hint = (
+                f"use the state where it is now: {moved.places()} (or {variables}, or backend: "
+                "in dfr.yaml). To make this copy the current state again, migrate the state "
+                f"back into it: dfr state migrate {moved.places()} "
+                f"{_options(*backend.address(), to=True)}"
+            )
+        else:
+            hint = "find where the state went and use it there, or migrate it back into this one"
+        super().__init__(
+            f"state {backend.describe()} was moved to {moved.to} by {moved.by} at {moved.at} "
+            "(dfr state migrate): it takes no more commands, so that no run is submitted "
+            "from both places",
+            hint=hint,
+        )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -284,6 +397,20 @@ class BaseStore(Store):
         """Replace the backend's state by `state`; by default a checkpoint of it (snapshots)."""
         self._write_checkpoint(state)
 
+    def mark_moved(self, moved: Moved | None) -> None:
+        with self._mutex:
+            self._check_usable()
+            try:
+                self._write_moved(moved)
+            except BaseException as exc:
+                self._poison(exc)
+                raise
+            self.moved = moved
+
+    @abc.abstractmethod
+    def _write_moved(self, moved: Moved | None) -> None:
+        """Make the tombstone `moved` (None: its absence) durable beside the state."""
+
     # -- internals
 
     def _check_usable(self) -> None:
@@ -419,6 +546,9 @@ class _MemoryStore(BaseStore):
     def _write_overwrite(self, state: State) -> None:
         self._backend._committed = state
 
+    def _write_moved(self, moved: Moved | None) -> None:
+        self._backend.moved = moved
+
 
 class InMemoryBackend(Backend):
     """A Backend in memory for tests of other modules; same semantics as LocalBackend.
@@ -437,8 +567,15 @@ class InMemoryBackend(Backend):
         self.fail_after = fail_after
         self.writes = 0
         self.checkpoints = 0
+        self.moved: Moved | None = None
+
+    def _refuse_if_moved(self) -> Moved | None:
+        if self.moved is not None and not self.allow_moved:
+            raise StateMovedError(self, self.moved)
+        return self.moved
 
     def read(self) -> State:
+        self._refuse_if_moved()
         state = self._committed
         return state if state is not None else State.empty()
 
@@ -460,6 +597,7 @@ class InMemoryBackend(Backend):
         self._holder = info
         try:
             store = _MemoryStore(self, self.read())
+            store.moved = self.moved
             with close_on_exit(store):
                 yield store
         finally:

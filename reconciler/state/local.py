@@ -7,6 +7,8 @@ Files, for a state at PATH (all created mode 0600):
                    {"lineage": ..., "name": ..., "op": "put"|"remove", "record": {...}, "serial": N}
     PATH.backup    the snapshot before the last checkpoint
     PATH.lock      flock'd for a whole write session; holds the holder's info (see lock.py)
+    PATH.moved     only after `dfr state migrate` moved the state away: where it went
+                   (JSON, see backend.Moved); while it exists every read and lock refuses
 
 Recording a run id appends one line (O(one record)); a checkpoint rewrites the
 snapshot only after the journal has grown past max(256, len(runs)) lines, and
@@ -48,7 +50,14 @@ from typing import Any
 from reconciler import testhooks
 from reconciler.errors import StateConflictError, StateCorruptError, StateError
 from reconciler.state import statefile
-from reconciler.state.backend import Backend, BaseStore, Store, close_on_exit
+from reconciler.state.backend import (
+    Backend,
+    BaseStore,
+    Moved,
+    StateMovedError,
+    Store,
+    close_on_exit,
+)
 from reconciler.state.lock import FileLock, read_holder
 from reconciler.state.lock import force_unlock as _force_unlock
 from reconciler.state.model import RunRecord, State
@@ -106,6 +115,7 @@ class LocalBackend(Backend):
         self.journal_path = self.path + ".journal"
         self.backup_path = self.path + ".backup"
         self.lock_path = self.path + ".lock"
+        self.moved_path = self.path + ".moved"
         self.directory = os.path.dirname(self.path)
         self.stats = WriteStats()
         #: Test seam: called with a step name between the steps of a checkpoint,
@@ -116,6 +126,9 @@ class LocalBackend(Backend):
 
     def describe(self) -> str:
         return self.display
+
+    def address(self) -> tuple[str, str | None]:
+        return self.path, None
 
     def _shown(self, path: str) -> str:
         """A sibling file's name as the user would write it (relative like `display`)."""
@@ -128,7 +141,22 @@ class LocalBackend(Backend):
 
     # ------------------------------------------------------------------ reading
 
+    def _refuse_if_moved(self) -> Moved | None:
+        """The tombstone of a migrated state, if any; StateMovedError unless allow_moved."""
+        try:
+            with open(self.moved_path, "rb") as f:
+                data = f.read(64 * 1024)
+        except _ABSENT:
+            return None
+        except OSError as exc:
+            raise _oserror("read", self._shown(self.moved_path), exc) from None
+        moved = Moved.from_json(data, self._shown(self.moved_path))
+        if not self.allow_moved:
+            raise StateMovedError(self, moved)
+        return moved
+
     def read(self) -> State:
+        self._refuse_if_moved()
         # Lock-free: a writer may checkpoint while we read. If the snapshot was
         # replaced while we read it and the journal, the two may not fit
         # together (a gap, or a journal already removed); the rename is atomic,
@@ -203,11 +231,14 @@ class LocalBackend(Backend):
     def lock(self, operation: str, timeout: float = 0.0) -> Iterator[Store]:
         held = FileLock.acquire(self.lock_path, self.display, operation, timeout)
         try:
+            # Under the lock, so a migration that just moved the state is seen.
+            moved = self._refuse_if_moved()
             # Read under the lock; a corrupt or newer state raises here, so no
             # Store ever opens on (and later overwrites) a file we cannot read.
             state, snapshot_serial, journal_exists, ident = self._load()
             self._remove_stray_temps()
             store = LocalStore(self, state, ident, held.id)
+            store.moved = moved
             if state.serial > snapshot_serial:
                 # Fold a previous session's journal into the snapshot now, so
                 # this session appends to a fresh journal (never after a torn line).
@@ -533,6 +564,31 @@ class LocalStore(BaseStore):
             # the source; and on failure the temp name must go too.
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+    # -- the tombstone of a migrated state
+
+    def _write_moved(self, moved: Moved | None) -> None:
+        """PATH.moved := `moved` (atomic, durable: fsynced file, rename, fsynced directory)."""
+        b = self._backend
+        shown = b._shown(b.moved_path)
+        try:
+            if moved is None:
+                try:
+                    os.unlink(b.moved_path)
+                except FileNotFoundError:
+                    return
+            else:
+                tmp = f"{b.path}.tmp-{uuid.uuid4().hex[:12]}"
+                b._write_new_file(tmp, moved.to_json().encode() + b"\n")
+                try:
+                    os.replace(tmp, b.moved_path)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
+            b._fsync_dir()
+        except OSError as exc:
+            raise _oserror("write", shown, exc) from None
 
     def _close(self, *, checkpoint: bool) -> None:
         try:

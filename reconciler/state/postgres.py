@@ -8,7 +8,7 @@ psycopg 3 is imported only here, and only when such a URL is used, so `dfr
 Tables (in the connection's current schema; created on first use)::
 
     dfr_schema_version(version, applied_at, dfr_version)   # one row per migration
-    dfr_workspaces(name, lineage, serial, format_version, dfr_version, updated_at)
+    dfr_workspaces(name, lineage, serial, format_version, dfr_version, updated_at, moved json)
     dfr_runs(workspace, name, record json, serial)           # one row per manifest name
     dfr_locks(workspace, lock_id, backend_pid, info json, acquired_at)   # holder info
 
@@ -38,6 +38,10 @@ Guarantees, mirroring the file backend:
 - **Schema** changes are `MIGRATIONS[version]`, applied in a transaction under a
   transaction-scoped advisory lock, so two first users do not race;
   a database migrated by a newer dfr is refused (StateVersionError).
+- **Moved**: a workspace `dfr state migrate` moved away keeps its rows and a
+  tombstone in `dfr_workspaces.moved` (where it went, when, by whom), set under
+  its lock in one committed transaction; reading or locking it then raises
+  StateMovedError (schema version 2).
 - **Secrets**: the URL's password (and any `password=` parameter) never appears
   in a message; `describe()` shows `postgresql://USER@HOST:PORT/DB (workspace W)`.
 """
@@ -66,6 +70,8 @@ from reconciler.state import statefile
 from reconciler.state.backend import (
     Backend,
     BaseStore,
+    Moved,
+    StateMovedError,
     Store,
     close_on_exit,
     holder_info,
@@ -133,8 +139,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             acquired_at timestamptz NOT NULL DEFAULT now()
         )""",
     ),
+    # The tombstone `dfr state migrate` leaves on a workspace it moved away
+    # (backend.Moved as JSON); NULL for a workspace in use.
+    2: ("ALTER TABLE dfr_workspaces ADD COLUMN IF NOT EXISTS moved json",),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
+
+_HEAD_SQL = (
+    "SELECT lineage, serial, format_version, moved::text FROM dfr_workspaces WHERE name = %s"
+)
 
 
 # --------------------------------------------------------------------------- URLs
@@ -235,6 +248,9 @@ class PostgresBackend(Backend):
 
     def describe(self) -> str:
         return self._display
+
+    def address(self) -> tuple[str, str | None]:
+        return self.location, self.workspace
 
     def redact(self, text: str) -> str:
         if self._secrets:
@@ -408,25 +424,25 @@ class PostgresBackend(Backend):
                 version = self._schema_version(conn)
             if version is None:
                 return State.empty()  # nothing was ever written here
-            if version < SCHEMA_VERSION:
-                self.ensure_schema(conn)
+            # An older layout is read as it is (reading never changes the tables:
+            # a role that may only read can read); the next write upgrades it.
             self._check_version(version)
-            return self._load(conn)
+            return self._load(conn, version)[0]
 
-    def _load(self, conn: psycopg.Connection[Any]) -> State:
-        """The workspace's state as one consistent snapshot (one read-only transaction)."""
+    def _load(self, conn: psycopg.Connection[Any], version: int) -> tuple[State, Moved | None]:
+        """The workspace's state and tombstone as one consistent snapshot (one read-only
+        transaction); StateMovedError for a moved workspace unless allow_moved."""
         import psycopg
 
+        # Schema version 1 has no tombstones.
+        head_sql = _HEAD_SQL if version >= 2 else _HEAD_SQL.replace("moved::text", "NULL")
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         try:
             with self._db("read the state"), conn.transaction():
-                head = conn.execute(
-                    "SELECT lineage, serial, format_version FROM dfr_workspaces WHERE name = %s",
-                    (self.workspace,),
-                ).fetchone()
+                head = conn.execute(head_sql, (self.workspace,)).fetchone()
                 if head is None:
-                    return State.empty()
+                    return State.empty(), None
                 rows = conn.execute(
                     "SELECT name, record::text FROM dfr_runs WHERE workspace = %s ORDER BY name",
                     (self.workspace,),
@@ -434,14 +450,19 @@ class PostgresBackend(Backend):
         finally:
             conn.isolation_level = None
             conn.read_only = None
-        lineage, serial, format_version = head
+        lineage, serial, format_version, moved_text = head
+        moved = None
+        if moved_text is not None:
+            moved = Moved.from_json(moved_text, "in dfr_workspaces.moved")
+            if not self.allow_moved:
+                raise StateMovedError(self, moved)
         # One document, parsed like a state file: same validation, same upgrades.
         runs = ", ".join(f"{json.dumps(name)}: {text}" for name, text in rows)
         document = (
             f'{{"format_version": {int(format_version)}, "serial": {int(serial)}, '
             f'"lineage": {json.dumps(lineage)}, "runs": {{{runs}}}}}'
         )
-        return statefile.loads(document, self._display)
+        return statefile.loads(document, self._display), moved
 
     # -- locking
 
@@ -528,9 +549,11 @@ class PostgresBackend(Backend):
                     (self.workspace, info["id"], json.dumps(info, sort_keys=True)),
                 )
             try:
-                # Read under the lock: a state we cannot read never gets a Store.
-                state = self._load(conn)
+                # Read under the lock: a state we cannot read (or that moved) never
+                # gets a Store.
+                state, moved = self._load(conn, SCHEMA_VERSION)
                 store = PostgresStore(self, conn, state, str(info["id"]))
+                store.moved = moved
                 with close_on_exit(store):
                     yield store
             finally:
@@ -763,6 +786,25 @@ class PostgresStore(BaseStore):
 
     def _write_checkpoint(self, state: State) -> None:
         return None  # every change is already in the tables: nothing to compact
+
+    def _write_moved(self, moved: Moved | None) -> None:
+        """Set (or clear) the workspace's tombstone, if it is still the state this session holds."""
+        b = self._backend
+        with b._db("record where the state moved"):
+            cur = self._conn.execute(
+                "UPDATE dfr_workspaces SET moved = %s, updated_at = now() "
+                "WHERE name = %s AND lineage = %s AND serial = %s",
+                (
+                    None if moved is None else moved.to_json(),
+                    b.workspace,
+                    self._lineage,
+                    self._serial,
+                ),
+            )
+        if cur.rowcount != 1:
+            raise StateConflictError(
+                f"state {b.describe()} was changed by another writer; not marking it as moved"
+            )
 
     def _write_overwrite(self, state: State) -> None:
         """Replace the whole workspace with `state` (lineage and serial too), in one transaction."""

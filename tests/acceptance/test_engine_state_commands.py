@@ -92,3 +92,36 @@ def test_empty_state(ws: Workspace, dfr: Runner) -> None:
     assert dfr("status").out == "No runs recorded.\n"
     assert parse_json(dfr("state", "list", "--json").out) == []
     assert parse_json(dfr("status", "--json").out)["runs"] == []
+
+
+def test_a_state_file_migrated_away_takes_no_more_commands(
+    emu: Emulator, applied: dict[str, str | None], ws: Workspace, dfr: Runner
+) -> None:
+    code, out, err = dfr("state", "migrate", "--to", "team.state.json", state=None)
+    assert code == 0 and "marked as moved to team.state.json" in out, err
+    new = str(ws.root / "team.state.json")
+    ws.write("delta", number_of_samples=40)
+    code, _, err = dfr(*apply_args("manifests"), state="team.state.json")
+    assert code == 0, err
+    assert posts(emu) == 4
+    for args in (
+        apply_args("manifests"),
+        ("plan", "manifests"),
+        ("status",),
+        ("state", "list"),
+        ("state", "rm", "beta"),
+        ("refresh",),
+    ):
+        code, out, err = dfr(*args)
+        assert code == 1 and out == "", (args, out)
+        assert "state " + str(ws.state) + " was moved to team.state.json by " in err, err
+        assert f"hint: use the state where it is now: --state {new}" in err
+    assert posts(emu) == 4  # the old file submitted nothing: 4 runs for 4 manifests
+    # Moving back makes the old file current again, and the new one refuses.
+    args = ("state", "migrate", "--state", "team.state.json", "--to", str(ws.state))
+    code, out, err = dfr(*args, state=None)
+    assert code == 0 and "it is the current state again" in out, err
+    code, out, _ = dfr("state", "list")
+    assert code == 0 and "delta" in out
+    code, _, err = dfr("status", state="team.state.json")
+    assert code == 1 and "was moved to " + str(ws.state) in err

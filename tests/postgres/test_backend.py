@@ -154,8 +154,37 @@ def test_schema_created_on_first_use_once_even_when_raced(fresh_schema: str) -> 
     for t in threads:
         t.join()
     assert errors == []
-    assert sql(fresh_schema, "SELECT version FROM dfr_schema_version") == [(SCHEMA_VERSION,)]
+    assert sql(fresh_schema, "SELECT version FROM dfr_schema_version ORDER BY 1") == [
+        (v,) for v in range(1, SCHEMA_VERSION + 1)
+    ]
     assert len(sql(fresh_schema, "SELECT name FROM dfr_workspaces")) == 6
+
+
+def test_a_version_1_database_is_read_as_it_is_and_upgraded_by_the_first_write(
+    fresh_schema: str,
+) -> None:
+    from reconciler.state.postgres import MIGRATIONS
+
+    for statement in MIGRATIONS[1]:
+        sql(fresh_schema, statement)
+    sql(fresh_schema, "INSERT INTO dfr_schema_version (version, dfr_version) VALUES (1, '0')")
+    sql(
+        fresh_schema,
+        "INSERT INTO dfr_workspaces (name, lineage, serial, format_version, dfr_version) "
+        "VALUES ('default', 'lin-1', 1, 1, '0')",
+    )
+    from reconciler.state import statefile
+
+    record, _ = statefile.canonical_record(_record("a", run_id="run-a"))
+    sql(fresh_schema, "INSERT INTO dfr_runs VALUES ('default', 'a', %s, 1)", (record,))
+    backend = PostgresBackend(fresh_schema, "default")
+    assert backend.read().runs["a"].run_id == "run-a"
+    # Reading changed nothing (a role that may only read can read).
+    assert sql(fresh_schema, "SELECT max(version) FROM dfr_schema_version") == [(1,)]
+    with backend.lock("apply") as store:
+        store.put(_record("b"))
+    assert sql(fresh_schema, "SELECT max(version) FROM dfr_schema_version") == [(SCHEMA_VERSION,)]
+    assert set(backend.read().runs) == {"a", "b"}
 
 
 def test_a_newer_schema_is_refused(fresh_schema: str) -> None:
@@ -201,7 +230,7 @@ def _raw_store(backend: PostgresBackend) -> PostgresStore:
     """A Store on its own connection, *without* the lock: two of these race."""
     conn = backend._connect()
     backend.ensure_schema(conn)
-    return PostgresStore(backend, conn, backend._load(conn), "raw")
+    return PostgresStore(backend, conn, backend._load(conn, SCHEMA_VERSION)[0], "raw")
 
 
 def test_compare_and_set_fails_the_writer_that_lost_the_race(pg_url: str, ws_name: str) -> None:

@@ -55,9 +55,9 @@ def test_file_to_database_to_file_round_trip(
     assert "Migrated 2 runs (serial 4" in out and "read them back" in out
     db = PostgresBackend(pg_url, ws_name).read()
     assert db == original  # records (the intent too), lineage, serial
-    # Nothing to do the second time.
+    # Nothing to copy the second time.
     code, out, _ = dfr(capsys, "state", "migrate", "--to", pg_url, "--to-workspace", ws_name)
-    assert code == 0 and "nothing to do" in out
+    assert code == 0 and "nothing to copy" in out
     # The database moves on; then back to a new file.
     code, _, err = dfr(capsys, "state", "rm", "done", "--backend", pg_url, "--workspace", ws_name)
     assert code == 0, err
@@ -69,21 +69,17 @@ def test_file_to_database_to_file_round_trip(
     assert (back.lineage, back.serial) == (original.lineage, 5)
     assert set(back.runs) == {"unconfirmed"}
     assert back.runs["unconfirmed"].intent == original.runs["unconfirmed"].intent
-    # The newer database state can also replace the original file (same lineage).
-    code, _, err = dfr(
-        capsys,
-        "state",
-        "migrate",
-        "--backend",
-        pg_url,
-        "--workspace",
-        ws_name,
-        "--to",
-        "dfr.state.json",
-    )
+    # The newer database state can also replace the original file (same lineage),
+    # though only with --force now that the database was moved to back.json.
+    to_original = ("--backend", pg_url, "--workspace", ws_name, "--to", "dfr.state.json")
+    code, _, err = dfr(capsys, "state", "migrate", *to_original)
+    assert code == 1 and "was moved to back.json" in err and "--force" in err
+    code, out, err = dfr(capsys, "state", "migrate", *to_original, "--force")
     assert code == 0, err
+    assert "had been moved to back.json" in err and "the current state again" in out
     assert _doc(tmp_path / "dfr.state.json") == _doc(tmp_path / "back.json")
     assert (tmp_path / "dfr.state.json.backup").exists()  # the file backend kept the old one
+    assert not (tmp_path / "dfr.state.json.moved").exists()  # in use again
 
 
 def test_refusals_keep_both_sides(
@@ -111,10 +107,11 @@ def test_refusals_keep_both_sides(
     assert "newer" in PostgresBackend(pg_url, ws_name).read().runs
 
     # --force replaces it, naming the runs dfr forgets.
+    copied = other.read()
     code, _, err = dfr(capsys, *args, "--state", "other.json", "--force")
     assert code == 0, err
     assert "recorded another run for done" in err and "recorded another run for newer" in err
-    assert PostgresBackend(pg_url, ws_name).read() == other.read()
+    assert PostgresBackend(pg_url, ws_name).read() == copied
 
     # Same source and destination; an empty source.
     code, _, err = dfr(capsys, "state", "migrate", "--to", "dfr.state.json")
@@ -138,6 +135,7 @@ def test_database_to_database_keeps_the_workspace_name(
 ) -> None:
     with PostgresBackend(pg_url, ws_name).lock("apply") as store:
         store.put(RunRecord.new("a", run_id="run-a"))
+    source = PostgresBackend(pg_url, ws_name).read()
     code, _, err = dfr(
         capsys,
         "state",
@@ -150,7 +148,7 @@ def test_database_to_database_keeps_the_workspace_name(
         fresh_schema,
     )
     assert code == 0, err
-    assert PostgresBackend(fresh_schema, ws_name).read() == PostgresBackend(pg_url, ws_name).read()
+    assert PostgresBackend(fresh_schema, ws_name).read() == source
     drop_workspace(fresh_schema, ws_name)
 
 

@@ -21,6 +21,7 @@ from reconciler.errors import (
     StateVersionError,
 )
 from reconciler.state import statefile
+from reconciler.state.backend import Moved, StateMovedError
 from reconciler.state.local import LocalBackend
 from reconciler.state.model import RunRecord, State
 
@@ -752,3 +753,83 @@ def test_force_unlock_clears_stale_info_and_unlinks_a_remote_holders_lock(path: 
         b.force_unlock(info["id"])
         with LocalBackend(path).lock("plan"):  # a fresh lock file: takes the lock
             pass
+
+
+# --------------------------------------------------------------------------- moved
+
+
+def _moved_to(backend: LocalBackend, store_state: State) -> Moved:
+    return Moved.new(LocalBackend(str(backend.path) + ".new"), store_state)
+
+
+def test_a_moved_state_refuses_reads_and_locks_and_its_mark_is_durable_and_0600(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = LocalBackend(path)
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    with backend.lock("state migrate") as store:
+        store.put(rec("a"))
+        synced.clear()
+        store.mark_moved(_moved_to(backend, store.state))
+        assert len(synced) >= 2  # the mark's file, then its directory entry
+    before = path.read_bytes()
+    for attempt in (backend.read, lambda: backend.lock("apply").__enter__()):
+        with pytest.raises(StateMovedError, match=r"was moved to .*\.new by .* at ") as info:
+            attempt()
+        assert info.value.hint and f"--state {path}.new" in info.value.hint
+    assert mode(str(path) + ".moved") == 0o600 and path.read_bytes() == before
+    # allow_moved (dfr state migrate) opens it, and can take the mark away.
+    backend.allow_moved = True
+    with backend.lock("state migrate") as store:
+        assert store.moved is not None and store.moved.serial == 1
+        store.mark_moved(None)
+    assert not os.path.exists(str(path) + ".moved")
+    assert LocalBackend(path).read().runs.keys() == {"a"}
+
+
+def test_an_unreadable_mark_still_refuses(path: Path) -> None:
+    backend = LocalBackend(path)
+    with backend.lock("test") as store:
+        store.put(rec("a"))
+    Path(str(path) + ".moved").write_bytes(b"\x00{not json")
+    with pytest.raises(
+        StateMovedError, match=r"an unknown place \(the mark .*\.moved is unreadable"
+    ):
+        backend.read()
+
+
+def test_a_writer_waiting_for_the_lock_refuses_once_the_holder_moved_the_state(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.state.lock import FileLock
+
+    backend = LocalBackend(path)
+    waiting = threading.Event()
+    real_try = FileLock._try_acquire
+
+    def spy(lock_path: str) -> int | None:
+        fd = real_try(lock_path)
+        if fd is None:
+            waiting.set()
+        return fd
+
+    monkeypatch.setattr(FileLock, "_try_acquire", staticmethod(spy))
+    outcome: list[BaseException | str] = []
+
+    def apply() -> None:
+        try:
+            with LocalBackend(path).lock("apply", timeout=30):
+                outcome.append("opened")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with backend.lock("state migrate") as store:
+        store.put(rec("a"))
+        thread = threading.Thread(target=apply)
+        thread.start()
+        assert waiting.wait(10)
+        store.mark_moved(_moved_to(backend, store.state))
+    thread.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], StateMovedError), outcome
