@@ -2,10 +2,12 @@
 
 Each PATH is a file or a directory. A directory is read recursively for
 `*.yaml` and `*.yml`, skipping hidden folders, following symbolic links once
-(a loop is reported, not followed forever). In a directory, a document that
-claims neither `kind: GenerationRun` nor an `apiVersion` of the
-`dataframer.ai` group is not a manifest and is skipped, with a warning when it
-looks like one that lost its header. A file named on the command line must
+(a loop is reported, not followed forever), reading only regular files (a
+FIFO, socket or device is skipped with a warning; named on the command line,
+a pipe is read while something writes to it and the others are errors). In a
+directory, a document that claims neither `kind: GenerationRun` nor an
+`apiVersion` of the `dataframer.ai` group is not a manifest and is skipped,
+with a warning when it looks like one that lost its header. A file named on the command line must
 hold only manifests (unless the caller asks to skip the rest, as the
 pre-commit hook may).
 
@@ -102,7 +104,11 @@ def discover(paths: Sequence[str]) -> tuple[list[SourceFile], list[Diagnostic]]:
                 elif file is not None:
                     add(file, explicit=False)
         elif exists:
-            add(path, explicit=True)
+            kind = _irregular(path)
+            if kind in (None, _FIFO):  # a pipe named here is read while written to
+                add(path, explicit=True)
+            else:
+                problems.append(_not_regular(kind, arg, explicit=True))
         elif path.is_symlink():
             problems.append(diag.error("broken symbolic link", arg, code="io"))
         else:
@@ -147,7 +153,12 @@ def _walk(top: Path) -> Iterator[tuple[Path | None, Diagnostic | None]]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.lower().endswith(YAML_SUFFIXES):
-                yield Path(dirpath, name), None
+                file = Path(dirpath, name)
+                kind = _irregular(file)
+                if kind is None:
+                    yield file, None
+                else:
+                    yield None, _not_regular(kind, display_path(file), explicit=False)
     while errors:  # the top directory, or one met after the last directory read
         failure = errors.pop()
         where = display_path(Path(failure.filename)) if failure.filename else display_path(top)
@@ -172,10 +183,81 @@ def read_documents(source: SourceFile) -> tuple[list[Document], list[Diagnostic]
 def read_bytes(source: SourceFile) -> tuple[bytes | None, Diagnostic | None]:
     """The file's bytes (at most MAX_FILE_BYTES + 1), or the problem reading it."""
     try:
-        with open(source.path, "rb") as handle:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer that may never come.
+        fd = os.open(source.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        return None, diag.error(f"cannot read file: {exc.strerror}", source.display, code="io")
+    try:
+        kind = _kind(os.fstat(fd).st_mode)
+        if kind == _FIFO and source.explicit:
+            return _read_pipe(fd, source)
+        if kind is not None:
+            return None, _not_regular(kind, source.display, explicit=source.explicit)
+        os.set_blocking(fd, True)
+        with open(fd, "rb", closefd=False) as handle:
             return _read_capped(handle), None
     except OSError as exc:
         return None, diag.error(f"cannot read file: {exc.strerror}", source.display, code="io")
+    finally:
+        os.close(fd)
+
+
+def _read_pipe(fd: int, source: SourceFile) -> tuple[bytes | None, Diagnostic | None]:
+    """A pipe named on the command line (`/dev/stdin`, `<(...)`): read while written to.
+
+    Opened without blocking, a FIFO answers "no data yet" while a writer has it
+    open and end-of-file when none has: then nothing will ever come, and
+    waiting would hang forever, so it is an error instead.
+    """
+    try:
+        first = os.read(fd, 65536)
+    except BlockingIOError:
+        first = None  # a writer, no data yet: wait for it as `cat` would
+    if first == b"":
+        message = f"not a regular file ({_FIFO}) and nothing writes to it; nothing to read"
+        return None, diag.error(message, source.display, code="io")
+    os.set_blocking(fd, True)
+    data = first or b""
+    with open(fd, "rb", closefd=False) as handle:
+        return data + handle.read(MAX_FILE_BYTES + 1 - len(data)), None
+
+
+_FIFO = "a FIFO"
+_KINDS = (
+    (stat.S_ISFIFO, _FIFO),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def _kind(mode: int) -> str | None:
+    """None for a regular file, else what it is ("a FIFO")."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
+
+
+def _not_regular(kind: str, where: str, *, explicit: bool) -> Diagnostic:
+    """A FIFO, device or socket: an error when named on the command line, else skipped."""
+    if explicit:
+        message = f"not a regular file ({kind}); dfr reads only regular files"
+        return diag.error(message, where, code="io")
+    return diag.warning(f"not a regular file ({kind}); skipped", where, code="io")
+
+
+def _irregular(path: Path) -> str | None:
+    """What `path` (followed if a link) is when it is not a regular file; None otherwise.
+
+    Opening a FIFO waits until something writes to it, and a device never
+    ends: neither is a manifest file. A path that cannot be looked at (a link loop,
+    no permission) counts as regular here, so reading it reports the problem.
+    """
+    try:
+        return _kind(os.stat(path).st_mode)
+    except OSError:
+        return None
 
 
 def parse_bytes(source: SourceFile, data: bytes) -> tuple[list[Document], list[Diagnostic]]:

@@ -346,3 +346,95 @@ def test_fuzz_signed_saved_plan_fields(fuzz_dir: Path, body: dict[str, object]) 
     path.write_bytes(_signed({planfile.MARKER: planfile.FORMAT, **body}))
     with contextlib.suppress(DfrError):
         planfile.load(str(path))
+
+
+def _dfr_process(cwd: Path, *args: str) -> tuple[int, str]:
+    """`python -m reconciler ARGS` with a deadline: a hang fails the test instead of stalling it."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DFR_STATE", "DFR_DEBUG")}
+    env.update(DATAFRAMER_API_KEY=KEY, DATAFRAMER_BASE_URL=NOWHERE)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"dfr {' '.join(args)} hung")
+    assert_no_traceback([done.stdout + done.stderr])
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "fmt"])
+def test_a_fifo_in_a_manifest_folder_is_skipped_with_a_warning(
+    tmp_path: Path, command: str
+) -> None:
+    """A FIFO named x.yaml used to hang validate and plan forever (open() waits for a writer)."""
+    _write_manifests(tmp_path / "manifests", 1)
+    os.mkfifo(tmp_path / "manifests" / "x.yaml")
+    code, text = _dfr_process(tmp_path, command, "manifests")
+    assert code == 0, text
+    assert "manifests/x.yaml:1:1: warning: not a regular file (a FIFO); skipped" in text, text
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_a_writerless_fifo_or_a_device_named_on_the_command_line_is_an_error(
+    tmp_path: Path, command: str
+) -> None:
+    """A pipe named on the command line is read while something writes to it
+    (`dfr validate /dev/stdin`, `<(...)`); one that nothing writes to is an error."""
+    os.mkfifo(tmp_path / "x.yaml")
+    code, text = _dfr_process(tmp_path, command, "x.yaml", "/dev/null")
+    assert code == 1, text
+    assert "x.yaml:1:1: error: not a regular file (a FIFO) and nothing writes to it" in text
+    assert "/dev/null:1:1: error: not a regular file (a character device)" in text, text
+
+
+def test_a_fifo_named_on_the_command_line_is_read_while_written_to(tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "piped.yaml"
+    os.mkfifo(fifo)
+
+    def writer() -> None:
+        with open(fifo, "w") as pipe:  # blocks until dfr opens the other end
+            time.sleep(0.2)  # dfr sees a writer but no data yet, and waits
+            pipe.write(MANIFEST.format(name="piped", samples=0))
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    code, text = _dfr_process(tmp_path, "validate", "piped.yaml")
+    thread.join(5)
+    assert code == 1, text
+    assert "piped.yaml:7:22: error: spec.number_of_samples must be at least 1, not 0" in text
+
+
+def test_a_symlink_to_a_device_in_a_folder_is_skipped(tmp_path: Path, dfr: Run) -> None:
+    _write_manifests(tmp_path / "manifests", 1)
+    (tmp_path / "manifests" / "zero.yaml").symlink_to("/dev/zero")
+    code, text = dfr("validate", "manifests")
+    assert code == 0, text
+    assert "zero.yaml:1:1: warning: not a regular file (a character device); skipped" in text
+
+
+def test_a_fifo_that_replaced_a_file_after_discovery_does_not_block_the_read(
+    tmp_path: Path,
+) -> None:
+    from reconciler.manifests import SourceFile, read_bytes
+
+    fifo = tmp_path / "late.yaml"
+    os.mkfifo(fifo)
+    data, problem = read_bytes(SourceFile(fifo, "late.yaml", explicit=False))
+    assert data is None and problem is not None
+    assert (problem.severity, problem.message) == (
+        "warning",
+        "not a regular file (a FIFO); skipped",
+    )
+    data, problem = read_bytes(SourceFile(fifo, "late.yaml", explicit=True))
+    assert problem is not None and problem.severity == "error"
