@@ -583,7 +583,8 @@ def state_rm(names: tuple[str, ...], state: str | None, lock_timeout: str) -> in
 @click.option(
     "--force",
     is_flag=True,
-    help="Replace a destination that holds another state or a newer serial.",
+    help="Replace a destination that holds another state or a newer serial; migrate a "
+    "source that was already moved elsewhere.",
 )
 def state_migrate(
     state: str | None,
@@ -595,8 +596,10 @@ def state_migrate(
     """Copy the state (every run, intents, lineage, serial) to another backend.
 
     Both sides stay locked during the copy, the destination is read back and
-    compared, and the source is left as it was. Refused when the destination
-    holds another state or a newer one, unless --force. File to database:
+    compared; the source keeps its records and is marked as moved, so every
+    later command on it refuses, naming the destination (migrating back clears
+    the mark). Refused when the destination holds another state or a newer one,
+    unless --force. File to database:
     `dfr state migrate --state dfr.state.json --to postgresql://...`; back:
     `dfr state migrate --backend postgresql://... --to dfr.state.json`.
     """

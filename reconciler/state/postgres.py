@@ -283,8 +283,9 @@ class PostgresBackend(Backend):
         role = self._role
         if "must be owner" in detail:
             return (
-                "changing the state tables' layout (a newer dfr's migration) needs the role that "
-                "owns them: run one dfr command that writes as that role, once"
+                f"this dfr keeps the state tables at schema version {SCHEMA_VERSION}, and "
+                "upgrading them (ALTER TABLE) needs the role that owns them: run one dfr "
+                "command that writes (dfr refresh) as that role, once; reading works meanwhile"
             )
         if "for schema" in detail:
             return (
@@ -399,7 +400,7 @@ class PostgresBackend(Backend):
         # A session-level lock taken *before* the transaction: the transaction then
         # starts after the previous creator committed and sees its tables (inside
         # one transaction, a wait on an advisory lock does not refresh the catalog).
-        with self._db("create the state tables"):
+        with self._db("create or upgrade the state tables"):
             conn.execute("SELECT pg_advisory_lock(%s)", (self._schema_key,))
             try:
                 with conn.transaction():
@@ -643,10 +644,10 @@ def _timeout_hint(detail: str, role: str) -> str:
     if "statement timeout" in detail:
         return (
             "the server's statement_timeout (set on the database, the role or in the URL) "
-            f"stopped the statement; give dfr's role more time: ALTER ROLE {role} SET "
-            "statement_timeout = 0 (or add options=-cstatement_timeout%3D0 to the URL). A "
-            "statement waits that long when another session holds the dfr_ tables' rows in an "
-            "open transaction"
+            "stopped the statement: dfr's statements are short, so the limit is very low or "
+            "the statement waited for another session's open transaction on the dfr_ tables. "
+            f"Give dfr's role more time: ALTER ROLE {role} SET statement_timeout = 0 (or add "
+            "options=-cstatement_timeout%3D0 to the URL)"
         )
     if "lock timeout" in detail:
         return (
