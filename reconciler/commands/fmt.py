@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from reconciler.errors import EXIT_ERROR, EXIT_OK
+from reconciler.textsafe import line_start, one_line
 
 TOP = ("apiVersion", "kind", "metadata", "spec")
 METADATA = ("name", "labels")
@@ -232,11 +233,13 @@ def run_fmt(paths: Sequence[str], check: bool, out: TextIO, err: TextIO) -> int:
     failed = bool(diag.count_errors(problems))
     changed: list[str] = []
     for source in sources:
+        shown = line_start(source.display)
         docs, bad = read_documents(source)
         if bad:
             diag.write_text(bad, err)
-            err.write(f"{source.display}: not formatted; `dfr validate` explains the problem\n")
-            failed = True
+            if diag.count_errors(bad):
+                err.write(f"{shown}: not formatted; `dfr validate` explains the problem\n")
+                failed = True
             continue
         if not any(_is_manifest(d.value) for d in docs):
             continue
@@ -245,17 +248,26 @@ def run_fmt(paths: Sequence[str], check: bool, out: TextIO, err: TextIO) -> int:
         try:
             new = format_text(text)
         except Exception as exc:  # noqa: BLE001 - ruamel's errors have no common base we can name
-            err.write(f"{source.display}: not formatted: {type(exc).__name__}: {exc}\n")
+            err.write(f"{shown}: not formatted: {type(exc).__name__}: {one_line(exc)}\n")
             failed = True
             continue
         if new is None or new == text:
             continue
         changed.append(source.display)
         if check:
-            out.write(f"would reformat {source.display}\n")
-        else:
-            _write(source.path, new)
-            out.write(f"reformatted {source.display}\n")
+            out.write(f"would reformat {shown}\n")
+            continue
+        try:
+            target = _write(source.path, new)
+        except OSError as exc:
+            reason = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+            err.write(f"{shown}: not formatted: cannot write ({one_line(reason)})\n")
+            failed = True
+            continue
+        note = ""
+        if os.path.islink(source.path):
+            note = f" (the file it links to: {one_line(_shown(target))})"
+        out.write(f"reformatted {shown}{note}\n")
     if check and changed:
         err.write(
             f"{len(changed)} file{'s' if len(changed) != 1 else ''} not in canonical key order; "
@@ -265,12 +277,29 @@ def run_fmt(paths: Sequence[str], check: bool, out: TextIO, err: TextIO) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
-def _write(path: Any, text: str) -> None:
-    """Replace the file atomically, keeping its mode."""
-    target = os.fspath(path)
+def _write(path: Any, text: str) -> str:
+    """Replace the file atomically, keeping its mode; return the path written.
+
+    A symbolic link is followed: the file it points to is replaced, and the
+    link stays a link (replacing the link itself with a formatted copy would
+    leave the target unformatted and the manifest twice in the folder).
+    """
+    target: str = os.path.realpath(os.fspath(path))
     mode = os.stat(target).st_mode & 0o7777
     temporary = f"{target}.dfr-fmt.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(temporary, mode)
-    os.replace(temporary, target)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        if os.path.isfile(temporary) and not os.path.islink(temporary):
+            os.unlink(temporary)
+        raise
+    return target
+
+
+def _shown(path: str) -> str:
+    """`path` relative to the current directory when it is below it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative

@@ -155,6 +155,41 @@ def test_fmt_leaves_files_it_cannot_read_strictly(gws: Workspace, gdfr: Runner) 
     assert bad.read_text().startswith("kind: GenerationRun")
 
 
+def test_fmt_formats_the_target_of_a_symlinked_manifest_in_place(
+    gws: Workspace, gdfr: Runner
+) -> None:
+    """fmt used to replace the link with a formatted copy: the target stayed messy and
+    validate then found the name twice."""
+    target = gws.manifests / "messy.yaml"
+    target.write_text(MESSY)
+    link = gws.manifests / "alias.yaml"  # sorts first: read through the link
+    link.symlink_to("messy.yaml")
+    outside = gws.root / "shared" / "other.yaml"
+    outside.parent.mkdir()
+    outside.write_text(MESSY.replace("messy", "other").replace("name: tidy", "name: tidy2"))
+    (gws.manifests / "other.yaml").symlink_to(outside)
+    code, out, err = gdfr("fmt", "manifests")
+    assert code == 0, out + err
+    assert "reformatted manifests/alias.yaml (the file it links to: manifests/messy.yaml)" in out
+    assert link.is_symlink() and (gws.manifests / "other.yaml").is_symlink()
+    assert target.read_text() == TIDY
+    assert outside.read_text() == TIDY.replace("messy", "other").replace(
+        "name: tidy", "name: tidy2"
+    )
+    assert not [p.name for p in gws.manifests.iterdir() if "tmp" in p.name]
+    code, out, err = gdfr("validate", "manifests")
+    assert code == 0 and "already used" not in err, err
+
+
+def test_fmt_reports_a_file_it_cannot_write(gws: Workspace, gdfr: Runner) -> None:
+    messy = gws.manifests / "messy.yaml"
+    messy.write_text(MESSY)
+    (gws.manifests / "messy.yaml.dfr-fmt.tmp").mkdir()  # where the new text would go
+    code, _, err = gdfr("fmt", "manifests")
+    assert code == 1 and "manifests/messy.yaml: not formatted: cannot write" in err, err
+    assert messy.read_text() == MESSY
+
+
 # -- schema, completion, import cost ----------------------------------------------------
 
 
