@@ -205,9 +205,10 @@ class Applier:
     def _answered(self, plan: Plan, adopted: list[str]) -> set[str]:
         """The adopted names whose run answers the plan's body (nothing more to submit)."""
         runs = self.store.state.runs
+        found = set(adopted)
         done = set()
         for change in plan.changes:
-            if change.name not in adopted or change.body is None:
+            if change.name not in found or change.body is None:
                 continue
             fields = changed_fields(change.body, runs[change.name])
             if not fields:
@@ -229,10 +230,10 @@ class Applier:
                 continue
             name = change.name
             record = runs.get(name)
-            if record is None or not record.run_id or name in report.rejected:
-                continue  # reported already (not submitted, unresolved)
-            if name in report.unresolved:
+            if record is None or not record.run_id:
                 continue
+            if name in report.rejected or name in report.unresolved:
+                continue  # reported already
             fields = changed_fields(change.body, record)
             if fields:
                 listed = ", ".join(f.field for f in fields)
@@ -479,8 +480,7 @@ class Applier:
             self.say(f"{change.name}: {message}")
             return False
         record = self.store.state.runs[change.name]
-        found = observe.updated(record, run, self.api) or record
-        self.store.put(found.evolve(drift=None))
+        self.store.put(observe.updated(record, run, self.api) or record.evolve(drift=None))
         self.say(
             f"{change.name}: run {prior.run_id} exists after all (the 404 was not confirmed); "
             "not submitted again"
