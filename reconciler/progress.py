@@ -8,7 +8,8 @@ plan and the report, so it stays clean for pipes):
 - `LiveProgress` (stderr is a terminal, NO_COLOR unset, no --no-progress): a
   rich display redrawn a few times a second with the counts by status, the
   elapsed time and the slowest unfinished runs; the `say` lines (submitted,
-  SUCCEEDED, FAILED with the reason) scroll above it.
+  SUCCEEDED, FAILED with the reason) scroll above it. A run reaching a status
+  that is not final (PROCESSING) is counted, not said, in both.
 - `PlainProgress` (CI logs, pipes): the `say` lines as they come, plus one
   summary line when waiting starts, then at most one every `interval` seconds
   (30 by default; env DFR_PROGRESS_INTERVAL), never one per poll, and the
@@ -35,7 +36,9 @@ from reconciler.textsafe import one_line
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-QUEUED = "QUEUED"
+#: A run the plan submits that is not submitted yet: dfr's own queue, not an API status
+#: (hence lower case beside the API's PENDING, PROCESSING, ...).
+QUEUED = "to submit"
 #: Statuses in the order the counts are shown; others follow alphabetically.
 ORDER = (QUEUED, "PENDING", "PROCESSING", "SUCCEEDED", "FAILED", "CANCELED")
 DEFAULT_INTERVAL = 30.0
@@ -81,6 +84,9 @@ class Tracker(ApplyEvents):
         self.lock = threading.Lock()
         self.status: dict[str, str] = {}
         self.started: dict[str, float] = {}
+        # Lines about a run reaching a status that is not final, which apply says
+        # right after the event: the counts show them, the scrolling lines do not.
+        self.unsaid: set[str] = set()
         offset = clock() - wall()  # wall time -> this clock
         for change in plan.changes:
             if change.action is Action.ORPHAN:
@@ -115,6 +121,17 @@ class Tracker(ApplyEvents):
     def status_changed(self, before: RunRecord, after: RunRecord) -> None:
         with self.lock:
             self.status[after.name] = _display(after)
+            if after.status != before.status and after.status not in TERMINAL:
+                self.unsaid.add(f"{after.name}: {after.status}")
+
+    def worth_saying(self, line: str) -> bool:
+        """Not the line about a run reaching a status that is not final (PROCESSING):
+        only submissions and final statuses scroll, one line each."""
+        with self.lock:
+            if line in self.unsaid:
+                self.unsaid.discard(line)
+                return False
+            return True
 
     # -- the picture -------------------------------------------------------------
 
@@ -173,6 +190,8 @@ class PlainProgress(Tracker):
         self.write_lock = threading.Lock()
 
     def say(self, line: str) -> None:
+        if not self.worth_saying(line):
+            return
         with self.write_lock:
             self.err.write(one_line(line) + "\n")
             self.err.flush()
@@ -210,7 +229,8 @@ class LiveProgress(Tracker):
         self.total = len(self.status)
 
     def say(self, line: str) -> None:
-        self.console.print(one_line(line), markup=False, highlight=False, soft_wrap=True)
+        if self.worth_saying(line):
+            self.console.print(one_line(line), markup=False, highlight=False, soft_wrap=True)
 
     def render(self) -> RenderableType:
         from rich.console import Group

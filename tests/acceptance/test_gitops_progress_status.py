@@ -44,6 +44,38 @@ def test_plain_progress_without_a_terminal(gemu: Emulator, gws: Workspace, gdfr:
         assert f"{name}: submitted run " in err and f"{name}: SUCCEEDED (" in err
 
 
+def test_only_submissions_and_final_statuses_scroll(gws: Workspace, gdfr: Runner) -> None:
+    """README: "each submission and each final status scrolls"; a PROCESSING line per
+    run used to scroll too (the counts show it)."""
+    _three(gws)
+    code, _, err = gdfr(*apply_args("manifests"))
+    assert code == 0
+    said = [line for line in err.splitlines() if not line.startswith("progress:")]
+    assert len(said) == 6, err
+    assert sorted(line.split(": ", 1)[1].split(" ", 1)[0] for line in said) == [
+        *(["SUCCEEDED"] * 3),
+        *(["submitted"] * 3),
+    ], err
+    assert "PROCESSING" not in err.replace("progress:", "")
+
+
+def test_runs_not_yet_submitted_are_not_labelled_like_an_api_status() -> None:
+    """QUEUED read like a status the API gave; it is dfr's own queue."""
+    from reconciler.manifests import Manifest
+    from reconciler.plan import make_plan
+    from reconciler.progress import PlainProgress
+    from reconciler.state.model import State
+
+    manifests = [Manifest(n, {"spec_id": "s", "number_of_samples": 1}) for n in "abc"]
+    plan = make_plan(manifests, State.empty())
+    err = io.StringIO()
+    progress = PlainProgress(plan, {}, err, interval=30.0)
+    assert progress.counts() == [("to submit", 3)]
+    assert progress.summary().startswith("progress: 3 to submit (")
+    progress.submitted("a", "run-a")
+    assert progress.counts() == [("to submit", 2), ("PENDING", 1)]
+
+
 def test_plain_progress_interval_is_configurable(
     gws: Workspace, gdfr: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
