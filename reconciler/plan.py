@@ -88,14 +88,24 @@ class Change:
         return self.action in (Action.CREATE, Action.REPLACE)
 
     @property
-    def samples(self) -> int:
-        """Samples this change will request, at most (a lost submission may be found)."""
+    def samples_at_most(self) -> int:
+        """Samples this change requests if it submits (a lost submission may be found)."""
         return int(self.body["number_of_samples"]) if self.submits and self.body else 0
+
+    @property
+    def samples(self) -> int:
+        """Samples this change surely requests: none when it may only adopt a found run."""
+        return 0 if self.resolve_only else self.samples_at_most
 
     @property
     def resolves(self) -> bool:
         """Apply looks for the run of an unconfirmed submission before submitting."""
         return self.resolve_intent
+
+    @property
+    def resolve_only(self) -> bool:
+        """An unconfirmed submission of this very body: found, it is adopted, nothing sent."""
+        return self.resolve_intent and not self.fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +165,13 @@ class Plan:
 
     @property
     def samples(self) -> int:
+        """Samples the plan surely requests."""
         return sum(c.samples for c in self.changes)
+
+    @property
+    def samples_at_most(self) -> int:
+        """Samples requested if no unconfirmed submission is found (what budgets count)."""
+        return sum(c.samples_at_most for c in self.changes)
 
     @property
     def to_resolve(self) -> list[Change]:
@@ -168,7 +184,8 @@ class Plan:
 
     def counts(self) -> dict[str, int]:
         return {
-            "create": len(self.by_action(Action.CREATE)),
+            # An unconfirmed submission of the same body is counted "to resolve" only.
+            "create": len([c for c in self.by_action(Action.CREATE) if not c.resolve_only]),
             "replace": len(self.by_action(Action.REPLACE)),
             "noop": len(self.by_action(Action.NOOP)),
             "orphan": len(self.by_action(Action.ORPHAN)),

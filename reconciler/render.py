@@ -103,7 +103,15 @@ def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
         out.append("")
     out.append(summary_line(plan))
     if plan.to_submit:
-        out.append(f"Samples to request: {plan.samples:,}.")
+        more = plan.samples_at_most - plan.samples
+        if more:
+            found = len([c for c in plan.to_resolve if c.resolve_only])
+            out.append(
+                f"Samples to request: {plan.samples:,} (up to {more:,} more if the {found} "
+                f"unconfirmed submission{'s are' if found != 1 else ' is'} not found)."
+            )
+        else:
+            out.append(f"Samples to request: {plan.samples:,}.")
     if counts["failed"]:
         out.append(
             f"{counts['failed']} run{'s' if counts['failed'] != 1 else ''} ended FAILED or "
@@ -119,7 +127,7 @@ def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
         out.append(
             f"{n} submission{'s' if n != 1 else ''} of an earlier apply "
             f"{'are' if n != 1 else 'is'} unconfirmed: apply looks for those runs before "
-            "submitting anything for them; the samples above count them as if none is found."
+            "submitting anything for them."
         )
     out += scope_lines(plan)
     return "\n".join(out) + "\n"
@@ -181,7 +189,12 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "format_version": 1,
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "manifests_digest": plan.manifests_digest,
-        "summary": {**plan.counts(), "samples": plan.samples, "has_changes": plan.has_changes},
+        "summary": {
+            **plan.counts(),
+            "samples": plan.samples,
+            "samples_at_most": plan.samples_at_most,
+            "has_changes": plan.has_changes,
+        },
         "out_of_scope": list(plan.out_of_scope),
         "prune_refused": list(plan.prune_refused),
         "changes": [change(c) for c in plan.changes],

@@ -209,10 +209,10 @@ def recovery_grace() -> float:
     env DFR_RECOVERY_GRACE (a duration) shortens it, e.g. for tests against an
     emulator that never finishes a POST late.
     """
-    from reconciler.commands.common import parse_duration
+    from reconciler.durations import parse_duration
     from reconciler.recovery import DEFAULT_GRACE_SECONDS
 
     text = os.environ.get("DFR_RECOVERY_GRACE")
     if text is None:
         return DEFAULT_GRACE_SECONDS
-    return parse_duration(text) or 0.0
+    return parse_duration(text, "DFR_RECOVERY_GRACE") or 0.0

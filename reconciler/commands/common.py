@@ -237,23 +237,6 @@ def _key_from_file() -> str | None:
     return key
 
 
-_DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
-
-
-def parse_duration(text: str | None) -> float | None:
-    """'90', '90s', '15m', '2h', '1h30m' -> seconds; None or '0' -> None (no limit)."""
-    if text is None:
-        return None
-    match = _DURATION.match(text)
-    if not text.strip() or not match or not any(match.groups()):
-        raise UsageError(
-            f"invalid duration {text!r}: use seconds or forms like 90s, 15m, 2h, 1h30m"
-        )
-    hours, minutes, seconds = match.groups()
-    total = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
-    return total or None
-
-
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 

@@ -58,7 +58,8 @@ class Guard:
 
 def budget(plan: Plan, policy: Policy) -> Guard:
     """The budget check alone (no network)."""
-    return Guard(policy, plan.samples, budget_problem(policy, plan.samples))
+    # The worst case: an unconfirmed submission that is not found is submitted again.
+    return Guard(policy, plan.samples_at_most, budget_problem(policy, plan.samples_at_most))
 
 
 def with_preflight(guard: Guard, plan: Plan, client: SpecClient) -> Guard:
