@@ -412,6 +412,8 @@ class LocalStore(BaseStore):
         self._sync_lock = threading.Lock()
         self._written = 0
         self._synced = 0
+        # Names changed in the journal since the last checkpoint (for a conflict's message).
+        self._journaled: list[str] = []
 
     # -- journal
 
@@ -448,6 +450,7 @@ class LocalStore(BaseStore):
                     os.ftruncate(self._fd, self._journal_size)
             raise _oserror("write state journal", b._shown(b.journal_path), exc) from None
         self._journal_size += len(line)
+        self._journaled.append(name)
         b.stats.journal_lines += 1
         b.stats.journal_bytes += len(line)
         self._written += 1
@@ -477,6 +480,7 @@ class LocalStore(BaseStore):
                 self._fd = None
             # Every line is now in the durable snapshot.
             self._synced = self._written
+            self._journaled.clear()
         try:
             os.unlink(b.journal_path)
         except FileNotFoundError:
@@ -501,11 +505,7 @@ class LocalStore(BaseStore):
         b = self._backend
         current = _identity(b.path)
         if current != self._snapshot:
-            raise StateConflictError(
-                f"state {b.display} was changed by another process while this one held the "
-                f"lock (was it force-unlocked?); not overwriting it. This session's changes "
-                f"are kept in {b._shown(b.journal_path)}"
-            )
+            raise self._conflict(state)
         data = statefile.dumps(state)
         tmp = f"{b.path}.tmp-{uuid.uuid4().hex[:12]}"
         # Step 1: the new snapshot, complete and durable, under a temp name.
@@ -532,6 +532,44 @@ class LocalStore(BaseStore):
         self._remove_journal()
         b.stats.checkpoints += 1
         b._fault("journal-removed")
+
+    def _conflict(self, state: State) -> StateConflictError:
+        """The snapshot changed under our lock: say where this session's changes are.
+
+        In our journal, unless the other writer removed it (a checkpoint of its
+        own folds the journal in and deletes it; our later appends went to a file
+        no longer there): then each change is named, to be checked.
+        """
+        b = self._backend
+        head = (
+            f"state {b.display} was changed by another process while this one held the "
+            "lock (was it force-unlocked?); not overwriting it."
+        )
+        journal = b._shown(b.journal_path)
+        if self._journal_in_place():
+            return StateConflictError(f"{head} This session's changes are kept in {journal}")
+        names = list(dict.fromkeys(self._journaled))
+        changes = ", ".join(
+            f"{name} (run {run.run_id})" if (run := state.runs.get(name)) and run.run_id else name
+            for name in names
+        )
+        return StateConflictError(
+            f"{head} The journal this session wrote to ({journal}) was removed meanwhile: "
+            "its changes since the last checkpoint are saved only if that process read them "
+            f"first: {changes or 'none'}",
+            hint="check each with `dfr state show NAME`; adopt a run missing there with "
+            "`dfr import NAME RUN_ID` before the next apply, which would submit it again",
+        )
+
+    def _journal_in_place(self) -> bool:
+        """Is the file this session appends to still the journal at its path?"""
+        if self._fd is None:
+            return False
+        try:
+            ours, there = os.fstat(self._fd), os.stat(self._backend.journal_path)
+        except OSError:
+            return False
+        return (ours.st_dev, ours.st_ino) == (there.st_dev, there.st_ino)
 
     def _backup(self) -> None:
         """PATH.backup := the current PATH (a hard link: O(1), keeps its bytes as they are)."""

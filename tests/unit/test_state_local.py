@@ -543,6 +543,38 @@ def test_snapshot_replaced_under_a_held_lock_is_a_conflict(path: Path) -> None:
     assert Path(str(path) + ".journal").exists()  # our change is kept
 
 
+def test_a_conflict_never_points_at_a_journal_that_is_gone(path: Path) -> None:
+    """The other writer folded our journal into its snapshot and removed it: the message
+    used to say our changes were "kept in" that deleted file."""
+    b = LocalBackend(path)
+    with b.lock("apply") as store:
+        store.put(rec("a"))
+    other = State.empty().with_record(rec("x"))
+    journal = Path(str(path) + ".journal")
+    with pytest.raises(StateConflictError) as info:  # noqa: SIM117
+        with b.lock("apply") as store:
+            store.put(rec("b"))
+            store.put(rec("c").evolve(run_id=None))
+            path.write_bytes(statefile.dumps(other))  # someone else wrote meanwhile...
+            journal.unlink()  # ...and removed the journal, as a checkpoint does
+            store.checkpoint()
+    message = str(info.value)
+    assert "kept in" not in message and not journal.exists()
+    assert f"{path.name}.journal" in message and "removed" in message, message
+    assert message.endswith("saved only if that process read them first: b (run run-b-0), c")
+    assert "dfr import" in (info.value.hint or ""), info.value.hint
+
+
+def test_a_conflict_names_the_journal_that_keeps_the_changes(path: Path) -> None:
+    b = LocalBackend(path)
+    with pytest.raises(StateConflictError) as info:  # noqa: SIM117
+        with b.lock("apply") as store:
+            store.put(rec("b"))
+            path.write_bytes(statefile.dumps(State.empty().with_record(rec("x"))))
+            store.checkpoint()
+    assert f"are kept in {path}.journal" in str(info.value)
+
+
 # --------------------------------------------------------------------------- amortised cost
 
 
