@@ -13,6 +13,7 @@ where `<!--` hides everything after it. So for every output:
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -98,6 +99,7 @@ def test_a_file_name_cannot_hide_later_changes_in_the_markdown_plan(
 def test_a_file_name_stays_on_its_line_in_the_text_plan(ws: Workspace, dfr: Runner) -> None:
     _write(ws.manifests, INJECT + ".yaml", "bad")
     _write(ws.manifests, HIDE + ".yaml", "small")
+    _write(ws.manifests, os.fsdecode(b"undecodable-\xff\x1b[2J.yaml"), "undecodable")
     for fmt in ("text", "github"):
         args = ["plan", "manifests"] if fmt == "text" else ["plan", "--format", fmt, "manifests"]
         code, out, err = dfr(*args)
@@ -108,6 +110,7 @@ def test_a_file_name_stays_on_its_line_in_the_text_plan(ws: Workspace, dfr: Runn
             "  #   manifest: manifests/bad\\n::error file=x.yaml,line=1::pwned\\n"
             "::set-output name=ok::1.yaml:4:9",
             "  #   manifest: manifests/small\\n\\n<!--.yaml:4:9",
+            "  #   manifest: manifests/undecodable-\\udcff\\x1b[2J.yaml:4:9",
         ]
 
 
