@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 
 #: A run the plan submits that is not submitted yet: dfr's own queue, not an API status
 #: (hence lower case beside the API's PENDING, PROCESSING, ...).
-QUEUED = "to submit"
+TO_SUBMIT = "to submit"
 #: Statuses in the order the counts are shown; others follow alphabetically.
-ORDER = (QUEUED, "PENDING", "PROCESSING", "SUCCEEDED", "FAILED", "CANCELED")
+ORDER = (TO_SUBMIT, "PENDING", "PROCESSING", "SUCCEEDED", "FAILED", "CANCELED")
 DEFAULT_INTERVAL = 30.0
 
 
@@ -93,7 +93,7 @@ class Tracker(ApplyEvents):
                 continue
             record = records.get(change.name)
             if change.submits:
-                self.status[change.name] = QUEUED
+                self.status[change.name] = TO_SUBMIT
             elif record is not None:
                 self.status[change.name] = _display(record)
                 at = _wall(record.submitted_at or record.created_at)
@@ -152,7 +152,7 @@ class Tracker(ApplyEvents):
             going = [
                 (name, now - self.started[name])
                 for name, status in self.status.items()
-                if status not in TERMINAL and status != QUEUED and name in self.started
+                if status not in TERMINAL and status != TO_SUBMIT and name in self.started
             ]
         return sorted(going, key=lambda item: (-item[1], item[0]))[:n]
 
@@ -173,7 +173,7 @@ def _display(record: RunRecord) -> str:
     if record.drift:
         return "GONE"
     # An unknown status is shown as the API sent it, on one line.
-    return one_line(record.status) if record.status else ("PENDING" if record.run_id else QUEUED)
+    return one_line(record.status) if record.status else ("PENDING" if record.run_id else TO_SUBMIT)
 
 
 class PlainProgress(Tracker):
@@ -274,7 +274,7 @@ class LiveProgress(Tracker):
 
 
 _STYLE = {
-    QUEUED: "dim",
+    TO_SUBMIT: "dim",
     "PENDING": "yellow",
     "PROCESSING": "cyan",
     SUCCEEDED: "green",
