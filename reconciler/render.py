@@ -15,7 +15,7 @@ from reconciler.textsafe import one_line
 def _value(value: Any) -> str:
     if value is MISSING:
         return "(unset)"
-    return json.dumps(value)
+    return one_line(json.dumps(value))  # JSON escapes controls, not the runner's `##[`
 
 
 def _fields(body: dict[str, Any], mark: str, indent: str) -> list[str]:
@@ -51,7 +51,7 @@ def render_change(change: Change) -> list[str]:
         old = prior.run_id if prior else None
         lines.append(f'-/+ run "{one_line(change.name)}" {{')
         if old:
-            lines.append(f"      - run_id = {json.dumps(old)} -> (known after apply)")
+            lines.append(f"      - run_id = {_value(old)} -> (known after apply)")
         changed = {f.field for f in change.fields}
         lines += _field_changes(change, "      ")
         unchanged = [k for k in change.body if k not in changed]

@@ -12,7 +12,9 @@ such text through the function made for its output:
   characters, line and paragraph separators, bidirectional overrides and lone
   surrogates (undecodable bytes of a file name) become visible escapes (`\\n`,
   `\\x1b`, `\\u202e`, `\\udcff`): one finding stays one line, nothing moves
-  the cursor or reorders what follows, and nothing fails to encode.
+  the cursor or reorders what follows, and nothing fails to encode. The
+  runner's legacy command marker `##[`, which it reads anywhere in a line,
+  becomes `#\\x23[`.
 - `line_start`: a path that begins a plain line (`FILE:LINE:COL: ...`): one
   line, and a relative path that would start the line with `:` or a space is
   written `./PATH`, so no line of ours can begin with a workflow command.
@@ -43,6 +45,7 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _UNSAFE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
+_LEGACY_COMMAND = "##["
 # Markdown punctuation that could start emphasis, code, links, tables or strikethrough.
 _MARKDOWN = re.compile(r"([\\`*_\[\]~|#])")
 # At the start of a list item's text: a nested list ("- ", "+ ") or an ordered one ("1.").
@@ -59,11 +62,17 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def one_line(text: object) -> str:
-    """`text` as one line of plain text, its control characters shown as escapes."""
+    """`text` as one line of plain text, its control characters shown as escapes.
+
+    `##[` becomes `#\\x23[`: GitHub's runner reads its legacy command syntax
+    (`##[set-output name=x;]value`) anywhere in a line of the log.
+    """
     value = str(text)
-    if value.isprintable():  # the common case: nothing to do
-        return value
-    return _UNSAFE.sub(_escape, value)
+    if not value.isprintable():
+        value = _UNSAFE.sub(_escape, value)
+    if _LEGACY_COMMAND in value:
+        value = value.replace(_LEGACY_COMMAND, "#\\x23[")
+    return value
 
 
 def line_start(path: object) -> str:

@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from reconciler.plan import MISSING, Action, Change, Plan
-from reconciler.textsafe import fence, html_text, md_code, md_text
+from reconciler.textsafe import fence, html_text, md_code, md_text, one_line
 
 #: GitHub's limit for one comment body.
 GITHUB_COMMENT_LIMIT = 65_536
@@ -33,7 +33,9 @@ def _n(count: int, word: str, plural: str | None = None) -> str:
 
 
 def _value(value: Any) -> str:
-    return "(unset)" if value is MISSING else json.dumps(value)
+    # JSON escapes control characters; one_line also the runner's `##[` (the
+    # comment's text may be printed in a CI log too).
+    return "(unset)" if value is MISSING else one_line(json.dumps(value))
 
 
 def _fenced(lines: list[str], lang: str = "diff") -> list[str]:
@@ -82,7 +84,7 @@ def _diff_lines(change: Change) -> list[str]:
         width = max((len(f.field) for f in change.fields), default=0)
         lines: list[str] = []
         if prior is not None and prior.run_id:
-            lines.append(f"- run_id = {json.dumps(prior.run_id)}")
+            lines.append(f"- run_id = {_value(prior.run_id)}")
             lines.append("+ run_id = (known after apply)")
         for f in change.fields:
             if f.before is not MISSING:

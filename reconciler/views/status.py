@@ -217,7 +217,7 @@ def use_rich(out: TextIO) -> bool:
 def _cell(value: Any) -> str:
     if value is _ABSENT:
         return "-"
-    return one_line(value) if isinstance(value, str) else json.dumps(value)
+    return one_line(value if isinstance(value, str) else json.dumps(value))
 
 
 _ABSENT = object()

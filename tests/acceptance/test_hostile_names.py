@@ -35,8 +35,9 @@ def _write(folder: Path, filename: str, name: str, **fields: object) -> Path:
 
 
 def _commands(text: str) -> list[str]:
-    """Every line GitHub's runner would read as a workflow command."""
-    return [line for line in text.splitlines() if line.lstrip().startswith("::")]
+    """Every line GitHub's runner would read as a workflow command: `::cmd` at the start
+    (after spaces), or the legacy `##[cmd]` anywhere in the line."""
+    return [line for line in text.splitlines() if line.lstrip().startswith("::") or "##[" in line]
 
 
 def _rendered(text: str) -> str:
@@ -53,16 +54,18 @@ def _visible_markdown(text: str) -> str:
 
 def test_a_file_name_cannot_forge_workflow_commands_in_validate(ws: Workspace, dfr: Runner) -> None:
     _write(ws.manifests, INJECT + ".yaml", "bad", number_of_samples=0)
+    _write(ws.manifests, "legacy##[set-output name=ok;]1.yaml", "legacy")
     code, out, err = dfr("validate", "manifests")
     assert code == 1
     assert _commands(out + err) == []
     (finding,) = [line for line in err.splitlines() if "must be at least 1" in line]
     assert finding.startswith("manifests/bad\\n::error file=x.yaml,line=1::pwned\\n::set-output")
+    assert "manifests/legacy#\\x23[set-output name=ok;]1.yaml:6:3: warning:" in err, err
 
     code, out, err = dfr("validate", "--format", "github", "manifests")
     assert code == 1
     commands = _commands(out + err)
-    assert len(commands) == 1 and COMMAND.fullmatch(commands[0]), commands
+    assert len(commands) == 2 and all(COMMAND.fullmatch(c) for c in commands), commands
     assert "file=manifests/bad%0A%3A%3Aerror file=x.yaml%2Cline=1%3A%3Apwned" in commands[0]
 
 

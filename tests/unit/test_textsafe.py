@@ -40,6 +40,9 @@ FRAGMENTS = [
     "::set-output name=x::y",
     "::error file=a,line=1::b",
     "::",
+    "##[set-output name=x;]y",
+    "##[",
+    "#",
     "<!--",
     "-->",
     "`",
@@ -86,7 +89,8 @@ NOW = "2026-01-01T00:00:00Z"
 
 
 def _commands(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.lstrip().startswith("::")]
+    """Lines GitHub's runner executes: `::cmd` at the start (v2), `##[cmd]` anywhere (v1)."""
+    return [line for line in text.splitlines() if line.lstrip().startswith("::") or "##[" in line]
 
 
 def _check_plain(text: str, harmless: str) -> None:
@@ -101,9 +105,11 @@ def _check_plain(text: str, harmless: str) -> None:
 
 @given(HOSTILE)
 @example("a\u2028b\x1b[0m\udcff")
+@example("###[x]")
 def test_one_line_is_one_printable_line(text: str) -> None:
     out = textsafe.one_line(text)
     assert "\n" not in out and "\r" not in out and not UNSAFE.search(out)
+    assert "##[" not in out  # the runner's legacy command syntax, read anywhere in a line
     out.encode("utf-8")  # a lone surrogate would not encode
     assert textsafe.one_line(out) == out
 
@@ -233,6 +239,7 @@ def test_diagnostics_as_text_and_annotations(value: str) -> None:
     diag.write_github(found, commands)
     lines = commands.getvalue().splitlines()
     assert len(lines) == 4 and all(COMMAND.fullmatch(line) for line in lines), lines
+    assert "##[" not in commands.getvalue()
 
     report = io.StringIO()
     gitlab.write_code_quality(found, report, io.StringIO())
