@@ -565,6 +565,18 @@ def state_rm(names: tuple[str, ...], state: str | None, lock_timeout: str) -> in
     return run_state_rm(state, names, _seconds(lock_timeout), _out())
 
 
+@state_group.command("mv")
+@click.argument("old")
+@click.argument("new")
+@_state_option
+@_lock_option
+def state_mv(old: str, new: str, state: str | None, lock_timeout: str) -> int:
+    """Rename OLD's record to NEW: a renamed manifest keeps its run (nothing else changes)."""
+    from reconciler.commands.state import run_state_mv
+
+    return run_state_mv(state, old, new, _seconds(lock_timeout), _out())
+
+
 @state_group.command("migrate")
 @_state_option
 @_lock_option

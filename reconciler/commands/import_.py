@@ -64,7 +64,15 @@ def run_import(args: ImportArgs, out: TextIO, err: TextIO) -> int:
                 for r in state.runs.values()
                 if run_id.lower() in {i.lower() for i in [r.run_id or "", *r.previous_run_ids]}
             )
-            raise DfrError(f"run {run_id} is already recorded for {owner!r}")
+            hint = None
+            if owner not in manifests:
+                # The usual way here: the manifest was renamed, and its run is kept
+                # under the old name.
+                hint = (
+                    f"if manifest {owner!r} was renamed to {name!r}, keep its run with "
+                    f"`dfr state mv {owner} {name}`"
+                )
+            raise DfrError(f"run {run_id} is already recorded for {owner!r}", hint=hint)
         run = client.get_run(run_id)  # NotFoundError says the run does not exist
         diffs = run_mismatches(body, run)
         if diffs and not args.force:

@@ -1,4 +1,4 @@
-"""`dfr refresh`, `dfr status`, `dfr state list|show|rm`, `dfr force-unlock`."""
+"""`dfr refresh`, `dfr status`, `dfr state list|show|rm|mv`, `dfr force-unlock`."""
 
 from __future__ import annotations
 
@@ -112,6 +112,43 @@ def run_state_rm(
             run = f"; run {record.run_id} itself was not touched" if record.run_id else ""
             out.write(f"Removed {record.name} from state{run}.\n")
     return EXIT_OK
+
+
+def run_state_mv(
+    state_path: str | None, old: str, new: str, lock_timeout: float, out: TextIO
+) -> int:
+    """Keep OLD's record (its run, intent, history) under NEW: a renamed manifest's run."""
+    check_manifest_name(new)
+    backend = open_backend(state_path)
+    with backend.lock("state mv", timeout=lock_timeout) as store:
+        record = _known(store.state, old, backend.describe())
+        if new in store.state.runs:
+            taken = store.state.runs[new].run_id
+            raise StateError(
+                f"{new!r} is already in state {backend.describe()}"
+                + (f" (run {taken})" if taken else "")
+                + f"; nothing was moved. To give {new} the run of {old}, forget the other "
+                f"first: dfr state rm {new}"
+            )
+        store.move(old, new)
+    run = f"run {record.run_id}" if record.run_id else "no run id yet"
+    out.write(f"Moved {old} to {new} ({run}).\n")
+    return EXIT_OK
+
+
+def check_manifest_name(name: str) -> None:
+    """UsageError unless `name` is a valid `metadata.name` (the manifest schema's rule)."""
+    import re
+
+    from reconciler.errors import UsageError
+    from reconciler.schema import manifest_schema
+
+    rule = manifest_schema()["$defs"]["metadata"]["properties"]["name"]
+    if len(name) > rule["maxLength"] or not re.fullmatch(rule["pattern"], name):
+        raise UsageError(
+            f"{name!r} is not a valid manifest name: 1 to {rule['maxLength']} characters of "
+            "lowercase letters, digits and '-', starting and ending with a letter or digit"
+        )
 
 
 def run_force_unlock(state_path: str | None, lock_id: str, out: TextIO) -> int:

@@ -8,6 +8,7 @@ A backend persists one `State` and guards it with a lock::
         store.put(record)                           # durable on return, serial += 1
         store.put_many(records)                     # all durable on return (one sync)
         store.remove(name)                          # durable on return, serial += 1
+        store.move(old, new)                        # a rename in one change, serial += 1
         store.checkpoint()                          # compact (also done on release)
 
 `put`/`remove` are thread-safe (apply records ids from a thread pool) and cost
@@ -42,7 +43,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from reconciler import __version__
@@ -86,6 +87,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def remove(self, name: str) -> None:
         """Forget `name` (StateError if unknown); durable when this returns; serial += 1."""
+
+    def move(self, old: str, new: str) -> None:
+        """Keep the record of `old` under `new` (its `name` changes, nothing else).
+
+        One change (serial += 1), durable when this returns: no crash can leave
+        the run under both names or neither. StateError when `old` is unknown
+        or `new` is taken.
+        """
+        raise StateError("this state cannot rename a record")
 
     @abc.abstractmethod
     def checkpoint(self) -> None:
@@ -302,7 +312,12 @@ class BaseStore(Store):
 
     @abc.abstractmethod
     def _write(self, op: str, name: str, text: str | None, serial: int) -> int:
-        """Write one change (record JSON `text`, None for remove); return a ticket for `_sync`."""
+        """Write one change; return a ticket for `_sync`.
+
+        `op` "put": `text` is the record of `name` (JSON); "remove": `text` is None;
+        "move": `text` is the record of `name` under its new name (which it holds),
+        stored there while `name` goes, in the same change.
+        """
 
     @abc.abstractmethod
     def _sync(self, ticket: int) -> None:
@@ -368,6 +383,18 @@ class BaseStore(Store):
 
     def remove(self, name: str) -> None:
         self._change("remove", name, None, None)
+
+    def move(self, old: str, new: str) -> None:
+        with self._mutex:
+            self._check_usable()
+            record = self._runs.get(old)
+            if record is None:
+                raise StateError(f"state {self._name} has no run named {old!r}")
+            if new in self._runs:
+                raise StateError(f"state {self._name} already has a run named {new!r}")
+            text, stored = statefile.canonical_record(replace(record, name=new))
+            ticket = self._write_locked("move", old, text, stored)
+        self._durable(ticket)
 
     def checkpoint(self) -> None:
         with self._mutex:
@@ -444,10 +471,10 @@ class BaseStore(Store):
         # Only now that the change is written does the view move, so a
         # failed write leaves memory equal to what is on disk.
         self._serial = serial
-        if record is None:
+        if record is None or op == "move":
             del self._runs[name]
-        else:
-            self._runs[name] = record
+        if record is not None:
+            self._runs[record.name] = record
         self._view = None
         self._pending += 1
         return ticket
@@ -529,12 +556,14 @@ class _MemoryStore(BaseStore):
         b.writes += 1
         # "Durable" here means visible to read(): commit straight to the backend.
         current = b._committed or State.empty(self._lineage)
-        if op == "put":
+        if op == "remove":
+            b._committed = current.without(name)
+        else:
             assert text is not None
             record = statefile.record_from_dict(statefile.decode_json(text, "record"))
+            if op == "move":
+                current = replace(current.without(name), serial=current.serial)
             b._committed = current.with_record(record)
-        else:
-            b._committed = current.without(name)
         return serial
 
     def _sync(self, ticket: int) -> None:

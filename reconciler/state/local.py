@@ -5,6 +5,7 @@ Files, for a state at PATH (all created mode 0600):
     PATH           the snapshot: the state document of `statefile` (atomic replace only)
     PATH.journal   JSON Lines, one change per line, appended + fsynced before put() returns:
                    {"lineage": ..., "name": ..., "op": "put"|"remove", "record": {...}, "serial": N}
+                   (a move: "op": "move", `name` the old key, `record` under its new name)
     PATH.backup    the snapshot before the last checkpoint
     PATH.lock      flock'd for a whole write session; holds the holder's info (see lock.py)
     PATH.moved     only after `dfr state migrate` moved the state away: where it went
@@ -327,9 +328,9 @@ def _journal_entry(
     if not isinstance(name, str) or not name:
         raise StateCorruptError(f"{where}: name: expected a non-empty string")
     record: RunRecord | None = None
-    if op == "put":
+    if op in ("put", "move"):
         record = statefile.check_record(obj.get("record"), where, ["record"])
-        if record.name != name:
+        if op == "put" and record.name != name:
             raise StateCorruptError(
                 f"{where}: record.name: {record.name!r} does not match name {name!r}"
             )
@@ -337,8 +338,28 @@ def _journal_entry(
         if obj.get("record") is not None:
             raise StateCorruptError(f"{where}: record: a remove carries no record")
     else:
-        raise StateCorruptError(f"{where}: op: expected 'put' or 'remove', found {op!r}")
+        raise StateCorruptError(f"{where}: op: expected 'put', 'remove' or 'move', found {op!r}")
     return lineage, serial, op, name, record
+
+
+def _apply_entry(
+    runs: dict[str, RunRecord], op: str, name: str, record: RunRecord | None, where: str
+) -> None:
+    """One journal change on `runs`. A move was checked under the lock before it was
+    written, so one that does not fit the state means the files do not belong together."""
+    if op == "move":
+        assert record is not None
+        if name not in runs:
+            raise StateCorruptError(f"{where}: name: {name!r} is not in the state")
+        if record.name in runs:
+            raise StateCorruptError(
+                f"{where}: record.name: {record.name!r} is already in the state"
+            )
+        del runs[name]
+    if record is not None:
+        runs[record.name] = record
+    else:
+        runs.pop(name, None)
 
 
 def replay(base: State | None, journal: bytes, source: str) -> State:
@@ -366,7 +387,7 @@ def replay(base: State | None, journal: bytes, source: str) -> State:
     runs = dict(base.runs) if base is not None else {}
     expected = serial + 1
     for lineno, raw in entries:
-        line_lineage, line_serial, _op, name, record = _journal_entry(raw, source, lineno)
+        line_lineage, line_serial, op, name, record = _journal_entry(raw, source, lineno)
         if lineage is None:
             lineage = line_lineage  # no snapshot yet: the journal founded this state
         elif line_lineage != lineage:
@@ -381,10 +402,7 @@ def replay(base: State | None, journal: bytes, source: str) -> State:
                 f"{source}:{lineno}: change {line_serial} follows change {expected - 1}: "
                 f"changes {expected}..{line_serial - 1} are missing"
             )
-        if record is not None:
-            runs[name] = record
-        else:
-            runs.pop(name, None)
+        _apply_entry(runs, op, name, record, f"{source}:{lineno}")
         expected += 1
     if lineage is None:  # only skipped lines, no snapshot: cannot happen, but be total
         return State.empty()

@@ -710,11 +710,19 @@ class PostgresStore(BaseStore):
     def _write(self, op: str, name: str, text: str | None, serial: int) -> int:
         b = self._backend
         with b._db(f"record run {name!r}"):
-            if serial > 1 and self._write_one_statement(op, name, text, serial):
+            if serial > 1 and op != "move" and self._write_one_statement(op, name, text, serial):
                 return serial  # committed: durable already
             with self._conn.transaction():
                 self._advance(serial - 1, serial, self._lineage, self._lineage)
-                if op == "put":
+                if op == "move":
+                    # The old row goes and the new one comes in this same transaction:
+                    # the run is never under both names, nor under neither.
+                    self._conn.execute(
+                        "DELETE FROM dfr_runs WHERE workspace = %s AND name = %s",
+                        (b.workspace, name),
+                    )
+                    name = json.loads(text or "{}")["name"]  # the new key
+                if op in ("put", "move"):
                     self._conn.execute(
                         "INSERT INTO dfr_runs (workspace, name, record, serial) "
                         "VALUES (%s, %s, %s, %s) ON CONFLICT (workspace, name) DO UPDATE "
