@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from reconciler.client import DataframerClient
     from reconciler.manifests import Manifest
     from reconciler.plan import Scope
+    from reconciler.project import Project
     from reconciler.state.backend import Backend
 
 DEFAULT_STATE = "dfr.state.json"
@@ -101,7 +102,9 @@ def open_backend(state: str | None) -> Backend:
     same from the environment (DFR_BACKEND, DFR_STATE), then from dfr.yaml
     (`backend`, `state`), then dfr.state.json. A flag beats a variable beats the
     file; naming a backend and a state file at the same level is refused, since
-    picking one in silence could send a run's id to the wrong state.
+    picking one in silence could send a run's id to the wrong state. So is a
+    variable (DFR_BACKEND, DFR_STATE, DFR_WORKSPACE) that selects another state
+    than dfr.yaml declares (`_check_declared`): only a flag overrides the file.
     """
     import click
 
@@ -124,6 +127,7 @@ def open_backend(state: str | None) -> Backend:
     workspace = meta.get("dfr.workspace")
     name = workspace[0] if workspace is not None else project.workspace
     target = DEFAULT_STATE
+    chosen: list[tuple[int, str, str]] = []
     if candidates:
         level = min(c[0] for c in candidates)
         chosen = [c for c in candidates if c[0] == level]
@@ -140,7 +144,78 @@ def open_backend(state: str | None) -> Backend:
     # `--workspace` with a state file is refused (it would be ignored).
     if not _is_url(target) and not (workspace is not None and _level(workspace[1]) == 0):
         name = None
+    from_env = bool(chosen) and chosen[0][0] == 1
+    variable_workspace = (
+        workspace[0] if workspace is not None and _level(workspace[1]) == 1 else None
+    )
+    if (from_env or variable_workspace) and not (chosen and chosen[0][0] == 0):
+        _check_declared(
+            project, chosen[0][1] if from_env else None, target, name, variable_workspace
+        )
     return backend_for(target, name)
+
+
+def _check_declared(
+    project: Project,
+    option: str | None,
+    target: str,
+    workspace: str | None,
+    variable_workspace: str | None,
+) -> None:
+    """Refuse a state chosen through the environment that is not the one dfr.yaml declares.
+
+    `option` is "backend" or "state" when DFR_BACKEND/DFR_STATE chose `target`, None
+    when dfr.yaml did (and DFR_WORKSPACE may have changed the workspace). People read
+    dfr.yaml, CI sets variables: two states would each submit the other's runs again.
+    """
+    declared = project.backend or project.state
+    if not declared:
+        return  # dfr.yaml says nothing about the state: the environment decides
+    from reconciler.state.postgres import DEFAULT_WORKSPACE
+
+    if _state_identity(target, workspace) == _state_identity(
+        declared, project.workspace or DEFAULT_WORKSPACE
+    ):
+        return
+    setting = "backend" if project.backend else "state"
+    theirs = f"{setting}: {_shown_target(declared)}"
+    if _is_url(declared):
+        theirs += f" (workspace {project.workspace or DEFAULT_WORKSPACE})"
+    if option is not None:
+        variable = "DFR_BACKEND" if option == "backend" else "DFR_STATE"
+        ours = f"{variable}={_shown_target(target)}"
+        if _is_url(target):
+            ours += f" (workspace {workspace or DEFAULT_WORKSPACE})"
+    else:
+        ours = f"DFR_WORKSPACE={variable_workspace}"
+    raise UsageError(
+        f"{ours} selects another state than {project.file or 'dfr.yaml'} declares "
+        f"({theirs}): people and CI would each keep a state and submit each other's runs "
+        "again. Make both name the same state, or override dfr.yaml explicitly on the "
+        "command line (--backend, --state, --workspace)"
+    )
+
+
+def _state_identity(target: str, workspace: str | None) -> tuple[str, str | None]:
+    """What makes two backends the same state: the database (its URL without the
+    password) and workspace, or the state file's real path."""
+    if _is_url(target):
+        from reconciler.state.postgres import PostgresBackend
+
+        location, name = PostgresBackend(target, workspace or "default").address()
+        rest = location.partition("://")[2]
+        return f"postgresql://{rest}", name
+    path = target[len("file://") :] if target.lower().startswith("file://") else target
+    return os.path.realpath(path), None
+
+
+def _shown_target(target: str) -> str:
+    """A backend value fit for a message: a URL's password is hidden."""
+    if _is_url(target):
+        from reconciler.state.postgres import redact
+
+        return redact(target)
+    return target
 
 
 def _is_url(value: str) -> bool:

@@ -272,8 +272,11 @@ def test_state_flag_over_env_over_file_over_default(
     names = [s["name"] for s in json.loads(gr_dfr("state", "list", "--json").out)]
     assert names == ["a", "b"]  # a new state: both submitted into it
     monkeypatch.setenv("DFR_STATE", "env.json")
-    assert gr_dfr(*apply_args("--no-wait")).code == 0
-    assert (root / "env.json").exists()  # the environment beats the file
+    # Another state in the environment than the file's is refused (issue 14: people
+    # and CI would each keep one); test_backend_agreement.py holds the details.
+    refused = gr_dfr(*apply_args("--no-wait"))
+    assert refused.code == 1 and "DFR_STATE=env.json" in refused.err
+    assert not (root / "env.json").exists()
     assert gr_dfr(*apply_args("--no-wait", "--state", "flag.json")).code == 0
     assert (root / "flag.json").exists()  # the flag beats both
     monkeypatch.delenv("DFR_STATE")
