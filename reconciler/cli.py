@@ -666,6 +666,21 @@ def import_(
     return run_import(args, _out(), _err())
 
 
+@cli.command("pre-commit", hidden=True)
+@click.argument("files", nargs=-1, type=click.Path(readable=False))
+@click.option(
+    "--skip-non-manifests",
+    is_flag=True,
+    help="Skip documents of the files that are not manifests (for hooks that pass every "
+    "YAML file).",
+)
+def pre_commit(files: tuple[str, ...], skip_non_manifests: bool) -> int:
+    """Check FILES as a pre-commit hook: their findings, names across all manifests."""
+    from reconciler.commands.precommit import run_hook
+
+    return run_hook(files, skip_non_manifests, _err())
+
+
 @cli.command("force-unlock")
 @click.argument("lock_id")
 @_state_option
@@ -912,9 +927,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         exc.show(_err())
         return EXIT_ERROR
     except DfrError as exc:
-        _err().write(f"error: {exc.message}\n")
+        # Messages quote paths, names and API text: one line each, never a CI command.
+        from reconciler.textsafe import one_line
+
+        _err().write(f"error: {one_line(exc.message)}\n")
         if exc.hint:
-            _err().write(f"hint: {exc.hint}\n")
+            _err().write(f"hint: {one_line(exc.hint)}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         _err().write("interrupted\n")
@@ -926,8 +944,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("DFR_DEBUG"):
             raise
+        from reconciler.textsafe import one_line
+
         _err().write(
-            f"internal error: {type(exc).__name__}: {exc}\n"
+            f"internal error: {type(exc).__name__}: {one_line(exc)}\n"
             "This is a bug in dfr; please report it with the command you ran. "
             "Set DFR_DEBUG=1 to see the traceback.\n"
         )

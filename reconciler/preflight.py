@@ -47,10 +47,13 @@ class Finding:
     blocking: bool = True
 
     def line(self) -> str:
+        # The place is a file path, the reason quotes the API's spec name: any text.
+        from reconciler.textsafe import line_start, one_line
+
         severity = "error" if self.blocking else "warning"
-        place = f"{self.where}: " if self.where else ""
+        place = f"{line_start(self.where)}: " if self.where else ""
         tail = "; it will not be submitted" if self.blocking else ""
-        return f"{place}{severity}: {self.name}: {self.reason}{tail}"
+        return f"{place}{severity}: {self.name}: {one_line(self.reason)}{tail}"
 
 
 @dataclass(slots=True)

@@ -45,8 +45,10 @@ repos:
     hooks:
       - id: dfr-validate
         name: dfr validate
-        entry: dfr validate --quiet
+        # Names are compared across every manifest, not only the staged files.
+        entry: dfr pre-commit
         language: system
+        require_serial: true
         files: (^|/)(dataframer|manifests)/.+\\.ya?ml$
       - id: dfr-fmt
         name: dfr fmt --check

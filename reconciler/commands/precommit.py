@@ -29,8 +29,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-import click
-
 from reconciler.errors import EXIT_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
@@ -137,19 +135,6 @@ def run_hook(files: Sequence[str], skip_non_manifests: bool, err: TextIO) -> int
     return EXIT_OK
 
 
-@click.command(NAME, hidden=True)
-@click.argument("files", nargs=-1, type=click.Path(readable=False))
-@click.option(
-    "--skip-non-manifests",
-    is_flag=True,
-    help="Skip documents of the files that are not manifests (for hooks that pass every "
-    "YAML file).",
-)
-def command(files: tuple[str, ...], skip_non_manifests: bool) -> int:
-    """Check FILES as a pre-commit hook: their findings, names across all manifests."""
-    return run_hook(files, skip_non_manifests, sys.stderr)
-
-
 _FLAGS = ("--skip-non-manifests", "--help", "-h")
 
 
@@ -161,8 +146,6 @@ def run(argv: Sequence[str]) -> int:
     """
     from reconciler import cli
 
-    if NAME not in cli.cli.commands:
-        cli.cli.add_command(command)
     args = list(argv)
     flags = []
     while args and args[0] in _FLAGS:

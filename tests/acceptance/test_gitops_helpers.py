@@ -298,7 +298,8 @@ def test_pre_commit_snippet(tmp_path: Path) -> None:
     path = CI / "pre-commit-config.yaml"
     assert path.read_text() == PRE_COMMIT  # what `dfr init` prints
     hooks = yaml.safe_load(path.read_text())["repos"][0]["hooks"]
-    assert [h["entry"] for h in hooks] == ["dfr validate --quiet", "dfr fmt --check"]
+    assert [h["entry"] for h in hooks] == ["dfr pre-commit", "dfr fmt --check"]
+    assert hooks[0]["require_serial"] is True
     exe = Path(sys.executable).with_name("pre-commit")
     done = subprocess.run(
         [str(exe), "validate-config", str(path)],
@@ -309,3 +310,24 @@ def test_pre_commit_snippet(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dfr_pre_commit_compares_names_with_manifests_it_was_not_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconciler.cli import run
+
+    folder = tmp_path / "dataframer"
+    folder.mkdir()
+    body = (
+        "spec: {spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a, spec_version: 1, "
+        "number_of_samples: 1}\n"
+    )
+    for file in ("a.yaml", "b.yaml"):
+        (folder / file).write_text(
+            "apiVersion: dataframer.ai/v1\nkind: GenerationRun\nmetadata: {name: same}\n" + body
+        )
+    monkeypatch.chdir(tmp_path)
+    assert run(["pre-commit", "dataframer/a.yaml"]) == 1  # the local hook's entry
+    err = capsys.readouterr().err
+    assert "dataframer/a.yaml" in err and "same" in err and "dataframer/b.yaml" in err
