@@ -53,6 +53,10 @@ _BULLET = re.compile(r"^([-+])")
 _ORDINAL = re.compile(r"^(\d+)([.)])")
 
 
+#: `@` followed by what GitHub and GitLab read as a user or team name.
+_MENTION = re.compile(r"@(?=[A-Za-z0-9_-])")
+
+
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     if char in _ESCAPES:
@@ -100,8 +104,13 @@ def html_text(text: object) -> str:
 
 
 def md_text(text: object) -> str:
-    """Markdown prose (a list item's text): one line, HTML and Markdown punctuation escaped."""
+    """Markdown prose (a list item's text): one line, HTML and Markdown punctuation escaped.
+
+    An `@` before a word gets a zero-width space after it: a manifest name or an
+    API's text must not ping a person or a team from a pull-request comment.
+    """
     value = _MARKDOWN.sub(r"\\\1", html.escape(one_line(text), quote=False))
+    value = _MENTION.sub("@\u200b", value)
     return _ORDINAL.sub(r"\1\\\2", _BULLET.sub(r"\\\1", value))
 
 

@@ -320,3 +320,11 @@ def test_progress_lines(value: str) -> None:
         return err.getvalue()
 
     _check_plain(*_both(value, text))
+
+
+def test_md_text_never_mentions_anyone() -> None:
+    from reconciler.textsafe import md_text
+
+    text = md_text("ping @octocat and @my-org/team")
+    assert "@octocat" not in text and "@my-org" not in text
+    assert text == "ping @\u200boctocat and @\u200bmy-org/team"
