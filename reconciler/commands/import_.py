@@ -18,6 +18,7 @@ from reconciler.commands.common import load_manifests, make_client, open_backend
 from reconciler.errors import EXIT_OK, DfrError
 from reconciler.matching import body_of, run_mismatches, used_of
 from reconciler.state.model import PENDING, RunRecord, utc_now
+from reconciler.textsafe import one_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +106,11 @@ def run_import(args: ImportArgs, out: TextIO, err: TextIO) -> int:
                 api=client.base_url,
             )
         )
-    out.write(f"Imported run {run_id} ({run.status or 'status unknown'}) as {name}.\n")
+    out.write(f"Imported run {run_id} ({one_line(run.status or 'status unknown')}) as {name}.\n")
     if diffs:
         err.write(
             f"warning: {name}: run {run_id} differs from the manifest: "
-            + "; ".join(d.describe() for d in diffs)
+            + one_line("; ".join(d.describe() for d in diffs))
             + f". `dfr plan` shows it as a replace; `dfr apply --replace {name}` would pay "
             "for a new run\n"
         )

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 from reconciler.commands.common import make_client, open_backend
 from reconciler.errors import EXIT_ERROR, EXIT_OK, StateError
 from reconciler.state.model import RunRecord, State
+from reconciler.textsafe import one_line
 from reconciler.views.status import display_status
 
 
@@ -67,7 +68,7 @@ def run_state_list(state_path: str | None, as_json: bool, out: TextIO) -> int:
         out.write("\n")
     else:
         for r in records:
-            out.write(f"{r.name}\t{r.run_id or '-'}\t{display_status(r)}\n")
+            out.write(f"{r.name}\t{one_line(r.run_id or '-')}\t{one_line(display_status(r))}\n")
     return EXIT_OK
 
 
@@ -92,12 +93,12 @@ def run_state_show(state_path: str | None, name: str, as_json: bool, out: TextIO
     width = max(len(k) for k in shown)
     for key, value in shown.items():
         text = value if isinstance(value, str) else json.dumps(value)
-        out.write(f"{key.ljust(width)}  {text}\n")
+        out.write(f"{key.ljust(width)}  {one_line(text)}\n")
     lines = field_lines(record)
     if lines:
         out.write("\nfields (sent by dfr, used by the API):\n")
         for line in lines:
-            out.write(f"  {line}\n")
+            out.write(f"  {one_line(line)}\n")
     return EXIT_OK
 
 
@@ -179,9 +180,11 @@ def run_refresh(args: RefreshArgs, out: TextIO, err: TextIO) -> int:
 
     def changed(before: RunRecord, after: RunRecord) -> None:
         if after.drift and not before.drift:
-            err.write(f"{after.name}: run {after.run_id} no longer exists in the API (404)\n")
+            err.write(
+                f"{after.name}: run {one_line(after.run_id)} no longer exists in the API (404)\n"
+            )
         elif after.status != before.status:
-            err.write(f"{after.name}: {before.status} -> {after.status}\n")
+            err.write(f"{after.name}: {one_line(before.status)} -> {one_line(after.status)}\n")
 
     with (
         make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client,
@@ -203,7 +206,10 @@ def run_refresh(args: RefreshArgs, out: TextIO, err: TextIO) -> int:
                         api=client.base_url,
                     )
                 )
-                err.write(f"{res.name}: adopted run {res.run.id} from an unconfirmed submission\n")
+                err.write(
+                    f"{res.name}: adopted run {one_line(res.run.id)} from an unconfirmed "
+                    "submission\n"
+                )
                 replaced = record.intent.replaces if record.intent else None
                 if replaced:
                     # The replace was approved by the apply that sent it: finish it.
@@ -217,7 +223,7 @@ def run_refresh(args: RefreshArgs, out: TextIO, err: TextIO) -> int:
                         )
             elif res.ambiguous:
                 problems += 1
-                err.write(f"{res.name}: {res.ambiguity_message()}\n")
+                err.write(f"{res.name}: {one_line(res.ambiguity_message())}\n")
         unfinished = [r for r in store.state.runs.values() if r.run_id and not r.is_terminal]
         observe.observe(
             client, unfinished, store, on_change=changed, confirm_gone=args.confirm_gone
