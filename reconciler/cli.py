@@ -227,6 +227,15 @@ def _switch_api_option(f: Any) -> Any:
     )(f)
 
 
+def _policy_change_option(f: Any) -> Any:
+    return click.option(
+        "--policy-change",
+        is_flag=True,
+        help="This command's dfr.yaml policy differs from the one in force for the state, "
+        "and that is meant: plan under it, and apply records it in state.",
+    )(f)
+
+
 def _api_options(f: Any) -> Any:
     f = click.option(
         "--max-rps",
@@ -284,6 +293,7 @@ def _seconds(text: str, what: str = "--lock-timeout") -> float:
 @_state_option
 @_api_options
 @_switch_api_option
+@_policy_change_option
 @click.option("--refresh", is_flag=True, help="Ask the API for unfinished runs' statuses first.")
 @click.option("--replace", multiple=True, metavar="NAME", help="Plan to resubmit this run.")
 @click.option("--prune", is_flag=True, help="Plan to cancel and forget runs with no manifest.")
@@ -309,6 +319,7 @@ def plan(
     api_url: str | None,
     allow_insecure_http: bool,
     switch_api: bool,
+    policy_change: bool,
     refresh: bool,
     replace: tuple[str, ...],
     prune: bool,
@@ -343,6 +354,7 @@ def plan(
             fmt="json" if as_json else resolve_format(fmt),
             summary_file=summary_file,
             switch_api=switch_api,
+            policy_change=policy_change,
         ),
         _out(),
         _err(),
@@ -354,6 +366,7 @@ def plan(
 @_state_option
 @_api_options
 @_switch_api_option
+@_policy_change_option
 @_lock_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
@@ -399,6 +412,7 @@ def apply(
     api_url: str | None,
     allow_insecure_http: bool,
     switch_api: bool,
+    policy_change: bool,
     lock_timeout: str,
     auto_approve: bool,
     parallelism: int | None,
@@ -444,6 +458,7 @@ def apply(
             allow_insecure_http=allow_insecure_http,
             no_progress=no_progress,
             switch_api=switch_api,
+            policy_change=policy_change,
         ),
         _out(),
         _err(),

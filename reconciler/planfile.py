@@ -1,7 +1,8 @@
 """Saved plans: `dfr plan --out PLANFILE` and `dfr apply PLANFILE`.
 
 A saved plan records what it was made from: the manifest paths and the hash
-of what they asked for, the state's lineage and serial, and the options. It
+of what they asked for, the state's lineage and serial, the options, and the
+policy it was checked against (and whether it was made with --policy-change). It
 carries a checksum of its own content, so a hand-edited file is refused.
 `apply PLANFILE` re-reads the manifests and the state under the lock, refuses
 when either moved, re-plans and requires the result to be the saved plan:
@@ -39,6 +40,11 @@ class SavedPlan:
     # The project's own manifests were read (no PATH named): runs whose manifest
     # file is unknown are in the plan's scope. Plans saved before it: True.
     whole: bool = True
+    # The policy the plan was checked against (sha256 of its settings) and whether
+    # it was made with --policy-change (apply then records that policy). Plans saved
+    # before it: None, not checked.
+    policy_sha256: str | None = None
+    policy_change: bool = False
 
 
 def _checksum(document: dict[str, Any]) -> str:
@@ -47,7 +53,15 @@ def _checksum(document: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def save(path: str, plan: Plan, paths: tuple[str, ...], *, whole: bool = True) -> None:
+def save(
+    path: str,
+    plan: Plan,
+    paths: tuple[str, ...],
+    *,
+    whole: bool = True,
+    policy_sha256: str | None = None,
+    policy_change: bool = False,
+) -> None:
     document: dict[str, Any] = {
         MARKER: FORMAT,
         "dfr_version": __version__,
@@ -60,6 +74,8 @@ def save(path: str, plan: Plan, paths: tuple[str, ...], *, whole: bool = True) -
         "scope_whole": whole,
         "plan": plan_to_json(plan),
     }
+    if policy_sha256 is not None:
+        document["policy"] = {"sha256": policy_sha256, "change": policy_change}
     document["checksum"] = _checksum(document)
     data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
     tmp = f"{path}.tmp-{os.getpid()}"
@@ -110,6 +126,7 @@ def load(path: str) -> SavedPlan:
     try:
         options = document["options"]
         state = document["state"]
+        policy = document.get("policy") or {}
         return SavedPlan(
             paths=tuple(str(p) for p in document["paths"]),
             cwd=str(document["cwd"]),
@@ -122,8 +139,10 @@ def load(path: str) -> SavedPlan:
             ),
             plan=dict(document["plan"]),
             whole=bool(document.get("scope_whole", True)),
+            policy_sha256=str(policy["sha256"]) if "sha256" in policy else None,
+            policy_change=bool(policy.get("change", False)),
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise PlanError(f"{path} is not a valid saved plan (fields missing)") from None
 
 
@@ -159,3 +178,14 @@ def check_current(saved: SavedPlan, plan: Plan, path: str) -> None:
 
     if comparable(plan_to_json(plan)["changes"]) != comparable(saved.plan.get("changes")):
         raise PlanError(f"{path} does not match what its manifests and state give; make a new plan")
+
+
+def check_policy(saved: SavedPlan, policy_sha256: str, shown: str, path: str) -> None:
+    """Refuse a saved plan made under another policy than the one apply now enforces
+    (`shown`: where that one comes from, e.g. dfr.yaml)."""
+    if saved.policy_sha256 is not None and saved.policy_sha256 != policy_sha256:
+        raise PlanError(
+            f"{path} was made under another policy (sha256 {saved.policy_sha256[:12]}) than "
+            f"the one in force for this apply ({shown}, sha256 {policy_sha256[:12]}); "
+            "make a new plan with `dfr plan --out` and review it"
+        )

@@ -8,14 +8,16 @@ and manifests go in, diagnostics or messages come out. No I/O, no printing.
   and so for the pre-commit hook, and for the front end of plan and apply;
 - `budget_problem` is the plan-level check of `max_samples_per_apply`;
 - `unpinned_version` is the reproducibility warning for a manifest that follows
-  its spec's latest version.
+  its spec's latest version;
+- `Policy.settings` is the canonical mapping state records as the policy in force
+  (`reconciler.state.model.PolicyRecord`), `policy_changes` words two of them apart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reconciler import diagnostics as diag
 from reconciler.diagnostics import Diagnostic
@@ -58,9 +60,59 @@ class Policy:
         )
 
     def where(self, key: str) -> str:
-        """'policy.KEY in dfr.yaml:LINE:COL': where a limit comes from, for messages."""
-        line, col = self.places.get(key, (1, 1))
+        """'policy.KEY in dfr.yaml:LINE:COL': where a limit comes from, for messages
+        ('policy.KEY in SOURCE' for a policy read from state, which has no lines)."""
+        if key not in self.places:
+            return f"policy.{key} in {self.source}"
+        line, col = self.places[key]
         return f"policy.{key} in {self.source}:{line}:{col}"
+
+    def settings(self) -> dict[str, Any]:
+        """The limits as a canonical mapping (what state records and hashes): only the
+        limits set, lists sorted, so the same policy written another way is equal."""
+        out: dict[str, Any] = {}
+        if self.max_samples_per_run is not None:
+            out["max_samples_per_run"] = self.max_samples_per_run
+        if self.max_samples_per_apply is not None:
+            out["max_samples_per_apply"] = self.max_samples_per_apply
+        if self.allowed_models is not None:
+            out["allowed_models"] = sorted(set(self.allowed_models))
+        if self.required_labels:
+            out["required_labels"] = sorted(set(self.required_labels))
+        return out
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], *, source: str) -> Policy:
+        """The policy of a canonical mapping (as `settings()` makes and state records)."""
+        models = settings.get("allowed_models")
+        return cls(
+            max_samples_per_run=settings.get("max_samples_per_run"),
+            max_samples_per_apply=settings.get("max_samples_per_apply"),
+            allowed_models=tuple(models) if models is not None else None,
+            required_labels=tuple(settings.get("required_labels") or ()),
+            source=source,
+        )
+
+
+#: The limits in the order messages list them.
+POLICY_KEYS = ("max_samples_per_run", "max_samples_per_apply", "allowed_models", "required_labels")
+
+
+def policy_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Each limit that differs, as 'KEY OLD -> NEW' ('(none)'; '(any)' for models)."""
+
+    def shown(key: str, value: Any) -> str:
+        if value is None:
+            return "(any)" if key == "allowed_models" else "(none)"
+        if isinstance(value, list):
+            return ", ".join(value)
+        return str(value)
+
+    return [
+        f"{key} {shown(key, old.get(key))} -> {shown(key, new.get(key))}"
+        for key in POLICY_KEYS
+        if old.get(key) != new.get(key)
+    ]
 
 
 def manifest_checks(policy: Policy) -> list[DocumentCheck]:

@@ -15,7 +15,7 @@ import pytest
 
 from reconciler.errors import StateError
 from reconciler.state.backend import Backend
-from reconciler.state.model import Intent, RunRecord
+from reconciler.state.model import Intent, PolicyRecord, RunRecord, State
 
 
 def sample(name: str, run_id: str | None = "run-1", **fields: object) -> RunRecord:
@@ -81,6 +81,52 @@ def move_refuses_an_unknown_or_taken_name_without_a_change(backend: Backend) -> 
         store.move("a", "c")
     assert set(backend.read().runs) == {"b", "c"}
 
+
+def policy(limit: int = 1000) -> PolicyRecord:
+    return PolicyRecord.new(
+        {"max_samples_per_run": limit, "allowed_models": ["a/m-1", "b/m-2"]},
+        by="ana@ci-7 (pid 42)",
+        source="dfr.yaml",
+    )
+
+
+def set_policy_is_one_change_read_back_whole(backend: Backend) -> None:
+    strict, loose = policy(), policy(5000)
+    assert backend.read().policy is None
+    with backend.lock("test") as store:
+        store.set_policy(strict)  # the first change of a state may be its policy
+        assert backend.read().policy == strict == store.state.policy
+        assert backend.read().serial == 1
+        store.put(sample("a"))
+        store.set_policy(loose)
+        seen = backend.read()
+        assert seen.serial == 3 and seen.policy == loose and set(seen.runs) == {"a"}
+    # Kept across sessions and their checkpoints, and by writes of runs.
+    with backend.lock("test") as store:
+        assert store.state.policy == loose
+        store.put(sample("b", "run-2"))
+        store.move("b", "c")
+        store.remove("c")
+    after = backend.read()
+    assert after.policy == loose and after.serial == 6
+    with backend.lock("test") as store:
+        store.set_policy(None)  # no policy in force any more
+    assert backend.read().policy is None and backend.read().serial == 7
+
+
+def overwrite_carries_the_policy(backend: Backend) -> None:
+    """`dfr state migrate` copies the policy in force with the runs."""
+    source = State(2, 9, "lineage-1", {"a": sample("a")}, policy=policy())
+    with backend.lock("test") as store:
+        store.overwrite(source)  # type: ignore[attr-defined]
+        assert store.state == source
+    assert backend.read() == source
+    with backend.lock("test") as store:
+        store.overwrite(dataclasses.replace(source, serial=10, policy=None))  # type: ignore[attr-defined]
+    assert backend.read().policy is None
+
+
+POLICY_CONTRACT = (set_policy_is_one_change_read_back_whole, overwrite_carries_the_policy)
 
 MOVE_CONTRACT = (
     move_keeps_the_run_under_the_new_name,

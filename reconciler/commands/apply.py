@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -40,6 +41,7 @@ class ApplyArgs:
     allow_insecure_http: bool = False
     no_progress: bool = False  # plain progress lines even on a terminal
     switch_api: bool = False  # the state's runs belong to another API URL, and that is meant
+    policy_change: bool = False  # make dfr.yaml's policy the one in force for the state
 
 
 @contextmanager
@@ -103,7 +105,9 @@ def run_apply(
     from reconciler.project import current
 
     project = current()  # the policy at apply time, for saved plans too
-    # A saved plan reads the PATHs it was made from, with the scope it had.
+    # A saved plan reads the PATHs it was made from, with the scope it had. The
+    # manifests are checked against dfr.yaml's policy: apply goes ahead only when
+    # it is the one in force for the state, or becomes it (guard.PolicyGate).
     manifests, scope = load_scoped(paths, err, whole=None if saved is None else saved.whole)
     check_replace_names(args.replace, {m.name for m in manifests})
     backend = open_backend(args.state)
@@ -119,6 +123,13 @@ def run_apply(
         from reconciler.commands.common import check_api
 
         check_api(store.state, client, switch=args.switch_api, store=store)
+        # Under the lock: the policy in force is the one recorded in state now.
+        gate = guard.policy_gate(
+            project,
+            store.state.policy,
+            backend.describe(),
+            change=args.policy_change or (saved is not None and saved.policy_change),
+        )
         plan = make_plan(manifests, store.state, options, scope)
         if saved is not None:
             planfile.check_current(saved, plan, args.paths[0])
@@ -129,16 +140,23 @@ def run_apply(
                 "`dfr state rm NAME...`"
             )
         checked = guard.budget(plan, project.policy)
-        out.write(checked.annotate(render_plan(plan)))
+        line = gate.line()
+        out.write((line + "\n\n" if line else "") + checked.annotate(render_plan(plan)))
         out.flush()
         refused = prune_refusal(plan)
         if refused:
             raise UsageError(refused + "; nothing was done")
+        policy_refusal = gate.refusal()
+        if policy_refusal is not None:
+            raise policy_refusal
         guard.refuse_over_budget(checked)  # before any request
+        if saved is not None:
+            planfile.check_policy(saved, gate.file_sha256, gate.shown_file, args.paths[0])
         if plan.to_submit:
             checked = guard.with_preflight(checked, plan, client)
             checked.report(err)
-        if plan.has_changes and saved is None and not args.auto_approve:
+        policy_changes = gate.action == "change"
+        if (plan.has_changes or policy_changes) and saved is None and not args.auto_approve:
             if not interactive:
                 raise UsageError(
                     "apply needs a confirmation and there is no terminal to ask on: review "
@@ -147,6 +165,16 @@ def run_apply(
             if not confirm():
                 out.write("Apply canceled; nothing was submitted.\n")
                 return EXIT_ERROR
+        if gate.action in ("record", "change"):
+            # Before anything is submitted: what this apply pays for is under it.
+            from reconciler.state.backend import whoami
+
+            record = gate.to_record(by=whoami())
+            store.set_policy(record)
+            say(gate.recorded_message(record))
+            # That change is the only one since the plan (the lock is held), and a
+            # policy changes no run: the plan stands, one serial on.
+            plan = dataclasses.replace(plan, serial=store.state.serial)
         from reconciler.progress import make_progress
 
         progress = make_progress(plan, store.state.runs, err, no_progress=args.no_progress)

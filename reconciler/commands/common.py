@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from reconciler.client import DataframerClient
     from reconciler.manifests import Manifest
     from reconciler.plan import Scope
+    from reconciler.policy import Policy
     from reconciler.project import Project
     from reconciler.state.backend import Backend
 
@@ -32,14 +33,17 @@ def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
 
 
 def load_scoped(
-    paths: Sequence[str], err: TextIO, *, whole: bool | None = None
+    paths: Sequence[str], err: TextIO, *, whole: bool | None = None, policy: Policy | None = None
 ) -> tuple[list[Manifest], Scope]:
     """`load_manifests`, and the plan's scope: which files were read, relative to the
     project root, which of them held skipped documents, and each manifest's file.
 
     `whole`: the project's own manifests are read (default: when no PATH is named).
+    `policy`: the policy to check them against (default: dfr.yaml's; `plan` passes
+    the one in force for its state).
     """
     from reconciler import vcache
+    from reconciler.policy import manifest_checks
     from reconciler.project import current
     from reconciler.validate import jobs_from_cli, validate_paths
 
@@ -47,7 +51,7 @@ def load_scoped(
     where = project.manifest_paths(paths)
     result = validate_paths(
         where,
-        checks=project.checks(),
+        checks=project.checks() if policy is None else manifest_checks(policy),
         cache=vcache.from_cli(),
         jobs=jobs_from_cli(),
         extra_models=project.extra_models,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from reconciler.commands.common import load_scoped, make_client, open_backend
-from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ValidationFailed
 from reconciler.state.model import State
 
 
@@ -27,6 +27,7 @@ class PlanArgs:
     fmt: str = "text"  # text, json, markdown, github (auto resolved by the CLI)
     summary_file: str | None = None  # GitLab MR widget summary
     switch_api: bool = False  # the state's runs belong to another API URL, and that is meant
+    policy_change: bool = False  # check against dfr.yaml's policy, not the one in state
 
 
 def refreshed(
@@ -46,7 +47,7 @@ def refreshed(
         unfinished = [r for r in state.runs.values() if r.run_id and not r.is_terminal]
         observe.observe(client, unfinished, store)
         runs = store.state.runs
-    return State(state.format_version, state.serial, state.lineage, runs)
+    return State(state.format_version, state.serial, state.lineage, runs, state.policy)
 
 
 def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
@@ -58,26 +59,40 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
     project = current()
     paths = project.manifest_paths(args.paths)  # PATHS, else dfr.yaml's, else "."
     fmt = "json" if args.as_json else args.fmt
+    # The state first: the policy in force is the one it records (see guard.PolicyGate).
+    backend = open_backend(args.state)
+    state = backend.read()
+    gate = guard.policy_gate(project, state.policy, backend.describe(), change=args.policy_change)
+    policy = gate.effective
+    line = gate.line()
     warnings: list[Any] = []
-    if fmt == "github":
-        from reconciler.views.plan_output import load_manifests_annotated
+    try:
+        if fmt == "github":
+            from reconciler.views.plan_output import load_manifests_annotated
 
-        manifests, warnings = load_manifests_annotated(paths, out, err)
-        scope = scope_of(manifests, paths, named=bool(args.paths))
-    else:
-        manifests, scope = load_scoped(args.paths, err)
-    state = open_backend(args.state).read()
+            manifests, warnings = load_manifests_annotated(paths, out, err, policy=policy)
+            scope = scope_of(manifests, paths, named=bool(args.paths))
+        else:
+            manifests, scope = load_scoped(args.paths, err, policy=policy)
+    except ValidationFailed:
+        if gate.action in ("change", "refused"):
+            err.write(f"{line}\n")  # which policy the manifests were checked against
+        raise
+    if line is not None and fmt != "json":
+        out.write(line + "\n\n")
     if args.refresh:
         state = refreshed(state, args.api_url, args.allow_insecure_http, switch_api=args.switch_api)
     options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
     check_replace_names(args.replace, {m.name for m in manifests})
     plan = make_plan(manifests, state, options, scope)
-    checked = guard.budget(plan, project.policy)
+    checked = guard.budget(plan, policy)
     if args.refresh and plan.to_submit:
         with make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client:
             checked = guard.with_preflight(checked, plan, client)
     if fmt == "json":
-        json.dump({**plan_to_json(plan), **checked.json_fields()}, out, indent=2)
+        json.dump(
+            {**plan_to_json(plan), **checked.json_fields(), **gate.json_fields()}, out, indent=2
+        )
         out.write("\n")
     elif fmt in ("markdown", "github"):
         from reconciler.views.plan_output import write_plan
@@ -97,16 +112,31 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
         if args.out_file:
             err.write(f"The plan was not saved to {args.out_file}: fix the errors above first.\n")
         return EXIT_ERROR
+    if args.out_file and gate.action == "refused":
+        # apply would refuse it: the plan was checked against the policy in force.
+        err.write(
+            f"The plan was not saved to {args.out_file}: {gate.shown_file}'s policy differs "
+            f"from {gate.in_force_name} (see above); to make it the one in force, plan "
+            "again with --policy-change and review the plan under it.\n"
+        )
+        return EXIT_ERROR
     if args.out_file:
         from reconciler import planfile
 
-        planfile.save(args.out_file, plan, paths, whole=not args.paths)
+        planfile.save(
+            args.out_file,
+            plan,
+            paths,
+            whole=not args.paths,
+            policy_sha256=gate.file_sha256,
+            policy_change=gate.action == "change",
+        )
         if fmt in ("text", "github"):
             out.write(
                 f"\nSaved the plan to {args.out_file}. Apply exactly it with: "
                 f"dfr apply {args.out_file}\n"
             )
-    if args.detailed_exitcode and plan.has_changes:
+    if args.detailed_exitcode and (plan.has_changes or gate.action == "change"):
         return EXIT_CHANGES
     return EXIT_OK
 

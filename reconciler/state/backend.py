@@ -9,6 +9,7 @@ A backend persists one `State` and guards it with a lock::
         store.put_many(records)                     # all durable on return (one sync)
         store.remove(name)                          # durable on return, serial += 1
         store.move(old, new)                        # a rename in one change, serial += 1
+        store.set_policy(policy)                    # the policy in force, serial += 1
         store.checkpoint()                          # compact (also done on release)
 
 `put`/`remove` are thread-safe (apply records ids from a thread pool) and cost
@@ -49,7 +50,7 @@ from typing import Any
 from reconciler import __version__
 from reconciler.errors import StateError, StateLockedError
 from reconciler.state import statefile
-from reconciler.state.model import RunRecord, State, utc_now
+from reconciler.state.model import PolicyRecord, RunRecord, State, utc_now
 
 __all__ = [
     "Backend",
@@ -60,6 +61,7 @@ __all__ = [
     "Store",
     "holder_info",
     "locked_message",
+    "whoami",
 ]
 
 
@@ -96,6 +98,11 @@ class Store(abc.ABC):
         or `new` is taken.
         """
         raise StateError("this state cannot rename a record")
+
+    def set_policy(self, policy: PolicyRecord | None) -> None:
+        """Record `policy` as the one in force for this state (None: none); one change,
+        durable when this returns (serial += 1)."""
+        raise StateError("this state cannot record a policy")
 
     @abc.abstractmethod
     def checkpoint(self) -> None:
@@ -180,7 +187,7 @@ class Moved:
             backend=backend,
             workspace=workspace,
             at=utc_now(),
-            by=f"{_user()}@{socket.gethostname()} (pid {os.getpid()})",
+            by=whoami(),
             lineage=state.lineage,
             serial=state.serial,
         )
@@ -253,6 +260,11 @@ def _user() -> str:
         return str(os.getuid())
 
 
+def whoami() -> str:
+    """user@host (pid N): who recorded a change, for messages and audit fields."""
+    return f"{_user()}@{socket.gethostname()} (pid {os.getpid()})"
+
+
 def holder_info(operation: str) -> dict[str, Any]:
     """Who holds a lock: written next to the lock so a blocked user knows whom to wait for."""
     return {
@@ -302,6 +314,7 @@ class BaseStore(Store):
         self._lineage = state.lineage
         self._serial = state.serial
         self._runs = dict(state.runs)
+        self._policy = state.policy
         self._view: State | None = state
         self._closed = False
         self._poisoned: str | None = None
@@ -316,7 +329,8 @@ class BaseStore(Store):
 
         `op` "put": `text` is the record of `name` (JSON); "remove": `text` is None;
         "move": `text` is the record of `name` under its new name (which it holds),
-        stored there while `name` goes, in the same change.
+        stored there while `name` goes, in the same change; "policy": `name` is ""
+        and `text` the policy in force (JSON), or None when there is none.
         """
 
     @abc.abstractmethod
@@ -339,12 +353,7 @@ class BaseStore(Store):
     def state(self) -> State:
         with self._mutex:
             if self._view is None:
-                self._view = State(
-                    format_version=statefile.FORMAT_VERSION,
-                    serial=self._serial,
-                    lineage=self._lineage,
-                    runs=dict(self._runs),
-                )
+                self._view = self._current()
             return self._view
 
     @property
@@ -396,6 +405,13 @@ class BaseStore(Store):
             ticket = self._write_locked("move", old, text, stored)
         self._durable(ticket)
 
+    def set_policy(self, policy: PolicyRecord | None) -> None:
+        text = None if policy is None else statefile.encode(statefile.policy_to_dict(policy))
+        with self._mutex:
+            self._check_usable()
+            ticket = self._write_locked("policy", "", text, None, policy)
+        self._durable(ticket)
+
     def checkpoint(self) -> None:
         with self._mutex:
             self._check_usable()
@@ -417,6 +433,7 @@ class BaseStore(Store):
                 self._poison(exc)
                 raise
             self._lineage, self._serial, self._runs = state.lineage, state.serial, dict(state.runs)
+            self._policy = state.policy
             self._view = None
             self._pending = 0
 
@@ -460,7 +477,14 @@ class BaseStore(Store):
             ticket = self._write_locked(op, name, text, record)
         self._durable(ticket)
 
-    def _write_locked(self, op: str, name: str, text: str | None, record: RunRecord | None) -> int:
+    def _write_locked(
+        self,
+        op: str,
+        name: str,
+        text: str | None,
+        record: RunRecord | None,
+        policy: PolicyRecord | None = None,
+    ) -> int:
         """Write one change and move the in-memory view (the mutex is held)."""
         serial = self._serial + 1
         try:
@@ -471,7 +495,9 @@ class BaseStore(Store):
         # Only now that the change is written does the view move, so a
         # failed write leaves memory equal to what is on disk.
         self._serial = serial
-        if record is None or op == "move":
+        if op == "policy":
+            self._policy = policy
+        elif record is None or op == "move":
             del self._runs[name]
         if record is not None:
             self._runs[record.name] = record
@@ -500,6 +526,7 @@ class BaseStore(Store):
             serial=self._serial,
             lineage=self._lineage,
             runs=dict(self._runs),
+            policy=self._policy,
         )
 
     def _checkpoint_locked(self) -> None:
@@ -558,6 +585,11 @@ class _MemoryStore(BaseStore):
         current = b._committed or State.empty(self._lineage)
         if op == "remove":
             b._committed = current.without(name)
+        elif op == "policy":
+            policy = None
+            if text is not None:
+                policy = statefile.policy_from_dict(statefile.decode_json(text, "policy"))
+            b._committed = replace(current, serial=serial, policy=policy)
         else:
             assert text is not None
             record = statefile.record_from_dict(statefile.decode_json(text, "record"))

@@ -5,7 +5,8 @@ Files, for a state at PATH (all created mode 0600):
     PATH           the snapshot: the state document of `statefile` (atomic replace only)
     PATH.journal   JSON Lines, one change per line, appended + fsynced before put() returns:
                    {"lineage": ..., "name": ..., "op": "put"|"remove", "record": {...}, "serial": N}
-                   (a move: "op": "move", `name` the old key, `record` under its new name)
+                   (a move: "op": "move", `name` the old key, `record` under its new name;
+                   a policy change: {"lineage", "op": "policy", "policy": {...}|null, "serial"})
     PATH.backup    the snapshot before the last checkpoint
     PATH.lock      flock'd for a whole write session; holds the holder's info (see lock.py)
     PATH.moved     only after `dfr state migrate` moved the state away: where it went
@@ -46,7 +47,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler import testhooks
 from reconciler.errors import StateConflictError, StateCorruptError, StateError
@@ -61,13 +62,13 @@ from reconciler.state.backend import (
 )
 from reconciler.state.lock import FileLock, read_holder
 from reconciler.state.lock import force_unlock as _force_unlock
-from reconciler.state.model import RunRecord, State
+from reconciler.state.model import PolicyRecord, RunRecord, State
 
 __all__ = ["LocalBackend", "WriteStats"]
 
 _Identity = tuple[int, int, int, int]
 
-_JOURNAL_KEYS = frozenset(("lineage", "serial", "op", "name", "record"))
+_JOURNAL_KEYS = frozenset(("lineage", "serial", "op", "name", "record", "policy"))
 
 
 @dataclasses.dataclass
@@ -304,15 +305,27 @@ class LocalBackend(Backend):
 def _journal_line(lineage: str, serial: int, op: str, name: str, record_text: str | None) -> bytes:
     # Keys in sorted order, like every JSON dfr writes; the record is already
     # canonical JSON, so it is spliced in rather than encoded twice.
+    if op == "policy":  # a change of the state's policy names no run
+        policy = record_text if record_text is not None else "null"
+        head = f'{{"lineage": {json.dumps(lineage)}, "op": "policy", "policy": {policy}, '
+        return (head + f'"serial": {serial}}}\n').encode("ascii")
     head = f'{{"lineage": {json.dumps(lineage)}, "name": {json.dumps(name)}, "op": "{op}", '
     body = f'"record": {record_text}, ' if record_text is not None else ""
     return (head + body + f'"serial": {serial}}}\n').encode("ascii")
 
 
-def _journal_entry(
-    raw: bytes, source: str, lineno: int
-) -> tuple[str, int, str, str, RunRecord | None]:
-    """One parsed, validated journal line: (lineage, serial, op, name, record)."""
+class _Entry(NamedTuple):
+    """One parsed, validated journal line."""
+
+    lineage: str
+    serial: int
+    op: str  # put, remove, move, policy
+    name: str  # "" for a policy change
+    record: RunRecord | None  # put: the record; move: the record under its new name
+    policy: PolicyRecord | None  # policy: the policy in force from then on (None: none)
+
+
+def _journal_entry(raw: bytes, source: str, lineno: int) -> _Entry:
     where = f"{source}:{lineno}"
     obj = statefile.decode_json(raw, source, line=lineno)
     if not isinstance(obj, dict):
@@ -325,6 +338,18 @@ def _journal_entry(
         raise StateCorruptError(f"{where}: lineage: expected a non-empty string")
     if not isinstance(serial, int) or isinstance(serial, bool) or serial < 1:
         raise StateCorruptError(f"{where}: serial: expected a positive integer")
+    if op == "policy":
+        if "name" in obj or "record" in obj:
+            raise StateCorruptError(f"{where}: name: a policy change names no run")
+        if "policy" not in obj:
+            raise StateCorruptError(f"{where}: policy: missing (null for no policy)")
+        raw_policy = obj["policy"]
+        policy = None
+        if raw_policy is not None:
+            policy = statefile.check_policy(raw_policy, where, ["policy"])
+        return _Entry(lineage, serial, op, "", None, policy)
+    if "policy" in obj:
+        raise StateCorruptError(f"{where}: policy: only a policy change carries one")
     if not isinstance(name, str) or not name:
         raise StateCorruptError(f"{where}: name: expected a non-empty string")
     record: RunRecord | None = None
@@ -338,15 +363,17 @@ def _journal_entry(
         if obj.get("record") is not None:
             raise StateCorruptError(f"{where}: record: a remove carries no record")
     else:
-        raise StateCorruptError(f"{where}: op: expected 'put', 'remove' or 'move', found {op!r}")
-    return lineage, serial, op, name, record
+        raise StateCorruptError(
+            f"{where}: op: expected 'put', 'remove', 'move' or 'policy', found {op!r}"
+        )
+    return _Entry(lineage, serial, op, name, record, None)
 
 
-def _apply_entry(
-    runs: dict[str, RunRecord], op: str, name: str, record: RunRecord | None, where: str
-) -> None:
-    """One journal change on `runs`. A move was checked under the lock before it was
-    written, so one that does not fit the state means the files do not belong together."""
+def _apply_entry(runs: dict[str, RunRecord], entry: _Entry, where: str) -> None:
+    """One journal change of a run on `runs`. A move was checked under the lock before
+    it was written, so one that does not fit the state means the files do not belong
+    together."""
+    op, name, record = entry.op, entry.name, entry.record
     if op == "move":
         assert record is not None
         if name not in runs:
@@ -385,29 +412,37 @@ def replay(base: State | None, journal: bytes, source: str) -> State:
     lineage = base.lineage if base is not None else None
     serial = base.serial if base is not None else 0
     runs = dict(base.runs) if base is not None else {}
+    policy = base.policy if base is not None else None
     expected = serial + 1
     for lineno, raw in entries:
-        line_lineage, line_serial, op, name, record = _journal_entry(raw, source, lineno)
+        entry = _journal_entry(raw, source, lineno)
         if lineage is None:
-            lineage = line_lineage  # no snapshot yet: the journal founded this state
-        elif line_lineage != lineage:
+            lineage = entry.lineage  # no snapshot yet: the journal founded this state
+        elif entry.lineage != lineage:
             raise StateCorruptError(
-                f"{source}:{lineno}: belongs to another state (lineage {line_lineage}, "
+                f"{source}:{lineno}: belongs to another state (lineage {entry.lineage}, "
                 f"the state's is {lineage})"
             )
-        if line_serial <= serial:
+        if entry.serial <= serial:
             continue  # already folded into the snapshot by a checkpoint
-        if line_serial != expected:
+        if entry.serial != expected:
             raise StateCorruptError(
-                f"{source}:{lineno}: change {line_serial} follows change {expected - 1}: "
-                f"changes {expected}..{line_serial - 1} are missing"
+                f"{source}:{lineno}: change {entry.serial} follows change {expected - 1}: "
+                f"changes {expected}..{entry.serial - 1} are missing"
             )
-        _apply_entry(runs, op, name, record, f"{source}:{lineno}")
+        if entry.op == "policy":
+            policy = entry.policy
+        else:
+            _apply_entry(runs, entry, f"{source}:{lineno}")
         expected += 1
     if lineage is None:  # only skipped lines, no snapshot: cannot happen, but be total
         return State.empty()
     return State(
-        format_version=statefile.FORMAT_VERSION, serial=expected - 1, lineage=lineage, runs=runs
+        format_version=statefile.FORMAT_VERSION,
+        serial=expected - 1,
+        lineage=lineage,
+        runs=runs,
+        policy=policy,
     )
 
 

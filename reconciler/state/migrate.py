@@ -58,8 +58,10 @@ class MigrateResult:
 
 
 def same_contents(a: State, b: State) -> bool:
-    """True when `a` and `b` hold the same lineage, serial and records."""
+    """True when `a` and `b` hold the same lineage, serial, records and policy in force."""
     if (a.lineage, a.serial) != (b.lineage, b.serial) or a.runs.keys() != b.runs.keys():
+        return False
+    if a.policy != b.policy:
         return False
     return all(
         statefile.record_to_dict(a.runs[n]) == statefile.record_to_dict(b.runs[n]) for n in a.runs

@@ -1,10 +1,11 @@
 """The state model: what dfr remembers about the runs it submitted.
 
-Pure values, no I/O: `State` (format version, serial, lineage and one
-`RunRecord` per manifest name) and `Intent` (the write-ahead note of a create
-POST whose run id is not known yet). The fields are the internal contract of
-docs/ARCHITECTURE.md; `reconciler.state.statefile` turns them into the JSON
-document and back, and the backends persist them.
+Pure values, no I/O: `State` (format version, serial, lineage, one `RunRecord`
+per manifest name and the spending policy in force, a `PolicyRecord`) and
+`Intent` (the write-ahead note of a create POST whose run id is not known yet).
+The fields are the internal contract of docs/ARCHITECTURE.md;
+`reconciler.state.statefile` turns them into the JSON document and back, and
+the backends persist them.
 
 There is deliberately no field that could hold the API key: a state file is
 shared (committed, uploaded as a CI artefact), so the key must not be storable.
@@ -17,6 +18,8 @@ Records are frozen dataclasses; change one with `dataclasses.replace` or
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -194,6 +197,34 @@ class RunRecord:
         return f"the API gives no reason{tail}; see the run in Dataframer"
 
 
+def policy_digest(settings: Mapping[str, Any]) -> str:
+    """The sha256 (hex) of a policy's settings as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PolicyRecord:
+    """The spending policy in force for a state: dfr.yaml's `policy:` when it was recorded.
+
+    Kept with the state (not only in dfr.yaml) so that another `--config`,
+    `DFR_CONFIG` or folder cannot drop or loosen it for the runs this state pays
+    for: plan and apply enforce it and refuse another one without `--policy-change`.
+    """
+
+    settings: dict[str, Any]  # canonical: only the limits set, lists sorted
+    sha256: str  # policy_digest(settings)
+    at: str  # when it was recorded
+    by: str | None = None  # user@host (pid) of the dfr that recorded it
+    source: str | None = None  # the project file it came from, as that command showed it
+
+    @classmethod
+    def new(
+        cls, settings: Mapping[str, Any], *, by: str | None = None, source: str | None = None
+    ) -> PolicyRecord:
+        return cls(dict(settings), policy_digest(settings), utc_now(), by, source)
+
+
 @dataclass(frozen=True)
 class State:
     """The recorded state: a versioned, numbered collection of run records.
@@ -207,6 +238,8 @@ class State:
     serial: int
     lineage: str
     runs: dict[str, RunRecord] = field(default_factory=dict)
+    # The policy in force (format 2, optional); None: none recorded yet.
+    policy: PolicyRecord | None = None
 
     @classmethod
     def empty(cls, lineage: str | None = None) -> State:

@@ -8,7 +8,8 @@ psycopg 3 is imported only here, and only when such a URL is used, so `dfr
 Tables (in the connection's current schema; created on first use)::
 
     dfr_schema_version(version, applied_at, dfr_version)   # one row per migration
-    dfr_workspaces(name, lineage, serial, format_version, dfr_version, updated_at, moved json)
+    dfr_workspaces(name, lineage, serial, format_version, dfr_version, updated_at, moved json,
+                   policy json)
     dfr_runs(workspace, name, record json, serial)           # one row per manifest name
     dfr_locks(workspace, lock_id, backend_pid, info json, acquired_at)   # holder info
 
@@ -38,6 +39,8 @@ Guarantees, mirroring the file backend:
 - **Schema** changes are `MIGRATIONS[version]`, applied in a transaction under a
   transaction-scoped advisory lock, so two first users do not race;
   a database migrated by a newer dfr is refused (StateVersionError).
+- **Policy**: the spending policy in force is `dfr_workspaces.policy` (schema
+  version 3), set like a record: one transaction with the serial's CAS.
 - **Moved**: a workspace `dfr state migrate` moved away keeps its rows and a
   tombstone in `dfr_workspaces.moved` (where it went, when, by whom), set under
   its lock in one committed transaction; reading or locking it then raises
@@ -142,11 +145,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # The tombstone `dfr state migrate` leaves on a workspace it moved away
     # (backend.Moved as JSON); NULL for a workspace in use.
     2: ("ALTER TABLE dfr_workspaces ADD COLUMN IF NOT EXISTS moved json",),
+    # The spending policy in force for the workspace (statefile's `policy` object),
+    # recorded by apply; NULL until one is.
+    3: ("ALTER TABLE dfr_workspaces ADD COLUMN IF NOT EXISTS policy json",),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _HEAD_SQL = (
-    "SELECT lineage, serial, format_version, moved::text FROM dfr_workspaces WHERE name = %s"
+    "SELECT lineage, serial, format_version, moved::text, policy::text FROM dfr_workspaces "
+    "WHERE name = %s"
 )
 
 
@@ -435,8 +442,9 @@ class PostgresBackend(Backend):
         transaction); StateMovedError for a moved workspace unless allow_moved."""
         import psycopg
 
-        # Schema version 1 has no tombstones.
+        # Schema version 1 has no tombstones, and versions before 3 no policy.
         head_sql = _HEAD_SQL if version >= 2 else _HEAD_SQL.replace("moved::text", "NULL")
+        head_sql = head_sql if version >= 3 else head_sql.replace("policy::text", "NULL")
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         try:
@@ -451,7 +459,7 @@ class PostgresBackend(Backend):
         finally:
             conn.isolation_level = None
             conn.read_only = None
-        lineage, serial, format_version, moved_text = head
+        lineage, serial, format_version, moved_text, policy_text = head
         moved = None
         if moved_text is not None:
             moved = Moved.from_json(moved_text, "in dfr_workspaces.moved")
@@ -459,9 +467,10 @@ class PostgresBackend(Backend):
                 raise StateMovedError(self, moved)
         # One document, parsed like a state file: same validation, same upgrades.
         runs = ", ".join(f"{json.dumps(name)}: {text}" for name, text in rows)
+        policy = f', "policy": {policy_text}' if policy_text is not None else ""
         document = (
             f'{{"format_version": {int(format_version)}, "serial": {int(serial)}, '
-            f'"lineage": {json.dumps(lineage)}, "runs": {{{runs}}}}}'
+            f'"lineage": {json.dumps(lineage)}, "runs": {{{runs}}}{policy}}}'
         )
         return statefile.loads(document, self._display), moved
 
@@ -709,11 +718,18 @@ class PostgresStore(BaseStore):
 
     def _write(self, op: str, name: str, text: str | None, serial: int) -> int:
         b = self._backend
-        with b._db(f"record run {name!r}"):
-            if serial > 1 and op != "move" and self._write_one_statement(op, name, text, serial):
+        with b._db("record the policy" if op == "policy" else f"record run {name!r}"):
+            one_statement = op in ("put", "remove") and serial > 1
+            if one_statement and self._write_one_statement(op, name, text, serial):
                 return serial  # committed: durable already
             with self._conn.transaction():
                 self._advance(serial - 1, serial, self._lineage, self._lineage)
+                if op == "policy":
+                    self._conn.execute(
+                        "UPDATE dfr_workspaces SET policy = %s WHERE name = %s",
+                        (text, b.workspace),
+                    )
+                    return serial
                 if op == "move":
                     # The old row goes and the new one comes in this same transaction:
                     # the run is never under both names, nor under neither.
@@ -820,6 +836,14 @@ class PostgresStore(BaseStore):
         b = self._backend
         with b._db("write the state"), self._conn.transaction():
             self._advance(self._serial, state.serial, self._lineage, state.lineage)
+            policy = state.policy
+            self._conn.execute(
+                "UPDATE dfr_workspaces SET policy = %s WHERE name = %s",
+                (
+                    None if policy is None else statefile.encode(statefile.policy_to_dict(policy)),
+                    b.workspace,
+                ),
+            )
             self._conn.execute("DELETE FROM dfr_runs WHERE workspace = %s", (b.workspace,))
             with self._conn.cursor().copy(
                 "COPY dfr_runs (workspace, name, record, serial) FROM STDIN"

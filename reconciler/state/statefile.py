@@ -4,7 +4,10 @@ Only reading and writing the bytes lives here (persistence and locking are the
 backends' job). The document, described by `schemas/state.schema.json`::
 
     {"format_version": 2, "serial": N, "lineage": "...", "dfr_version": "...",
-     "runs": {"<name>": {<record>}, ...}}
+     "runs": {"<name>": {<record>}, ...},
+     "policy": {"settings": {...}, "sha256": "...", "at": "...", "by": ..., "source": ...}}
+
+(`policy`, the spending policy in force, is optional: absent until one is recorded.)
 
 `loads` accepts any byte string and either returns a valid `State` or raises
 `StateCorruptError` / `StateVersionError` with one line saying what is wrong
@@ -31,7 +34,14 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.errors import StateCorruptError, StateError, StateVersionError
-from reconciler.state.model import FORMAT_VERSION, Intent, RunRecord, State
+from reconciler.state.model import (
+    FORMAT_VERSION,
+    Intent,
+    PolicyRecord,
+    RunRecord,
+    State,
+    policy_digest,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -42,6 +52,8 @@ __all__ = [
     "dumps",
     "format_path",
     "loads",
+    "policy_from_dict",
+    "policy_to_dict",
     "record_from_dict",
     "record_to_dict",
     "schema",
@@ -230,7 +242,10 @@ _RUN_KEYS = frozenset(field.name for field in dataclasses.fields(RunRecord))
 _INTENT_KEYS = frozenset(("id", "body", "at"))
 _INTENT_KEYS_V2 = frozenset(("id", "body", "at", "replaces"))
 _ERROR_KEYS = frozenset(("message", "status_code", "at"))
-_DOC_KEYS = frozenset(("format_version", "serial", "lineage", "dfr_version", "runs"))
+_DOC_KEYS = frozenset(("format_version", "serial", "lineage", "dfr_version", "runs", "policy"))
+_POLICY_KEYS = frozenset(("settings", "sha256", "at", "by", "source"))
+_POLICY_REQUIRED = frozenset(("settings", "sha256", "at"))
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DOC_REQUIRED = frozenset(("format_version", "serial", "lineage", "runs"))
 
 
@@ -289,9 +304,33 @@ def _fast_run_ok(r: Any) -> bool:
     )
 
 
+def _fast_policy_ok(p: Any) -> bool:
+    """True only if `p` is a valid `$defs/policy` (limits are few: the schema words the rest)."""
+    if not isinstance(p, dict) or not (_POLICY_REQUIRED <= p.keys() <= _POLICY_KEYS):
+        return False
+    settings = p["settings"]
+    return (
+        isinstance(settings, dict)
+        and not settings  # a policy with limits is checked by the schema (rare, small)
+        and isinstance(p["sha256"], str)
+        and _SHA256.match(p["sha256"]) is not None
+        and isinstance(p["at"], str)
+        and _opt_str(p.get("by"))
+        and _opt_str(p.get("source"))
+    )
+
+
 def _fast_doc_ok(d: Any) -> bool:
     """True only if `d` is a valid document per the schema (may say False for valid ones)."""
     if not isinstance(d, dict) or not (_DOC_REQUIRED <= d.keys() <= _DOC_KEYS):
+        return False
+    # A policy with limits is checked alone by the schema, so that a state with a
+    # policy keeps the fast path for its runs.
+    if (
+        "policy" in d
+        and not _fast_policy_ok(d["policy"])
+        and _schema_problem(d["policy"], "/$defs/policy", ["policy"]) is not None
+    ):
         return False
     runs = d["runs"]
     return (
@@ -484,12 +523,55 @@ def loads(data: bytes | str, source_name: str = "state") -> State:
                 f"{obj['name']!r} does not match its key {key!r}"
             )
         runs[key] = record_from_dict(obj)
+    policy = None
+    if "policy" in doc:
+        policy = policy_from_dict(doc["policy"])
+        if policy.sha256 != policy_digest(policy.settings):
+            raise StateCorruptError(
+                f"{source_name}: policy.sha256: does not match policy.settings (edited by hand?)"
+            )
     return State(
         format_version=FORMAT_VERSION,
         serial=int(doc["serial"]),
         lineage=doc["lineage"],
         runs=runs,
+        policy=policy,
     )
+
+
+def policy_from_dict(obj: Mapping[str, Any]) -> PolicyRecord:
+    """Build a PolicyRecord from a dict that already passed the schema."""
+    return PolicyRecord(
+        settings=dict(obj["settings"]),
+        sha256=obj["sha256"],
+        at=obj["at"],
+        by=obj.get("by"),
+        source=obj.get("source"),
+    )
+
+
+def policy_to_dict(policy: PolicyRecord) -> dict[str, Any]:
+    """The JSON object of a recorded policy."""
+    return {
+        "settings": policy.settings,
+        "sha256": policy.sha256,
+        "at": policy.at,
+        "by": policy.by,
+        "source": policy.source,
+    }
+
+
+def check_policy(obj: Any, source_name: str, where: list[str | int]) -> PolicyRecord:
+    """Validate one policy dict (a journal line's, at `where`) and build it."""
+    problem = _schema_problem(obj, "/$defs/policy", where)
+    if problem is not None:
+        raise StateCorruptError(f"{source_name}: {problem}")
+    policy = policy_from_dict(obj)
+    if policy.sha256 != policy_digest(policy.settings):
+        raise StateCorruptError(
+            f"{source_name}: {format_path([*where, 'sha256'])}: does not match the settings"
+        )
+    return policy
 
 
 # --------------------------------------------------------------------------- encoding
@@ -527,13 +609,16 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
 
 def state_to_dict(state: State) -> dict[str, Any]:
     """The JSON object of a whole state (always in the current format)."""
-    return {
+    doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "serial": state.serial,
         "lineage": state.lineage,
         "dfr_version": __version__,
         "runs": {name: record_to_dict(rec) for name, rec in state.runs.items()},
     }
+    if state.policy is not None:
+        doc["policy"] = policy_to_dict(state.policy)
+    return doc
 
 
 def encode(obj: Any) -> str:

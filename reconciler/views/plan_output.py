@@ -11,19 +11,22 @@ from reconciler.diagnostics import Diagnostic
 from reconciler.errors import UsageError, ValidationFailed
 from reconciler.manifests import Manifest
 from reconciler.plan import Plan
+from reconciler.policy import Policy
 
 
 def load_manifests_annotated(
-    paths: Sequence[str], out: TextIO, err: TextIO
+    paths: Sequence[str], out: TextIO, err: TextIO, *, policy: Policy | None = None
 ) -> tuple[list[Manifest], list[Diagnostic]]:
     """Like `commands.common.load_manifests`, with GitHub annotations for the findings.
 
     Errors: every finding as a plain line on `err`, the first ones as annotations
     on `out`, then ValidationFailed. Otherwise the manifests and the warnings,
     which the caller annotates together with the plan's own (one limit per step).
+    `policy`: the one to check against (default: dfr.yaml's).
     """
     from reconciler import diagnostics as diag
     from reconciler import vcache
+    from reconciler.policy import manifest_checks
     from reconciler.project import current
     from reconciler.validate import jobs_from_cli, validate_paths
     from reconciler.views.github import write_diagnostics
@@ -31,7 +34,7 @@ def load_manifests_annotated(
     project = current()
     result = validate_paths(
         paths or (".",),
-        checks=project.checks(),  # dfr.yaml's policy
+        checks=project.checks() if policy is None else manifest_checks(policy),
         cache=vcache.from_cli(),
         jobs=jobs_from_cli(),
         extra_models=project.extra_models,

@@ -8,6 +8,7 @@ compare-and-set, so a writer behind another's back moves nothing.
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from pg_helpers import sql
-from state_contract import MOVE_CONTRACT, sample
+from state_contract import MOVE_CONTRACT, POLICY_CONTRACT, sample
 
 from reconciler.errors import StateConflictError, StateError
 from reconciler.state.backend import Backend
@@ -25,6 +26,32 @@ from reconciler.state.postgres import PostgresBackend
 @pytest.mark.parametrize("check", MOVE_CONTRACT, ids=lambda f: f.__name__)
 def test_move_contract(check: Callable[[Backend], None], pg_url: str, ws_name: str) -> None:
     check(PostgresBackend(pg_url, ws_name))
+
+
+@pytest.mark.parametrize("check", POLICY_CONTRACT, ids=lambda f: f.__name__)
+def test_policy_contract(check: Callable[[Backend], None], pg_url: str, ws_name: str) -> None:
+    check(PostgresBackend(pg_url, ws_name))
+
+
+def test_the_policy_is_a_column_of_the_workspace(pg_url: str, ws_name: str) -> None:
+    from state_contract import policy
+
+    backend = PostgresBackend(pg_url, ws_name)
+    with backend.lock("test") as store:
+        store.put(sample("a"))
+        store.set_policy(policy())
+    ((serial, text),) = sql(
+        pg_url, "SELECT serial, policy::text FROM dfr_workspaces WHERE name = %s", (ws_name,)
+    )
+    assert serial == 2 and json.loads(text)["sha256"] == policy().sha256
+    # Edited by hand in the database: refused like a corrupt file.
+    sql(
+        pg_url,
+        "UPDATE dfr_workspaces SET policy = %s WHERE name = %s",
+        (json.dumps({**json.loads(text), "settings": {}}), ws_name),
+    )
+    with pytest.raises(StateError, match=r"policy\.sha256: does not match"):
+        backend.read()
 
 
 def test_a_move_is_one_transaction_with_the_serial_cas(pg_url: str, ws_name: str) -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from reconciler.errors import StateCorruptError, StateError, StateVersionError
 from reconciler.state import statefile
-from reconciler.state.model import Intent, RunRecord, State
+from reconciler.state.model import Intent, PolicyRecord, RunRecord, State, policy_digest
 
 SRC = "dfr.state.json"
 
@@ -506,3 +506,57 @@ REGRESSIONS = [
 @pytest.mark.parametrize("data", REGRESSIONS)
 def test_regressions(data: bytes) -> None:
     _check_total(data)
+
+
+# --------------------------------------------------------------------------- the policy in force
+
+POLICY_SETTINGS = {"max_samples_per_run": 1000, "allowed_models": ["a/m-1"]}
+BASE_POLICY = statefile.policy_to_dict(PolicyRecord.new(POLICY_SETTINGS, by="u@h", source="x"))
+
+
+@st.composite
+def near_policies(draw: st.DrawFn) -> Any:
+    """A valid recorded policy with a few fields (or limits) replaced, dropped or added."""
+    policy = copy.deepcopy(BASE_POLICY)
+    for _ in range(draw(st.integers(0, 3))):
+        inside = draw(st.booleans()) and isinstance(policy.get("settings"), dict)
+        target = policy["settings"] if inside else policy
+        keys = (
+            ["max_samples_per_run", "max_samples_per_apply", "allowed_models", "required_labels"]
+            if inside
+            else ["settings", "sha256", "at", "by", "source"]
+        )
+        key = draw(st.sampled_from([*keys, "extra"]))
+        action = draw(st.sampled_from(["replace", "drop", "null"]))
+        if action == "drop":
+            target.pop(key, None)
+        elif action == "null":
+            target[key] = None
+        else:
+            target[key] = draw(json_values)
+    if draw(st.booleans()) and isinstance(policy.get("settings"), dict):
+        policy["sha256"] = policy_digest(policy["settings"])  # a consistent hash, often
+    return policy
+
+
+@FUZZ
+@given(near_policies())
+def test_a_recorded_policy_is_read_whole_or_refused(policy: Any) -> None:
+    doc = {**doc_of(state_with(full_record("a"))), "policy": policy}
+    if statefile._fast_doc_ok(doc):
+        assert not list(statefile._validator("").iter_errors(doc))
+    _check_total(json.dumps(doc).encode())
+
+
+def test_a_state_with_a_policy_round_trips_and_a_wrong_hash_is_corruption() -> None:
+    record = PolicyRecord.new(POLICY_SETTINGS, by="u@h", source="dfr.yaml")
+    state = dataclasses.replace(state_with(full_record("a")), policy=record)
+    assert statefile.loads(statefile.dumps(state), SRC) == state
+    doc = json.loads(statefile.dumps(state))
+    assert doc["policy"]["sha256"] == policy_digest(POLICY_SETTINGS)
+    jsonschema.Draft202012Validator(statefile.schema()).validate(doc)
+    doc["policy"]["settings"]["max_samples_per_run"] = 100000
+    with pytest.raises(StateCorruptError, match=r"policy\.sha256: does not match"):
+        statefile.loads(json.dumps(doc), SRC)
+    # No policy: no key (a state without one reads and writes as before).
+    assert "policy" not in json.loads(statefile.dumps(state_with(full_record("a"))))
