@@ -171,15 +171,18 @@ class PolicyGate:
         stored = self.stored
         origin = f" from {stored.source}" if stored.source else ""
         by = f" by {stored.by}" if stored.by else ""
-        target = f"{self.file_name}'s policy" if self.file_name else "no policy"
+        goal = (
+            f"make {self.file_name}'s policy the one in force"
+            if self.file_name
+            else "drop the policy (no dfr.yaml found)"
+        )
         return PolicyViolation(
             f"refusing to apply: {self.in_force_name} (recorded {stored.at}{by}{origin}) "
             f"differs from this command's: {'; '.join(self.changes)} ({self.shown_file}); "
             "nothing was submitted",
             hint="the policy is kept with the state, so that another --config, DFR_CONFIG "
-            "or folder cannot drop or loosen it: run with the project's own dfr.yaml, or "
-            f"make {target} the one in force: review `dfr plan --policy-change`, then run "
-            "`dfr apply --policy-change`",
+            f"or folder cannot drop or loosen it: run with the project's own dfr.yaml, or, to "
+            f"{goal}, review `dfr plan --policy-change`, then run `dfr apply --policy-change`",
         )
 
     def to_record(self, by: str) -> PolicyRecord | None:

@@ -100,6 +100,8 @@ def test_a_policy_loosened_another_way_is_refused_until_policy_change(
     assert r.code == 1 and posts(gr_emu) == 1
     assert "refusing to apply: the policy in force for state" in r.err
     assert change.split(" (")[0] in r.err and "--policy-change" in r.err
+    goal = "drop the policy" if how == "another folder" else "make other.yaml's policy the one"
+    assert f"or, to {goal}" in r.err
     assert stored(gr_ws) is not None and stored(gr_ws)["settings"] == {"max_samples_per_run": 1000}
 
     # plan checks the manifests against the policy in force, and shows the difference.
