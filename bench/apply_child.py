@@ -28,7 +28,7 @@ from typing import Any
 START = time.perf_counter()
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler import client as client_module  # noqa: E402
+from reconciler.api import client as client_module  # noqa: E402
 from reconciler.state import backend  # noqa: E402
 
 _lock = threading.Lock()
@@ -70,16 +70,16 @@ client_module.DataframerClient.create_run = _create_run  # type: ignore[method-a
 
 
 def _record_learning() -> None:
-    from reconciler import ratelimit
+    from reconciler.api import pacing
 
-    original = ratelimit.Pacer.on_rate_limited
+    original = pacing.Pacer.on_rate_limited
 
     def on_rate_limited(self: Any, sent_at: float | None = None) -> None:
         original(self, sent_at)
         with _lock:
             stats.setdefault("rates", []).append([round(time.perf_counter() - START, 3), self.rate])
 
-    ratelimit.Pacer.on_rate_limited = on_rate_limited  # type: ignore[method-assign]
+    pacing.Pacer.on_rate_limited = on_rate_limited  # type: ignore[method-assign]
 
 
 _record_learning()

@@ -12,7 +12,7 @@ from reconciler import diagnostics as diag
 from reconciler.errors import UsageError, ValidationFailed
 
 if TYPE_CHECKING:
-    from reconciler.client import DataframerClient
+    from reconciler.api import DataframerClient, PacingConfig
     from reconciler.manifests import Manifest
     from reconciler.plan import Scope
     from reconciler.policy import Policy
@@ -261,7 +261,7 @@ def backend_for(target: str, workspace: str | None = None) -> Backend:
 
 def make_client(api_url: str | None, *, allow_insecure_http: bool = False) -> DataframerClient:
     """The API client; the key comes from `--api-key-file` if given, else the environment."""
-    from reconciler.client import client_from_env
+    from reconciler.api import client_from_env
     from reconciler.project import current
 
     # --api-url or DATAFRAMER_BASE_URL, then the project file, then the default.
@@ -270,16 +270,17 @@ def make_client(api_url: str | None, *, allow_insecure_http: bool = False) -> Da
         api_url,
         allow_insecure_http=allow_insecure_http,
         api_key=_key_from_file(),
-        **_pacing(),
+        pacing=_pacing(),
     )
 
 
-def _pacing() -> dict[str, Any]:
+def _pacing() -> PacingConfig:
     """Client pacing: `--max-rps N` (or DFR_MAX_RPS, or max_rps in dfr.yaml) spaces
     requests evenly at N per second; without it the client learns the API's rate
     from its first 429."""
     import click
 
+    from reconciler.api import PacingConfig
     from reconciler.project import current
 
     ctx = click.get_current_context(silent=True)
@@ -287,8 +288,8 @@ def _pacing() -> dict[str, Any]:
     if rate is None:
         rate = current().max_rps
     if rate is None:
-        return {"learn_rate": True}
-    return {"max_requests_per_second": float(rate), "rate_burst": 1.0}
+        return PacingConfig(learn=True)
+    return PacingConfig(max_requests_per_second=float(rate), burst=1.0)
 
 
 def _key_from_file() -> str | None:

@@ -19,7 +19,13 @@ import pytest
 
 pytest.importorskip("reconciler.emulator")
 
-from reconciler.client import CreateAnswerUnreadable, DataframerClient
+from reconciler.api import (
+    CreateAnswerUnreadable,
+    DataframerClient,
+    PacingConfig,
+    RetryPolicy,
+    timeouts,
+)
 from reconciler.emulator import (
     SPEC_INSURANCE_CLAIMS,
     SPEC_LEGAL_CONTRACTS,
@@ -58,11 +64,22 @@ def emu(clock: ManualClock) -> Iterator[Emulator]:
 def make(emu: Emulator) -> Iterator[MakeClient]:
     clients: list[DataframerClient] = []
 
-    def factory(**kw: Any) -> DataframerClient:
-        kw.setdefault("backoff_base", 0.005)
-        kw.setdefault("backoff_max", 2.0)
-        kw.setdefault("timeout", 5.0)
-        client = DataframerClient(kw.pop("base_url", emu.base_url), kw.pop("key", KEY), **kw)
+    def factory(
+        *,
+        base_url: str | None = None,
+        key: str = KEY,
+        timeout: float = 5.0,
+        pacing: PacingConfig | None = None,
+        **retry: Any,
+    ) -> DataframerClient:
+        """A client of the emulator with a tiny backoff; other keywords are RetryPolicy's."""
+        client = DataframerClient(
+            base_url or emu.base_url,
+            key,
+            retry=RetryPolicy(**{"backoff_base": 0.005, "backoff_max": 2.0, **retry}),
+            pacing=pacing,
+            timeout=timeouts(timeout),
+        )
         clients.append(client)
         return client
 
@@ -158,7 +175,9 @@ def test_the_legacy_api(clock: ManualClock) -> None:
     """The old page's API: `{"id"}` on create, IN_PROGRESS, failure_reason, numbered versions."""
     config = EmulatorConfig(clock=clock, api_key=KEY, legacy=True)
     with Emulator(config) as emu:
-        client = DataframerClient(emu.base_url, KEY, backoff_base=0.005, timeout=5.0)
+        client = DataframerClient(
+            emu.base_url, KEY, retry=RetryPolicy(backoff_base=0.005), timeout=timeouts(5.0)
+        )
         try:
             created = client.create_run(BODY)
             assert set(created.raw) == {"id"}
@@ -357,7 +376,7 @@ def test_rate_limited_threads_all_get_through(emu: Emulator, make: MakeClient) -
 
 def test_client_side_rate_limit_avoids_429s(emu: Emulator, make: MakeClient) -> None:
     emu.configure(rate_limit=20)
-    client = make(max_requests_per_second=15.0)
+    client = make(pacing=PacingConfig(max_requests_per_second=15.0))
     run_id = client.create_run(BODY).id
     for _ in range(15):
         client.get_run(run_id)

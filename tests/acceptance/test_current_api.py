@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import FAST, KEY, Runner, Workspace, apply_args, posts, spec
 
-from reconciler.client import DataframerClient
+from reconciler.api import DataframerClient
 from reconciler.emulator import SPEC_SUPPORT_TICKETS, Emulator, EmulatorConfig
 
 CURRENT_MODEL = "anthropic/claude-sonnet-5-5-thinking"

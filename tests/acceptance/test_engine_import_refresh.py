@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import KEY, Runner, Workspace, apply_args, emu_status, posts, spec, wait_for
 
-from reconciler.client import DataframerClient
+from reconciler.api import DataframerClient
 from reconciler.emulator import Emulator
 
 SLOW = {"pending_seconds": 60.0, "processing_seconds": 60.0}

@@ -329,9 +329,10 @@ def test_max_rps_flag_over_env_over_file_over_default(
 ) -> None:
     """The client's pacing as `dfr apply` would build it (apply itself is not run)."""
     import reconciler.commands.apply as apply_module
+    from reconciler.api import PacingConfig
     from reconciler.commands.common import _pacing
 
-    seen: list[dict[str, Any]] = []
+    seen: list[PacingConfig] = []
 
     def fake(*_a: Any, **_k: Any) -> int:
         seen.append(_pacing())
@@ -340,15 +341,15 @@ def test_max_rps_flag_over_env_over_file_over_default(
     monkeypatch.setattr(apply_module, "run_apply", fake)
     monkeypatch.delenv("DFR_MAX_RPS", raising=False)
     assert gr_dfr("apply").code == 0
-    assert seen[-1] == {"learn_rate": True}
+    assert seen[-1] == PacingConfig(learn=True)
     gr_ws.config("max_rps: 20\n")
     assert gr_dfr("apply").code == 0
-    assert seen[-1] == {"max_requests_per_second": 20.0, "rate_burst": 1.0}
+    assert seen[-1] == PacingConfig(max_requests_per_second=20.0, burst=1.0)
     monkeypatch.setenv("DFR_MAX_RPS", "12.5")
     assert gr_dfr("apply").code == 0
-    assert seen[-1]["max_requests_per_second"] == 12.5
+    assert seen[-1].max_requests_per_second == 12.5
     assert gr_dfr("apply", "--max-rps", "3").code == 0
-    assert seen[-1]["max_requests_per_second"] == 3.0
+    assert seen[-1].max_requests_per_second == 3.0
     monkeypatch.delenv("DFR_MAX_RPS")
     gr_ws.config("max_rps: 0\n")
     r = gr_dfr("validate", "runs")

@@ -12,8 +12,8 @@ from typing import Any
 
 from conftest import KEY, Runner, Workspace, apply_args, cancels, emu_status, posts, spec
 
+from reconciler.api import DataframerClient
 from reconciler.apply import Applier, ApplyOptions
-from reconciler.client import DataframerClient
 from reconciler.emulator import Emulator
 from reconciler.manifests import Manifest
 from reconciler.plan import make_plan

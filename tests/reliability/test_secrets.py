@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from reliability_harness import assert_no_traceback
 
-from reconciler.client import DataframerClient
+from reconciler.api import DataframerClient, RetryPolicy, timeouts
 from reconciler.emulator import SPEC_SUPPORT_TICKETS, Emulator, EmulatorConfig
 from reconciler.errors import APIError
 
@@ -143,7 +143,10 @@ def test_exceptions_never_carry_the_key(emu: Emulator) -> None:
     body = {"spec_id": SPEC_SUPPORT_TICKETS, "number_of_samples": 5}
     errors: list[APIError] = []
     with DataframerClient(
-        emu.base_url, SECRET, max_retries=1, backoff_base=0.0, timeout=2.0
+        emu.base_url,
+        SECRET,
+        retry=RetryPolicy(max_retries=1, backoff_base=0.0),
+        timeout=timeouts(2.0),
     ) as client:
         assert SECRET not in repr(client)
         calls: list[Any] = [
@@ -158,7 +161,9 @@ def test_exceptions_never_carry_the_key(emu: Emulator) -> None:
                     call()
                 except APIError as exc:
                     errors.append(exc)
-    with DataframerClient(emu.base_url, "wrong-" + SECRET, max_retries=0) as client:
+    with DataframerClient(
+        emu.base_url, "wrong-" + SECRET, retry=RetryPolicy(max_retries=0)
+    ) as client:
         try:
             client.list_runs()
         except APIError as exc:
@@ -194,7 +199,10 @@ def test_the_explicit_flag_allows_plain_http_and_the_guard_catches_it(
     """Proves the guard above is not vacuous: with the flag, dfr does try example.com."""
     with (
         DataframerClient(
-            "http://example.com", SECRET, allow_insecure_http=True, max_retries=0
+            "http://example.com",
+            SECRET,
+            allow_insecure_http=True,
+            retry=RetryPolicy(max_retries=0),
         ) as client,
         pytest.raises(APIError) as caught,
     ):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.api import Run
 from reconciler.apply import Applier, ApplyOptions
-from reconciler.client import Run
 from reconciler.errors import RequestRejected
 from reconciler.manifests import Manifest
 from reconciler.plan import Action, make_plan

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from reconciler import policy, preflight, project
-from reconciler.client import Spec
+from reconciler.api import Spec
 from reconciler.errors import APIError, AuthError, NotFoundError, UsageError
 from reconciler.plan import Action, Change
 from reconciler.schema import manifest_schema, schema_text

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from reconciler.api import Run
 from reconciler.apply import Applier, ApplyOptions
-from reconciler.client import Run
 from reconciler.manifests import Manifest
 from reconciler.plan import make_plan
 from reconciler.state.backend import InMemoryBackend

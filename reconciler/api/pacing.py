@@ -1,5 +1,10 @@
 """Client-side pacing shared by every thread that uses one API client.
 
+`PacingConfig` is the setting (a rate, adaptive or learned, a burst) as the CLI
+and dfr.yaml give it; `Pacer` is the running pacer made from it, with its
+state. A client is given either (`DataframerClient(pacing=...)`): one `Pacer`
+handed to several clients paces them together.
+
 `Pacer` decides how long a thread must wait before it sends a request. It
 combines two things:
 
@@ -35,8 +40,11 @@ import collections
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["Pacer"]
+from reconciler.errors import UsageError
+
+__all__ = ["Pacer", "PacingConfig"]
 
 # A bounded number of re-checks after sleeping: with an injected sleep that does
 # not move the clock, an unbounded "sleep until the clock says so" would spin.
@@ -52,8 +60,47 @@ LEARN_BACKOFF = 0.9
 _MIN_RATE = 0.1
 
 
+@dataclass(frozen=True)
+class PacingConfig:
+    """How a client paces its requests (see the module docstring).
+
+    `max_requests_per_second`: a token bucket at that rate (None: no bucket);
+    `adaptive`: halve it on a 429, regain it on success; `learn`: without a
+    rate, set one from the first 429; `burst`: the bucket's size (default one
+    second's worth; 1 spaces requests evenly).
+    """
+
+    max_requests_per_second: float | None = None
+    adaptive: bool = False
+    learn: bool = False
+    burst: float | None = None
+
+    def __post_init__(self) -> None:
+        # Settings may come from flags: refuse bad ones as usage errors, not tracebacks.
+        rate = self.max_requests_per_second
+        if rate is not None and not rate > 0:
+            raise UsageError(f"the request rate limit must be above 0 per second, not {rate}")
+
+
 class Pacer:
     """Thread-safe pause-after-429 plus an optional token bucket."""
+
+    @classmethod
+    def from_config(
+        cls,
+        config: PacingConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Pacer:
+        return cls(
+            max_requests_per_second=config.max_requests_per_second,
+            adaptive=config.adaptive,
+            learn=config.learn,
+            burst=config.burst,
+            clock=clock,
+            sleep=sleep,
+        )
 
     def __init__(
         self,
@@ -87,6 +134,11 @@ class Pacer:
         self._rate_changed_at = float("-inf")
         #: How the rate was last set by learning (for reports): None until a 429.
         self.learned_rate: float | None = None
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The pacer's clock: `on_rate_limited(sent_at)` takes its readings."""
+        return self._clock
 
     @property
     def rate(self) -> float | None:

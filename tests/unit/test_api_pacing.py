@@ -9,10 +9,10 @@ import math
 import httpx
 import pytest
 
+from reconciler.api import DataframerClient, Pacer, RetryPolicy
+from reconciler.api.pacing import LEARN_BACKOFF, LEARN_MARGIN
 from reconciler.apply import Applier, ApplyOptions
-from reconciler.client import DataframerClient
 from reconciler.emulator.faults import RateLimiter, retry_after_header
-from reconciler.ratelimit import LEARN_BACKOFF, LEARN_MARGIN, Pacer
 from reconciler.state.backend import InMemoryBackend
 from reconciler.state.model import RunRecord
 
@@ -125,7 +125,11 @@ def test_learning_client_spends_only_the_first_429(limit: int) -> None:
     clock = FakeClock()
     transport, codes = sliding_window_api(clock, limit)
     with DataframerClient(
-        BASE, KEY, transport=transport, clock=clock, sleep=clock.sleep, learn_rate=True
+        BASE,
+        KEY,
+        transport=transport,
+        retry=RetryPolicy(sleep=clock.sleep),
+        pacing=Pacer(learn=True, clock=clock, sleep=clock.sleep),
     ) as client:
         for _ in range(6 * limit):
             client.list_runs()
@@ -140,10 +144,8 @@ def test_client_with_an_even_rate_at_the_quota_gets_no_429() -> None:
         BASE,
         KEY,
         transport=transport,
-        clock=clock,
-        sleep=clock.sleep,
-        max_requests_per_second=9.5,
-        rate_burst=1,
+        retry=RetryPolicy(sleep=clock.sleep),
+        pacing=Pacer(max_requests_per_second=9.5, burst=1, clock=clock, sleep=clock.sleep),
     ) as client:
         for _ in range(60):
             client.list_runs()
@@ -153,7 +155,13 @@ def test_client_with_an_even_rate_at_the_quota_gets_no_429() -> None:
 def test_without_learning_a_429_only_pauses() -> None:
     clock = FakeClock()
     transport, codes = sliding_window_api(clock, 5)
-    with DataframerClient(BASE, KEY, transport=transport, clock=clock, sleep=clock.sleep) as c:
+    with DataframerClient(
+        BASE,
+        KEY,
+        transport=transport,
+        retry=RetryPolicy(sleep=clock.sleep),
+        pacing=Pacer(clock=clock, sleep=clock.sleep),
+    ) as c:
         for _ in range(30):
             c.list_runs()
     # No pace: every window opens with a burst that ends in a 429.

@@ -17,13 +17,18 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.client import (
+from reconciler.api import (
+    DEFAULT_TIMEOUT,
     CreateAnswerUnreadable,
     DataframerClient,
+    Pacer,
+    PacingConfig,
+    RetryPolicy,
     Run,
     Spec,
     client_from_env,
     normalize_status,
+    timeouts,
 )
 from reconciler.errors import (
     APIError,
@@ -35,7 +40,6 @@ from reconciler.errors import (
     RequestRejected,
     UsageError,
 )
-from reconciler.ratelimit import Pacer
 
 KEY = "sk-test-SECRET-7f3a9c0e5b"
 BASE = "https://api.example.test"
@@ -97,12 +101,22 @@ def clock() -> FakeClock:
 def make(clock: FakeClock) -> Iterator[Callable[..., DataframerClient]]:
     clients: list[DataframerClient] = []
 
-    def factory(script: Handler, **kw: Any) -> DataframerClient:
-        kw.setdefault("sleep", clock.sleep)
-        kw.setdefault("clock", clock)
-        kw.setdefault("rng", random.Random(1234))
+    def factory(
+        script: Handler,
+        *,
+        base_url: str = BASE,
+        pacing: Pacer | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        **retry: Any,
+    ) -> DataframerClient:
+        """A client of `script` on the fake clock; other keywords are RetryPolicy's."""
         client = DataframerClient(
-            kw.pop("base_url", BASE), KEY, transport=httpx.MockTransport(script), **kw
+            base_url,
+            KEY,
+            transport=httpx.MockTransport(script),
+            retry=RetryPolicy(**{"sleep": clock.sleep, "rng": random.Random(1234), **retry}),
+            pacing=Pacer(clock=clock, sleep=clock.sleep) if pacing is None else pacing,
+            timeout=timeout,
         )
         clients.append(client)
         return client
@@ -375,7 +389,7 @@ def test_connection_refused_message(make: Callable[..., DataframerClient]) -> No
 def test_read_timeout_message(make: Callable[..., DataframerClient]) -> None:
     script = Script(httpx.ReadTimeout("timed out"))
     with pytest.raises(APIUnavailable, match=r"no answer within 2 s \(read timeout\)"):
-        make(script, timeout=2.0, max_retries=1).list_runs()
+        make(script, timeout=timeouts(2.0), max_retries=1).list_runs()
 
 
 def test_delete_whose_first_answer_was_lost_counts_404_as_done(
@@ -524,7 +538,7 @@ def test_create_is_not_retried_after_the_request_may_have_left(
 
 def test_create_outcome_unknown_message(make: Callable[..., DataframerClient]) -> None:
     with pytest.raises(OutcomeUnknown) as info:
-        make(Script(httpx.ReadTimeout("timed out")), timeout=30.0).create_run(BODY)
+        make(Script(httpx.ReadTimeout("timed out")), timeout=timeouts(30.0)).create_run(BODY)
     assert str(info.value) == (
         f"POST {RUNS}: no answer within 30 s (read timeout); the run may or may not have"
         " been created, and dfr will look for it before submitting again"
@@ -577,6 +591,28 @@ def test_create_429_then_5xx_is_unknown(make: Callable[..., DataframerClient]) -
     with pytest.raises(OutcomeUnknown):
         make(script).create_run(BODY)
     assert len(script.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [httpx.UnsupportedProtocol("no such scheme"), httpx.LocalProtocolError("bad header")],
+    ids=lambda e: type(e).__name__,
+)
+@pytest.mark.parametrize("create", [True, False], ids=["create", "read"])
+def test_a_request_we_cannot_send_is_not_sent_again(
+    make: Callable[..., DataframerClient], exc: Exception, create: bool
+) -> None:
+    """Our own error (a bad scheme, an unsendable header): no byte left, and retrying
+    cannot help. Nothing was created, so it is no OutcomeUnknown."""
+    script = Script(exc, ok({"id": RUN_ID}))
+    client = make(script)
+    with pytest.raises(APIUnavailable) as info:
+        client.create_run(BODY) if create else client.get_run(RUN_ID)
+    assert "could not send the request" in str(info.value)
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert len(script.requests) == 1
+    assert client.stats().retries == 0 and client.stats().transport_errors == 0
 
 
 @pytest.mark.parametrize(
@@ -789,7 +825,9 @@ def _rejection(key: str, detail: str) -> str:
     answer = httpx.Response(400, json={"detail": detail})
     transport = httpx.MockTransport(lambda request: answer)
     with (
-        DataframerClient(BASE, key, transport=transport, max_retries=0) as client,
+        DataframerClient(
+            BASE, key, transport=transport, retry=RetryPolicy(max_retries=0)
+        ) as client,
         pytest.raises(RequestRejected) as info,
     ):
         client.create_run(BODY)
@@ -829,11 +867,17 @@ def test_repr_shows_the_url_not_the_key() -> None:
 
 
 @pytest.mark.parametrize(
-    "kw", [{"max_retries": -1}, {"max_requests_per_second": 0.0}, {"pool_size": 0}]
+    "kw",
+    [
+        lambda: {"retry": RetryPolicy(max_retries=-1)},
+        lambda: {"pacing": PacingConfig(max_requests_per_second=0.0)},
+        lambda: {"pool_size": 0},
+    ],
+    ids=["max_retries", "max_requests_per_second", "pool_size"],
 )
-def test_bad_settings_are_usage_errors(kw: dict[str, Any]) -> None:
+def test_bad_settings_are_usage_errors(kw: Callable[[], dict[str, Any]]) -> None:
     with pytest.raises(UsageError):
-        DataframerClient(BASE, KEY, **kw)
+        DataframerClient(BASE, KEY, **kw())
 
 
 def test_client_from_env() -> None:
@@ -1039,7 +1083,9 @@ def test_invalid_rate_is_refused() -> None:
 def test_client_rate_limit_is_applied(
     make: Callable[..., DataframerClient], clock: FakeClock
 ) -> None:
-    client = make(Script(ok([])), max_requests_per_second=1.0)
+    client = make(
+        Script(ok([])), pacing=Pacer(max_requests_per_second=1.0, clock=clock, sleep=clock.sleep)
+    )
     for _ in range(3):
         client.list_runs()
     assert clock.sleeps == [1.0, 1.0]

@@ -1,0 +1,333 @@
+"""The API's values: runs and specs as frozen dataclasses, parsed tolerantly.
+
+An answer's fields are read with the tolerant parsers below: a field of the
+wrong type becomes None rather than an error, a number is accepted as a clean
+string too, and the fields this version of dfr does not know are kept in
+`extra` (the whole object in `raw`). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "ClientStats",
+    "GeneratedFile",
+    "Run",
+    "Spec",
+    "SpecVersion",
+    "normalize_status",
+]
+
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELED"})
+
+# The seed page says IN_PROGRESS, the SDK says PROCESSING: one name inside dfr.
+_STATUS_ALIASES = {"IN_PROGRESS": "PROCESSING", "CANCELLED": "CANCELED"}
+
+
+def normalize_status(value: object) -> str | None:
+    """One spelling per status: IN_PROGRESS -> PROCESSING; unknown strings kept."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    upper = value.strip().upper()
+    upper = _STATUS_ALIASES.get(upper, upper)
+    if upper in {"PENDING", "PROCESSING", *TERMINAL_STATUSES}:
+        return upper
+    return value
+
+
+_INT_RE = re.compile(r"[+-]?\d+")
+_FLOAT_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def as_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
+
+
+def as_float(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+        number = float(value.strip())
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def as_str(value: object) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def as_dict(value: object) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, dict) else None
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    """One output file of a finished run."""
+
+    id: str | None = None
+    path: str | None = None
+    file_type: str | None = None
+    size_bytes: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: object) -> GeneratedFile:
+        if not isinstance(data, dict):
+            return cls(path=as_str(data))
+        known = {"id", "path", "file_type", "size_bytes"}
+        return cls(
+            id=as_str(data.get("id")),
+            path=as_str(data.get("path")),
+            file_type=as_str(data.get("file_type")),
+            size_bytes=as_int(data.get("size_bytes")),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+# The run model (the SDK's RunRetrieveResponse) has no failure reason: a FAILED
+# run says only how many samples failed. Fields not named here land in `extra`.
+_RUN_KNOWN = {
+    "id",
+    "status",
+    "spec_id",
+    "spec_name",
+    "spec_version",
+    "created_at",
+    "completed_at",
+    "created_by_email",
+    "dataset_id",
+    "dataset_name",
+    "dataset_type",
+    "samples_completed",
+    "samples_failed",
+    "total_cost",
+    "generated_files",
+    "runtime_params",
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """A generation run as the API reports it. Every field but `id` may be None.
+
+    `id` is "" only for a list entry that came without one. `status` is
+    normalised (IN_PROGRESS -> PROCESSING, unknown strings kept as sent);
+    `raw_status` is the spelling the API used. `extra` holds the fields this
+    version of dfr does not know; `raw` the whole object as received.
+    """
+
+    id: str
+    status: str | None = None
+    raw_status: str | None = None
+    spec_id: str | None = None
+    spec_name: str | None = None
+    spec_version: int | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+    created_by_email: str | None = None
+    dataset_id: str | None = None
+    dataset_name: str | None = None
+    dataset_type: str | None = None
+    samples_completed: int | None = None
+    samples_failed: int | None = None
+    total_cost: float | None = None
+    generated_files: tuple[GeneratedFile, ...] = ()
+    runtime_params: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, fallback_id: str = "") -> Run:
+        status = normalize_status(data.get("status"))
+        files = data.get("generated_files")
+        return cls(
+            id=as_str(data.get("id")) or fallback_id,
+            status=status,
+            raw_status=as_str(data.get("status")),
+            spec_id=as_str(data.get("spec_id")),
+            spec_name=as_str(data.get("spec_name")),
+            spec_version=as_int(data.get("spec_version")),
+            created_at=as_str(data.get("created_at")),
+            completed_at=as_str(data.get("completed_at")),
+            created_by_email=as_str(data.get("created_by_email")),
+            dataset_id=as_str(data.get("dataset_id")),
+            dataset_name=as_str(data.get("dataset_name")),
+            dataset_type=as_str(data.get("dataset_type")),
+            samples_completed=as_int(data.get("samples_completed")),
+            samples_failed=as_int(data.get("samples_failed")),
+            total_cost=as_float(data.get("total_cost")),
+            generated_files=(
+                tuple(GeneratedFile.from_json(f) for f in files) if isinstance(files, list) else ()
+            ),
+            runtime_params=as_dict(data.get("runtime_params")),
+            extra={k: v for k, v in data.items() if k not in _RUN_KNOWN},
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class SpecVersion:
+    """One entry of a spec's `versions`.
+
+    The current API gives each entry only `content_yaml`, `content_location` and
+    `created_at`: no number, no status (version N is the Nth entry by
+    `created_at`). The old page's API numbered them (`version`) and gave a
+    status; both are read when present.
+    """
+
+    version: int | None = None
+    id: str | None = None
+    status: str | None = None
+    created_at: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: object) -> SpecVersion:
+        if not isinstance(data, dict):
+            return cls(version=as_int(data))
+        known = {"version", "version_number", "id", "status", "created_at"}
+        version = data.get("version", data.get("version_number"))
+        return cls(
+            version=as_int(version),
+            id=as_str(data.get("id")),
+            status=normalize_status(data.get("status")),
+            created_at=as_str(data.get("created_at")),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+_SPEC_KNOWN = {
+    "id",
+    "status",
+    "name",
+    "description",
+    "dataset_id",
+    "dataset_name",
+    "created_at",
+    "updated_at",
+    "latest_version",
+    "versions",
+    "error",
+    "content_yaml",
+    "content_unavailable_reason",
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A spec (PROCESSING, SUCCEEDED or FAILED); runs need a SUCCEEDED one.
+
+    `versions` is None unless the API sent a list (ask with include_versions).
+    """
+
+    id: str
+    name: str | None = None
+    status: str | None = None
+    raw_status: str | None = None
+    description: str | None = None
+    dataset_id: str | None = None
+    dataset_name: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    latest_version: int | None = None  # the old page's API only
+    versions: tuple[SpecVersion, ...] | None = None
+    error: str | None = None  # why a FAILED spec failed
+    # Set when `content_yaml` is null because the spec's YAML lives in the
+    # customer's own cloud: the spec is still ready.
+    content_unavailable_reason: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def version_numbers(self) -> dict[int, str | None] | None:
+        """Version number -> its status (None when not given); None when unknown.
+
+        Numbered entries (the old page's API) say so themselves. Entries without
+        numbers are counted: version N is the Nth by `created_at`, so N entries
+        make versions 1..N whatever their order. `latest_version` alone makes
+        1..latest. No list at all, or an empty list, determines nothing.
+        """
+        if self.versions:
+            numbered = {v.version: v.status for v in self.versions if isinstance(v.version, int)}
+            if len(numbered) == len(self.versions):
+                return numbered
+            return dict.fromkeys(range(1, len(self.versions) + 1))
+        if self.latest_version is not None and self.latest_version > 0:
+            return dict.fromkeys(range(1, self.latest_version + 1))
+        return None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, fallback_id: str = "") -> Spec:
+        versions = data.get("versions")
+        return cls(
+            id=as_str(data.get("id")) or fallback_id,
+            status=normalize_status(data.get("status")),
+            raw_status=as_str(data.get("status")),
+            name=as_str(data.get("name")),
+            description=as_str(data.get("description")),
+            dataset_id=as_str(data.get("dataset_id")),
+            dataset_name=as_str(data.get("dataset_name")),
+            created_at=as_str(data.get("created_at")),
+            updated_at=as_str(data.get("updated_at")),
+            latest_version=as_int(data.get("latest_version")),
+            versions=(
+                tuple(SpecVersion.from_json(v) for v in versions)
+                if isinstance(versions, list)
+                else None
+            ),
+            error=as_str(data.get("error")),
+            content_unavailable_reason=as_str(data.get("content_unavailable_reason")),
+            extra={k: v for k, v in data.items() if k not in _SPEC_KNOWN},
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """Counters of one client since it was made (for benchmarks and tests)."""
+
+    requests: Mapping[str, int]  # requests sent, by HTTP method
+    retries: int  # requests sent again after a failure
+    rate_limited: int  # 429 answers seen
+    server_errors: int  # 5xx answers seen
+    transport_errors: int  # connection errors and timeouts
+    waited_seconds: float  # time spent in backoff and pacing, summed over threads
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "total_requests": self.total_requests,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "server_errors": self.server_errors,
+            "transport_errors": self.transport_errors,
+            "waited_seconds": self.waited_seconds,
+        }
