@@ -36,7 +36,7 @@ def refreshed(
     """The state with statuses from the API, in memory only (plan never writes state)."""
     from reconciler import observe
     from reconciler.commands.common import check_api
-    from reconciler.state.backend import InMemoryBackend
+    from reconciler.state.memory import InMemoryBackend
 
     backend = InMemoryBackend(state)
     with (

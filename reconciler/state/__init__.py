@@ -4,7 +4,9 @@ Layers, as in Terraform's `states/`, `states/statefile/` and `states/statemgr/`:
 
 - `model`: `State`, `RunRecord`, `Intent` and the run statuses (pure values);
 - `statefile`: the JSON document format (version, serial, lineage, upgrades);
-- `backend`: the `Backend`/`Store` interface and `InMemoryBackend` (for tests);
+- `backend`: the `Backend`/`Store` interface, the moved-state tombstone, lock holders;
+- `session`: `BaseStore`, the session logic every backend's Store shares;
+- `memory`: `InMemoryBackend`, the fake other modules test with;
 - `local`: `LocalBackend`, the `dfr.state.json` file with journal, lock and backup;
 - `lock`: the flock-based lock of the local backend.
 

@@ -52,17 +52,11 @@ from typing import Any, NamedTuple
 from reconciler import testhooks
 from reconciler.errors import StateConflictError, StateCorruptError, StateError
 from reconciler.state import statefile
-from reconciler.state.backend import (
-    Backend,
-    BaseStore,
-    Moved,
-    StateMovedError,
-    Store,
-    close_on_exit,
-)
+from reconciler.state.backend import Backend, Moved, StateMovedError, Store
 from reconciler.state.lock import FileLock, read_holder
 from reconciler.state.lock import force_unlock as _force_unlock
 from reconciler.state.model import PolicyRecord, RunRecord, State
+from reconciler.state.session import BaseStore, close_on_exit
 
 __all__ = ["LocalBackend", "WriteStats"]
 

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 
 from reconciler.errors import StateConflictError, StateError
 from reconciler.state import statefile
-from reconciler.state.backend import Backend, BaseStore, Moved, StateMovedError, Store
+from reconciler.state.backend import Backend, Moved, StateMovedError, Store
 from reconciler.state.model import State
+from reconciler.state.session import BaseStore
 
 __all__ = ["MigrateResult", "migrate", "same_contents"]
 

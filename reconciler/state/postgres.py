@@ -72,15 +72,14 @@ from reconciler.errors import (
 from reconciler.state import statefile
 from reconciler.state.backend import (
     Backend,
-    BaseStore,
     Moved,
     StateMovedError,
     Store,
-    close_on_exit,
     holder_info,
     locked_message,
 )
 from reconciler.state.model import FORMAT_VERSION, State
+from reconciler.state.session import BaseStore, close_on_exit
 
 if TYPE_CHECKING:
     import psycopg

@@ -17,8 +17,8 @@ from reconciler.apply import Applier, ApplyOptions
 from reconciler.emulator import Emulator
 from reconciler.manifests import Manifest
 from reconciler.plan import make_plan
-from reconciler.state.backend import InMemoryBackend
 from reconciler.state.local import LocalBackend
+from reconciler.state.memory import InMemoryBackend
 from reconciler.state.model import Intent, RunRecord, State
 
 SLOW = {"pending_seconds": 60.0, "processing_seconds": 60.0}

@@ -14,7 +14,7 @@ from reconciler.apply import Applier, ApplyOptions
 from reconciler.errors import RequestRejected
 from reconciler.manifests import Manifest
 from reconciler.plan import Action, make_plan
-from reconciler.state.backend import InMemoryBackend
+from reconciler.state.memory import InMemoryBackend
 from reconciler.state.model import PROCESSING, RunRecord, State
 
 SPEC = "3c90c3cc-0d44-4b50-8888-8dd25736052a"

@@ -14,7 +14,7 @@ from reconciler.api import Run
 from reconciler.apply import Applier, ApplyOptions
 from reconciler.manifests import Manifest
 from reconciler.plan import make_plan
-from reconciler.state.backend import InMemoryBackend
+from reconciler.state.memory import InMemoryBackend
 from reconciler.state.model import Intent, RunRecord, State
 
 SPEC = "3c90c3cc-0d44-4b50-8888-8dd25736052a"

@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from reconciler.errors import StateError, StateLockedError
-from reconciler.state.backend import Backend, InMemoryBackend, Store
+from reconciler.state.backend import Backend, Store
+from reconciler.state.memory import InMemoryBackend
 from reconciler.state.model import RunRecord, State
 
 

@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from state_contract import MOVE_CONTRACT, POLICY_CONTRACT, policy, sample
 
 from reconciler.errors import StateCorruptError
-from reconciler.state.backend import Backend, InMemoryBackend
+from reconciler.state.backend import Backend
 from reconciler.state.local import LocalBackend
+from reconciler.state.memory import InMemoryBackend
 
 Contract = Callable[[Backend], None]
 POLICY = policy()

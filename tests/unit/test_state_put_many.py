@@ -11,8 +11,9 @@ import pytest
 
 from reconciler import observe
 from reconciler.errors import StateError
-from reconciler.state.backend import InMemoryBackend, Store
+from reconciler.state.backend import Store
 from reconciler.state.local import LocalBackend
+from reconciler.state.memory import InMemoryBackend
 from reconciler.state.model import RunRecord, State
 
 
