@@ -25,6 +25,14 @@ write); a backend only supplies how one change is made durable and how a
 checkpoint is written. `memory.InMemoryBackend` is the fake for other modules'
 tests, with the same semantics, lock contention included.
 
+Every lock records its holder (`holder_info`: lock id, pid, host, user,
+operation, time), which `locked_message` names to whoever finds the lock taken.
+One policy decides for every backend what `dfr force-unlock ID` may do
+(`force_unlock_action`): only the lock of that id; a lock whose holder died only
+loses its record; a held one is taken away unless its holder still runs on this
+host. A lock is never broken for its age: it goes with its holder's process or
+connection.
+
 A state that `dfr state migrate` moved elsewhere keeps a tombstone (`Moved`:
 where it went, when, by whom), written durably under its lock. Every backend's
 `read()` and `lock()` then raise StateMovedError naming the destination, so
@@ -35,12 +43,15 @@ sets `allow_moved`, opens it.
 from __future__ import annotations
 
 import abc
+import enum
+import errno
 import json
 import os
 import shlex
 import socket
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -50,12 +61,18 @@ from reconciler.errors import StateError
 from reconciler.state.model import PolicyRecord, RunRecord, State, utc_now
 
 __all__ = [
+    "HOLDER_GRACE",
     "Backend",
     "Moved",
     "StateMovedError",
     "Store",
+    "Unlock",
+    "force_unlock_action",
     "holder_info",
     "locked_message",
+    "pid_alive",
+    "running_here",
+    "wait_for_holder",
     "whoami",
 ]
 
@@ -151,7 +168,15 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def force_unlock(self, lock_id: str) -> None:
-        """Remove the lock whose holder has id `lock_id`; StateError if it is not that lock."""
+        """Remove the lock whose holder has id `lock_id` as `force_unlock_action` rules;
+        StateError if it is not that lock, or its holder still runs on this host."""
+
+    @abc.abstractmethod
+    def lock_holder(self) -> dict[str, Any] | None:
+        """The holder recorded for the lock (`holder_info`: lock id, pid, host, ...), or None.
+
+        A file's record may be the one a dead holder left, until the next lock replaces it.
+        """
 
     @abc.abstractmethod
     def describe(self) -> str:
@@ -238,7 +263,7 @@ class StateMovedError(StateError):
         )
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- lock holders
 
 
 def _user() -> str:
@@ -285,3 +310,97 @@ def locked_message(name: str, info: dict[str, Any] | None) -> str:
         f"(dfr {info.get('operation')} since {info.get('created')}, lock id {info.get('id')}). "
         f"Wait for it to finish, or if that process is gone run: dfr force-unlock {info.get('id')}"
     )
+
+
+# --------------------------------------------------------------------------- the lock policy
+
+#: How long a locker that found the lock taken waits for the holder to record who
+#: it is: the holder writes its info just after taking the lock, and a locker that
+#: lost the race by microseconds would otherwise report "no holder information"
+#: instead of naming the pid to wait for.
+HOLDER_GRACE = 0.5
+
+
+def wait_for_holder(
+    look: Callable[[], tuple[bool, dict[str, Any] | None]], poll: float
+) -> dict[str, Any] | None:
+    """The recorded holder of a lock found taken, waiting up to HOLDER_GRACE seconds for
+    it to appear while the lock stays taken. `look()` is (still taken, recorded info)."""
+    deadline = time.monotonic() + HOLDER_GRACE
+    while True:
+        taken, info = look()
+        if info is not None or not taken or time.monotonic() >= deadline:
+            return info
+        time.sleep(poll)
+
+
+def pid_alive(pid: int) -> bool:
+    """Is process `pid` running on this host (one we may not signal counts as running)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError as exc:
+        return exc.errno != errno.ESRCH
+    return True
+
+
+def running_here(info: Mapping[str, Any]) -> bool:
+    """Is the recorded holder `info` another process, still running on this host?"""
+    pid = info.get("pid")
+    return (
+        info.get("hostname") == socket.gethostname()
+        and isinstance(pid, int)
+        and pid != os.getpid()
+        and pid_alive(pid)
+    )
+
+
+class Unlock(enum.Enum):
+    """What `dfr force-unlock ID` does to a lock once the policy allowed it."""
+
+    #: The lock is free (its holder died, and the kernel or the server let go):
+    #: only the record the holder left behind is removed.
+    CLEAR_RECORD = "clear"
+    #: The lock is held by a holder believed gone: the lock is taken away from it.
+    END_HOLD = "end"
+
+
+def force_unlock_action(
+    name: str, lock_id: str, info: Mapping[str, Any] | None, held: Callable[[], bool]
+) -> Unlock:
+    """The one force-unlock policy of every backend: what to do, or StateError to refuse.
+
+    `info` is the holder recorded for state `name` (possibly left by a holder that
+    died), None when there is none; `held()` says whether the lock is taken right
+    now, and is asked only once the id matched (the file backend must try the lock
+    to know). The rules:
+
+    1. only the lock whose recorded holder has the id `lock_id` (printed by the
+       error that named it) is touched; any other id changes nothing;
+    2. a lock nobody holds any more only loses its holder's record;
+    3. a held lock is taken away, unless its holder is a process still running on
+       this host (and not this one): stop it instead, since two writers would
+       corrupt the state. A holder on another host cannot be checked; the id the
+       user typed is the word that it is gone.
+
+    Age is no rule: a lock goes with its holder's process (flock) or connection
+    (advisory lock), so none is ever broken for being old.
+    """
+    if info is None:
+        raise StateError(f"state {name} is not locked; nothing to unlock")
+    if info.get("id") != lock_id:
+        raise StateError(
+            f"lock id {lock_id} does not match the lock on state {name} "
+            f"(lock id {info.get('id')}); nothing was changed"
+        )
+    if not held():
+        return Unlock.CLEAR_RECORD
+    if running_here(info):
+        raise StateError(
+            f"lock {lock_id} on state {name} is held by pid {info.get('pid')} on this host, "
+            "which is still running: stop it first (two writers would corrupt the state)"
+        )
+    return Unlock.END_HOLD

@@ -11,27 +11,35 @@ operation, time, dfr version) into the lock file, so a blocked user is told
 whom to wait for and which id `dfr force-unlock` needs. On release the info is
 cleared before the lock is dropped; info left behind by a killed holder is
 harmless (the flock, not the info, is the lock) and is replaced by the next one.
+
+`force_unlock` follows the policy of every backend (`backend.force_unlock_action`):
+a free flock only loses the info its dead holder left; a held one (its holder on
+another host, sharing the file system) is broken by unlinking the lock file, so
+the next locker takes a fresh one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
-import socket
 import time
 from typing import Any
 
 from reconciler.errors import StateError, StateLockedError
-from reconciler.state.backend import holder_info, locked_message
+from reconciler.state.backend import (
+    Unlock,
+    force_unlock_action,
+    holder_info,
+    locked_message,
+    wait_for_holder,
+)
+from reconciler.state.files import oserror
 
 __all__ = ["FileLock", "force_unlock", "read_holder"]
 
 _POLL_SECONDS = 0.05
-#: How long a blocked locker waits for the holder's info to appear in the lock file.
-_HOLDER_GRACE = 0.5
 
 
 def read_holder(lock_path: str) -> dict[str, Any] | None:
@@ -50,22 +58,8 @@ def read_holder(lock_path: str) -> dict[str, Any] | None:
 
 
 def _holder_of(lock_path: str) -> dict[str, Any] | None:
-    """The holder info of a lock found taken, waiting briefly for the holder to write it.
-
-    The holder writes its info just after taking the flock; a process that
-    lost the race by microseconds would otherwise report "no holder
-    information" instead of naming the pid to wait for.
-    """
-    deadline = time.monotonic() + _HOLDER_GRACE
-    while True:
-        info = read_holder(lock_path)
-        if info is not None or time.monotonic() >= deadline:
-            return info
-        time.sleep(0.01)
-
-
-def _oserror(action: str, path: str, exc: OSError) -> StateError:
-    return StateError(f"cannot {action} {path}: {exc.strerror or exc}")
+    """The holder info of a lock found taken (waiting briefly for it: `wait_for_holder`)."""
+    return wait_for_holder(lambda: (True, read_holder(lock_path)), poll=0.01)
 
 
 class FileLock:
@@ -100,7 +94,7 @@ class FileLock:
             os.pwrite(fd, data, 0)
         except OSError as exc:
             os.close(fd)
-            raise _oserror("write lock file", lock_path, exc) from None
+            raise oserror("write lock file", lock_path, exc) from None
         return cls(lock_path, fd, info)
 
     @staticmethod
@@ -110,7 +104,7 @@ class FileLock:
             try:
                 fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as exc:
-                raise _oserror("create lock file", lock_path, exc) from None
+                raise oserror("create lock file", lock_path, exc) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -118,7 +112,7 @@ class FileLock:
                 return None
             except OSError as exc:
                 os.close(fd)
-                raise _oserror("lock", lock_path, exc) from None
+                raise oserror("lock", lock_path, exc) from None
             # A force-unlock may have unlinked the file between our open and
             # flock: then we locked an orphan inode that nobody else will see.
             # Only a lock on the file currently at lock_path counts.
@@ -146,44 +140,22 @@ class FileLock:
             os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError as exc:
-        return exc.errno != errno.ESRCH
-    return True
-
-
 def force_unlock(lock_path: str, state_name: str, lock_id: str) -> None:
-    """Remove the lock with id `lock_id`; StateError if the current lock is not that one."""
+    """Remove the lock with id `lock_id` as `backend.force_unlock_action` rules."""
     info = read_holder(lock_path)
-    if info is None:
-        raise StateError(f"state {state_name} is not locked (no lock holder recorded)")
-    if info.get("id") != lock_id:
-        raise StateError(
-            f"lock id {lock_id} does not match the lock on state {state_name} "
-            f"(lock id {info.get('id')}); nothing was changed"
-        )
-    fd = FileLock._try_acquire(lock_path)
-    if fd is not None:
+    free: list[int] = []  # the fd holding the flock, when trying it found it free
+
+    def held() -> bool:
+        fd = FileLock._try_acquire(lock_path)
+        if fd is not None:
+            free.append(fd)
+        return fd is None
+
+    if force_unlock_action(state_name, lock_id, info, held) is Unlock.CLEAR_RECORD:
         # The flock was free: the holder died and left only its info behind.
-        FileLock(lock_path, fd, info).release()
+        assert info is not None
+        FileLock(lock_path, free[0], info).release()
         return
-    pid = info.get("pid")
-    if (
-        info.get("hostname") == socket.gethostname()
-        and isinstance(pid, int)
-        and pid != os.getpid()
-        and _pid_alive(pid)
-    ):
-        raise StateError(
-            f"lock {lock_id} on state {state_name} is held by pid {pid} on this host, "
-            "which is still running: stop it first (two writers would corrupt the state)"
-        )
     # The holder is elsewhere (a shared file system) and believed gone: unlink
     # the lock file so the next locker takes a fresh one (see _try_acquire).
     try:
@@ -191,4 +163,4 @@ def force_unlock(lock_path: str, state_name: str, lock_id: str) -> None:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        raise _oserror("remove lock file", lock_path, exc) from None
+        raise oserror("remove lock file", lock_path, exc) from None

@@ -21,6 +21,8 @@ from reconciler.state.backend import (
     Moved,
     StateMovedError,
     Store,
+    Unlock,
+    force_unlock_action,
     holder_info,
     locked_message,
 )
@@ -99,8 +101,7 @@ class InMemoryBackend(Backend):
         state = self._committed
         return state if state is not None else State.empty()
 
-    @property
-    def holder(self) -> dict[str, Any] | None:
+    def lock_holder(self) -> dict[str, Any] | None:
         """The current lock holder's info, or None."""
         return self._holder
 
@@ -126,16 +127,10 @@ class InMemoryBackend(Backend):
                 self._lock.release()
 
     def force_unlock(self, lock_id: str) -> None:
-        holder = self._holder
-        if holder is None:
-            raise StateError(f"state {self._name} is not locked; nothing to unlock")
-        if holder["id"] != lock_id:
-            raise StateError(
-                f"lock id {lock_id} does not match the lock on state {self._name} "
-                f"(lock id {holder['id']}); nothing was changed"
-            )
-        self._holder = None
-        self._lock.release()
+        action = force_unlock_action(self._name, lock_id, self._holder, self._lock.locked)
+        self._holder = None  # before the release: a waiting locker then records itself
+        if action is Unlock.END_HOLD:
+            self._lock.release()
 
     def describe(self) -> str:
         return self._name

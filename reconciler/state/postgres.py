@@ -54,9 +54,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
-import socket
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -75,8 +73,11 @@ from reconciler.state.backend import (
     Moved,
     StateMovedError,
     Store,
+    Unlock,
+    force_unlock_action,
     holder_info,
     locked_message,
+    wait_for_holder,
 )
 from reconciler.state.model import FORMAT_VERSION, State
 from reconciler.state.session import BaseStore, close_on_exit
@@ -99,8 +100,6 @@ SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_WORKSPACE = "default"
 _WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 
-#: How long a blocked locker waits for the holder's info to appear (as lock.py).
-_HOLDER_GRACE = 0.5
 _CONNECT_TIMEOUT = 10
 #: The longest lock_timeout PostgreSQL takes (an int of milliseconds, about 24.8
 #: days); a longer --lock-timeout waits this long.
@@ -502,12 +501,12 @@ class PostgresBackend(Backend):
 
     def _holder_info_of_taken(self, conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
         """The holder's info, waiting briefly for a holder that has just taken the lock."""
-        deadline = time.monotonic() + _HOLDER_GRACE
-        while True:
+
+        def look() -> tuple[bool, dict[str, Any] | None]:
             pid, info = self._holder(conn)
-            if info is not None or pid is None or time.monotonic() >= deadline:
-                return info
-            time.sleep(0.02)
+            return pid is not None, info
+
+        return wait_for_holder(look, poll=0.02)
 
     def lock_holder(self) -> dict[str, Any] | None:
         """The info of the current lock holder, or None when the workspace is not locked."""
@@ -582,66 +581,54 @@ class PostgresBackend(Backend):
             conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
 
     def force_unlock(self, lock_id: str) -> None:
-        """End the session holding the lock with id `lock_id` (pg_terminate_backend).
+        """End the session holding the lock with id `lock_id` (pg_terminate_backend), as
+        `backend.force_unlock_action` rules; a dead holder's row only is deleted.
 
-        Refused when the recorded holder is a live process on this host (stop it
-        instead). The terminated session's runner can no longer write: its
-        writes went through that very connection.
+        The terminated session's runner can no longer write: its writes went
+        through that very connection.
         """
         with contextlib.closing(self._connect()) as conn:
             with self._db("read the lock holder"):
                 pid, info = self._holder(conn)
-                if info is None and self._schema_version(conn) is not None:
-                    row = conn.execute(
-                        "SELECT info::text FROM dfr_locks WHERE workspace = %s", (self.workspace,)
-                    ).fetchone()
-                    stale = json.loads(row[0]) if row else None
-                else:
-                    stale = None
-            if pid is None:
-                if isinstance(stale, dict) and stale.get("id") == lock_id:
-                    with self._db("remove stale lock info"):
-                        conn.execute(
-                            "DELETE FROM dfr_locks WHERE workspace = %s AND lock_id = %s",
-                            (self.workspace, lock_id),
-                        )
-                    return  # its holder died; PostgreSQL had released the lock already
-                raise StateError(f"state {self._display} is not locked; nothing to unlock")
-            if info is None:
+                if pid is None and self._schema_version(conn) is not None:
+                    info = self._recorded_holder(conn)  # what a dead holder left, if anything
+            if pid is not None and info is None:
                 raise StateError(
                     f"state {self._display} is locked by a session that recorded no holder "
                     f"information (server pid {pid}); nothing was changed"
                 )
-            if info.get("id") != lock_id:
-                raise StateError(
-                    f"lock id {lock_id} does not match the lock on state {self._display} "
-                    f"(lock id {info.get('id')}); nothing was changed"
-                )
-            holder_pid = info.get("pid")
-            if (
-                info.get("hostname") == socket.gethostname()
-                and isinstance(holder_pid, int)
-                and holder_pid != os.getpid()
-                and _pid_alive(holder_pid)
-            ):
-                raise StateError(
-                    f"lock {lock_id} on state {self._display} is held by pid {holder_pid} on "
-                    "this host, which is still running: stop it first"
-                )
-            with self._db("end the lock holder's session"):
-                conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
-                deadline = time.monotonic() + 10
-                while self._holder(conn)[0] == pid:
-                    if time.monotonic() > deadline:
-                        raise StateError(
-                            f"state {self._display}: the lock holder's session (server pid "
-                            f"{pid}) did not end; ask the database administrator"
-                        )
-                    time.sleep(0.05)
+            action = force_unlock_action(self._display, lock_id, info, lambda: pid is not None)
+            doing = "remove stale lock info"  # its holder died; PostgreSQL released the lock
+            if action is Unlock.END_HOLD:
+                assert pid is not None
+                self._end_session(conn, pid)
+                doing = "end the lock holder's session"
+            with self._db(doing):
                 conn.execute(
                     "DELETE FROM dfr_locks WHERE workspace = %s AND lock_id = %s",
                     (self.workspace, lock_id),
                 )
+
+    def _recorded_holder(self, conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+        """The holder info in dfr_locks, whether or not its session still holds the lock."""
+        row = conn.execute(
+            "SELECT info::text FROM dfr_locks WHERE workspace = %s", (self.workspace,)
+        ).fetchone()
+        info = json.loads(row[0]) if row else None
+        return info if isinstance(info, dict) else None
+
+    def _end_session(self, conn: psycopg.Connection[Any], pid: int) -> None:
+        """Terminate the server session `pid` and wait until its advisory lock is gone."""
+        with self._db("end the lock holder's session"):
+            conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+            deadline = time.monotonic() + 10
+            while self._holder(conn)[0] == pid:
+                if time.monotonic() > deadline:
+                    raise StateError(
+                        f"state {self._display}: the lock holder's session (server pid "
+                        f"{pid}) did not end; ask the database administrator"
+                    )
+                time.sleep(0.05)
 
 
 _TABLES = "dfr_workspaces, dfr_runs, dfr_locks"
@@ -664,12 +651,6 @@ def _timeout_hint(detail: str, role: str) -> str:
             f"session's transaction, or ALTER ROLE {role} SET lock_timeout = 0"
         )
     return "the statement was canceled on the server (an administrator or a server setting)"
-
-
-def _pid_alive(pid: int) -> bool:
-    from reconciler.state.lock import _pid_alive as alive
-
-    return alive(pid)
 
 
 def _lock_key(text: str) -> int:

@@ -104,7 +104,7 @@ def test_force_unlock() -> None:
     with pytest.raises(StateError, match="not locked"):
         b.force_unlock("x")
     with b.lock("apply"):
-        holder = b.holder
+        holder = b.lock_holder()
         assert holder is not None
         with pytest.raises(StateError, match="does not match"):
             b.force_unlock("wrong")
