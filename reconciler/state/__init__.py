@@ -8,6 +8,8 @@ Layers, as in Terraform's `states/`, `states/statefile/` and `states/statemgr/`:
 - `session`: `BaseStore`, the session logic every backend's Store shares;
 - `memory`: `InMemoryBackend`, the fake other modules test with;
 - `local`: `LocalBackend`, the `dfr.state.json` file with journal, lock and backup;
+- `journal`: the local backend's journal lines and their replay onto a snapshot;
+- `files`: the file primitives it writes with (0600, atomic replace, durable appends);
 - `lock`: the flock-based lock of the local backend.
 
 Importing this package imports only the model; import the others where used.
