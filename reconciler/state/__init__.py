@@ -10,7 +10,10 @@ Layers, as in Terraform's `states/`, `states/statefile/` and `states/statemgr/`:
 - `local`: `LocalBackend`, the `dfr.state.json` file with journal, lock and backup;
 - `journal`: the local backend's journal lines and their replay onto a snapshot;
 - `files`: the file primitives it writes with (0600, atomic replace, durable appends);
-- `lock`: the flock-based lock of the local backend.
+- `lock`: the flock-based lock of the local backend;
+- `postgres`: `PostgresBackend`, one workspace of a shared database, with its
+  write session (`pgstore`), tables (`pgschema`) and URLs (`pgurl`);
+- `migrate`: moving a state between backends.
 
 Importing this package imports only the model; import the others where used.
 """

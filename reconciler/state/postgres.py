@@ -5,13 +5,10 @@ too, any libpq URI: `?sslmode=require`, several hosts, `options=-csearch_path=..
 psycopg 3 is imported only here, and only when such a URL is used, so `dfr
 --version` and the file backend never load it.
 
-Tables (in the connection's current schema; created on first use)::
-
-    dfr_schema_version(version, applied_at, dfr_version)   # one row per migration
-    dfr_workspaces(name, lineage, serial, format_version, dfr_version, updated_at, moved json,
-                   policy json)
-    dfr_runs(workspace, name, record json, serial)           # one row per manifest name
-    dfr_locks(workspace, lock_id, backend_pid, info json, acquired_at)   # holder info
+The parts: this module connects, reads, locks and force-unlocks; `pgstore.py`
+is the write session (`PostgresStore`), `pgschema.py` the tables (one row per
+workspace, one per run, one per lock holder) and their migrations, `pgurl.py`
+URLs, workspace names and redaction (all without psycopg).
 
 `record` is the exact canonical JSON text `statefile` writes for a record, intents
 (the write-ahead notes of create POSTs) included: `json`, not `jsonb`, so the text
@@ -23,11 +20,8 @@ both backends.
 Guarantees, mirroring the file backend:
 
 - **Every change is one transaction** that compare-and-sets the workspace's
-  `(lineage, serial)` from what this session last wrote to `serial + 1` and
-  upserts (or deletes) the one record: O(one record), durable when `put` returns
-  (`synchronous_commit` is forced on for the session). A writer whose expected
-  serial is gone (someone wrote behind its back) gets StateConflictError and its
-  Store stops writing; nothing is overwritten.
+  `(lineage, serial)` and upserts (or deletes) the one record (`pgstore.py`),
+  durable when `put` returns (`synchronous_commit` is forced on for the session).
 - **The lock** is `pg_advisory_lock` on a key derived from (schema, workspace),
   taken on a dedicated connection that is held for the whole `lock()` block and
   carries every write of the session. PostgreSQL drops the lock when that
@@ -54,19 +48,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from reconciler import __version__
-from reconciler.errors import (
-    StateConflictError,
-    StateError,
-    StateLockedError,
-    StateVersionError,
-)
+from reconciler.errors import StateError, StateLockedError, StateVersionError
 from reconciler.state import statefile
 from reconciler.state.backend import (
     Backend,
@@ -79,8 +66,24 @@ from reconciler.state.backend import (
     locked_message,
     wait_for_holder,
 )
-from reconciler.state.model import FORMAT_VERSION, State
-from reconciler.state.session import BaseStore, close_on_exit
+from reconciler.state.model import State
+from reconciler.state.pgschema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    privilege_hint,
+    schema_version,
+    timeout_hint,
+)
+from reconciler.state.pgstore import PostgresStore
+from reconciler.state.pgurl import (
+    DEFAULT_WORKSPACE,
+    SCHEMES,
+    is_postgres_url,
+    redact,
+    split_url,
+    validate_workspace,
+)
+from reconciler.state.session import close_on_exit
 
 if TYPE_CHECKING:
     import psycopg
@@ -89,16 +92,13 @@ __all__ = [
     "DEFAULT_WORKSPACE",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "SCHEMES",
     "PostgresBackend",
     "PostgresStore",
     "is_postgres_url",
     "redact",
     "validate_workspace",
 ]
-
-SCHEMES = ("postgresql://", "postgres://")
-DEFAULT_WORKSPACE = "default"
-_WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 
 _CONNECT_TIMEOUT = 10
 #: The longest lock_timeout PostgreSQL takes (an int of milliseconds, about 24.8
@@ -108,117 +108,10 @@ _MAX_LOCK_WAIT_MS = 2**31 - 1
 #: (no FIN ever arrives) loses its lock after about idle + interval * count seconds.
 _KEEPALIVE = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
 
-#: The schema as a list of migrations: `MIGRATIONS[v]` takes version v-1 to v.
-#: Add a new version for any change; never edit a released one.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE IF NOT EXISTS dfr_schema_version (
-            version integer PRIMARY KEY,
-            applied_at timestamptz NOT NULL DEFAULT now(),
-            dfr_version text NOT NULL
-        )""",
-        """CREATE TABLE IF NOT EXISTS dfr_workspaces (
-            name text PRIMARY KEY,
-            lineage text NOT NULL,
-            serial bigint NOT NULL CHECK (serial >= 0),
-            format_version integer NOT NULL,
-            dfr_version text NOT NULL,
-            updated_at timestamptz NOT NULL DEFAULT now()
-        )""",
-        """CREATE TABLE IF NOT EXISTS dfr_runs (
-            workspace text NOT NULL REFERENCES dfr_workspaces (name) ON DELETE CASCADE,
-            name text NOT NULL,
-            record json NOT NULL,
-            serial bigint NOT NULL,
-            PRIMARY KEY (workspace, name)
-        )""",
-        """CREATE TABLE IF NOT EXISTS dfr_locks (
-            workspace text PRIMARY KEY,
-            lock_id text NOT NULL,
-            backend_pid integer NOT NULL,
-            info json NOT NULL,
-            acquired_at timestamptz NOT NULL DEFAULT now()
-        )""",
-    ),
-    # The tombstone `dfr state migrate` leaves on a workspace it moved away
-    # (backend.Moved as JSON); NULL for a workspace in use.
-    2: ("ALTER TABLE dfr_workspaces ADD COLUMN IF NOT EXISTS moved json",),
-    # The spending policy in force for the workspace (statefile's `policy` object),
-    # recorded by apply; NULL until one is.
-    3: ("ALTER TABLE dfr_workspaces ADD COLUMN IF NOT EXISTS policy json",),
-}
-SCHEMA_VERSION = max(MIGRATIONS)
-
 _HEAD_SQL = (
     "SELECT lineage, serial, format_version, moved::text, policy::text FROM dfr_workspaces "
     "WHERE name = %s"
 )
-
-
-# --------------------------------------------------------------------------- URLs
-
-
-def is_postgres_url(value: str | None) -> bool:
-    """True for a `postgresql://` or `postgres://` URL (the postgres backend)."""
-    return bool(value) and str(value).lower().startswith(SCHEMES)
-
-
-def validate_workspace(name: str) -> str:
-    """`name` if it is a valid workspace name, else StateError."""
-    if not _WORKSPACE.match(name):
-        raise StateError(
-            f"invalid workspace name {name!r}: use 1 to 128 letters, digits, '.', '_', '-' "
-            "or '/', starting with a letter or digit"
-        )
-    return name
-
-
-_URL_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?://[^:/?#@\s]*:)[^@\s]*@")
-_PARAM_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)")
-
-
-def redact(text: str, secrets: tuple[str, ...] = (), keep: tuple[str, ...] = ()) -> str:
-    """`text` with URL passwords, `password=` values and each of `secrets` replaced by ***.
-
-    Each of `keep` (texts built without any secret, like the backend's description)
-    is left whole, so that a password that is also a word (or the role's name)
-    does not blot out which database the message is about.
-    """
-    for i, kept in enumerate(keep):
-        if kept and kept in text:
-            return kept.join(redact(part, secrets, keep[i + 1 :]) for part in text.split(kept))
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _URL_PASSWORD.sub(r"\1***@", text)
-    return _PARAM_PASSWORD.sub(r"\1***", text)
-
-
-def _split_url(url: str) -> tuple[str, str | None, list[str], str, str, list[str]]:
-    """(scheme, user, passwords, hosts, dbname, other query params) of a libpq URI.
-
-    Without psycopg. `passwords` holds the userinfo password and any `password=`
-    parameter, raw and decoded; the query params keep their raw text.
-    """
-    scheme, _, rest = url.partition("://")
-    rest, _, query = rest.split("#", 1)[0].partition("?")
-    authority, _, path = rest.partition("/")
-    user = None
-    passwords: list[str] = []
-    if "@" in authority:
-        userinfo, _, authority = authority.rpartition("@")
-        name, colon, secret = userinfo.partition(":")
-        user = unquote(name) or None
-        if colon and secret:
-            passwords += [secret, unquote(secret)]
-    params = []
-    for part in query.split("&") if query else []:
-        key, _, value = part.partition("=")
-        if unquote(key).strip().lower() == "password":
-            passwords += [value, unquote(value)] if value else []
-        else:
-            params.append(part)
-    return scheme.lower(), user, passwords, authority, unquote(path), params
 
 
 # --------------------------------------------------------------------------- backend
@@ -232,7 +125,7 @@ class PostgresBackend(Backend):
             raise StateError("the postgres backend needs a postgresql:// URL")
         self.url = url
         self.workspace = validate_workspace(workspace)
-        scheme, user, passwords, hosts, dbname, params = _split_url(url)
+        scheme, user, passwords, hosts, dbname, params = split_url(url)
         shown_user = f"{user}@" if user else ""
         query = f"?{'&'.join(params)}" if params else ""
         #: The URL without its password (names the database and schema, never secrets).
@@ -271,9 +164,9 @@ class PostgresBackend(Backend):
         detail = "; ".join(lines)
         hint = None
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-            hint = self._privilege_hint(action, detail)
+            hint = privilege_hint(action, detail, self._role)
         elif isinstance(exc, (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)):
-            hint = _timeout_hint(detail, self._role)
+            hint = timeout_hint(detail, self._role)
         elif isinstance(exc, psycopg.errors.InvalidSchemaName) or "no schema has been selected" in (
             detail
         ):
@@ -283,34 +176,8 @@ class PostgresBackend(Backend):
             hint=self.redact(hint) if hint else None,
         )
 
-    def _privilege_hint(self, action: str, detail: str) -> str:
-        """What the role lacks: table privileges (to read or write), the schema's, or ownership."""
-        role = self._role
-        if "must be owner" in detail:
-            return (
-                f"this dfr keeps the state tables at schema version {SCHEMA_VERSION}, and "
-                "upgrading them (ALTER TABLE) needs the role that owns them: run one dfr "
-                "command that writes (dfr refresh) as that role, once; reading works meanwhile"
-            )
-        if "for schema" in detail:
-            return (
-                f"the role needs USAGE on the schema the tables live in, and CREATE there to "
-                f"create them on first write: GRANT USAGE, CREATE ON SCHEMA <schema> TO {role} "
-                '(see README, "State backends"), or create the tables once with a role that has it'
-            )
-        if action.startswith("read"):
-            return (
-                f"reading the state needs SELECT on the dfr_ tables: GRANT SELECT ON "
-                f"{_TABLES}, dfr_schema_version TO {role}"
-            )
-        return (
-            f"writing the state needs SELECT, INSERT, UPDATE and DELETE on the dfr_ tables: "
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {_TABLES} TO {role}; "
-            f"GRANT SELECT ON dfr_schema_version TO {role} (plan and status need only SELECT)"
-        )
-
     @contextlib.contextmanager
-    def _db(self, action: str) -> Iterator[None]:
+    def db(self, action: str) -> Iterator[None]:
         """Turn psycopg errors inside the block into a redacted StateError."""
         import psycopg
 
@@ -342,10 +209,10 @@ class PostgresBackend(Backend):
             params.setdefault("keepalives_idle", 30)
             params.setdefault("keepalives_interval", 10)
             params.setdefault("keepalives_count", 3)
-        with self._db("connect to the state database"):
+        with self.db("connect to the state database"):
             conn = psycopg.connect(make_conninfo("", **params), autocommit=True)
         try:
-            with self._db("configure the database session"):
+            with self.db("configure the database session"):
                 # Each put must be on disk when it returns, whatever the server's default.
                 conn.execute("SET synchronous_commit = on")
                 if lock_session:
@@ -380,14 +247,6 @@ class PostgresBackend(Backend):
 
     # -- schema
 
-    @staticmethod
-    def _schema_version(conn: psycopg.Connection[Any]) -> int | None:
-        row = conn.execute("SELECT to_regclass('dfr_schema_version') IS NOT NULL").fetchone()
-        if not row or not row[0]:
-            return None
-        row = conn.execute("SELECT max(version) FROM dfr_schema_version").fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
-
     def _check_version(self, version: int | None) -> None:
         if version is not None and version > SCHEMA_VERSION:
             raise StateVersionError(
@@ -397,19 +256,19 @@ class PostgresBackend(Backend):
 
     def ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
         """Create or migrate the tables to SCHEMA_VERSION (idempotent, safe to race)."""
-        with self._db("read the schema version"):
-            version = self._schema_version(conn)
+        with self.db("read the schema version"):
+            version = schema_version(conn)
         self._check_version(version)
         if version == SCHEMA_VERSION:
             return
         # A session-level lock taken *before* the transaction: the transaction then
         # starts after the previous creator committed and sees its tables (inside
         # one transaction, a wait on an advisory lock does not refresh the catalog).
-        with self._db("create or upgrade the state tables"):
+        with self.db("create or upgrade the state tables"):
             conn.execute("SELECT pg_advisory_lock(%s)", (self._schema_key,))
             try:
                 with conn.transaction():
-                    version = self._schema_version(conn)  # again, now that we are alone
+                    version = schema_version(conn)  # again, now that we are alone
                     self._check_version(version)
                     for step in range((version or 0) + 1, SCHEMA_VERSION + 1):
                         for statement in MIGRATIONS[step]:
@@ -426,8 +285,8 @@ class PostgresBackend(Backend):
 
     def read(self) -> State:
         with contextlib.closing(self._connect()) as conn:
-            with self._db("read the schema version"):
-                version = self._schema_version(conn)
+            with self.db("read the schema version"):
+                version = schema_version(conn)
             if version is None:
                 return State.empty()  # nothing was ever written here
             # An older layout is read as it is (reading never changes the tables:
@@ -446,7 +305,7 @@ class PostgresBackend(Backend):
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         try:
-            with self._db("read the state"), conn.transaction():
+            with self.db("read the state"), conn.transaction():
                 head = conn.execute(head_sql, (self.workspace,)).fetchone()
                 if head is None:
                     return State.empty(), None
@@ -485,7 +344,7 @@ class PostgresBackend(Backend):
             ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
         ).fetchone()
         pid = int(row[0]) if row else None
-        if pid is None or self._schema_version(conn) is None:
+        if pid is None or schema_version(conn) is None:
             return pid, None
         info_row = conn.execute(
             "SELECT backend_pid, info::text FROM dfr_locks WHERE workspace = %s",
@@ -510,7 +369,7 @@ class PostgresBackend(Backend):
 
     def lock_holder(self) -> dict[str, Any] | None:
         """The info of the current lock holder, or None when the workspace is not locked."""
-        with contextlib.closing(self._connect()) as conn, self._db("read the lock holder"):
+        with contextlib.closing(self._connect()) as conn, self.db("read the lock holder"):
             return self._holder(conn)[1]
 
     def _acquire(self, conn: psycopg.Connection[Any], timeout: float) -> bool:
@@ -538,14 +397,14 @@ class PostgresBackend(Backend):
         conn = self._connect(lock_session=True)
         try:
             self.ensure_schema(conn)
-            with self._db("lock the state"):
+            with self.db("lock the state"):
                 acquired = self._acquire(conn, timeout)
             if not acquired:
-                with self._db("read the lock holder"):
+                with self.db("read the lock holder"):
                     info = self._holder_info_of_taken(conn)
                 raise StateLockedError(locked_message(self._display, info))
             info = holder_info(operation)
-            with self._db("record the lock holder"):
+            with self.db("record the lock holder"):
                 row = conn.execute("SELECT pg_backend_pid()").fetchone()
                 info["backend_pid"] = int(row[0]) if row else None
                 # We hold the lock, so any row here is a dead holder's: replace it.
@@ -588,9 +447,9 @@ class PostgresBackend(Backend):
         through that very connection.
         """
         with contextlib.closing(self._connect()) as conn:
-            with self._db("read the lock holder"):
+            with self.db("read the lock holder"):
                 pid, info = self._holder(conn)
-                if pid is None and self._schema_version(conn) is not None:
+                if pid is None and schema_version(conn) is not None:
                     info = self._recorded_holder(conn)  # what a dead holder left, if anything
             if pid is not None and info is None:
                 raise StateError(
@@ -603,7 +462,7 @@ class PostgresBackend(Backend):
                 assert pid is not None
                 self._end_session(conn, pid)
                 doing = "end the lock holder's session"
-            with self._db(doing):
+            with self.db(doing):
                 conn.execute(
                     "DELETE FROM dfr_locks WHERE workspace = %s AND lock_id = %s",
                     (self.workspace, lock_id),
@@ -619,7 +478,7 @@ class PostgresBackend(Backend):
 
     def _end_session(self, conn: psycopg.Connection[Any], pid: int) -> None:
         """Terminate the server session `pid` and wait until its advisory lock is gone."""
-        with self._db("end the lock holder's session"):
+        with self.db("end the lock holder's session"):
             conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
             deadline = time.monotonic() + 10
             while self._holder(conn)[0] == pid:
@@ -631,203 +490,6 @@ class PostgresBackend(Backend):
                 time.sleep(0.05)
 
 
-_TABLES = "dfr_workspaces, dfr_runs, dfr_locks"
-
-
-def _timeout_hint(detail: str, role: str) -> str:
-    """Why the server canceled a statement, and what to change."""
-    if "statement timeout" in detail:
-        return (
-            "the server's statement_timeout (set on the database, the role or in the URL) "
-            "stopped the statement: dfr's statements are short, so the limit is very low or "
-            "the statement waited for another session's open transaction on the dfr_ tables. "
-            f"Give dfr's role more time: ALTER ROLE {role} SET statement_timeout = 0 (or add "
-            "options=-cstatement_timeout%3D0 to the URL)"
-        )
-    if "lock timeout" in detail:
-        return (
-            "the server's lock_timeout (set on the database, the role or in the URL) stopped a "
-            "statement waiting for another session's row lock on the dfr_ tables; end that "
-            f"session's transaction, or ALTER ROLE {role} SET lock_timeout = 0"
-        )
-    return "the statement was canceled on the server (an administrator or a server setting)"
-
-
 def _lock_key(text: str) -> int:
     """A signed 64-bit advisory lock key for `text`."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
-
-
-# --------------------------------------------------------------------------- store
-
-#: One change in one statement: the compare-and-set of the workspace's serial,
-#: and the row change only if it matched; returns how many workspaces matched.
-_PUT_SQL = (
-    "WITH ws AS (UPDATE dfr_workspaces SET serial = %(new)s, format_version = %(format)s, "
-    "dfr_version = %(version)s, updated_at = now() "
-    "WHERE name = %(ws)s AND lineage = %(lineage)s AND serial = %(old)s RETURNING name), "
-    "ch AS (INSERT INTO dfr_runs (workspace, name, record, serial) "
-    "SELECT name, %(run)s, %(record)s, %(new)s FROM ws ON CONFLICT (workspace, name) "
-    "DO UPDATE SET record = EXCLUDED.record, serial = EXCLUDED.serial RETURNING 1) "
-    "SELECT count(*) FROM ws"
-)
-_REMOVE_SQL = (
-    "WITH ws AS (UPDATE dfr_workspaces SET serial = %(new)s, format_version = %(format)s, "
-    "dfr_version = %(version)s, updated_at = now() "
-    "WHERE name = %(ws)s AND lineage = %(lineage)s AND serial = %(old)s RETURNING name), "
-    "ch AS (DELETE FROM dfr_runs WHERE workspace = (SELECT name FROM ws) AND name = %(run)s "
-    "RETURNING 1) "
-    "SELECT count(*) FROM ws"
-)
-
-
-class PostgresStore(BaseStore):
-    """A write session on a PostgresBackend, on the connection that holds the lock."""
-
-    def __init__(
-        self,
-        backend: PostgresBackend,
-        conn: psycopg.Connection[Any],
-        state: State,
-        lock_id: str,
-    ) -> None:
-        super().__init__(state, name=backend.describe())
-        self._backend = backend
-        self._conn = conn
-        self.lock_id = lock_id
-
-    def _write(self, op: str, name: str, text: str | None, serial: int) -> int:
-        b = self._backend
-        with b._db("record the policy" if op == "policy" else f"record run {name!r}"):
-            one_statement = op in ("put", "remove") and serial > 1
-            if one_statement and self._write_one_statement(op, name, text, serial):
-                return serial  # committed: durable already
-            with self._conn.transaction():
-                self._advance(serial - 1, serial, self._lineage, self._lineage)
-                if op == "policy":
-                    self._conn.execute(
-                        "UPDATE dfr_workspaces SET policy = %s WHERE name = %s",
-                        (text, b.workspace),
-                    )
-                    return serial
-                if op == "move":
-                    # The old row goes and the new one comes in this same transaction:
-                    # the run is never under both names, nor under neither.
-                    self._conn.execute(
-                        "DELETE FROM dfr_runs WHERE workspace = %s AND name = %s",
-                        (b.workspace, name),
-                    )
-                    name = json.loads(text or "{}")["name"]  # the new key
-                if op in ("put", "move"):
-                    self._conn.execute(
-                        "INSERT INTO dfr_runs (workspace, name, record, serial) "
-                        "VALUES (%s, %s, %s, %s) ON CONFLICT (workspace, name) DO UPDATE "
-                        "SET record = EXCLUDED.record, serial = EXCLUDED.serial",
-                        (b.workspace, name, text, serial),
-                    )
-                else:
-                    self._conn.execute(
-                        "DELETE FROM dfr_runs WHERE workspace = %s AND name = %s",
-                        (b.workspace, name),
-                    )
-        return serial
-
-    def _write_one_statement(self, op: str, name: str, text: str | None, serial: int) -> bool:
-        """The usual change in one round trip: CAS and row change in one statement.
-
-        One statement in autocommit is one transaction, so this is as atomic as
-        the two-statement path; it matters for a database across a network,
-        where apply's thousands of changes would otherwise pay four round trips
-        each. False when the CAS matched no row (first write, or a conflict):
-        nothing was changed, and the caller takes the explicit path.
-        """
-        row = self._conn.execute(
-            _PUT_SQL if op == "put" else _REMOVE_SQL,
-            {
-                "new": serial,
-                "old": serial - 1,
-                "format": FORMAT_VERSION,
-                "version": __version__,
-                "ws": self._backend.workspace,
-                "lineage": self._lineage,
-                "run": name,
-                "record": text,
-            },
-        ).fetchone()
-        return bool(row and row[0] == 1)
-
-    def _advance(self, old: int, new: int, old_lineage: str, new_lineage: str) -> None:
-        """Compare-and-set the workspace from (old_lineage, old) to (new_lineage, new)."""
-        b = self._backend
-        cur = self._conn.execute(
-            "UPDATE dfr_workspaces SET lineage = %s, serial = %s, format_version = %s, "
-            "dfr_version = %s, updated_at = now() "
-            "WHERE name = %s AND lineage = %s AND serial = %s",
-            (new_lineage, new, FORMAT_VERSION, __version__, b.workspace, old_lineage, old),
-        )
-        if cur.rowcount == 1:
-            return
-        if old == 0:
-            # A workspace nobody wrote yet: create it, unless someone just did.
-            cur = self._conn.execute(
-                "INSERT INTO dfr_workspaces (name, lineage, serial, format_version, dfr_version) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
-                (b.workspace, new_lineage, new, FORMAT_VERSION, __version__),
-            )
-            if cur.rowcount == 1:
-                return
-        row = self._conn.execute(
-            "SELECT lineage, serial FROM dfr_workspaces WHERE name = %s", (b.workspace,)
-        ).fetchone()
-        now = f"serial {row[1]}, lineage {row[0]}" if row else "it no longer exists"
-        raise StateConflictError(
-            f"state {b.describe()} was changed by another writer ({now}; this session expected "
-            f"serial {old}, lineage {old_lineage}); not overwriting it. Run the command again "
-            "to start from the current state"
-        )
-
-    def _sync(self, ticket: int) -> None:
-        return None  # each change committed in _write
-
-    def _write_checkpoint(self, state: State) -> None:
-        return None  # every change is already in the tables: nothing to compact
-
-    def _write_moved(self, moved: Moved | None) -> None:
-        """Set (or clear) the workspace's tombstone, if it is still the state this session holds."""
-        b = self._backend
-        with b._db("record where the state moved"):
-            cur = self._conn.execute(
-                "UPDATE dfr_workspaces SET moved = %s, updated_at = now() "
-                "WHERE name = %s AND lineage = %s AND serial = %s",
-                (
-                    None if moved is None else moved.to_json(),
-                    b.workspace,
-                    self._lineage,
-                    self._serial,
-                ),
-            )
-        if cur.rowcount != 1:
-            raise StateConflictError(
-                f"state {b.describe()} was changed by another writer; not marking it as moved"
-            )
-
-    def _write_overwrite(self, state: State) -> None:
-        """Replace the whole workspace with `state` (lineage and serial too), in one transaction."""
-        b = self._backend
-        with b._db("write the state"), self._conn.transaction():
-            self._advance(self._serial, state.serial, self._lineage, state.lineage)
-            policy = state.policy
-            self._conn.execute(
-                "UPDATE dfr_workspaces SET policy = %s WHERE name = %s",
-                (
-                    None if policy is None else statefile.encode(statefile.policy_to_dict(policy)),
-                    b.workspace,
-                ),
-            )
-            self._conn.execute("DELETE FROM dfr_runs WHERE workspace = %s", (b.workspace,))
-            with self._conn.cursor().copy(
-                "COPY dfr_runs (workspace, name, record, serial) FROM STDIN"
-            ) as copy:
-                for name in sorted(state.runs):
-                    text, _ = statefile.canonical_record(state.runs[name])
-                    copy.write_row((b.workspace, name, text, state.serial))

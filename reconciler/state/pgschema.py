@@ -1,0 +1,121 @@
+"""The PostgreSQL backend's tables: their migrations, their version, and what a role needs.
+
+Tables (in the connection's current schema; created on first write)::
+
+    dfr_schema_version(version, applied_at, dfr_version)   # one row per migration
+    dfr_workspaces(name, lineage, serial, format_version, dfr_version, updated_at, moved json,
+                   policy json)
+    dfr_runs(workspace, name, record json, serial)           # one row per manifest name
+    dfr_locks(workspace, lock_id, backend_pid, info json, acquired_at)   # holder info
+
+`PostgresBackend.ensure_schema` applies `MIGRATIONS` under an advisory lock; the
+hints here turn the server's refusals (privileges, timeouts) into the GRANT or
+setting that fixes them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "privilege_hint", "schema_version", "timeout_hint"]
+
+#: The schema as a list of migrations: `MIGRATIONS[v]` takes version v-1 to v.
+#: Add a new version for any change; never edit a released one.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE IF NOT EXISTS dfr_schema_version (
+            version integer PRIMARY KEY,
+            applied_at timestamptz NOT NULL DEFAULT now(),
+            dfr_version text NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS dfr_workspaces (
+            name text PRIMARY KEY,
+            lineage text NOT NULL,
+            serial bigint NOT NULL CHECK (serial >= 0),
+            format_version integer NOT NULL,
+            dfr_version text NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        """CREATE TABLE IF NOT EXISTS dfr_runs (
+            workspace text NOT NULL REFERENCES dfr_workspaces (name) ON DELETE CASCADE,
+            name text NOT NULL,
+            record json NOT NULL,
+            serial bigint NOT NULL,
+            PRIMARY KEY (workspace, name)
+        )""",
+        """CREATE TABLE IF NOT EXISTS dfr_locks (
+            workspace text PRIMARY KEY,
+            lock_id text NOT NULL,
+            backend_pid integer NOT NULL,
+            info json NOT NULL,
+            acquired_at timestamptz NOT NULL DEFAULT now()
+        )""",
+    ),
+    # The tombstone `dfr state migrate` leaves on a workspace it moved away
+    # (backend.Moved as JSON); NULL for a workspace in use.
+    2: ("ALTER TABLE dfr_workspaces ADD COLUMN IF NOT EXISTS moved json",),
+    # The spending policy in force for the workspace (statefile's `policy` object),
+    # recorded by apply; NULL until one is.
+    3: ("ALTER TABLE dfr_workspaces ADD COLUMN IF NOT EXISTS policy json",),
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def schema_version(conn: psycopg.Connection[Any]) -> int | None:
+    """The version of the dfr tables in the connection's schema; None when there are none."""
+    row = conn.execute("SELECT to_regclass('dfr_schema_version') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return None
+    row = conn.execute("SELECT max(version) FROM dfr_schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def privilege_hint(action: str, detail: str, role: str) -> str:
+    """What the role lacks: table privileges (to read or write), the schema's, or ownership."""
+    if "must be owner" in detail:
+        return (
+            f"this dfr keeps the state tables at schema version {SCHEMA_VERSION}, and "
+            "upgrading them (ALTER TABLE) needs the role that owns them: run one dfr "
+            "command that writes (dfr refresh) as that role, once; reading works meanwhile"
+        )
+    if "for schema" in detail:
+        return (
+            f"the role needs USAGE on the schema the tables live in, and CREATE there to "
+            f"create them on first write: GRANT USAGE, CREATE ON SCHEMA <schema> TO {role} "
+            '(see README, "State backends"), or create the tables once with a role that has it'
+        )
+    if action.startswith("read"):
+        return (
+            f"reading the state needs SELECT on the dfr_ tables: GRANT SELECT ON "
+            f"{_TABLES}, dfr_schema_version TO {role}"
+        )
+    return (
+        f"writing the state needs SELECT, INSERT, UPDATE and DELETE on the dfr_ tables: "
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {_TABLES} TO {role}; "
+        f"GRANT SELECT ON dfr_schema_version TO {role} (plan and status need only SELECT)"
+    )
+
+
+_TABLES = "dfr_workspaces, dfr_runs, dfr_locks"
+
+
+def timeout_hint(detail: str, role: str) -> str:
+    """Why the server canceled a statement, and what to change."""
+    if "statement timeout" in detail:
+        return (
+            "the server's statement_timeout (set on the database, the role or in the URL) "
+            "stopped the statement: dfr's statements are short, so the limit is very low or "
+            "the statement waited for another session's open transaction on the dfr_ tables. "
+            f"Give dfr's role more time: ALTER ROLE {role} SET statement_timeout = 0 (or add "
+            "options=-cstatement_timeout%3D0 to the URL)"
+        )
+    if "lock timeout" in detail:
+        return (
+            "the server's lock_timeout (set on the database, the role or in the URL) stopped a "
+            "statement waiting for another session's row lock on the dfr_ tables; end that "
+            f"session's transaction, or ALTER ROLE {role} SET lock_timeout = 0"
+        )
+    return "the statement was canceled on the server (an administrator or a server setting)"
