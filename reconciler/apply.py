@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from reconciler import observe, recovery, testhooks
+from reconciler import hooks, observe, recovery
 from reconciler.errors import (
     APIError,
     AuthError,
@@ -418,7 +418,7 @@ class Applier:
             api=self.api,
         )
         self.store.put(pending)  # durable before the POST: the heart of "never a duplicate"
-        testhooks.hit("before-post")
+        hooks.hit("before-post")
         self._submitted_at[name] = self.clock()
         try:
             answer = self.client.create_run(body)
@@ -437,7 +437,7 @@ class Applier:
             self.say(f"{name}: not submitted: {exc.message}")
             self.events.rejected(name, exc.message)
             return
-        testhooks.hit("after-post")
+        hooks.hit("after-post")
         run_id = answer.id
         self.store.put(
             pending.evolve(
@@ -449,7 +449,7 @@ class Applier:
                 used=used_of(answer),  # the current API answers the whole run
             )
         )
-        testhooks.hit("after-record")
+        hooks.hit("after-record")
         self.report.submitted.append(name)
         self.say(f"{name}: submitted run {run_id}")
         self.events.submitted(name, run_id)
@@ -561,7 +561,7 @@ class Applier:
             pause = interval if deadline is None else min(interval, deadline - now)
             if self.stop.wait(pause):
                 raise KeyboardInterrupt
-            testhooks.hit("wait-round")
+            hooks.hit("wait-round")
             try:
                 observe.observe(self.client, watching, self.store, on_change=self._changed)
             except AuthError:

@@ -43,7 +43,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from reconciler import testhooks
+from reconciler import hooks
 from reconciler.errors import StateConflictError, StateCorruptError, StateError
 from reconciler.state import statefile
 from reconciler.state.backend import Backend, Moved, StateMovedError, Store
@@ -110,7 +110,7 @@ class StateFiles:
         """A checkpoint reached `step` (for the fault hook and the crash tests)."""
         if self.fault_hook is not None:
             self.fault_hook(step)
-        testhooks.hit(f"checkpoint-{step}")
+        hooks.hit(f"checkpoint-{step}")
 
     def remove_stray_temps(self) -> None:
         """Delete temp files of checkpoints that crashed (under the lock: none are live)."""
@@ -283,9 +283,8 @@ class LocalStore(BaseStore):
         try:
             if self._fd is None:
                 self._fd, self._journal_size = f.folder.open_append(f.journal)
-            if testhooks.due("journal-torn"):  # a crash in the middle of an append
-                write_all(self._fd, line[: len(line) // 2])
-                testhooks.fire()
+            fd = self._fd  # a crash test may tear the line here: half of it, then a kill
+            hooks.hit("journal-torn", lambda: write_all(fd, line[: len(line) // 2]))
             write_all(self._fd, line)
         except OSError as exc:
             if self._fd is not None:

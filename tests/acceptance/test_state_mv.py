@@ -101,9 +101,11 @@ def test_state_mv_killed_mid_journal_line_leaves_the_run_under_its_old_name(
     ws.write("a", number_of_samples=10)
     assert dfr(*apply_args()).code == 0
     run_id = ws.run_ids()["a"]
-    env = {**os.environ, "DFR_TEST_CRASH_AT": "journal-torn:1", "DATAFRAMER_API_KEY": KEY}
+    env = {**os.environ, "DATAFRAMER_API_KEY": KEY}
+    crashing = Path(__file__).resolve().parents[1] / "support" / "crashing_dfr.py"
+    args = ["state", "mv", "--state", str(ws.state), "a", "b"]
     proc = subprocess.run(
-        [sys.executable, "-m", "reconciler", "state", "mv", "--state", str(ws.state), "a", "b"],
+        [sys.executable, str(crashing), "--crash-at", "journal-torn:1", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -2,8 +2,9 @@
 
 `EmulatorProcess` runs `python -m reconciler.emulator` in its own process
 group and talks to it only over HTTP (its `/_emulator/...` admin routes), so a
-`dfr apply` killed with SIGKILL cannot take the API down with it. `Dfr` runs
-`python -m reconciler` as a subprocess in a workspace. `check_converged` is
+`dfr apply` killed with SIGKILL cannot take the API down with it. A `Workspace`
+runs `python -m reconciler` as a subprocess in its folder, or, when a crash
+point is asked for, `tests/support/crashing_dfr.py`, which arms it. `check_converged` is
 the prime directive as code: exactly one run per manifest on the API, every
 manifest in state with that run's id, no intent left, the state readable,
 and no traceback in anything any process printed.
@@ -34,6 +35,9 @@ LIFECYCLE = {"pending_seconds": 0.3, "processing_seconds": 0.6}
 POLL = "0.2s"
 #: Every dfr subprocess is killed if it takes longer than this (a hang is a failure).
 PROCESS_TIMEOUT = 60.0
+#: dfr with crash points armed (see its docstring); never part of the package.
+CRASHING_DFR = Path(__file__).resolve().parents[1] / "support" / "crashing_dfr.py"
+CRASH_ENV = "DFR_TEST_CRASH_AT"
 
 
 def _kill_group(proc: subprocess.Popen[Any]) -> None:
@@ -161,15 +165,23 @@ class Workspace:
         env.update(extra or {})
         return env
 
-    def argv(self, *args: str) -> list[str]:
+    def argv(self, *args: str, crash_at: str | None = None, crashing: bool = False) -> list[str]:
+        """dfr ARGS; through crashing_dfr.py with `crash_at` (or `crashing`: the
+        point is in the environment)."""
+        if crash_at is not None:
+            return [sys.executable, str(CRASHING_DFR), "--crash-at", crash_at, *args]
+        if crashing:
+            return [sys.executable, str(CRASHING_DFR), *args]
         return [sys.executable, "-m", "reconciler", *args]
 
     def apply_args(self, *extra: str) -> list[str]:
         return ["apply", "--auto-approve", "--poll-interval", POLL, *extra, str(self.manifests)]
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def start(
+        self, *args: str, env: dict[str, str] | None = None, crash_at: str | None = None
+    ) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            self.argv(*args),
+            self.argv(*args, crash_at=crash_at, crashing=CRASH_ENV in (env or {})),
             cwd=self.root,
             env=self.env(env),
             stdout=subprocess.PIPE,
@@ -190,8 +202,11 @@ class Workspace:
         self.outputs.append(out + err)
         return Outcome(proc.returncode, out, err)
 
-    def dfr(self, *args: str, env: dict[str, str] | None = None) -> Outcome:
-        return self.finish(self.start(*args, env=env))
+    def dfr(
+        self, *args: str, env: dict[str, str] | None = None, crash_at: str | None = None
+    ) -> Outcome:
+        """Run dfr ARGS to its end; with `crash_at` (POINT:N[:SIGNAL]) armed to stop there."""
+        return self.finish(self.start(*args, env=env, crash_at=crash_at))
 
     def apply_until_ok(self, attempts: int = 3, *extra: str) -> list[Outcome]:
         """Apply without faults until exit 0 (bounded); every attempt's outcome."""

@@ -7,9 +7,10 @@ directive (`check_converged`): exactly one run per manifest on the API, every
 manifest in state with that run's id, the state file readable, no traceback.
 
 Kill points come two ways:
-- named points inside dfr (`DFR_TEST_CRASH_AT`, see `reconciler.testhooks`):
-  deterministic, they land exactly between a POST's answer and the state write
-  that records it, or in the middle of a journal append or a checkpoint;
+- named points inside dfr (`reconciler.hooks`, armed by the test-only entry point
+  `tests/support/crashing_dfr.py --crash-at POINT:N`): deterministic, they land
+  exactly between a POST's answer and the state write that records it, or in the
+  middle of a journal append or a checkpoint;
 - SIGKILL / SIGINT / SIGTERM from outside, timed by watching the emulator's
   counters: after k of N runs were created, or while apply waits.
 """
@@ -85,7 +86,7 @@ def test_sigkill_at_named_point(
         waiting = () if point.startswith("wait-round") else NO_WAIT
         killed = ws.dfr(
             *ws.apply_args("--parallelism", str(parallelism), *waiting),
-            env={"DFR_TEST_CRASH_AT": point},
+            crash_at=point,
         )
         assert killed.code == -signal.SIGKILL, f"{point} was never reached:\n{killed.text}"
     ws.apply_until_ok(3, *NO_WAIT)
@@ -179,9 +180,7 @@ def test_clean_stop_at_named_point(
     emu = start_emulator(latency=LATENCY, seed=17)
     ws = workspace(emu)
     ws.write_manifests(N)
-    stopped = ws.dfr(
-        *ws.apply_args("--parallelism", "2", *NO_WAIT), env={"DFR_TEST_CRASH_AT": point}
-    )
+    stopped = ws.dfr(*ws.apply_args("--parallelism", "2", *NO_WAIT), crash_at=point)
     assert stopped.code == code, stopped.text
     _every_created_run_in_state(ws, emu)
     ws.apply_until_ok(3, *NO_WAIT)
