@@ -5,7 +5,12 @@ Import nothing heavy here: `dfr --version` must start in well under 0.15 s.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+try:
+    # Written by hatch-vcs from the git tag when dfr is built or installed (editable
+    # installs too); see [tool.hatch.version] in pyproject.toml.
+    from reconciler._version import __version__ as __version__
+except ImportError:  # a source tree that was never installed: no build wrote the file
+    __version__ = "0.0.0+unknown"
 
 
 def main() -> None:

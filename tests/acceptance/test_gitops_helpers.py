@@ -1,4 +1,4 @@
-"""dfr init, diff, fmt, schema, shell completion, import cost; the CI recipes in examples/ci/."""
+"""dfr init, diff, fmt, schema, shell completion, import cost; the pre-commit snippet."""
 
 from __future__ import annotations
 
@@ -250,48 +250,8 @@ def test_version_and_validate_do_not_import_rich_or_ruamel(tmp_path: Path) -> No
 # -- CI recipes --------------------------------------------------------------------------
 
 
-def _check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("check-jsonschema")
-    return subprocess.run(
-        [str(exe), "--builtin-schema", schema, str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-
-
-def test_github_actions_recipe() -> None:
-    path = CI / "github-actions.yml"
-    doc = yaml.safe_load(path.read_text())
-    result = _check_jsonschema("vendor.github-workflows", path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    triggers = doc[True]  # PyYAML (YAML 1.1) reads the key `on` as True
-    assert {"pull_request", "push", "schedule"} <= set(triggers)
-    plan, apply = doc["jobs"]["plan"], doc["jobs"]["apply"]
-    assert apply["concurrency"] == {"group": "dfr-apply", "cancel-in-progress": False}
-    plan_steps = " ".join(str(s.get("run", "")) for s in plan["steps"])
-    assert (
-        "dfr plan --format markdown" in plan_steps and "dfr validate --format github" in plan_steps
-    )
-    assert any("github-script" in str(s.get("uses", "")) for s in plan["steps"])
-    save = next(s for s in apply["steps"] if "Save the state" in s.get("name", ""))
-    assert save["if"] == "always()" and "git push origin dfr-state" in save["run"]
-    assert any("dfr refresh" in str(s.get("run", "")) for s in apply["steps"])
-    assert doc["env"]["DFR_STATE"].startswith(".dfr-state/")
-
-
-def test_gitlab_ci_recipe() -> None:
-    path = CI / "gitlab-ci.yml"
-    doc = yaml.safe_load(path.read_text())
-    result = _check_jsonschema("vendor.gitlab-ci", path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert doc["apply"]["resource_group"] == doc["refresh"]["resource_group"] == "dfr-apply"
-    assert doc["plan"]["artifacts"]["reports"]["terraform"] == "dfr-plan.json"
-    assert doc["validate"]["artifacts"]["reports"]["codequality"] == "gl-code-quality-report.json"
-    assert "--summary-file dfr-plan.json" in " ".join(doc["plan"]["script"])
-    assert "--format gitlab" in " ".join(doc["validate"]["script"])
-    assert any('$CI_PIPELINE_SOURCE == "schedule"' in r["if"] for r in doc["refresh"]["rules"])
+# The GitHub and GitLab recipes are run step by step, linted and checked against the
+# forges' schemas in tests/recipes/.
 
 
 def test_pre_commit_snippet(tmp_path: Path) -> None:
