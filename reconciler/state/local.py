@@ -246,9 +246,8 @@ class LocalStore(BaseStore):
     """A write session on the state `files` (opened by `LocalBackend.lock`, then `resume`d)."""
 
     def __init__(self, files: StateFiles, state: State, snapshot: Identity | None, lock_id: str):
-        super().__init__(state, name=files.display)
+        super().__init__(state, name=files.display, lock_id=lock_id)
         self._files = files
-        self.lock_id = lock_id
         # The snapshot we read or last wrote: if it changes under us, someone
         # else wrote (after a force-unlock) and we must not overwrite them.
         self._snapshot = snapshot

@@ -33,8 +33,8 @@ __all__ = ["InMemoryBackend"]
 
 
 class _MemoryStore(BaseStore):
-    def __init__(self, backend: InMemoryBackend, state: State) -> None:
-        super().__init__(state, name=backend.describe())
+    def __init__(self, backend: InMemoryBackend, state: State, lock_id: str) -> None:
+        super().__init__(state, name=backend.describe(), lock_id=lock_id)
         self._backend = backend
 
     def _write(self, op: str, name: str, text: str | None, serial: int) -> int:
@@ -117,7 +117,7 @@ class InMemoryBackend(Backend):
         info = holder_info(operation)
         self._holder = info
         try:
-            store = _MemoryStore(self, self.read())
+            store = _MemoryStore(self, self.read(), str(info["id"]))
             store.moved = self.moved
             with close_on_exit(store):
                 yield store

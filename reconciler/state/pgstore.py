@@ -59,10 +59,9 @@ class PostgresStore(BaseStore):
         state: State,
         lock_id: str,
     ) -> None:
-        super().__init__(state, name=backend.describe())
+        super().__init__(state, name=backend.describe(), lock_id=lock_id)
         self._backend = backend
         self._conn = conn
-        self.lock_id = lock_id
 
     def _write(self, op: str, name: str, text: str | None, serial: int) -> int:
         b = self._backend

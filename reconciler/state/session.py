@@ -36,8 +36,10 @@ class BaseStore(Store):
     what reached the disk is then uncertain and the caller must stop and re-read.
     """
 
-    def __init__(self, state: State, *, name: str) -> None:
+    def __init__(self, state: State, *, name: str, lock_id: str) -> None:
         self._name = name
+        #: The id of the lock this session holds (what `dfr force-unlock` takes).
+        self.lock_id = lock_id
         self._mutex = threading.Lock()
         self._lineage = state.lineage
         self._serial = state.serial
