@@ -1,9 +1,9 @@
 """Fixtures of the postgres backend tests: a real PostgreSQL server, one workspace per test.
 
-The server comes from DFR_TEST_POSTGRES_URL (`.ci/run` starts one on loopback
-with `.ci/postgres.sh` and sets it). Without it every test here skips with a
-message saying how to run them; with DFR_TEST_POSTGRES_REQUIRED=1 (CI) a
-missing server fails instead, so CI can never pass by skipping them.
+The server comes from DFR_TEST_POSTGRES_URL (see `tests/pg_server.py`): without
+it every test here skips with a message saying how to run them; with
+DFR_TEST_POSTGRES_REQUIRED=1 (CI) a missing server fails instead, so CI can
+never pass by skipping them.
 
 Each test gets its own workspace name (and, where it needs one, its own schema),
 removed afterwards, so tests do not collide and run under xdist.
@@ -11,7 +11,6 @@ removed afterwards, so tests do not collide and run under xdist.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,43 +18,13 @@ from typing import Any
 
 import pytest
 from pg_helpers import PgWorkspace, drop_workspace, sql
+from pg_server import database_url, in_schema
 from reliability_harness import LIFECYCLE, EmulatorProcess
-
-ENV_URL = "DFR_TEST_POSTGRES_URL"
-HOW = (
-    f"set {ENV_URL}=postgresql://USER:PASSWORD@127.0.0.1:5432/DB to run the postgres backend "
-    "tests (as root, `.ci/postgres.sh` installs and starts a loopback server and prints such "
-    "a URL; `.ci/run` does this)"
-)
-
-
-def _required() -> bool:
-    return os.environ.get("DFR_TEST_POSTGRES_REQUIRED", "") not in ("", "0")
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> str:
-    url = os.environ.get(ENV_URL)
-    if not url:
-        if _required():
-            pytest.fail(f"{ENV_URL} is not set but DFR_TEST_POSTGRES_REQUIRED is: {HOW}")
-        pytest.skip(HOW)
-    try:
-        import psycopg
-    except ImportError:
-        message = "psycopg is not installed: pip install -e '.[test]'"
-        if _required():
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        with psycopg.connect(url, connect_timeout=5) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        message = f"cannot reach the test database in {ENV_URL}: {exc}"
-        if _required():
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
+    return database_url()
 
 
 @pytest.fixture
@@ -71,8 +40,7 @@ def fresh_schema(pg_url: str) -> Iterator[str]:
     """A URL whose search_path is a new, empty schema (dropped afterwards)."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     sql(pg_url, f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in pg_url else "?"
-    yield f"{pg_url}{separator}options=-csearch_path%3D{schema}"
+    yield in_schema(pg_url, schema)
     sql(pg_url, f"DROP SCHEMA {schema} CASCADE")
 
 

@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 # The reliability suite's harness: emulator processes, dfr subprocesses, invariants.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
 
+from pg_server import drop_workspace, sql
 from reliability_harness import Workspace
 
 from reconciler.state.model import State
 
-
-def sql(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Run one statement in its own autocommit connection; its rows (if any)."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        cur = conn.execute(statement.encode(), params)
-        return cur.fetchall() if cur.description else []
-
-
-def drop_workspace(url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        exists = conn.execute("SELECT to_regclass('dfr_workspaces') IS NOT NULL").fetchone()
-        if exists and exists[0]:
-            conn.execute("DELETE FROM dfr_workspaces WHERE name = %s", (name,))
-            conn.execute("DELETE FROM dfr_locks WHERE workspace = %s", (name,))
+__all__ = ["PgWorkspace", "drop_workspace", "sql"]
 
 
 class PgWorkspace(Workspace):
