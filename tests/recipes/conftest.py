@@ -135,6 +135,9 @@ def machine(runner_bin: Path, release: Release) -> Machine:
             "PIP_NO_INDEX": "1",
             "PIP_FIND_LINKS": str(release.dist),
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            # The emulator stores a run before it answers, so a submission lost with a
+            # canceled job never lands late there: no need to wait out the grace period.
+            "DFR_RECOVERY_GRACE": "0",
         },
     )
 

@@ -9,7 +9,8 @@ after the checkout, before the script).
 
 from __future__ import annotations
 
-import json
+import subprocess
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -54,7 +55,12 @@ class CI:
         return (KEY, *(self.database[1:] if self.database else ()))
 
     def apply(
-        self, *, workspace: str | None = None, arm: Arm | None = None, event: str = "push"
+        self,
+        *,
+        workspace: str | None = None,
+        arm: Arm | None = None,
+        event: str = "push",
+        cancel_when: Callable[[], bool] | None = None,
     ) -> JobResult:
         raise NotImplementedError
 
@@ -74,12 +80,23 @@ class CI:
     def branch_exists(self) -> bool:
         return bool(self.forge.git(self.project.bare, "branch", "--list", "dfr-state").strip())
 
-    def state(self) -> dict[str, str]:
-        """name -> run id on the state branch."""
-        text = self.project.state_file()
-        if text is None:
+    def state(self) -> dict[str, str | None]:
+        """name -> run id (None: a submission not confirmed yet) of the state on the
+        branch, read as dfr reads it (the snapshot and its journal)."""
+        if not self.branch_exists():
             return {}
-        return {name: r.get("run_id") for name, r in json.loads(text)["runs"].items()}
+        from reconciler.state.local import LocalBackend
+
+        with tempfile.TemporaryDirectory() as folder:
+            archive = subprocess.run(
+                ["git", "-C", str(self.project.bare), "archive", "dfr-state"],
+                capture_output=True,
+                check=True,
+                timeout=30,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True, timeout=30)
+            state = LocalBackend(Path(folder) / "dfr.state.json").read()
+        return {name: record.run_id for name, record in state.runs.items()}
 
 
 class GitHubCI(CI):
@@ -108,6 +125,7 @@ class GitHubCI(CI):
         workspace: Path,
         arm: Arm | None,
         state_step: str,
+        cancel_when: Callable[[], bool] | None = None,
     ) -> JobResult:
         vars = dict(self.extra)
         secrets = {"DATAFRAMER_API_KEY": KEY}
@@ -134,12 +152,18 @@ class GitHubCI(CI):
             vars=vars,
             secrets=secrets,
             before_step=before,
+            cancel_when=cancel_when,
         )
         no_secret_in(result.log, self.token, *self.secrets())
         return result
 
     def apply(
-        self, *, workspace: str | None = None, arm: Arm | None = None, event: str = "push"
+        self,
+        *,
+        workspace: str | None = None,
+        arm: Arm | None = None,
+        event: str = "push",
+        cancel_when: Callable[[], bool] | None = None,
     ) -> JobResult:
         n = self._next()
         return self._run(
@@ -148,6 +172,7 @@ class GitHubCI(CI):
             self.workspace(workspace, n),
             arm,
             "Refresh and apply" if self.database else "Lock and check out",
+            cancel_when,
         )
 
     def plan(self, sha: str, number: int, *, arm: Arm | None = None) -> JobResult:
@@ -199,7 +224,12 @@ class GitLabCI(CI):
         return (*super().secrets(), self.job_token, self.push_token, self.note_token)
 
     def _run(
-        self, job: str, pipeline: GitLabPipeline, workspace: Path, arm: Arm | None
+        self,
+        job: str,
+        pipeline: GitLabPipeline,
+        workspace: Path,
+        arm: Arm | None,
+        cancel_when: Callable[[], bool] | None = None,
     ) -> JobResult:
         variables = dict(self.extra)
         files = {
@@ -223,16 +253,22 @@ class GitLabCI(CI):
             variables=variables,
             file_variables=files,
             before_script_hook=arm,
+            cancel_when=cancel_when,
         )
         no_secret_in(result.log, *self.secrets())
         return result
 
     def apply(
-        self, *, workspace: str | None = None, arm: Arm | None = None, event: str = "push"
+        self,
+        *,
+        workspace: str | None = None,
+        arm: Arm | None = None,
+        event: str = "push",
+        cancel_when: Callable[[], bool] | None = None,
     ) -> JobResult:
         n = self._next()
         pipeline = GitLabPipeline(source=event, sha=self.project.sha, pipeline_id=n, job_id=n)
-        return self._run("apply", pipeline, self.workspace(workspace, n), arm)
+        return self._run("apply", pipeline, self.workspace(workspace, n), arm, cancel_when)
 
     def plan(self, sha: str, number: int, *, arm: Arm | None = None) -> JobResult:
         n = self._next()

@@ -27,9 +27,12 @@ the test process's own environment leaks into a job.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
+import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -101,22 +104,53 @@ def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
     return done.stdout
 
 
-def _bash(script: str, *, cwd: Path, env: Mapping[str, str], timeout: float) -> tuple[int, str]:
-    try:
-        done = subprocess.run(
+#: What a step or script ended with when the runner canceled it.
+CANCELED = -15
+
+
+def _bash(
+    script: str,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    cancel_when: Callable[[], bool] | None = None,
+) -> tuple[int, str]:
+    """Run `script` as the runner does; a timeout or `cancel_when()` turning true
+    cancels it as runners do: SIGTERM to the whole process group, SIGKILL 10 s later."""
+    with tempfile.TemporaryFile(mode="w+") as output:
+        proc = subprocess.Popen(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
             cwd=cwd,
             env=dict(env),
-            stdout=subprocess.PIPE,
+            stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
-            timeout=timeout,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout or ""
-        return 124, (out if isinstance(out, str) else out.decode()) + "\n[timed out]\n"
-    return done.returncode, done.stdout
+        deadline = time.monotonic() + timeout
+        canceled = False
+        while proc.poll() is None:
+            if not canceled and (
+                time.monotonic() > deadline or (cancel_when is not None and cancel_when())
+            ):
+                canceled = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                break
+            time.sleep(0.02)
+        output.seek(0)
+        text = output.read()
+    if canceled:
+        return CANCELED, text + "\n[canceled]\n"
+    return proc.returncode, text
 
 
 # -- expressions -------------------------------------------------------------------------
@@ -264,7 +298,11 @@ def run_github_job(
     vars: Mapping[str, str] | None = None,
     secrets: Mapping[str, str] | None = None,
     before_step: Callable[[str], None] | None = None,
+    cancel_when: Callable[[], bool] | None = None,
 ) -> JobResult:
+    """Run one job of a GitHub Actions recipe. `cancel_when`, polled while a step
+    runs, cancels the job as "Cancel workflow" does: the running step is stopped
+    (SIGTERM), then only steps whose `if:` says always() (or cancelled()) run."""
     doc = load(recipe)
     job = doc["jobs"][job_name]
     home = workspace.parent / f"{workspace.name}-home-{event.run_id}"
@@ -292,6 +330,7 @@ def run_github_job(
         "steps": {},
     }
     failed = [False]
+    canceled = [False]
 
     def lookup(name: str) -> Any:
         if name.endswith("()"):
@@ -299,11 +338,11 @@ def run_github_job(
             if function == "always":
                 return True
             if function == "success":
-                return not failed[0]
+                return not failed[0] and not canceled[0]
             if function == "failure":
-                return failed[0]
+                return failed[0] and not canceled[0]
             if function == "cancelled":
-                return False
+                return canceled[0]
             raise ValueError(f"function {name} is not known to the harness")
         head, *rest = name.split(".")
         if head not in contexts:
@@ -318,7 +357,7 @@ def run_github_job(
 
     def condition(raw: Any) -> bool:
         if raw is None:
-            return not failed[0]
+            return not failed[0] and not canceled[0]
         text = str(raw).strip()
         text = text[3:-2] if text.startswith("${{") else text
         if not re.search(r"\b(always|success|failure|cancelled)\(\)", text):
@@ -376,14 +415,24 @@ def run_github_job(
                 )
             else:
                 script = substitute(raw_step["run"])
-                code, output = _bash(script, cwd=workspace, env=env, timeout=STEP_TIMEOUT)
+                code, output = _bash(
+                    script,
+                    cwd=workspace,
+                    env=env,
+                    timeout=STEP_TIMEOUT,
+                    cancel_when=None if canceled[0] else cancel_when,
+                )
             for line in env_file.read_text().splitlines():
                 key, sep, value = line.partition("=")
                 if sep:
                     exported[key] = value
                     contexts["env"][key] = value
             outcome = "success" if code == 0 else "failure"
-            if code != 0:
+            if code == CANCELED:
+                outcome = "cancelled"
+                canceled[0] = True
+                result.ok = False
+            elif code != 0:
                 failed[0] = True
                 result.ok = False
         if "id" in raw_step:
@@ -509,7 +558,11 @@ def run_gitlab_job(
     variables: Mapping[str, str] | None = None,
     file_variables: Mapping[str, str] | None = None,
     before_script_hook: Callable[[], None] | None = None,
+    cancel_when: Callable[[], bool] | None = None,
 ) -> JobResult:
+    """Run one job of a GitLab CI recipe. `cancel_when`, polled while the script
+    runs, cancels the job: the script gets SIGTERM, then after_script runs (as GitLab
+    17 does for a canceled job) and its result does not count."""
     doc = load(recipe)
     job = doc[job_name]
     host_port = forge_url.split("://", 1)[1]
@@ -567,13 +620,18 @@ def run_gitlab_job(
     default = doc.get("default") or {}
     before = job.get("before_script", default.get("before_script"))
     script = "\n".join(_flatten(before) + _flatten(job["script"]))
-    code, output = _bash(script, cwd=workspace, env=env, timeout=STEP_TIMEOUT)
+    code, output = _bash(
+        script, cwd=workspace, env=env, timeout=STEP_TIMEOUT, cancel_when=cancel_when
+    )
     result.ok = code == 0
-    result.steps.append(Step("script", "success" if code == 0 else "failure", output))
+    outcome = "success" if code == 0 else "cancelled" if code == CANCELED else "failure"
+    result.steps.append(Step("script", outcome, output))
     log.append(output)
     after = _flatten(job.get("after_script", default.get("after_script")))
     if after:
-        env["CI_JOB_STATUS"] = "success" if code == 0 else "failed"
+        env["CI_JOB_STATUS"] = {"success": "success", "cancelled": "canceled"}.get(
+            outcome, "failed"
+        )
         after_code, after_output = _bash("\n".join(after), cwd=workspace, env=env, timeout=300)
         # GitLab ignores after_script's exit status: it never changes the job's.
         result.steps.append(

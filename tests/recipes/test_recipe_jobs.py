@@ -133,6 +133,28 @@ def test_two_jobs_racing_on_the_state_branch_submit_each_run_once(
     assert len(ci.state()) == RUNS and ci.project.locked_by() is None
 
 
+def test_a_job_canceled_mid_apply_saves_what_it_recorded_and_the_next_submits_the_rest(
+    ci: CI, emulator: Emulator
+) -> None:
+    # "Cancel workflow" (GitHub: the save step runs, if: always()) or a canceled job or
+    # timeout (GitLab: after_script saves, the main script never got there).
+    ci.project.commit({"dfr.yaml": _dfr_yaml(emulator, "parallelism: 1\n")})
+    emulator.configure(latency=0.3)
+    canceled = ci.apply(cancel_when=lambda: runs_created(emulator) >= 2)
+    assert canceled.ran and not canceled.ok and "[canceled]" in canceled.log, canceled.log
+    paid = runs_created(emulator)
+    assert 2 <= paid < RUNS, canceled.log
+    # Saved and unlocked after the cancel: every run paid for is in the state, by its
+    # id or, when the cancel came between the answer and the record, as a submission
+    # the next apply looks up before it submits anything.
+    assert ci.project.locked_by() is None, canceled.log
+    assert len(ci.state()) >= paid, (ci.state(), canceled.log)
+    emulator.configure(latency=0.0)
+    _ok(ci.apply())
+    assert runs_created(emulator) == RUNS  # the rest, and nothing twice
+    assert len(ci.state()) == RUNS
+
+
 def test_a_reused_workspace_runs_the_next_job_too(ci: CI, emulator: Emulator) -> None:
     # GitLab's fetch strategy and self-hosted runners keep the folder: the checkout
     # cleans it (git clean -ffdx), which leaves the last job's worktree registered.
