@@ -1,7 +1,7 @@
 """Store operations beyond put and remove (`move`) on a real PostgreSQL workspace.
 
-The same contract as the in-memory and file backends (`tests/state_contract.py`);
-then what only a database shows: a move is one transaction with the serial's
+What they mean on every backend is in `tests/state/test_contract.py`; here, what
+only a database shows: a move is one transaction with the serial's
 compare-and-set, so a writer behind another's back moves nothing.
 """
 
@@ -11,31 +11,17 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pg_helpers import sql
-from state_contract import MOVE_CONTRACT, POLICY_CONTRACT, sample
+from state_records import policy, sample
 
 from reconciler.errors import StateConflictError, StateError
-from reconciler.state.backend import Backend
 from reconciler.state.postgres import PostgresBackend
 
 
-@pytest.mark.parametrize("check", MOVE_CONTRACT, ids=lambda f: f.__name__)
-def test_move_contract(check: Callable[[Backend], None], pg_url: str, ws_name: str) -> None:
-    check(PostgresBackend(pg_url, ws_name))
-
-
-@pytest.mark.parametrize("check", POLICY_CONTRACT, ids=lambda f: f.__name__)
-def test_policy_contract(check: Callable[[Backend], None], pg_url: str, ws_name: str) -> None:
-    check(PostgresBackend(pg_url, ws_name))
-
-
 def test_the_policy_is_a_column_of_the_workspace(pg_url: str, ws_name: str) -> None:
-    from state_contract import policy
-
     backend = PostgresBackend(pg_url, ws_name)
     with backend.lock("test") as store:
         store.put(sample("a"))

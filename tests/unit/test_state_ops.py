@@ -1,8 +1,7 @@
-"""Store operations beyond put and remove (`move`, `set_policy`), on the in-memory and
-file backends.
+"""Store operations beyond put and remove (`move`, `set_policy`) on the file backend.
 
-The shared contracts (`tests/state_contract.py`) run here on both; the file
-backend's own promises follow: a move or a policy change is one journal line,
+What they mean on every backend is in `tests/state/test_contract.py`; here, the
+file backend's own promises: a move or a policy change is one journal line,
 replayed after a crash and dropped whole when torn (a move never leaves the run
 under both names or neither), and any sequence of changes reads back as a plain
 dict given the same changes.
@@ -20,32 +19,17 @@ from typing import Any
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from state_contract import MOVE_CONTRACT, POLICY_CONTRACT, policy, sample
+from state_records import policy, sample
 
 from reconciler.errors import StateCorruptError
-from reconciler.state.backend import Backend
 from reconciler.state.local import LocalBackend
-from reconciler.state.memory import InMemoryBackend
 
-Contract = Callable[[Backend], None]
 POLICY = policy()
 
 
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "dfr.state.json"
-
-
-@pytest.mark.parametrize("check", MOVE_CONTRACT, ids=lambda f: f.__name__)
-@pytest.mark.parametrize("kind", ["memory", "file"])
-def test_move_contract(check: Contract, kind: str, path: Path) -> None:
-    check(InMemoryBackend() if kind == "memory" else LocalBackend(path))
-
-
-@pytest.mark.parametrize("check", POLICY_CONTRACT, ids=lambda f: f.__name__)
-@pytest.mark.parametrize("kind", ["memory", "file"])
-def test_policy_contract(check: Contract, kind: str, path: Path) -> None:
-    check(InMemoryBackend() if kind == "memory" else LocalBackend(path))
 
 
 def _journal(path: Path) -> Path:
