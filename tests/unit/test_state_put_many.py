@@ -1,9 +1,12 @@
-"""Store.put_many: one group commit for many records, same meaning as many puts."""
+"""Store.put_many on the file backend: one group commit (one fsync) for many records.
+
+What put_many means on every backend (a batch durable on return, one serial per
+record, refused whole before writing) is in `tests/state/test_contract.py`.
+"""
 
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,6 @@ from reconciler import observe
 from reconciler.errors import StateError
 from reconciler.state.backend import Store
 from reconciler.state.local import LocalBackend
-from reconciler.state.memory import InMemoryBackend
 from reconciler.state.model import RunRecord, State
 
 
@@ -45,44 +47,6 @@ def test_one_fsync_for_the_batch_and_serial_grows_by_its_length(path: Path) -> N
     assert state.runs["r7"] == rec("r7", 7)
 
 
-def test_batch_is_durable_before_the_lock_is_released(path: Path) -> None:
-    """What put_many acknowledged is in the journal: a crash now (no checkpoint) keeps it."""
-    b = LocalBackend(path)
-    lock = b.lock("apply")
-    store = lock.__enter__()
-    store.put_many([rec("a"), rec("b", 1)])
-    # Read as another process would, while the session still holds the lock.
-    assert set(LocalBackend(path).read().runs) == {"a", "b"}
-    lock.__exit__(None, None, None)
-
-
-def test_empty_batch_writes_nothing(path: Path) -> None:
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put_many([])
-        assert store.state.serial == 0
-    assert b.stats.journal_lines == 0 and not path.exists()
-
-
-def test_same_name_twice_in_a_batch_keeps_the_last(path: Path) -> None:
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put_many([rec("a", 1), rec("a", 2)])
-        assert store.state.serial == 2
-    assert b.read().runs["a"] == rec("a", 2)
-
-
-def test_unstorable_record_refuses_the_whole_batch_before_writing(path: Path) -> None:
-    b = LocalBackend(path)
-    bad = rec("b")
-    object.__setattr__(bad, "spec", {"x": object()})  # not JSON
-    with b.lock("apply") as store:
-        with pytest.raises((StateError, TypeError, ValueError)):
-            store.put_many([rec("a"), bad])
-        assert store.state.serial == 0
-    assert b.stats.journal_lines == 0
-
-
 def test_failed_write_mid_batch_poisons_and_keeps_memory_equal_to_disk(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,34 +71,6 @@ def test_failed_write_mid_batch_poisons_and_keeps_memory_equal_to_disk(
     assert set(b.read().runs) == {"r0", "r1"}
 
 
-def test_threads_mixing_put_and_put_many(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "fsync", lambda fd: None)
-    b = LocalBackend(path)
-    errors: list[BaseException] = []
-    with b.lock("apply") as store:
-
-        def work(t: int) -> None:
-            try:
-                for i in range(20):
-                    if i % 2:
-                        store.put(rec(f"t{t}-{i}", i))
-                    else:
-                        store.put_many([rec(f"t{t}-{i}-{k}", k) for k in range(5)])
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
-        expected = 6 * (10 + 10 * 5)
-        assert store.state.serial == expected == len(store.state.runs)
-        in_memory = store.state
-    assert b.read() == in_memory
-
-
 def test_checkpoint_after_a_large_batch(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "fsync", lambda fd: None)
     b = LocalBackend(path)
@@ -144,12 +80,7 @@ def test_checkpoint_after_a_large_batch(path: Path, monkeypatch: pytest.MonkeyPa
     assert b.read().serial == 300 and len(b.read().runs) == 10
 
 
-def test_memory_backend_and_default_store_implementation() -> None:
-    backend = InMemoryBackend()
-    with backend.lock("apply") as store:
-        store.put_many([rec("a"), rec("b")])
-    assert set(backend.read().runs) == {"a", "b"} and backend.read().serial == 2
-
+def test_a_store_without_put_many_puts_one_by_one() -> None:
     class OnlyPut(Store):
         """A Store written before put_many existed: the default loops over put."""
 
