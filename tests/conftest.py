@@ -12,6 +12,9 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# One emulator, workspace and runner for every suite (tests/support/fixtures.py).
+pytest_plugins = ["support.fixtures"]
+
 settings.register_profile(
     "default",
     derandomize=True,

@@ -14,19 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST, KEY, Runner, Workspace, apply_args, posts, spec
+from support import emulators
+from support.emulators import KEY, posts
+from support.runner import Runner, apply_args
+from support.workspace import Workspace, spec
 
 from reconciler.api import DataframerClient
-from reconciler.emulator import SPEC_SUPPORT_TICKETS, Emulator, EmulatorConfig
+from reconciler.emulator import SPEC_SUPPORT_TICKETS, Emulator
 
 CURRENT_MODEL = "anthropic/claude-sonnet-5-5-thinking"
 
 
 @pytest.fixture(params=["sdk", "legacy"])
 def emu(request: pytest.FixtureRequest) -> Iterator[Emulator]:
-    """Overrides conftest's: the same tests against both shapes of the API."""
-    legacy = request.param == "legacy"
-    with Emulator(EmulatorConfig(api_key=KEY, seed=3, legacy=legacy, **FAST)) as emulator:
+    """Overrides the shared one: the same tests against both shapes of the API."""
+    with emulators.emulator(legacy=request.param == "legacy") as emulator:
         yield emulator
 
 

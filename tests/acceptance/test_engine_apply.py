@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import (
-    KEY,
-    Runner,
-    Workspace,
-    apply_args,
-    cancels,
-    emu_status,
-    posts,
-    requests,
-    wait_for,
-)
+from support.emulators import KEY, cancels, emu_status, posts, requests, wait_for
+from support.runner import Runner, apply_args
+from support.workspace import Workspace
 
 from reconciler.emulator import SPEC_MEDICAL_NOTES, Emulator
 

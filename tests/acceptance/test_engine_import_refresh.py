@@ -6,7 +6,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from conftest import KEY, Runner, Workspace, apply_args, emu_status, posts, spec, wait_for
+from support.emulators import KEY, emu_status, posts, wait_for
+from support.runner import Runner, apply_args
+from support.workspace import Workspace, spec
 
 from reconciler.api import DataframerClient
 from reconciler.emulator import Emulator

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import Runner, Workspace, apply_args, parse_json, posts, requests
+from support.emulators import posts, requests
+from support.runner import Runner, apply_args, parse_json
+from support.workspace import Workspace
 
 from reconciler.emulator import SPEC_PRODUCT_REVIEWS, Emulator
 

@@ -31,9 +31,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import KEY, manifest_doc
 from hypothesis import Phase, event, given, settings
 from hypothesis import strategies as st
+from support.emulators import KEY
+from support.runner import assert_clean
+from support.workspace import manifest_doc
 
 from reconciler.emulator import Emulator, EmulatorConfig
 from reconciler.schema import models
@@ -100,9 +102,7 @@ def dfr(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = run(list(args))
-    for text in (out.getvalue(), err.getvalue()):
-        assert "Traceback" not in text and "internal error" not in text, text
-        assert KEY not in text
+    assert_clean((out.getvalue(), err.getvalue()))
     return code, out.getvalue(), err.getvalue()
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import POLL, Runner, Workspace, apply_args, posts
+from support.emulators import posts
+from support.runner import POLL, Runner, apply_args
+from support.workspace import Workspace
 
 from reconciler.emulator import Emulator
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Runner, Workspace, apply_args, parse_json, posts
+from support.emulators import posts
+from support.runner import Runner, apply_args, parse_json
+from support.workspace import Workspace
 
 from reconciler.emulator import Emulator
 

@@ -10,31 +10,31 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gitops_helpers import ROOT, Runner, Workspace, apply_args, dfr_process, gdfr, gemu, gws
+from support.runner import ROOT, Runner, apply_args, dfr_process
+from support.workspace import Workspace
 
 from reconciler.commands.init import PRE_COMMIT
 
-__all__ = ["gdfr", "gemu", "gws"]
 CI = ROOT / "examples" / "ci"
 
 
 # -- init ------------------------------------------------------------------------------
 
 
-def test_init_writes_a_valid_starter_and_never_overwrites(gws: Workspace, gdfr: Runner) -> None:
-    code, out, _ = gdfr("init", "proj")
+def test_init_writes_a_valid_starter_and_never_overwrites(ws: Workspace, dfr: Runner) -> None:
+    code, out, _ = dfr("init", "proj")
     assert code == 0
-    manifest = gws.root / "proj/dataframer/example-run.yaml"
-    schema = gws.root / "proj/dataframer/generation-run.schema.json"
+    manifest = ws.root / "proj/dataframer/example-run.yaml"
+    schema = ws.root / "proj/dataframer/generation-run.schema.json"
     text = manifest.read_text()
     assert text.startswith("# yaml-language-server: $schema=generation-run.schema.json\n")
     assert json.loads(schema.read_text())["$id"].endswith("generation-run.schema.json")
-    assert gdfr("validate", "proj/dataframer").code == 0
+    assert dfr("validate", "proj/dataframer").code == 0
     assert out.endswith(PRE_COMMIT)  # the pre-commit snippet
     # Idempotent when nothing changed; refuses when a file differs; nothing is written.
-    assert gdfr("init", "proj").code == 0
+    assert dfr("init", "proj").code == 0
     manifest.write_text(text + "# mine\n")
-    code, _, err = gdfr("init", "proj")
+    code, _, err = dfr("init", "proj")
     assert code == 1 and "already exists" in err and "never overwrites" in err
     assert manifest.read_text() == text + "# mine\n"
 
@@ -42,25 +42,25 @@ def test_init_writes_a_valid_starter_and_never_overwrites(gws: Workspace, gdfr: 
 # -- diff ------------------------------------------------------------------------------
 
 
-def test_diff_manifest_against_recorded_run(gws: Workspace, gdfr: Runner) -> None:
-    gws.write("alpha", labels={"team": "a"})
-    code, out, _ = gdfr("diff", "alpha", "manifests", "--detailed-exitcode")
+def test_diff_manifest_against_recorded_run(ws: Workspace, dfr: Runner) -> None:
+    ws.write("alpha", labels={"team": "a"}, spec_version=2)
+    code, out, _ = dfr("diff", "alpha", "manifests", "--detailed-exitcode")
     assert code == 2 and "no run recorded" in out and "alpha will be created" in out
-    assert gdfr(*apply_args("manifests")).code == 0
-    run_id = json.loads(gdfr("state", "show", "alpha", "--json").out)["run_id"]
-    code, out, _ = gdfr("diff", "alpha", "manifests", "--detailed-exitcode")
+    assert dfr(*apply_args("manifests")).code == 0
+    run_id = json.loads(dfr("state", "show", "alpha", "--json").out)["run_id"]
+    code, out, _ = dfr("diff", "alpha", "manifests", "--detailed-exitcode")
     assert code == 0 and f"run {run_id} (SUCCEEDED)" in out and "matches" in out
-    gws.write("alpha", labels={"team": "b"}, number_of_samples=25)
-    code, out, _ = gdfr("diff", "alpha", "manifests", "--detailed-exitcode")
+    ws.write("alpha", labels={"team": "b"}, number_of_samples=25, spec_version=2)
+    code, out, _ = dfr("diff", "alpha", "manifests", "--detailed-exitcode")
     assert code == 2
     assert "~ number_of_samples" in out and "= 10 -> 25" in out
     assert '"team": "a"} -> {"team": "b"}' in out and "no new run" in out
-    assert gdfr("diff", "alpha", "manifests").code == 0  # without the flag: 0
-    code, _, err = gdfr("diff", "nobody", "manifests")
+    assert dfr("diff", "alpha", "manifests").code == 0  # without the flag: 0
+    code, _, err = dfr("diff", "nobody", "manifests")
     assert code == 1 and "'nobody' names no manifest" in err
-    gws.write("beta")
-    (gws.manifests / "alpha.yaml").unlink()
-    code, out, _ = gdfr("diff", "alpha", "manifests")
+    ws.write("beta", spec_version=2)
+    (ws.manifests / "alpha.yaml").unlink()
+    code, out, _ = dfr("diff", "alpha", "manifests")
     assert code == 0 and "orphaned" in out
 
 
@@ -123,10 +123,10 @@ spec:
 """
 
 
-def test_fmt_check_and_rewrite_keep_comments(gws: Workspace, gdfr: Runner) -> None:
-    messy = gws.manifests / "messy.yaml"
+def test_fmt_check_and_rewrite_keep_comments(ws: Workspace, dfr: Runner) -> None:
+    messy = ws.manifests / "messy.yaml"
     messy.write_text(MESSY)
-    canonical = gws.manifests / "canonical.yaml"
+    canonical = ws.manifests / "canonical.yaml"
     canonical.write_text(
         "apiVersion: dataframer.ai/v1\nkind: GenerationRun\n"
         "metadata:\n    name: other\n"  # odd indentation, canonical order
@@ -134,58 +134,58 @@ def test_fmt_check_and_rewrite_keep_comments(gws: Workspace, gdfr: Runner) -> No
         "    spec_version: 1\n    number_of_samples: 3\n"
     )
     before = canonical.stat().st_mtime_ns
-    (gws.manifests / "notes.yaml").write_text("b: 1\na: 2  # not a manifest: left alone\n")
-    code, out, err = gdfr("fmt", "--check", "manifests")
+    (ws.manifests / "notes.yaml").write_text("b: 1\na: 2  # not a manifest: left alone\n")
+    code, out, err = dfr("fmt", "--check", "manifests")
     assert code == 1
     assert out == "would reformat manifests/messy.yaml\n" and "1 file not in canonical" in err
     assert messy.read_text() == MESSY  # --check changes nothing
-    code, out, _ = gdfr("fmt", "manifests")
+    code, out, _ = dfr("fmt", "manifests")
     assert code == 0 and out == "reformatted manifests/messy.yaml\n"
     assert messy.read_text() == TIDY
     assert canonical.stat().st_mtime_ns == before  # already canonical: untouched
-    assert gdfr("fmt", "--check", "manifests").code == 0
-    assert gdfr("validate", "manifests").code == 0
+    assert dfr("fmt", "--check", "manifests").code == 0
+    assert dfr("validate", "manifests").code == 0
 
 
-def test_fmt_leaves_files_it_cannot_read_strictly(gws: Workspace, gdfr: Runner) -> None:
-    bad = gws.manifests / "bad.yaml"
+def test_fmt_leaves_files_it_cannot_read_strictly(ws: Workspace, dfr: Runner) -> None:
+    bad = ws.manifests / "bad.yaml"
     bad.write_text("kind: GenerationRun\napiVersion: dataframer.ai/v1\nkind: again\n")
-    code, _, err = gdfr("fmt", "manifests")
+    code, _, err = dfr("fmt", "manifests")
     assert code == 1 and "bad.yaml:3:1" in err and "not formatted" in err
     assert bad.read_text().startswith("kind: GenerationRun")
 
 
 def test_fmt_formats_the_target_of_a_symlinked_manifest_in_place(
-    gws: Workspace, gdfr: Runner
+    ws: Workspace, dfr: Runner
 ) -> None:
     """fmt used to replace the link with a formatted copy: the target stayed messy and
     validate then found the name twice."""
-    target = gws.manifests / "messy.yaml"
+    target = ws.manifests / "messy.yaml"
     target.write_text(MESSY)
-    link = gws.manifests / "alias.yaml"  # sorts first: read through the link
+    link = ws.manifests / "alias.yaml"  # sorts first: read through the link
     link.symlink_to("messy.yaml")
-    outside = gws.root / "shared" / "other.yaml"
+    outside = ws.root / "shared" / "other.yaml"
     outside.parent.mkdir()
     outside.write_text(MESSY.replace("messy", "other").replace("name: tidy", "name: tidy2"))
-    (gws.manifests / "other.yaml").symlink_to(outside)
-    code, out, err = gdfr("fmt", "manifests")
+    (ws.manifests / "other.yaml").symlink_to(outside)
+    code, out, err = dfr("fmt", "manifests")
     assert code == 0, out + err
     assert "reformatted manifests/alias.yaml (the file it links to: manifests/messy.yaml)" in out
-    assert link.is_symlink() and (gws.manifests / "other.yaml").is_symlink()
+    assert link.is_symlink() and (ws.manifests / "other.yaml").is_symlink()
     assert target.read_text() == TIDY
     assert outside.read_text() == TIDY.replace("messy", "other").replace(
         "name: tidy", "name: tidy2"
     )
-    assert not [p.name for p in gws.manifests.iterdir() if "tmp" in p.name]
-    code, out, err = gdfr("validate", "manifests")
+    assert not [p.name for p in ws.manifests.iterdir() if "tmp" in p.name]
+    code, out, err = dfr("validate", "manifests")
     assert code == 0 and "already used" not in err, err
 
 
-def test_fmt_reports_a_file_it_cannot_write(gws: Workspace, gdfr: Runner) -> None:
-    messy = gws.manifests / "messy.yaml"
+def test_fmt_reports_a_file_it_cannot_write(ws: Workspace, dfr: Runner) -> None:
+    messy = ws.manifests / "messy.yaml"
     messy.write_text(MESSY)
-    (gws.manifests / "messy.yaml.dfr-fmt.tmp").mkdir()  # where the new text would go
-    code, _, err = gdfr("fmt", "manifests")
+    (ws.manifests / "messy.yaml.dfr-fmt.tmp").mkdir()  # where the new text would go
+    code, _, err = dfr("fmt", "manifests")
     assert code == 1 and "manifests/messy.yaml: not formatted: cannot write" in err, err
     assert messy.read_text() == MESSY
 
@@ -193,8 +193,8 @@ def test_fmt_reports_a_file_it_cannot_write(gws: Workspace, gdfr: Runner) -> Non
 # -- schema, completion, import cost ----------------------------------------------------
 
 
-def test_schema_prints_the_json_schema(gws: Workspace, gdfr: Runner) -> None:
-    doc = json.loads(gdfr("schema").out)
+def test_schema_prints_the_json_schema(ws: Workspace, dfr: Runner) -> None:
+    doc = json.loads(dfr("schema").out)
     assert doc["$schema"].startswith("https://json-schema.org/") and "spec" in doc["properties"]
 
 
@@ -202,14 +202,14 @@ def test_schema_prints_the_json_schema(gws: Workspace, gdfr: Runner) -> None:
     ("shell", "marker"),
     [("bash", "_dfr_completion"), ("zsh", "#compdef dfr"), ("fish", "complete --no-files")],
 )
-def test_shell_completion_scripts(gws: Workspace, shell: str, marker: str) -> None:
-    result = dfr_process(env=gws.env(_DFR_COMPLETE=f"{shell}_source"), cwd=gws.root)
+def test_shell_completion_scripts(ws: Workspace, shell: str, marker: str) -> None:
+    result = dfr_process(env=ws.env({"_DFR_COMPLETE": f"{shell}_source"}), cwd=ws.root)
     assert result.code == 0 and marker in result.out
 
 
-def test_completion_completes_commands(gws: Workspace) -> None:
-    env = gws.env(_DFR_COMPLETE="bash_complete", COMP_WORDS="dfr st", COMP_CWORD="1")
-    result = dfr_process(env=env, cwd=gws.root)
+def test_completion_completes_commands(ws: Workspace) -> None:
+    env = ws.env({"_DFR_COMPLETE": "bash_complete", "COMP_WORDS": "dfr st", "COMP_CWORD": "1"})
+    result = dfr_process(env=env, cwd=ws.root)
     assert "status" in result.out and "state" in result.out
 
 

@@ -7,7 +7,8 @@ import re
 
 import pytest
 import yaml
-from gitops_helpers import Runner, Workspace, apply_args, gdfr, gemu, gws, manifest
+from support.runner import Runner, apply_args
+from support.workspace import Workspace, manifest_doc, spec
 
 from reconciler.emulator import Emulator
 from reconciler.manifests import Manifest
@@ -15,23 +16,22 @@ from reconciler.plan import Plan, PlanOptions, make_plan
 from reconciler.state.model import RunRecord, State
 from reconciler.views.markdown import GITHUB_COMMENT_LIMIT, MARKER, render_plan_markdown
 
-__all__ = ["gdfr", "gemu", "gws"]
 SPEC = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 STAMP = "2024-01-01T00:00:00.000Z"
 
 
 @pytest.fixture
-def mixed(gemu: Emulator, gws: Workspace, gdfr: Runner) -> Workspace:
+def mixed(emu: Emulator, ws: Workspace, dfr: Runner) -> Workspace:
     """State with a FAILED run, a run whose manifest changes, and an orphan."""
-    gemu.configure(fail_next=1)
-    gws.write("alpha")  # the first created (one at a time, by name) ends FAILED
-    gws.write("beta", number_of_samples=20)
-    gws.write("gamma")
-    assert gdfr(*apply_args("--parallelism", "1", "manifests")).code == 1
-    gws.write("beta", number_of_samples=40)  # replace
-    (gws.manifests / "gamma.yaml").unlink()  # orphan
-    gws.write("delta")  # create
-    return gws
+    emu.configure(fail_next=1)
+    ws.write("alpha", spec_version=2)  # the first created (one at a time, by name) ends FAILED
+    ws.write("beta", number_of_samples=20, spec_version=2)
+    ws.write("gamma", spec_version=2)
+    assert dfr(*apply_args("--parallelism", "1", "manifests")).code == 1
+    ws.write("beta", number_of_samples=40, spec_version=2)  # replace
+    (ws.manifests / "gamma.yaml").unlink()  # orphan
+    ws.write("delta", spec_version=2)  # create
+    return ws
 
 
 def synthetic_plan(n: int) -> Plan:
@@ -61,8 +61,8 @@ def synthetic_plan(n: int) -> Plan:
     return make_plan(manifests, State(1, 3, "lineage", runs), PlanOptions())
 
 
-def test_markdown_plan_structure(mixed: Workspace, gdfr: Runner) -> None:
-    code, out, _ = gdfr("plan", "--format", "markdown", "manifests")
+def test_markdown_plan_structure(mixed: Workspace, dfr: Runner) -> None:
+    code, out, _ = dfr("plan", "--format", "markdown", "manifests")
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == MARKER
@@ -110,10 +110,8 @@ def test_markdown_small_plan_shows_everything_and_no_changes() -> None:
     assert "No changes. Manifests and state agree (0 runs)." in render_plan_markdown(empty)
 
 
-def test_plan_json_unchanged_and_summary_file(mixed: Workspace, gdfr: Runner) -> None:
-    code, out, _ = gdfr(
-        "plan", "--format", "json", "--summary-file", "out/widget.json", "manifests"
-    )
+def test_plan_json_unchanged_and_summary_file(mixed: Workspace, dfr: Runner) -> None:
+    code, out, _ = dfr("plan", "--format", "json", "--summary-file", "out/widget.json", "manifests")
     assert code == 0
     doc = json.loads(out)
     assert doc["summary"]["create"] == 1 and doc["summary"]["replace"] == 1
@@ -123,7 +121,7 @@ def test_plan_json_unchanged_and_summary_file(mixed: Workspace, gdfr: Runner) ->
         "delete": 0,
     }
     # --prune: the orphan is deleted from state, so it counts as a delete.
-    gdfr("plan", "--prune", "--summary-file", "w2.json", "manifests")
+    dfr("plan", "--prune", "--summary-file", "w2.json", "manifests")
     assert json.loads((mixed.root / "w2.json").read_text()) == {
         "create": 1,
         "update": 1,
@@ -132,9 +130,9 @@ def test_plan_json_unchanged_and_summary_file(mixed: Workspace, gdfr: Runner) ->
 
 
 def test_plan_github_annotations(
-    mixed: Workspace, gdfr: Runner, monkeypatch: pytest.MonkeyPatch
+    mixed: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, out, _ = gdfr("plan", "--format", "github", "manifests")
+    code, out, _ = dfr("plan", "--format", "github", "manifests")
     assert code == 0
     assert "Plan: 1 to create, 1 to replace, 1 orphaned." in out  # the text plan for the log
     warnings = [line for line in out.splitlines() if line.startswith("::warning")]
@@ -143,22 +141,25 @@ def test_plan_github_annotations(
     assert failed.startswith("::warning file=manifests/alpha.yaml,line=")
     assert "dfr apply --replace alpha" in failed
     # auto: github inside GitHub Actions, text elsewhere.
-    assert "::warning" not in gdfr("plan", "--format", "auto", "manifests").out
+    assert "::warning" not in dfr("plan", "--format", "auto", "manifests").out
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    assert "::warning" in gdfr("plan", "--format", "auto", "manifests").out
+    assert "::warning" in dfr("plan", "--format", "auto", "manifests").out
 
 
-def _invalid(gws: Workspace, errors: int, warnings: int) -> None:
-    docs = [manifest(f"bad-{i}", number_of_samples=0) for i in range(errors)]
-    docs += [
-        manifest(f"warn-{i}", revision_model="anthropic/claude-haiku-4-5") for i in range(warnings)
+def _invalid(ws: Workspace, errors: int, warnings: int) -> None:
+    docs = [
+        manifest_doc(f"bad-{i}", spec(spec_version=2, number_of_samples=0)) for i in range(errors)
     ]
-    gws.write_many(docs)
+    docs += [
+        manifest_doc(f"warn-{i}", spec(spec_version=2, revision_model="anthropic/claude-haiku-4-5"))
+        for i in range(warnings)
+    ]
+    ws.write_many(docs)
 
 
-def test_github_annotations_are_capped_at_githubs_limits(gws: Workspace, gdfr: Runner) -> None:
-    _invalid(gws, errors=25, warnings=13)
-    code, out, err = gdfr("validate", "--format", "github", "manifests")
+def test_github_annotations_are_capped_at_githubs_limits(ws: Workspace, dfr: Runner) -> None:
+    _invalid(ws, errors=25, warnings=13)
+    code, out, err = dfr("validate", "--format", "github", "manifests")
     assert code == 1
     assert sum(line.startswith("::error ") for line in out.splitlines()) == 10
     assert sum(line.startswith("::warning ") for line in out.splitlines()) == 10
@@ -166,14 +167,14 @@ def test_github_annotations_are_capped_at_githubs_limits(gws: Workspace, gdfr: R
     assert len(plain) == 38  # every finding as a plain line
     assert "15 errors and 3 warnings not annotated" in err
     # plan --format github annotates validation errors the same way, then fails.
-    code, out, err = gdfr("plan", "--format", "github", "manifests")
+    code, out, err = dfr("plan", "--format", "github", "manifests")
     assert code == 1 and sum(line.startswith("::error ") for line in out.splitlines()) == 10
     assert "nothing was planned" in err
 
 
-def test_gitlab_code_quality_report_with_stable_fingerprints(gws: Workspace, gdfr: Runner) -> None:
-    _invalid(gws, errors=3, warnings=1)
-    code, out, err = gdfr("validate", "--format", "gitlab", "manifests")
+def test_gitlab_code_quality_report_with_stable_fingerprints(ws: Workspace, dfr: Runner) -> None:
+    _invalid(ws, errors=3, warnings=1)
+    code, out, err = dfr("validate", "--format", "gitlab", "manifests")
     assert code == 1
     report = json.loads(out)
     assert len(report) == 4 and "manifests/many.yaml:" in err
@@ -183,13 +184,13 @@ def test_gitlab_code_quality_report_with_stable_fingerprints(gws: Workspace, gdf
         assert issue["severity"] in ("major", "minor")
     assert len({i["fingerprint"] for i in report}) == 4
     # Lines move (a comment added on top): same fingerprints, new line numbers.
-    path = gws.manifests / "many.yaml"
+    path = ws.manifests / "many.yaml"
     path.write_text("# a comment\n# another\n" + path.read_text())
-    moved = json.loads(gdfr("validate", "--format", "gitlab", "manifests").out)
+    moved = json.loads(dfr("validate", "--format", "gitlab", "manifests").out)
     assert [i["fingerprint"] for i in moved] == [i["fingerprint"] for i in report]
     assert [i["location"]["lines"]["begin"] for i in moved] == [
         i["location"]["lines"]["begin"] + 2 for i in report
     ]
     # A valid tree is an empty report.
-    path.write_text(yaml.safe_dump(manifest("fine")))
-    assert json.loads(gdfr("validate", "--format", "gitlab", "manifests").out) == []
+    path.write_text(yaml.safe_dump(manifest_doc("fine", spec(spec_version=2))))
+    assert json.loads(dfr("validate", "--format", "gitlab", "manifests").out) == []

@@ -8,27 +8,30 @@ import json
 import re
 
 import pytest
-from gitops_helpers import Runner, Workspace, apply_args, dfr_process, gdfr, gemu, gws
+from support.runner import Runner, apply_args, dfr_process
+from support.workspace import Workspace
 
 from reconciler.emulator import Emulator
 
-__all__ = ["gdfr", "gemu", "gws"]
 ESC = "\x1b["
 
+# Runs that take 0.3 s: long enough for the live display to draw while apply waits.
+pytestmark = pytest.mark.emulator(processing_seconds=0.3)
 
-def _three(gws: Workspace) -> None:
-    gws.write("alpha", labels={"team": "support"}, number_of_samples=10)
-    gws.write("beta", labels={"team": "support"}, number_of_samples=30)
-    gws.write("gamma", labels={"team": "research"}, number_of_samples=20)
+
+def _three(ws: Workspace) -> None:
+    ws.write("alpha", labels={"team": "support"}, number_of_samples=10, spec_version=2)
+    ws.write("beta", labels={"team": "support"}, number_of_samples=30, spec_version=2)
+    ws.write("gamma", labels={"team": "research"}, number_of_samples=20, spec_version=2)
 
 
 def _polls(emu: Emulator) -> int:
     return int(emu.stats()["requests"].get("runs.list", 0))
 
 
-def test_plain_progress_without_a_terminal(gemu: Emulator, gws: Workspace, gdfr: Runner) -> None:
-    _three(gws)
-    code, out, err = gdfr(*apply_args("manifests"))
+def test_plain_progress_without_a_terminal(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
+    _three(ws)
+    code, out, err = dfr(*apply_args("manifests"))
     assert code == 0
     assert ESC not in out and ESC not in err  # no escape codes in logs
     assert "Apply complete: 3 submitted" in out
@@ -36,7 +39,7 @@ def test_plain_progress_without_a_terminal(gemu: Emulator, gws: Workspace, gdfr:
     progress = [line for line in err.splitlines() if line.startswith("progress:")]
     # One line when waiting starts, the final counts, and at most one per 30 s in
     # between: never one per poll.
-    assert _polls(gemu) >= 3
+    assert _polls(emu) >= 3
     assert len(progress) == 2
     assert re.fullmatch(r"progress: 3 PENDING \(\d+s elapsed\); slowest: .+", progress[0])
     assert re.fullmatch(r"progress: 3 SUCCEEDED \(\d+s elapsed\)", progress[1])
@@ -44,11 +47,11 @@ def test_plain_progress_without_a_terminal(gemu: Emulator, gws: Workspace, gdfr:
         assert f"{name}: submitted run " in err and f"{name}: SUCCEEDED (" in err
 
 
-def test_only_submissions_and_final_statuses_scroll(gws: Workspace, gdfr: Runner) -> None:
+def test_only_submissions_and_final_statuses_scroll(ws: Workspace, dfr: Runner) -> None:
     """README: "each submission and each final status scrolls"; a PROCESSING line per
     run used to scroll too (the counts show it)."""
-    _three(gws)
-    code, _, err = gdfr(*apply_args("manifests"))
+    _three(ws)
+    code, _, err = dfr(*apply_args("manifests"))
     assert code == 0
     said = [line for line in err.splitlines() if not line.startswith("progress:")]
     assert len(said) == 6, err
@@ -77,24 +80,24 @@ def test_runs_not_yet_submitted_are_not_labelled_like_an_api_status() -> None:
 
 
 def test_plain_progress_interval_is_configurable(
-    gws: Workspace, gdfr: Runner, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _three(gws)
+    _three(ws)
     monkeypatch.setenv("DFR_PROGRESS_INTERVAL", "0.001")
-    code, _, err = gdfr(*apply_args("manifests"))
+    code, _, err = dfr(*apply_args("manifests"))
     assert code == 0
     progress = [line for line in err.splitlines() if line.startswith("progress:")]
     assert len(progress) >= 2
     assert progress[-1].startswith("progress: 3 SUCCEEDED (")
 
 
-def test_live_progress_under_a_pseudo_terminal(gemu: Emulator, gws: Workspace) -> None:
-    _three(gws)
-    gemu.configure(fail_next=1)
+def test_live_progress_under_a_pseudo_terminal(emu: Emulator, ws: Workspace) -> None:
+    _three(ws)
+    emu.configure(fail_next=1)
     result = dfr_process(
         *apply_args("--parallelism", "1", "manifests"),
-        env=gws.env(TERM="xterm-256color"),
-        cwd=gws.root,
+        env=ws.env({"TERM": "xterm-256color"}),
+        cwd=ws.root,
         tty=True,
     )
     assert result.code == 1  # alpha FAILED
@@ -109,29 +112,29 @@ def test_live_progress_under_a_pseudo_terminal(gemu: Emulator, gws: Workspace) -
     assert "Plan: 3 to create" in result.out
     assert not re.search(r"\d/3 finished", result.out)
     # The failure explains itself: what the API says and the command that resubmits it.
-    assert f"run {gemu.runs()[-1]['id']} ended FAILED: the API gives no reason" in result.out
+    assert f"run {emu.runs()[-1]['id']} ended FAILED: the API gives no reason" in result.out
     assert "resubmit with: dfr apply --replace alpha" in result.out
 
 
 @pytest.mark.parametrize("switch", ["NO_COLOR", "--no-progress"])
 def test_no_color_or_no_progress_means_plain_lines_on_a_terminal(
-    gws: Workspace, switch: str
+    ws: Workspace, switch: str
 ) -> None:
-    gws.write("alpha")
-    env = gws.env(TERM="xterm-256color", **({"NO_COLOR": "1"} if switch == "NO_COLOR" else {}))
+    ws.write("alpha", spec_version=2)
+    env = ws.env({"TERM": "xterm-256color", **({"NO_COLOR": "1"} if switch == "NO_COLOR" else {})})
     args = apply_args("manifests") + (["--no-progress"] if switch == "--no-progress" else [])
-    result = dfr_process(*args, env=env, cwd=gws.root, tty=True)
+    result = dfr_process(*args, env=env, cwd=ws.root, tty=True)
     assert result.code == 0
     assert ESC not in result.err
     assert "alpha: submitted run" in result.err and "progress: 1 PENDING" in result.err
 
 
 @pytest.fixture
-def applied(gemu: Emulator, gws: Workspace, gdfr: Runner) -> Workspace:
-    _three(gws)
-    gemu.configure(fail_next=1)
-    assert gdfr(*apply_args("--parallelism", "1", "manifests")).code == 1
-    return gws
+def applied(emu: Emulator, ws: Workspace, dfr: Runner) -> Workspace:
+    _three(ws)
+    emu.configure(fail_next=1)
+    assert dfr(*apply_args("--parallelism", "1", "manifests")).code == 1
+    return ws
 
 
 def _rows(out: str) -> list[list[str]]:
@@ -139,13 +142,13 @@ def _rows(out: str) -> list[list[str]]:
     return [re.split(r"\s{2,}", line) for line in lines]
 
 
-def test_status_table_totals_and_failure(applied: Workspace, gdfr: Runner) -> None:
-    code, out, _ = gdfr("status")
+def test_status_table_totals_and_failure(applied: Workspace, dfr: Runner) -> None:
+    code, out, _ = dfr("status")
     assert code == 0 and ESC not in out
     rows = _rows(out)
     assert rows[0] == ["NAME", "RUN ID", "STATUS", "SAMPLES", "COST", "AGE"]
     assert [r[0] for r in rows[1:]] == ["alpha", "beta", "gamma"]
-    state = json.loads(gdfr("status", "--json").out)
+    state = json.loads(dfr("status", "--json").out)
     by_name = {r["name"]: r for r in state["runs"]}
     beta = next(r for r in rows if r[0] == "beta")
     assert beta[1] == by_name["beta"]["run_id"] and beta[2] == "SUCCEEDED"
@@ -160,24 +163,24 @@ def test_status_table_totals_and_failure(applied: Workspace, gdfr: Runner) -> No
     assert "resubmit with: dfr apply --replace alpha" in out
 
 
-def test_status_sort_filter_and_json(applied: Workspace, gdfr: Runner) -> None:
-    doc = json.loads(gdfr("status", "--json").out)
+def test_status_sort_filter_and_json(applied: Workspace, dfr: Runner) -> None:
+    doc = json.loads(dfr("status", "--json").out)
     assert set(doc) == {"serial", "lineage", "runs"}
     costs = {r["name"]: r["total_cost"] or 0.0 for r in doc["runs"]}
-    by_cost = [r[0] for r in _rows(gdfr("status", "--sort", "cost").out)[1:]]
+    by_cost = [r[0] for r in _rows(dfr("status", "--sort", "cost").out)[1:]]
     assert by_cost == sorted(costs, key=lambda n: (-costs[n], n))
-    assert _rows(gdfr("status", "--sort", "status").out)[1][0] == "alpha"  # problems first
-    assert [r[0] for r in _rows(gdfr("status", "--sort", "age").out)[1:]] == [
+    assert _rows(dfr("status", "--sort", "status").out)[1][0] == "alpha"  # problems first
+    assert [r[0] for r in _rows(dfr("status", "--sort", "age").out)[1:]] == [
         "alpha",
         "beta",
         "gamma",
     ]  # submitted one at a time, in name order: oldest first
-    filtered = gdfr("status", "-l", "team=support", "--sort", "name")
+    filtered = dfr("status", "-l", "team=support", "--sort", "name")
     assert [r[0] for r in _rows(filtered.out)[1:]] == ["alpha", "beta"]
     assert [
-        r["name"] for r in json.loads(gdfr("status", "--json", "-l", "team=research").out)["runs"]
+        r["name"] for r in json.loads(dfr("status", "--json", "-l", "team=research").out)["runs"]
     ] == ["gamma"]
-    assert gdfr("status", "--sort", "size").code == 1
+    assert dfr("status", "--sort", "size").code == 1
 
 
 def test_status_table_on_a_terminal_uses_rich(applied: Workspace) -> None:
@@ -198,9 +201,9 @@ def test_status_table_on_a_terminal_uses_rich(applied: Workspace) -> None:
     assert ESC not in plain.getvalue()
 
 
-def test_apply_reports_failed_reason_and_resubmit(applied: Workspace, gdfr: Runner) -> None:
-    code, out, _ = gdfr(*apply_args("manifests"))
+def test_apply_reports_failed_reason_and_resubmit(applied: Workspace, dfr: Runner) -> None:
+    code, out, _ = dfr(*apply_args("manifests"))
     assert code == 1  # nothing to submit; alpha stays FAILED until asked
     assert "will not be resubmitted; use --replace NAME" in out
-    code, out, _ = gdfr(*apply_args("--replace", "alpha", "manifests"))
+    code, out, _ = dfr(*apply_args("--replace", "alpha", "manifests"))
     assert code == 0 and "Apply complete: 1 submitted" in out

@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import json
 
-from guardrails_helpers import (
-    REVIEWS,
-    Runner,
-    Workspace,
-    apply_args,
-    count,
-    gr_dfr,
-    gr_emu,
-    gr_ws,
-    manifest,
-)
+import pytest
+from support.emulators import REVIEWS, count
+from support.runner import Runner, apply_args
+from support.workspace import Workspace, manifest_text
 
 from reconciler.emulator import Emulator
 
-__all__ = ["gr_dfr", "gr_emu", "gr_ws"]
+pytestmark = pytest.mark.repo
 
 POLICY = """
 policy:
@@ -48,11 +41,11 @@ def errors(text: str) -> list[str]:
 # -- validate: every key, at the offending line ------------------------------------------
 
 
-def test_validate_reports_each_violation_at_its_place(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config(POLICY)
-    gr_ws.write("ok", labels=TEAM, samples=500, extra=MODELS)
+def test_validate_reports_each_violation_at_its_place(ws: Workspace, dfr: Runner) -> None:
+    ws.config(POLICY)
+    ws.write_text("ok", labels=TEAM, samples=500, extra=MODELS)
     # labels at 5-6; spec: 7, spec_id 8, spec_version 9, number_of_samples 10, then extra.
-    gr_ws.write(
+    ws.write_text(
         "big",
         labels=TEAM,
         samples=5000,
@@ -60,9 +53,9 @@ def test_validate_reports_each_violation_at_its_place(gr_ws: Workspace, gr_dfr: 
             "  generation_model: openai/gpt-oss-120b\n  outline_model: anthropic/claude-haiku-4-5\n"
         ),
     )
-    gr_ws.write("nolabels", samples=10, extra=MODELS)  # metadata at line 3, no labels
-    gr_ws.write("otherlabels", labels={"owner": "x"}, extra=MODELS)
-    r = gr_dfr("validate", "runs")
+    ws.write_text("nolabels", samples=10, extra=MODELS)  # metadata at line 3, no labels
+    ws.write_text("otherlabels", labels={"owner": "x"}, extra=MODELS)
+    r = dfr("validate", "runs")
     assert r.code == 1
     assert errors(r.err) == [
         "runs/big.yaml:10:22: error: spec.number_of_samples: 5,000 samples is over the limit of "
@@ -78,20 +71,18 @@ def test_validate_reports_each_violation_at_its_place(gr_ws: Workspace, gr_dfr: 
     assert r.err.splitlines()[-1] == "4 manifests in 4 files: 4 errors, 0 warnings."
 
 
-def test_validate_without_a_policy_accepts_the_same_manifests(
-    gr_ws: Workspace, gr_dfr: Runner
-) -> None:
-    gr_ws.write("big", samples=5000, extra="  generation_model: openai/gpt-oss-120b\n")
-    r = gr_dfr("validate", "runs")
+def test_validate_without_a_policy_accepts_the_same_manifests(ws: Workspace, dfr: Runner) -> None:
+    ws.write_text("big", samples=5000, extra="  generation_model: openai/gpt-oss-120b\n")
+    r = dfr("validate", "runs")
     assert (r.code, errors(r.err)) == (0, [])
 
 
 def test_a_model_left_to_the_api_is_an_error_at_spec_under_a_model_policy(
-    gr_ws: Workspace, gr_dfr: Runner
+    ws: Workspace, dfr: Runner
 ) -> None:
-    gr_ws.config("policy:\n  allowed_models: [anthropic/claude-sonnet-4-5]\n")
-    gr_ws.write("a", extra="  generation_model: anthropic/claude-sonnet-4-5\n")
-    r = gr_dfr("validate", "runs")
+    ws.config("policy:\n  allowed_models: [anthropic/claude-sonnet-4-5]\n")
+    ws.write_text("a", extra="  generation_model: anthropic/claude-sonnet-4-5\n")
+    r = dfr("validate", "runs")
     assert r.code == 1
     # outline_model is left out: the API would choose, and its default is not ours to know.
     assert errors(r.err) == [
@@ -102,34 +93,34 @@ def test_a_model_left_to_the_api_is_an_error_at_spec_under_a_model_policy(
 
 
 def test_revision_model_counts_only_when_revisions_are_on_or_it_is_named(
-    gr_ws: Workspace, gr_dfr: Runner
+    ws: Workspace, dfr: Runner
 ) -> None:
-    gr_ws.config("policy:\n  allowed_models: [anthropic/claude-haiku-4-5]\n")
+    ws.config("policy:\n  allowed_models: [anthropic/claude-haiku-4-5]\n")
     models = (
         "  generation_model: anthropic/claude-haiku-4-5\n"
         "  outline_model: anthropic/claude-haiku-4-5\n"
     )
-    gr_ws.write("off", extra=models)
-    assert gr_dfr("validate", "runs").code == 0
+    ws.write_text("off", extra=models)
+    assert dfr("validate", "runs").code == 0
     for on in ("  enable_revisions: true\n", "  revision_types: [consistency]\n"):
-        gr_ws.write("on", extra=models + on)
-        r = gr_dfr("validate", "runs")
+        ws.write_text("on", extra=models + on)
+        r = dfr("validate", "runs")
         assert r.code == 1
         assert [e.split(": error: ")[1][:50] for e in errors(r.err)] == [
             "spec.revision_model is not set, so the API would c"
         ]
-    gr_ws.write("on", extra=models + "  revision_model: anthropic/claude-opus-4-5\n")
-    r = gr_dfr("validate", "runs")
+    ws.write_text("on", extra=models + "  revision_model: anthropic/claude-opus-4-5\n")
+    r = dfr("validate", "runs")
     assert errors(r.err) == [
         "runs/on.yaml:11:19: error: spec.revision_model: model 'anthropic/claude-opus-4-5' is not "
         "allowed (policy.allowed_models in dfr.yaml:2:3); allowed: anthropic/claude-haiku-4-5"
     ]
 
 
-def test_an_empty_label_value_does_not_count(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config("policy:\n  required_labels: [team, cost-center]\n")
-    gr_ws.write("a", labels={"team": '""', "cost-center": "cc-42"})
-    r = gr_dfr("validate", "runs")
+def test_an_empty_label_value_does_not_count(ws: Workspace, dfr: Runner) -> None:
+    ws.config("policy:\n  required_labels: [team, cost-center]\n")
+    ws.write_text("a", labels={"team": '""', "cost-center": "cc-42"})
+    r = dfr("validate", "runs")
     assert r.code == 1
     assert errors(r.err) == [
         "runs/a.yaml:5:3: error: metadata.labels is missing the label 'team' that every "
@@ -137,16 +128,14 @@ def test_an_empty_label_value_does_not_count(gr_ws: Workspace, gr_dfr: Runner) -
     ]
 
 
-def test_validate_json_and_github_formats_carry_policy_errors(
-    gr_ws: Workspace, gr_dfr: Runner
-) -> None:
-    gr_ws.config("policy:\n  max_samples_per_run: 5\n")
-    gr_ws.write("a", samples=10)
-    r = gr_dfr("validate", "--json", "runs")
+def test_validate_json_and_github_formats_carry_policy_errors(ws: Workspace, dfr: Runner) -> None:
+    ws.config("policy:\n  max_samples_per_run: 5\n")
+    ws.write_text("a", samples=10)
+    r = dfr("validate", "--json", "runs")
     assert r.code == 1
     doc = json.loads(r.out)
     assert [(d["code"], d["line"], d["column"]) for d in doc["diagnostics"]] == [("policy", 8, 22)]
-    r = gr_dfr("validate", "--format", "github", "runs")
+    r = dfr("validate", "--format", "github", "runs")
     assert r.out.startswith("::error file=runs/a.yaml,line=8,col=22::spec.number_of_samples")
 
 
@@ -154,27 +143,27 @@ def test_validate_json_and_github_formats_carry_policy_errors(
 
 
 def test_plan_refuses_manifests_that_break_the_policy(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
+    ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    gr_ws.config(POLICY)
-    gr_ws.write("a", labels=TEAM, samples=2000)
-    r = gr_dfr("plan")
+    ws.config(POLICY)
+    ws.write_text("a", labels=TEAM, samples=2000)
+    r = dfr("plan")
     assert r.code == 1
     assert "runs/a.yaml:10:22: error: spec.number_of_samples: 2,000 samples" in r.err
     assert "nothing was planned or submitted" in r.err
     assert r.out == ""
-    assert count(gr_emu, "runs.create") == 0
+    assert count(emu, "runs.create") == 0
 
 
-def test_plan_shows_the_budget_and_exits_1_over_it(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config(POLICY)
-    gr_ws.write("a", labels=TEAM, samples=1000, extra=MODELS)
-    gr_ws.write("b", labels=TEAM, samples=400, extra=MODELS)
-    r = gr_dfr("plan")
+def test_plan_shows_the_budget_and_exits_1_over_it(ws: Workspace, dfr: Runner) -> None:
+    ws.config(POLICY)
+    ws.write_text("a", labels=TEAM, samples=1000, extra=MODELS)
+    ws.write_text("b", labels=TEAM, samples=400, extra=MODELS)
+    r = dfr("plan")
     assert r.code == 0, r.err
     assert "Samples to request: 1,400 of a budget of 1,500 per apply.\n" in r.out
-    gr_ws.write("c", labels=TEAM, samples=200, extra=MODELS)
-    r = gr_dfr("plan", "--detailed-exitcode", "--out", "over.plan")
+    ws.write_text("c", labels=TEAM, samples=200, extra=MODELS)
+    r = dfr("plan", "--detailed-exitcode", "--out", "over.plan")
     assert r.code == 1
     assert "Plan: 3 to create" in r.out  # the plan is shown first
     assert "Samples to request: 1,600 of a budget of 1,500 per apply. Over budget by 100." in r.out
@@ -184,29 +173,27 @@ def test_plan_shows_the_budget_and_exits_1_over_it(gr_ws: Workspace, gr_dfr: Run
         "example name some manifests as PATHs) or raise the budget"
     ]
     assert "The plan was not saved to over.plan" in r.err
-    assert not (gr_ws.root / "over.plan").exists()
+    assert not (ws.root / "over.plan").exists()
     # Naming fewer manifests brings the apply within budget.
-    assert gr_dfr("plan", "runs/a.yaml", "runs/c.yaml").code == 0
+    assert dfr("plan", "runs/a.yaml", "runs/c.yaml").code == 0
 
 
-def test_plan_json_carries_the_budget(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config("policy:\n  max_samples_per_apply: 15\n")
-    gr_ws.write("a", samples=10)
-    gr_ws.write("b", samples=10)
-    r = gr_dfr("plan", "--json")
+def test_plan_json_carries_the_budget(ws: Workspace, dfr: Runner) -> None:
+    ws.config("policy:\n  max_samples_per_apply: 15\n")
+    ws.write_text("a", samples=10)
+    ws.write_text("b", samples=10)
+    r = dfr("plan", "--json")
     assert r.code == 1
     doc = json.loads(r.out)
     assert doc["budget"] == {"max_samples_per_apply": 15, "samples": 20, "over": True}
 
 
-def test_noops_do_not_count_against_the_budget(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
-) -> None:
-    gr_ws.write("a", samples=10)
-    assert gr_dfr(*apply_args("--no-wait")).code == 0
-    gr_ws.config("policy:\n  max_samples_per_apply: 15\n")
-    gr_ws.write("b", samples=10)
-    r = gr_dfr("plan")
+def test_noops_do_not_count_against_the_budget(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
+    ws.write_text("a", samples=10)
+    assert dfr(*apply_args("--no-wait")).code == 0
+    ws.config("policy:\n  max_samples_per_apply: 15\n")
+    ws.write_text("b", samples=10)
+    r = dfr("plan")
     assert r.code == 0, r.err
     assert "Samples to request: 10 of a budget of 15 per apply." in r.out
 
@@ -215,33 +202,33 @@ def test_noops_do_not_count_against_the_budget(
 
 
 def test_apply_refuses_each_per_manifest_violation_with_zero_posts(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
+    ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    gr_ws.config(POLICY)
+    ws.config(POLICY)
     cases = {
-        "max_samples_per_run": manifest("a", labels=TEAM, samples=1001),
-        "allowed_models": manifest(
+        "max_samples_per_run": manifest_text("a", labels=TEAM, samples=1001),
+        "allowed_models": manifest_text(
             "a", labels=TEAM, extra="  generation_model: anthropic/claude-opus-4-5\n"
         ),
-        "required_labels": manifest("a"),
+        "required_labels": manifest_text("a"),
     }
     for key, text in cases.items():
-        gr_ws.write("a", text)
-        r = gr_dfr(*apply_args())
+        ws.write_text("a", text)
+        r = dfr(*apply_args())
         assert r.code == 1, key
         assert f"policy.{key} in dfr.yaml" in r.err, key
         assert "nothing was planned or submitted" in r.err
-    assert count(gr_emu, "runs.create") == 0
-    assert count(gr_emu, "specs.get") == 0
+    assert count(emu, "runs.create") == 0
+    assert count(emu, "specs.get") == 0
 
 
 def test_apply_refuses_over_the_budget_before_any_request(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
+    ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    gr_ws.config(POLICY)
-    gr_ws.write("a", labels=TEAM, samples=1000, extra=MODELS)
-    gr_ws.write("b", labels=TEAM, samples=1000, extra=MODELS)
-    r = gr_dfr(*apply_args())
+    ws.config(POLICY)
+    ws.write_text("a", labels=TEAM, samples=1000, extra=MODELS)
+    ws.write_text("b", labels=TEAM, samples=1000, extra=MODELS)
+    r = dfr(*apply_args())
     assert r.code == 1
     assert "Samples to request: 2,000 of a budget of 1,500 per apply." in r.out
     assert (
@@ -249,49 +236,47 @@ def test_apply_refuses_over_the_budget_before_any_request(
         "per apply (policy.max_samples_per_apply in dfr.yaml:3:3)"
     ) in r.err
     assert r.err.rstrip().endswith("nothing was submitted")
-    assert gr_emu.stats()["requests_total"] == 0
+    assert emu.stats()["requests_total"] == 0
     assert (
-        not (gr_ws.root / "dfr.state.json").exists()
-        or "runs" not in (gr_ws.root / "dfr.state.json").read_text()
+        not (ws.root / "dfr.state.json").exists()
+        or "runs" not in (ws.root / "dfr.state.json").read_text()
     )
 
 
-def test_apply_within_the_policy_submits(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
-) -> None:
-    gr_ws.config(POLICY)
-    gr_ws.write("a", labels=TEAM, samples=1000, extra=MODELS)
-    gr_ws.write("b", labels=TEAM, samples=500, spec_id=REVIEWS, extra=MODELS)
-    r = gr_dfr(*apply_args())
+def test_apply_within_the_policy_submits(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
+    ws.config(POLICY)
+    ws.write_text("a", labels=TEAM, samples=1000, extra=MODELS)
+    ws.write_text("b", labels=TEAM, samples=500, spec_id=REVIEWS, extra=MODELS)
+    r = dfr(*apply_args())
     assert r.code == 0, r.err
-    assert count(gr_emu, "runs.create") == 2
+    assert count(emu, "runs.create") == 2
 
 
 def test_a_saved_plan_is_checked_against_the_policy_at_apply_time(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
+    ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    gr_ws.write("a", labels=TEAM, samples=800)
-    gr_ws.write("b", labels=TEAM, samples=800)
-    assert gr_dfr("plan", "--out", "reviewed.plan").code == 0
+    ws.write_text("a", labels=TEAM, samples=800)
+    ws.write_text("b", labels=TEAM, samples=800)
+    assert dfr("plan", "--out", "reviewed.plan").code == 0
     # The policy arrives (or tightens) between review and apply.
-    gr_ws.config("policy:\n  max_samples_per_apply: 1000\n")
-    r = gr_dfr("apply", "reviewed.plan")
+    ws.config("policy:\n  max_samples_per_apply: 1000\n")
+    r = dfr("apply", "reviewed.plan")
     assert r.code == 1
     assert "refusing to apply: the plan requests 1,600 samples" in r.err
-    gr_ws.config("policy:\n  max_samples_per_run: 500\n")
-    r = gr_dfr("apply", "reviewed.plan")
+    ws.config("policy:\n  max_samples_per_run: 500\n")
+    r = dfr("apply", "reviewed.plan")
     assert r.code == 1
     assert "policy.max_samples_per_run in dfr.yaml" in r.err
-    assert count(gr_emu, "runs.create") == 0
+    assert count(emu, "runs.create") == 0
 
 
 # -- reproducibility warnings ---------------------------------------------------------------
 
 
-def test_unpinned_spec_version_is_a_located_warning(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.write("pinned")
-    gr_ws.write("latest", version=None)
-    r = gr_dfr("validate", "runs")
+def test_unpinned_spec_version_is_a_located_warning(ws: Workspace, dfr: Runner) -> None:
+    ws.write_text("pinned")
+    ws.write_text("latest", version=None)
+    r = dfr("validate", "runs")
     assert r.code == 0
     warnings = r.lines(": warning: ")
     assert len(warnings) == 1
@@ -301,23 +286,21 @@ def test_unpinned_spec_version_is_a_located_warning(gr_ws: Workspace, gr_dfr: Ru
     )
     assert "'spec_version: N'" in warnings[0]
     assert r.err.splitlines()[-1] == "2 manifests in 2 files: valid, 1 warning."
-    doc = json.loads(gr_dfr("validate", "--json", "runs").out)
+    doc = json.loads(dfr("validate", "--json", "runs").out)
     assert [d["code"] for d in doc["diagnostics"]] == ["unpinned-version"]
     assert doc["valid"] is True
 
 
-def test_plan_does_not_repeat_the_reproducibility_warning(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.write("latest", version=None)
-    r = gr_dfr("plan")
+def test_plan_does_not_repeat_the_reproducibility_warning(ws: Workspace, dfr: Runner) -> None:
+    ws.write_text("latest", version=None)
+    r = dfr("plan")
     assert r.code == 0
     assert "spec_version is not set" not in r.err
 
 
-def test_plan_for_github_reports_policy_errors_as_annotations(
-    gr_ws: Workspace, gr_dfr: Runner
-) -> None:
-    gr_ws.config("policy:\n  max_samples_per_run: 5\n")
-    gr_ws.write("a", samples=10)
-    r = gr_dfr("plan", "--format", "github")
+def test_plan_for_github_reports_policy_errors_as_annotations(ws: Workspace, dfr: Runner) -> None:
+    ws.config("policy:\n  max_samples_per_run: 5\n")
+    ws.write_text("a", samples=10)
+    r = dfr("plan", "--format", "github")
     assert r.code == 1
     assert "::error file=runs/a.yaml,line=8,col=22::spec.number_of_samples" in r.out

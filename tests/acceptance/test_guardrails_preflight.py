@@ -10,24 +10,14 @@ from __future__ import annotations
 
 import json
 
-from guardrails_helpers import (
-    LEGAL,
-    MEDICAL,
-    REVIEWS,
-    SUPPORT,
-    UNKNOWN,
-    Runner,
-    Workspace,
-    apply_args,
-    count,
-    gr_dfr,
-    gr_emu,
-    gr_ws,
-)
+import pytest
+from support.emulators import LEGAL, MEDICAL, REVIEWS, SUPPORT, UNKNOWN, count
+from support.runner import Runner, apply_args
+from support.workspace import Workspace
 
 from reconciler.emulator import Emulator
 
-__all__ = ["gr_dfr", "gr_emu", "gr_ws"]
+pytestmark = pytest.mark.repo
 
 
 def findings(err: str) -> list[str]:
@@ -35,11 +25,11 @@ def findings(err: str) -> list[str]:
 
 
 def write_bad_and_good(ws: Workspace) -> None:
-    ws.write("good", spec_id=SUPPORT, version=3)
-    ws.write("unknown", spec_id=UNKNOWN)
-    ws.write("processing", spec_id=MEDICAL)
-    ws.write("failed", spec_id=LEGAL)
-    ws.write("noversion", spec_id=REVIEWS, version=9)
+    ws.write_text("good", spec_id=SUPPORT, version=3)
+    ws.write_text("unknown", spec_id=UNKNOWN)
+    ws.write_text("processing", spec_id=MEDICAL)
+    ws.write_text("failed", spec_id=LEGAL)
+    ws.write_text("noversion", spec_id=REVIEWS, version=9)
 
 
 EXPECTED = [
@@ -54,30 +44,28 @@ EXPECTED = [
 
 
 def test_plan_refresh_reports_each_bad_spec_by_manifest(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
+    ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    write_bad_and_good(gr_ws)
-    r = gr_dfr("plan", "--refresh")
+    write_bad_and_good(ws)
+    r = dfr("plan", "--refresh")
     assert r.code == 1
     assert "Plan: 5 to create" in r.out
     assert findings(r.err) == EXPECTED
-    assert count(gr_emu, "specs.get") == 5
-    assert count(gr_emu, "runs.create") == 0
+    assert count(emu, "specs.get") == 5
+    assert count(emu, "runs.create") == 0
 
 
-def test_plan_without_refresh_stays_offline(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
-) -> None:
-    write_bad_and_good(gr_ws)
-    r = gr_dfr("plan")
+def test_plan_without_refresh_stays_offline(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
+    write_bad_and_good(ws)
+    r = dfr("plan")
     assert r.code == 0
-    assert gr_emu.stats()["requests_total"] == 0
+    assert emu.stats()["requests_total"] == 0
 
 
-def test_plan_refresh_json_lists_the_blocked_runs(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.write("good")
-    gr_ws.write("unknown", spec_id=UNKNOWN)
-    r = gr_dfr("plan", "--refresh", "--json")
+def test_plan_refresh_json_lists_the_blocked_runs(ws: Workspace, dfr: Runner) -> None:
+    ws.write_text("good")
+    ws.write_text("unknown", spec_id=UNKNOWN)
+    r = dfr("plan", "--refresh", "--json")
     assert r.code == 1
     doc = json.loads(r.out)
     assert doc["preflight"] == {
@@ -88,74 +76,74 @@ def test_plan_refresh_json_lists_the_blocked_runs(gr_ws: Workspace, gr_dfr: Runn
 
 
 def test_apply_submits_the_good_and_none_of_the_bad(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
+    ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    write_bad_and_good(gr_ws)
-    r = gr_dfr(*apply_args())
+    write_bad_and_good(ws)
+    r = dfr(*apply_args())
     assert r.code == 1
     assert findings(r.err)[:4] == EXPECTED
-    assert count(gr_emu, "runs.create") == 1  # only "good"
-    assert count(gr_emu, "specs.get") == 5
+    assert count(emu, "runs.create") == 1  # only "good"
+    assert count(emu, "specs.get") == 5
     assert "noversion: not submitted: spec" in r.text
-    state = json.loads(gr_dfr("state", "list", "--json").out)
+    state = json.loads(dfr("state", "list", "--json").out)
     by_name = {s["name"]: s for s in state}
     assert by_name["good"]["status"] == "SUCCEEDED"
     for name in ("unknown", "processing", "failed", "noversion"):
         assert by_name[name]["run_id"] is None
-    shown = json.loads(gr_dfr("state", "show", "unknown", "--json").out)
+    shown = json.loads(dfr("state", "show", "unknown", "--json").out)
     assert shown["last_error"]["message"] == f"spec {UNKNOWN} not found"
     assert shown["attempts"] == 0
     # The next plan says why they are still to create.
-    r = gr_dfr("plan")
+    r = dfr("plan")
     assert f"the last submission failed: spec {UNKNOWN} not found" in r.out
 
 
 def test_one_specs_call_per_spec_id_however_many_manifests(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
+    ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
     for i in range(4):
-        gr_ws.write(f"support-{i}", spec_id=SUPPORT, samples=10 + i)
+        ws.write_text(f"support-{i}", spec_id=SUPPORT, samples=10 + i)
     for i in range(3):
-        gr_ws.write(f"reviews-{i}", spec_id=REVIEWS, samples=10 + i, version=2)
+        ws.write_text(f"reviews-{i}", spec_id=REVIEWS, samples=10 + i, version=2)
     # The same id in capitals is the same spec.
-    gr_ws.write("upper", spec_id=SUPPORT.upper(), samples=99)
-    assert gr_dfr("plan", "--refresh").code == 0
-    assert count(gr_emu, "specs.get") == 2
-    r = gr_dfr(*apply_args("--no-wait"))
+    ws.write_text("upper", spec_id=SUPPORT.upper(), samples=99)
+    assert dfr("plan", "--refresh").code == 0
+    assert count(emu, "specs.get") == 2
+    r = dfr(*apply_args("--no-wait"))
     assert r.code == 0, r.err
-    assert count(gr_emu, "specs.get") == 4
-    assert count(gr_emu, "runs.create") == 8
+    assert count(emu, "specs.get") == 4
+    assert count(emu, "runs.create") == 8
 
 
 def test_no_spec_is_read_when_nothing_is_submitted(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
+    ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    gr_ws.write("a")
-    assert gr_dfr(*apply_args("--no-wait")).code == 0
-    before = count(gr_emu, "specs.get")
-    assert gr_dfr(*apply_args("--no-wait")).code == 0
-    assert gr_dfr("plan", "--refresh").code == 0
-    assert count(gr_emu, "specs.get") == before
+    ws.write_text("a")
+    assert dfr(*apply_args("--no-wait")).code == 0
+    before = count(emu, "specs.get")
+    assert dfr(*apply_args("--no-wait")).code == 0
+    assert dfr("plan", "--refresh").code == 0
+    assert count(emu, "specs.get") == before
 
 
 def test_a_version_of_an_unpinned_manifest_is_not_checked(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
+    ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    gr_ws.write("latest", spec_id=REVIEWS, version=None)
-    r = gr_dfr(*apply_args("--no-wait"))
+    ws.write_text("latest", spec_id=REVIEWS, version=None)
+    r = dfr(*apply_args("--no-wait"))
     assert r.code == 0, r.err
-    assert count(gr_emu, "runs.create") == 1
+    assert count(emu, "runs.create") == 1
 
 
-def test_a_replace_is_checked_too(gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator) -> None:
-    gr_ws.write("a", spec_id=SUPPORT, version=1)
-    assert gr_dfr(*apply_args()).code == 0
-    gr_ws.write("a", spec_id=SUPPORT, version=7)
-    r = gr_dfr(*apply_args())
+def test_a_replace_is_checked_too(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
+    ws.write_text("a", spec_id=SUPPORT, version=1)
+    assert dfr(*apply_args()).code == 0
+    ws.write_text("a", spec_id=SUPPORT, version=7)
+    r = dfr(*apply_args())
     assert r.code == 1
     assert "has versions 1-3; spec_version 7 does not exist" in r.err
-    assert count(gr_emu, "runs.create") == 1
+    assert count(emu, "runs.create") == 1
     # The recorded run is kept as it was.
-    shown = json.loads(gr_dfr("state", "show", "a", "--json").out)
+    shown = json.loads(dfr("state", "show", "a", "--json").out)
     assert shown["status"] == "SUCCEEDED"
     assert shown["spec"]["spec_version"] == 1

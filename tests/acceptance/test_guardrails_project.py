@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from guardrails_helpers import Runner, Workspace, apply_args, gr_dfr, gr_emu, gr_ws
+from support.runner import Runner, apply_args
+from support.workspace import Workspace
 
-__all__ = ["gr_dfr", "gr_emu", "gr_ws"]
+pytestmark = pytest.mark.repo
 
 LIMIT = "policy:\n  max_samples_per_run: 5\n"  # the manifests ask for 10: a visible effect
 
@@ -28,79 +29,79 @@ def policy_hit(r: Any) -> bool:
 # -- discovery ---------------------------------------------------------------------------
 
 
-def test_found_in_the_current_directory(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config(LIMIT)
-    gr_ws.write("a")
-    r = gr_dfr("validate", "runs")
+def test_found_in_the_current_directory(ws: Workspace, dfr: Runner) -> None:
+    ws.config(LIMIT)
+    ws.write_text("a")
+    r = dfr("validate", "runs")
     assert r.code == 1 and policy_hit(r)
     assert "(policy.max_samples_per_run in dfr.yaml:2:3)" in r.err
 
 
 def test_found_in_a_parent_and_named_from_here(
-    gr_ws: Workspace, gr_dfr: Runner, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gr_ws.config(LIMIT)
-    gr_ws.write("a")
-    monkeypatch.chdir(gr_ws.runs)
-    r = gr_dfr("validate", "a.yaml")
+    ws.config(LIMIT)
+    ws.write_text("a")
+    monkeypatch.chdir(ws.manifests)
+    r = dfr("validate", "a.yaml")
     assert r.code == 1
     assert "a.yaml:8:22: error:" in r.err
     assert "(policy.max_samples_per_run in ../dfr.yaml:2:3)" in r.err
 
 
 def test_the_search_stops_at_the_git_root(
-    gr_ws: Workspace, gr_dfr: Runner, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gr_ws.config(LIMIT, where=gr_ws.root.parent)  # above the repository: not ours
-    gr_ws.write("a")
-    assert gr_dfr("validate", "runs").code == 0
-    monkeypatch.chdir(gr_ws.runs)
-    assert gr_dfr("validate", "a.yaml").code == 0
+    ws.config(LIMIT, where=ws.root.parent)  # above the repository: not ours
+    ws.write_text("a")
+    assert dfr("validate", "runs").code == 0
+    monkeypatch.chdir(ws.manifests)
+    assert dfr("validate", "a.yaml").code == 0
 
 
 def test_outside_a_repository_only_the_current_directory_counts(
-    tmp_path: Path, gr_dfr: Runner, gr_ws: Workspace, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, dfr: Runner, ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     outside = tmp_path / "plain"
     (outside / "sub").mkdir(parents=True)
     (outside / "dfr.yaml").write_text(LIMIT)
-    (outside / "sub" / "a.yaml").write_text((gr_ws.write("a")).read_text())
+    (outside / "sub" / "a.yaml").write_text((ws.write_text("a")).read_text())
     monkeypatch.chdir(outside / "sub")
-    assert gr_dfr("validate", "a.yaml").code == 0
+    assert dfr("validate", "a.yaml").code == 0
     monkeypatch.chdir(outside)
-    assert policy_hit(gr_dfr("validate", "sub/a.yaml"))
+    assert policy_hit(dfr("validate", "sub/a.yaml"))
 
 
 def test_config_flag_and_env_name_another_file(
-    gr_ws: Workspace, gr_dfr: Runner, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gr_ws.write("a")
-    gr_ws.file("conf/strict.yaml", LIMIT)
-    gr_ws.config("policy:\n  max_samples_per_run: 100\n")  # the default file is lenient
-    assert gr_dfr("validate", "runs").code == 0
-    r = gr_dfr("validate", "--config", "conf/strict.yaml", "runs")
+    ws.write_text("a")
+    ws.file("conf/strict.yaml", LIMIT)
+    ws.config("policy:\n  max_samples_per_run: 100\n")  # the default file is lenient
+    assert dfr("validate", "runs").code == 0
+    r = dfr("validate", "--config", "conf/strict.yaml", "runs")
     assert policy_hit(r)
     assert "(policy.max_samples_per_run in conf/strict.yaml:2:3)" in r.err
     monkeypatch.setenv("DFR_CONFIG", "conf/strict.yaml")
-    assert policy_hit(gr_dfr("validate", "runs"))
-    assert policy_hit(gr_dfr("plan"))
+    assert policy_hit(dfr("validate", "runs"))
+    assert policy_hit(dfr("plan"))
     # --config beats DFR_CONFIG.
-    assert gr_dfr("validate", "--config", "dfr.yaml", "runs").code == 0
+    assert dfr("validate", "--config", "dfr.yaml", "runs").code == 0
 
 
 def test_a_missing_config_file_is_a_usage_error(
-    gr_ws: Workspace, gr_dfr: Runner, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = gr_dfr("plan", "--config", "nope.yaml")
+    r = dfr("plan", "--config", "nope.yaml")
     assert (r.code, r.err) == (1, "error: --config nope.yaml: no such file\n")
     monkeypatch.setenv("DFR_CONFIG", "gone.yaml")
-    r = gr_dfr("status")
+    r = dfr("status")
     assert (r.code, r.err) == (1, "error: DFR_CONFIG gone.yaml: no such file\n")
 
 
-def test_without_a_project_file_nothing_changes(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.write("a", samples=20000)
-    r = gr_dfr("plan")
+def test_without_a_project_file_nothing_changes(ws: Workspace, dfr: Runner) -> None:
+    ws.write_text("a", samples=20000)
+    r = dfr("plan")
     assert r.code == 0
     assert "Samples to request: 20,000.\n" in r.out
 
@@ -176,42 +177,42 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("text", "expected"), MALFORMED, ids=[m[1][9:40] for m in MALFORMED])
 def test_a_malformed_file_is_a_located_error(
-    gr_ws: Workspace, gr_dfr: Runner, text: str, expected: str
+    ws: Workspace, dfr: Runner, text: str, expected: str
 ) -> None:
-    gr_ws.config(text)
-    gr_ws.write("a")
-    r = gr_dfr("validate", "runs")
+    ws.config(text)
+    ws.write_text("a")
+    r = dfr("validate", "runs")
     assert r.code == 1
     assert r.err.startswith(expected), r.err
     # Every command that reads the project stops the same way, with nothing done.
     for command in (["plan"], apply_args(), ["status"], ["state", "list"]):
-        r = gr_dfr(*command)
+        r = dfr(*command)
         assert r.code == 1, command
         assert r.err.startswith(expected), (command, r.err)
         assert "error in the project file dfr.yaml; nothing was done" in r.err.splitlines()[-1]
-    assert not (gr_ws.root / "dfr.state.json").exists()
+    assert not (ws.root / "dfr.state.json").exists()
 
 
-def test_validate_json_includes_the_project_files_errors(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config("paralelism: 4\n")
-    gr_ws.write("a", samples=0)
-    doc = json.loads(gr_dfr("validate", "--json", "runs").out)
+def test_validate_json_includes_the_project_files_errors(ws: Workspace, dfr: Runner) -> None:
+    ws.config("paralelism: 4\n")
+    ws.write_text("a", samples=0)
+    doc = json.loads(dfr("validate", "--json", "runs").out)
     assert [(d["file"], d["line"], d["column"]) for d in doc["diagnostics"]] == [
         ("dfr.yaml", 1, 1),
         ("runs/a.yaml", 8, 22),
     ]
 
 
-def test_an_empty_file_is_no_settings(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config("# nothing yet\n")
-    gr_ws.write("a")
-    assert gr_dfr("validate", "runs").code == 0
+def test_an_empty_file_is_no_settings(ws: Workspace, dfr: Runner) -> None:
+    ws.config("# nothing yet\n")
+    ws.write_text("a")
+    assert dfr("validate", "runs").code == 0
 
 
-def test_a_budget_smaller_than_the_run_limit_is_a_warning(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config("policy:\n  max_samples_per_run: 500\n  max_samples_per_apply: 100\n")
-    gr_ws.write("a")
-    r = gr_dfr("validate", "runs")
+def test_a_budget_smaller_than_the_run_limit_is_a_warning(ws: Workspace, dfr: Runner) -> None:
+    ws.config("policy:\n  max_samples_per_run: 500\n  max_samples_per_apply: 100\n")
+    ws.write_text("a")
+    r = dfr("validate", "runs")
     assert r.code == 0
     assert r.err.startswith(
         "dfr.yaml:2:3: warning: policy.max_samples_per_run (500) is larger than "
@@ -238,94 +239,92 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 
 def test_apply_settings_flag_over_file_over_default(
-    gr_ws: Workspace, gr_dfr: Runner, captured: list[Any]
+    ws: Workspace, dfr: Runner, captured: list[Any]
 ) -> None:
-    assert gr_dfr("apply").code == 0
+    assert dfr("apply").code == 0
     default = captured[-1]
     assert (default.parallelism, default.poll_max, default.timeout) == (10, 30.0, None)
-    gr_ws.config("parallelism: 3\npoll_interval: 2m\ntimeout: 1h30m\n")
-    assert gr_dfr("apply").code == 0
+    ws.config("parallelism: 3\npoll_interval: 2m\ntimeout: 1h30m\n")
+    assert dfr("apply").code == 0
     from_file = captured[-1]
     assert (from_file.parallelism, from_file.poll_max, from_file.timeout) == (3, 120.0, 5400.0)
-    assert (
-        gr_dfr("apply", "--parallelism", "7", "--poll-interval", "5s", "--timeout", "10m").code == 0
-    )
+    assert dfr("apply", "--parallelism", "7", "--poll-interval", "5s", "--timeout", "10m").code == 0
     flags = captured[-1]
     assert (flags.parallelism, flags.poll_max, flags.timeout) == (7, 5.0, 600.0)
-    gr_ws.config("poll_interval: 45\ntimeout: 90\n")  # plain numbers are seconds
-    assert gr_dfr("apply").code == 0
+    ws.config("poll_interval: 45\ntimeout: 90\n")  # plain numbers are seconds
+    assert dfr("apply").code == 0
     assert (captured[-1].poll_max, captured[-1].timeout) == (45.0, 90.0)
 
 
 def test_state_flag_over_env_over_file_over_default(
-    gr_ws: Workspace, gr_dfr: Runner, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gr_ws.write("a")
-    root = gr_ws.root
-    assert gr_dfr(*apply_args("--no-wait")).code == 0
+    ws.write_text("a")
+    root = ws.root
+    assert dfr(*apply_args("--no-wait")).code == 0
     assert (root / "dfr.state.json").exists()  # the default
-    gr_ws.config("state: .dfr/state.json\n")
+    ws.config("state: .dfr/state.json\n")
     (root / ".dfr").mkdir()
-    gr_ws.write("b")
-    assert gr_dfr(*apply_args("--no-wait")).code == 0
+    ws.write_text("b")
+    assert dfr(*apply_args("--no-wait")).code == 0
     assert (root / ".dfr" / "state.json").exists()  # the file's, relative to dfr.yaml
-    names = [s["name"] for s in json.loads(gr_dfr("state", "list", "--json").out)]
+    names = [s["name"] for s in json.loads(dfr("state", "list", "--json").out)]
     assert names == ["a", "b"]  # a new state: both submitted into it
     monkeypatch.setenv("DFR_STATE", "env.json")
     # Another state in the environment than the file's is refused (issue 14: people
     # and CI would each keep one); test_backend_agreement.py holds the details.
-    refused = gr_dfr(*apply_args("--no-wait"))
+    refused = dfr(*apply_args("--no-wait"))
     assert refused.code == 1 and "DFR_STATE=env.json" in refused.err
     assert not (root / "env.json").exists()
-    assert gr_dfr(*apply_args("--no-wait", "--state", "flag.json")).code == 0
+    assert dfr(*apply_args("--no-wait", "--state", "flag.json")).code == 0
     assert (root / "flag.json").exists()  # the flag beats both
     monkeypatch.delenv("DFR_STATE")
     # From a subdirectory, the file's state path still means the same file.
-    monkeypatch.chdir(gr_ws.runs)
-    r = gr_dfr("state", "list", "--json")
+    monkeypatch.chdir(ws.manifests)
+    r = dfr("state", "list", "--json")
     assert [s["name"] for s in json.loads(r.out)] == ["a", "b"]
 
 
 def test_manifest_paths_argument_over_file_over_default(
-    gr_ws: Workspace, gr_dfr: Runner, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gr_ws.write("a")
-    gr_ws.file("more/b.yaml", (gr_ws.runs / "a.yaml").read_text().replace("name: a", "name: b"))
-    gr_ws.file("more/c.yaml", (gr_ws.runs / "a.yaml").read_text().replace("name: a", "name: c"))
+    ws.write_text("a")
+    ws.file("more/b.yaml", (ws.manifests / "a.yaml").read_text().replace("name: a", "name: b"))
+    ws.file("more/c.yaml", (ws.manifests / "a.yaml").read_text().replace("name: a", "name: c"))
 
     def planned(*args: str) -> list[str]:
-        r = gr_dfr("plan", "--json", *args)
+        r = dfr("plan", "--json", *args)
         assert r.code == 0, r.err
         return [c["name"] for c in json.loads(r.out)["changes"]]
 
     assert planned() == ["a", "b", "c"]  # default: the current directory
-    gr_ws.config("manifests: [more]\n")
+    ws.config("manifests: [more]\n")
     assert planned() == ["b", "c"]
     assert planned("runs") == ["a"]
-    assert gr_dfr("validate").err.splitlines()[-1] == "2 manifests in 2 files: valid."
+    assert dfr("validate").err.splitlines()[-1] == "2 manifests in 2 files: valid."
     # Relative to dfr.yaml, wherever the command runs.
-    monkeypatch.chdir(gr_ws.runs)
+    monkeypatch.chdir(ws.manifests)
     assert planned() == ["b", "c"]
 
 
 def test_api_url_from_the_file_is_used_and_the_environment_beats_it(
-    gr_ws: Workspace, gr_dfr: Runner, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import os
 
     real = os.environ["DATAFRAMER_BASE_URL"]
-    gr_ws.write("a")
+    ws.write_text("a")
     monkeypatch.delenv("DATAFRAMER_BASE_URL")
-    gr_ws.config(f"api_url: {real}\n")
-    assert gr_dfr(*apply_args("--no-wait")).code == 0
-    gr_ws.config("api_url: http://127.0.0.1:9/\n")  # nothing listens there
-    gr_ws.write("b")
+    ws.config(f"api_url: {real}\n")
+    assert dfr(*apply_args("--no-wait")).code == 0
+    ws.config("api_url: http://127.0.0.1:9/\n")  # nothing listens there
+    ws.write_text("b")
     monkeypatch.setenv("DATAFRAMER_BASE_URL", real)
-    assert gr_dfr(*apply_args("--no-wait")).code == 0
+    assert dfr(*apply_args("--no-wait")).code == 0
 
 
 def test_max_rps_flag_over_env_over_file_over_default(
-    gr_ws: Workspace, gr_dfr: Runner, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The client's pacing as `dfr apply` would build it (apply itself is not run)."""
     import reconciler.commands.apply as apply_module
@@ -340,18 +339,18 @@ def test_max_rps_flag_over_env_over_file_over_default(
 
     monkeypatch.setattr(apply_module, "run_apply", fake)
     monkeypatch.delenv("DFR_MAX_RPS", raising=False)
-    assert gr_dfr("apply").code == 0
+    assert dfr("apply").code == 0
     assert seen[-1] == PacingConfig(learn=True)
-    gr_ws.config("max_rps: 20\n")
-    assert gr_dfr("apply").code == 0
+    ws.config("max_rps: 20\n")
+    assert dfr("apply").code == 0
     assert seen[-1] == PacingConfig(max_requests_per_second=20.0, burst=1.0)
     monkeypatch.setenv("DFR_MAX_RPS", "12.5")
-    assert gr_dfr("apply").code == 0
+    assert dfr("apply").code == 0
     assert seen[-1].max_requests_per_second == 12.5
-    assert gr_dfr("apply", "--max-rps", "3").code == 0
+    assert dfr("apply", "--max-rps", "3").code == 0
     assert seen[-1].max_requests_per_second == 3.0
     monkeypatch.delenv("DFR_MAX_RPS")
-    gr_ws.config("max_rps: 0\n")
-    r = gr_dfr("validate", "runs")
+    ws.config("max_rps: 0\n")
+    r = dfr("validate", "runs")
     assert r.code == 1
     assert "dfr.yaml:1:10: error: max_rps must be greater than 0" in r.err, r.err

@@ -18,7 +18,8 @@ import re
 from pathlib import Path
 
 import yaml
-from conftest import Runner, Workspace, apply_args, manifest_doc, spec
+from support.runner import Runner, apply_args
+from support.workspace import Workspace, manifest_doc, spec
 
 from reconciler.emulator import Emulator
 

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from guardrails_helpers import Runner, Workspace, apply_args, gr_dfr, gr_emu, gr_ws
-from validate_helpers import Result, manifest
+from support.runner import Runner, apply_args
+from support.workspace import Workspace, manifest_text
 
-from reconciler.cli import run
-
-__all__ = ["gr_dfr", "gr_emu", "gr_ws"]
+pytestmark = pytest.mark.repo
 
 NEW = "acme/new-model-9"
 SDK = "pydataframer 0.19.2"
@@ -29,27 +26,17 @@ EXTRA_HINT = "; to use a model newer than this dfr release, add it to extra_mode
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A repository folder (the search for dfr.yaml stops at its .git) as the cwd."""
-    root = tmp_path / "repo"
-    (root / ".git").mkdir(parents=True)
-    monkeypatch.chdir(root)
-    for name in ("DFR_CONFIG", "GITHUB_ACTIONS", "GITLAB_CI", "DFR_NO_CACHE"):
-        monkeypatch.delenv(name, raising=False)
+def project(ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The repository folder (the search for dfr.yaml stops at its .git), the cwd, with a
+    validation cache of its own."""
+    monkeypatch.delenv("DFR_NO_CACHE", raising=False)
     monkeypatch.setenv("DFR_CACHE_DIR", str(tmp_path / "cache"))
-    return root
+    return ws.root
 
 
-@pytest.fixture
-def dfr(project: Path, capsys: pytest.CaptureFixture[str]) -> Any:
-    def call(*args: str) -> Result:
-        capsys.readouterr()
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        return Result(code, out, err)
-
-    return call
+def manifest(name: str, extra: str = "", samples: str = "100") -> str:
+    """A manifest of 100 samples pinned to version 1, in the fixed layout (lines 1-8)."""
+    return manifest_text(name, extra, samples=samples)
 
 
 def write(path: Path, text: str) -> Path:
@@ -58,7 +45,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def only_warning(dfr: Any, project: Path, extra: str) -> str:
+def only_warning(dfr: Runner, project: Path, extra: str) -> str:
     """The one diagnostic `dfr validate` gives for a manifest with `extra`; exit 0."""
     write(project / "m.yaml", manifest("m", extra))
     r = dfr("validate", "m.yaml")
@@ -72,7 +59,7 @@ def only_warning(dfr: Any, project: Path, extra: str) -> str:
 
 
 def test_a_legacy_model_warns_at_its_value_naming_a_close_current_one_and_extra_models(
-    dfr: Any, project: Path
+    dfr: Runner, project: Path
 ) -> None:
     line = only_warning(dfr, project, "  generation_model: anthropic/claude-sonnet-4-5\n")
     assert line == (
@@ -93,7 +80,7 @@ def test_a_legacy_model_warns_at_its_value_naming_a_close_current_one_and_extra_
     ],
 )
 def test_each_model_field_warns_about_a_legacy_model(
-    dfr: Any, project: Path, key: str, old: str, closest: str
+    dfr: Runner, project: Path, key: str, old: str, closest: str
 ) -> None:
     revisions = "  revision_types: [consistency]\n" if key == "revision_model" else ""
     line = only_warning(dfr, project, f"  {key}: {old}\n{revisions}")
@@ -102,7 +89,7 @@ def test_each_model_field_warns_about_a_legacy_model(
 
 
 def test_a_legacy_model_without_a_close_current_one_says_where_the_list_is(
-    dfr: Any, project: Path
+    dfr: Runner, project: Path
 ) -> None:
     line = only_warning(dfr, project, "  generation_model: Qwen/Qwen2.5-72B-Instruct-Turbo\n")
     assert "; no current model is close (`dfr schema` lists them under $defs/current_model);" in (
@@ -111,14 +98,16 @@ def test_a_legacy_model_without_a_close_current_one_says_where_the_list_is(
     assert line.endswith("'extra_models: [Qwen/Qwen2.5-72B-Instruct-Turbo]' in dfr.yaml")
 
 
-def test_legacy_models_the_current_api_still_lists_do_not_warn(dfr: Any, project: Path) -> None:
+def test_legacy_models_the_current_api_still_lists_do_not_warn(dfr: Runner, project: Path) -> None:
     extra = "  generation_model: openai/gpt-oss-120b\n  outline_model: anthropic/claude-haiku-4-5\n"
     write(project / "m.yaml", manifest("m", extra))
     r = dfr("validate", "m.yaml")
     assert (r.code, r.diagnostics) == (0, [])
 
 
-def test_an_unknown_model_is_an_error_that_lists_the_current_ones(dfr: Any, project: Path) -> None:
+def test_an_unknown_model_is_an_error_that_lists_the_current_ones(
+    dfr: Runner, project: Path
+) -> None:
     write(project / "m.yaml", manifest("m", f"  generation_model: {NEW}\n"))
     r = dfr("validate", "m.yaml")
     assert r.code == 1
@@ -133,7 +122,7 @@ def test_an_unknown_model_is_an_error_that_lists_the_current_ones(dfr: Any, proj
 # -- enable_revisions -----------------------------------------------------------------------
 
 
-def test_enable_revisions_true_says_what_to_write_instead(dfr: Any, project: Path) -> None:
+def test_enable_revisions_true_says_what_to_write_instead(dfr: Runner, project: Path) -> None:
     assert only_warning(dfr, project, "  enable_revisions: true\n") == (
         "m.yaml:9:21: warning: spec.enable_revisions is deprecated by the current API; write "
         "what it turns on instead: revision_types: [coherence_flow, consistency, conformance] "
@@ -141,7 +130,7 @@ def test_enable_revisions_true_says_what_to_write_instead(dfr: Any, project: Pat
     )
 
 
-def test_enable_revisions_false_says_to_remove_it(dfr: Any, project: Path) -> None:
+def test_enable_revisions_false_says_to_remove_it(dfr: Runner, project: Path) -> None:
     assert only_warning(dfr, project, "  enable_revisions: false\n") == (
         "m.yaml:9:21: warning: spec.enable_revisions is deprecated by the current API; remove "
         "it: no revisions is the default"
@@ -149,7 +138,7 @@ def test_enable_revisions_false_says_to_remove_it(dfr: Any, project: Path) -> No
 
 
 def test_enable_revisions_beside_revision_types_says_to_keep_only_them(
-    dfr: Any, project: Path
+    dfr: Runner, project: Path
 ) -> None:
     line = only_warning(dfr, project, "  filtering_types: [structural]\n  enable_revisions: true\n")
     assert line == (
@@ -181,7 +170,7 @@ def test_enable_revisions_beside_revision_types_says_to_keep_only_them(
     ],
 )
 def test_a_thinking_budget_for_a_model_without_thinking_warns(
-    dfr: Any, project: Path, budget: str, key: str, model: str, fix: str
+    dfr: Runner, project: Path, budget: str, key: str, model: str, fix: str
 ) -> None:
     extra = f"  {key}: {model}\n  {budget}: 2048\n  revision_types: [consistency]\n"
     assert only_warning(dfr, project, extra) == (
@@ -192,7 +181,7 @@ def test_a_thinking_budget_for_a_model_without_thinking_warns(
 
 
 def test_a_thinking_budget_with_a_thinking_model_or_the_apis_default_is_quiet(
-    dfr: Any, project: Path
+    dfr: Runner, project: Path
 ) -> None:
     extra = (
         "  generation_model: anthropic/claude-sonnet-5-5-thinking\n"
@@ -212,7 +201,9 @@ def test_a_thinking_budget_with_a_thinking_model_or_the_apis_default_is_quiet(
         "revision_thinking_budget: 512",
     ],
 )
-def test_a_revision_setting_without_revisions_warns(dfr: Any, project: Path, setting: str) -> None:
+def test_a_revision_setting_without_revisions_warns(
+    dfr: Runner, project: Path, setting: str
+) -> None:
     key = setting.split(":")[0]
     assert only_warning(dfr, project, f"  {setting}\n") == (
         f"m.yaml:9:{len(key) + 5}: warning: spec.{key} has no effect: no revision or filtering "
@@ -221,7 +212,7 @@ def test_a_revision_setting_without_revisions_warns(dfr: Any, project: Path, set
     )
 
 
-def test_empty_revision_lists_are_no_revisions(dfr: Any, project: Path) -> None:
+def test_empty_revision_lists_are_no_revisions(dfr: Runner, project: Path) -> None:
     extra = "  revision_types: []\n  filtering_types: []\n  max_revision_cycles: 2\n"
     assert "spec.max_revision_cycles has no effect" in only_warning(dfr, project, extra)
 
@@ -231,7 +222,7 @@ def test_empty_revision_lists_are_no_revisions(dfr: Any, project: Path) -> None:
     ["revision_types: [coherence_flow]", "filtering_types: [conformance]"],
 )
 def test_revision_settings_with_revisions_on_are_quiet(
-    dfr: Any, project: Path, switch: str
+    dfr: Runner, project: Path, switch: str
 ) -> None:
     extra = (
         f"  {switch}\n  revision_model: anthropic/claude-opus-5-5-thinking\n"
@@ -242,13 +233,13 @@ def test_revision_settings_with_revisions_on_are_quiet(
     assert (r.code, r.diagnostics) == (0, [])
 
 
-def test_enable_revisions_true_still_counts_as_revisions_on(dfr: Any, project: Path) -> None:
+def test_enable_revisions_true_still_counts_as_revisions_on(dfr: Runner, project: Path) -> None:
     extra = "  enable_revisions: true\n  max_revision_cycles: 3\n"
     line = only_warning(dfr, project, extra)  # the deprecation, not "no effect"
     assert "spec.enable_revisions is deprecated" in line
 
 
-def test_warnings_in_json_keep_valid_true_and_exit_0(dfr: Any, project: Path) -> None:
+def test_warnings_in_json_keep_valid_true_and_exit_0(dfr: Runner, project: Path) -> None:
     extra = (
         "  generation_model: deepseek-ai/DeepSeek-V3.1\n  enable_revisions: false\n"
         "  max_revision_cycles: 2\n"
@@ -273,7 +264,7 @@ def test_warnings_in_json_keep_valid_true_and_exit_0(dfr: Any, project: Path) ->
 
 
 def test_extra_models_are_accepted_in_every_model_field_with_no_warning(
-    dfr: Any, project: Path
+    dfr: Runner, project: Path
 ) -> None:
     write(project / "dfr.yaml", f"extra_models: [{NEW}, acme/other-thinking]\n")
     extra = (
@@ -287,7 +278,9 @@ def test_extra_models_are_accepted_in_every_model_field_with_no_warning(
     assert r.summary == "1 manifest in 1 file: valid."
 
 
-def test_extra_models_silence_the_legacy_warning_of_a_listed_model(dfr: Any, project: Path) -> None:
+def test_extra_models_silence_the_legacy_warning_of_a_listed_model(
+    dfr: Runner, project: Path
+) -> None:
     write(project / "dfr.yaml", "extra_models: [anthropic/claude-sonnet-4-5]\n")
     extra = (
         "  generation_model: anthropic/claude-sonnet-4-5\n"
@@ -301,7 +294,7 @@ def test_extra_models_silence_the_legacy_warning_of_a_listed_model(dfr: Any, pro
     ]
 
 
-def test_a_thinking_suggestion_may_be_an_extra_model(dfr: Any, project: Path) -> None:
+def test_a_thinking_suggestion_may_be_an_extra_model(dfr: Runner, project: Path) -> None:
     write(project / "dfr.yaml", f"extra_models: [{NEW}, {NEW}-thinking]\n")
     line = only_warning(
         dfr, project, f"  generation_model: {NEW}\n  generation_thinking_budget: 9\n"
@@ -310,7 +303,7 @@ def test_a_thinking_suggestion_may_be_an_extra_model(dfr: Any, project: Path) ->
 
 
 def test_changing_extra_models_never_reads_a_stale_cached_result(
-    dfr: Any, project: Path, tmp_path: Path
+    dfr: Runner, project: Path, tmp_path: Path
 ) -> None:
     write(project / "new.yaml", manifest("new", f"  generation_model: {NEW}\n"))
     write(project / "old.yaml", manifest("old", "  generation_model: anthropic/claude-opus-4-5\n"))
@@ -341,7 +334,7 @@ def test_changing_extra_models_never_reads_a_stale_cached_result(
     assert dfr("validate", ".").diagnostics == []
 
 
-def test_policy_allowed_models_may_name_an_extra_model(dfr: Any, project: Path) -> None:
+def test_policy_allowed_models_may_name_an_extra_model(dfr: Runner, project: Path) -> None:
     write(project / "m.yaml", manifest("m", f"  generation_model: {NEW}\n  outline_model: {NEW}\n"))
     write(project / "dfr.yaml", f"extra_models: [{NEW}]\npolicy:\n  allowed_models: [{NEW}]\n")
     r = dfr("validate", "m.yaml")
@@ -357,7 +350,7 @@ def test_policy_allowed_models_may_name_an_extra_model(dfr: Any, project: Path) 
 
 
 def test_an_extra_model_this_release_knows_is_a_warning_in_dfr_yaml(
-    dfr: Any, project: Path
+    dfr: Runner, project: Path
 ) -> None:
     write(project / "dfr.yaml", "extra_models:\n  - acme/x\n  - moonshotai/Kimi-K3\n")
     write(project / "m.yaml", manifest("m"))
@@ -369,7 +362,7 @@ def test_an_extra_model_this_release_knows_is_a_warning_in_dfr_yaml(
     ]
 
 
-def test_a_project_error_elsewhere_keeps_good_extra_models(dfr: Any, project: Path) -> None:
+def test_a_project_error_elsewhere_keeps_good_extra_models(dfr: Runner, project: Path) -> None:
     write(project / "dfr.yaml", f"extra_models: [{NEW}]\nparalelism: 3\n")
     write(project / "m.yaml", manifest("m", f"  generation_model: {NEW}\n"))
     r = dfr("validate", "m.yaml")
@@ -380,26 +373,26 @@ def test_a_project_error_elsewhere_keeps_good_extra_models(dfr: Any, project: Pa
 # -- plan and apply show the same warnings ---------------------------------------------------
 
 
-def test_plan_and_apply_print_the_manifest_warnings(gr_ws: Workspace, gr_dfr: Runner) -> None:
+def test_plan_and_apply_print_the_manifest_warnings(ws: Workspace, dfr: Runner) -> None:
     text = manifest("w", "  outline_model: openai/gpt-6-luna\n  outline_thinking_budget: 64\n")
-    gr_ws.write("w", text)
+    ws.write_text("w", text)
     expected = "runs/w.yaml:10:28: warning: spec.outline_thinking_budget has no effect: "
-    r = gr_dfr("plan")
+    r = dfr("plan")
     assert r.code == 0, r.err
     assert expected in r.err
-    r = gr_dfr(*apply_args())
+    r = dfr(*apply_args())
     assert r.code == 0, r.text
     assert expected in r.err
 
 
-def test_plan_accepts_extra_models(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config(f"extra_models: [{NEW}]\n")
-    gr_ws.write("x", manifest("x", f"  generation_model: {NEW}\n"))
-    r = gr_dfr("plan")
+def test_plan_accepts_extra_models(ws: Workspace, dfr: Runner) -> None:
+    ws.config(f"extra_models: [{NEW}]\n")
+    ws.write_text("x", manifest("x", f"  generation_model: {NEW}\n"))
+    r = dfr("plan")
     assert r.code == 0, r.err
     assert "warning" not in r.err and "error" not in r.err
     assert NEW in r.out
-    gr_ws.config("version: 1\n")
-    r = gr_dfr("plan")
+    ws.config("version: 1\n")
+    r = dfr("plan")
     assert r.code == 1
     assert f"runs/x.yaml:9:21: error: spec.generation_model: string {NEW!r}" in r.err

@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import KEY, Runner, Workspace, apply_args, cancels, emu_status, posts, spec
+from support.emulators import KEY, cancels, emu_status, posts
+from support.runner import Runner, apply_args
+from support.workspace import Workspace, spec
 
 from reconciler.api import DataframerClient
 from reconciler.apply import Applier, ApplyOptions

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from guardrails_helpers import Runner, Workspace, apply_args, count, gr_dfr, gr_emu, gr_ws
+from support.emulators import count
+from support.runner import Runner, apply_args
+from support.workspace import Workspace
 
 from reconciler.emulator import Emulator
 
-__all__ = ["gr_dfr", "gr_emu", "gr_ws"]
+pytestmark = pytest.mark.repo
 
 STRICT = "policy:\n  max_samples_per_run: 1000\n"
 LOOSE = "policy:\n  max_samples_per_run: 5000\n"
@@ -44,45 +46,45 @@ def posts(emu: Emulator) -> int:
 
 
 def test_the_first_apply_records_the_policy_and_says_so(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
+    ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    gr_ws.config(STRICT + "  required_labels: [team, env]\n")
-    gr_ws.write("a", samples=500, labels={"team": "x", "env": "dev"})
-    r = gr_dfr("plan")
+    ws.config(STRICT + "  required_labels: [team, env]\n")
+    ws.write_text("a", samples=500, labels={"team": "x", "env": "dev"})
+    r = dfr("plan")
     assert r.code == 0 and "dfr.yaml's policy will be recorded in state" in r.out
-    r = gr_dfr(*apply_args())
+    r = dfr(*apply_args())
     assert r.code == 0, r.err
     assert "Recorded the policy of dfr.yaml in state dfr.state.json" in r.err
     settings = {"max_samples_per_run": 1000, "required_labels": ["env", "team"]}
-    policy = stored(gr_ws)
+    policy = stored(ws)
     assert policy is not None
     assert policy["settings"] == settings and policy["sha256"] == digest(settings)
     assert policy["source"] == "dfr.yaml" and policy["at"]
     # Recorded once: the next apply and plan say nothing of it.
-    serial = json.loads((gr_ws.root / "dfr.state.json").read_text())["serial"]
-    r = gr_dfr(*apply_args())
+    serial = json.loads((ws.root / "dfr.state.json").read_text())["serial"]
+    r = dfr(*apply_args())
     assert r.code == 0 and "Recorded the policy" not in r.err and "Policy" not in r.out
-    assert json.loads((gr_ws.root / "dfr.state.json").read_text())["serial"] == serial
-    assert "Policy" not in gr_dfr("plan").out
+    assert json.loads((ws.root / "dfr.state.json").read_text())["serial"] == serial
+    assert "Policy" not in dfr("plan").out
     # The same policy written another way (keys and lists in another order) is no change.
-    gr_ws.config("policy:\n  required_labels: [team, env]\n  max_samples_per_run: 1000\n")
-    assert gr_dfr(*apply_args()).code == 0 and stored(gr_ws) == policy
+    ws.config("policy:\n  required_labels: [team, env]\n  max_samples_per_run: 1000\n")
+    assert dfr(*apply_args()).code == 0 and stored(ws) == policy
 
 
 @pytest.mark.parametrize("how", ["--config", "DFR_CONFIG", "another folder"])
 def test_a_policy_loosened_another_way_is_refused_until_policy_change(
     how: str,
-    gr_ws: Workspace,
-    gr_dfr: Runner,
-    gr_emu: Emulator,
+    ws: Workspace,
+    dfr: Runner,
+    emu: Emulator,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    gr_ws.config(STRICT)
-    gr_ws.write("a", samples=500)
-    assert gr_dfr(*apply_args()).code == 0
-    gr_ws.write("b", samples=3000)  # over the policy in force, within the loose one
-    (gr_ws.root / "other.yaml").write_text(LOOSE)
+    ws.config(STRICT)
+    ws.write_text("a", samples=500)
+    assert dfr(*apply_args()).code == 0
+    ws.write_text("b", samples=3000)  # over the policy in force, within the loose one
+    (ws.root / "other.yaml").write_text(LOOSE)
     args: tuple[str, ...] = ()
     change = "max_samples_per_run 1000 -> 5000 (other.yaml)"
     if how == "--config":
@@ -93,49 +95,49 @@ def test_a_policy_loosened_another_way_is_refused_until_policy_change(
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir()
         monkeypatch.chdir(elsewhere)
-        args = ("--state", str(gr_ws.root / "dfr.state.json"), str(gr_ws.runs))
+        args = ("--state", str(ws.root / "dfr.state.json"), str(ws.manifests))
         change = "max_samples_per_run 1000 -> (none) (no dfr.yaml found)"
 
-    r = gr_dfr(*apply_args(*args))
-    assert r.code == 1 and posts(gr_emu) == 1
+    r = dfr(*apply_args(*args))
+    assert r.code == 1 and posts(emu) == 1
     assert "refusing to apply: the policy in force for state" in r.err
     assert change.split(" (")[0] in r.err and "--policy-change" in r.err
     goal = "drop the policy" if how == "another folder" else "make other.yaml's policy the one"
     assert f"or, to {goal}" in r.err
-    assert stored(gr_ws) is not None and stored(gr_ws)["settings"] == {"max_samples_per_run": 1000}
+    assert stored(ws) is not None and stored(ws)["settings"] == {"max_samples_per_run": 1000}
 
     # plan checks the manifests against the policy in force, and shows the difference.
-    r = gr_dfr("plan", *args)
+    r = dfr("plan", *args)
     assert r.code == 1 and f"Policy change: {change}; apply needs --policy-change" in r.err
     assert "3,000 samples is over the limit of 1,000 per run" in r.err
     assert "the policy in force for state" in r.err
-    r = gr_dfr("plan", "--policy-change", *args)
+    r = dfr("plan", "--policy-change", *args)
     assert r.code == 0, r.err
     assert f"Policy change: {change}; apply --policy-change records it in state" in r.out
 
-    r = gr_dfr(*apply_args("--policy-change", *args))
+    r = dfr(*apply_args("--policy-change", *args))
     assert r.code == 0, r.err
-    assert posts(gr_emu) == 2 and "Recorded " in r.err
-    after = stored(gr_ws)
+    assert posts(emu) == 2 and "Recorded " in r.err
+    after = stored(ws)
     if how == "another folder":
         assert after is None  # no policy: nothing in force any more
     else:
         assert after is not None and after["settings"] == {"max_samples_per_run": 5000}
         # Now the team's own dfr.yaml is the different one: refused in turn.
         monkeypatch.delenv("DFR_CONFIG", raising=False)
-        gr_ws.write("b", samples=500)
-        r = gr_dfr(*apply_args())
+        ws.write_text("b", samples=500)
+        r = dfr(*apply_args())
         assert r.code == 1 and "max_samples_per_run 5000 -> 1000 (dfr.yaml)" in r.err
 
 
-def test_a_stricter_policy_is_a_change_too(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config(LOOSE)
-    gr_ws.write("a", samples=500)
-    assert gr_dfr(*apply_args()).code == 0
-    gr_ws.config(STRICT + "  allowed_models: [anthropic/claude-haiku-4-5]\n")
+def test_a_stricter_policy_is_a_change_too(ws: Workspace, dfr: Runner) -> None:
+    ws.config(LOOSE)
+    ws.write_text("a", samples=500)
+    assert dfr(*apply_args()).code == 0
+    ws.config(STRICT + "  allowed_models: [anthropic/claude-haiku-4-5]\n")
     models = "  generation_model: anthropic/claude-haiku-4-5\n"
-    gr_ws.write("a", samples=500, extra=models + models.replace("generation", "outline"))
-    r = gr_dfr(*apply_args())
+    ws.write_text("a", samples=500, extra=models + models.replace("generation", "outline"))
+    r = dfr(*apply_args())
     assert r.code == 1
     assert (
         "max_samples_per_run 5000 -> 1000; allowed_models (any) -> anthropic/claude-haiku-4-5"
@@ -143,71 +145,71 @@ def test_a_stricter_policy_is_a_change_too(gr_ws: Workspace, gr_dfr: Runner) -> 
     )
 
 
-def test_validate_keeps_using_dfr_yaml(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config(STRICT)
-    gr_ws.write("a", samples=500)
-    assert gr_dfr(*apply_args()).code == 0
-    gr_ws.config(LOOSE)
-    gr_ws.write("b", samples=3000)
-    assert gr_dfr("validate", "runs").code == 0  # no state: dfr.yaml's policy
+def test_validate_keeps_using_dfr_yaml(ws: Workspace, dfr: Runner) -> None:
+    ws.config(STRICT)
+    ws.write_text("a", samples=500)
+    assert dfr(*apply_args()).code == 0
+    ws.config(LOOSE)
+    ws.write_text("b", samples=3000)
+    assert dfr("validate", "runs").code == 0  # no state: dfr.yaml's policy
 
 
 def test_plan_out_is_not_saved_under_a_policy_apply_would_refuse(
-    gr_ws: Workspace, gr_dfr: Runner
+    ws: Workspace, dfr: Runner
 ) -> None:
-    gr_ws.config(STRICT)
-    gr_ws.write("a", samples=500)
-    assert gr_dfr(*apply_args()).code == 0
-    gr_ws.config("policy:\n  max_samples_per_run: 900\n")
-    gr_ws.write("b", samples=500)
-    r = gr_dfr("plan", "--out", "p.plan")
-    assert r.code == 1 and not (gr_ws.root / "p.plan").exists()
+    ws.config(STRICT)
+    ws.write_text("a", samples=500)
+    assert dfr(*apply_args()).code == 0
+    ws.config("policy:\n  max_samples_per_run: 900\n")
+    ws.write_text("b", samples=500)
+    r = dfr("plan", "--out", "p.plan")
+    assert r.code == 1 and not (ws.root / "p.plan").exists()
     assert "The plan was not saved to p.plan" in r.err and "--policy-change" in r.err
 
 
 def test_a_saved_plan_made_under_one_policy_is_refused_under_another(
-    gr_ws: Workspace, gr_dfr: Runner, gr_emu: Emulator
+    ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    gr_ws.config(STRICT)
-    gr_ws.write("a", samples=500)
-    assert gr_dfr(*apply_args()).code == 0
-    gr_ws.write("b", samples=500)
-    assert gr_dfr("plan", "--out", "p1.plan").code == 0
-    gr_ws.config("policy:\n  max_samples_per_run: 800\n")  # b still fits
-    r = gr_dfr("apply", "p1.plan")
-    assert r.code == 1 and posts(gr_emu) == 1
+    ws.config(STRICT)
+    ws.write_text("a", samples=500)
+    assert dfr(*apply_args()).code == 0
+    ws.write_text("b", samples=500)
+    assert dfr("plan", "--out", "p1.plan").code == 0
+    ws.config("policy:\n  max_samples_per_run: 800\n")  # b still fits
+    r = dfr("apply", "p1.plan")
+    assert r.code == 1 and posts(emu) == 1
     assert "refusing to apply: the policy in force" in r.err
-    r = gr_dfr("apply", "--policy-change", "p1.plan")
-    assert r.code == 1 and posts(gr_emu) == 1
+    r = dfr("apply", "--policy-change", "p1.plan")
+    assert r.code == 1 and posts(emu) == 1
     assert "p1.plan was made under another policy" in r.err
-    assert stored(gr_ws)["settings"] == {"max_samples_per_run": 1000}
+    assert stored(ws)["settings"] == {"max_samples_per_run": 1000}
 
     # A plan made with --policy-change records the change when it is applied.
-    r = gr_dfr("plan", "--policy-change", "--out", "p2.plan")
+    r = dfr("plan", "--policy-change", "--out", "p2.plan")
     assert r.code == 0, r.err
     assert "Policy change: max_samples_per_run 1000 -> 800 (dfr.yaml)" in r.out
-    r = gr_dfr("apply", "p2.plan")
+    r = dfr("apply", "p2.plan")
     assert r.code == 0, r.err
-    assert posts(gr_emu) == 2 and stored(gr_ws)["settings"] == {"max_samples_per_run": 800}
+    assert posts(emu) == 2 and stored(ws)["settings"] == {"max_samples_per_run": 800}
 
-    gr_ws.config("policy:\n  max_samples_per_run: 600\n")
-    gr_ws.write("c", samples=500)
-    assert gr_dfr("plan", "--policy-change", "--out", "p3.plan").code == 0
-    gr_ws.config("policy:\n  max_samples_per_run: 700\n")
-    r = gr_dfr("apply", "p3.plan")
+    ws.config("policy:\n  max_samples_per_run: 600\n")
+    ws.write_text("c", samples=500)
+    assert dfr("plan", "--policy-change", "--out", "p3.plan").code == 0
+    ws.config("policy:\n  max_samples_per_run: 700\n")
+    r = dfr("apply", "p3.plan")
     assert r.code == 1 and "p3.plan was made under another policy" in r.err
-    assert posts(gr_emu) == 2 and stored(gr_ws)["settings"] == {"max_samples_per_run": 800}
+    assert posts(emu) == 2 and stored(ws)["settings"] == {"max_samples_per_run": 800}
 
 
-def test_plan_json_carries_the_policy(gr_ws: Workspace, gr_dfr: Runner) -> None:
-    gr_ws.config(STRICT)
-    gr_ws.write("a", samples=500)
-    r = gr_dfr("plan", "--json")
+def test_plan_json_carries_the_policy(ws: Workspace, dfr: Runner) -> None:
+    ws.config(STRICT)
+    ws.write_text("a", samples=500)
+    r = dfr("plan", "--json")
     assert json.loads(r.out)["policy"]["action"] == "record"
-    assert gr_dfr(*apply_args()).code == 0
-    assert "policy" not in json.loads(gr_dfr("plan", "--json").out)
-    (gr_ws.root / "other.yaml").write_text(LOOSE)
-    doc = json.loads(gr_dfr("plan", "--json", "--config", "other.yaml").out)
+    assert dfr(*apply_args()).code == 0
+    assert "policy" not in json.loads(dfr("plan", "--json").out)
+    (ws.root / "other.yaml").write_text(LOOSE)
+    doc = json.loads(dfr("plan", "--json", "--config", "other.yaml").out)
     assert doc["policy"] == {
         "action": "refused",
         "changes": ["max_samples_per_run 1000 -> 5000"],
@@ -217,5 +219,5 @@ def test_plan_json_carries_the_policy(gr_ws: Workspace, gr_dfr: Runner) -> None:
         "file_policy": {"max_samples_per_run": 5000},
         "file_sha256": digest({"max_samples_per_run": 5000}),
     }
-    doc = json.loads(gr_dfr("plan", "--json", "--config", "other.yaml", "--policy-change").out)
+    doc = json.loads(dfr("plan", "--json", "--config", "other.yaml", "--policy-change").out)
     assert doc["policy"]["action"] == "change"

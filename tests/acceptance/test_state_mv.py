@@ -17,7 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import KEY, Runner, Workspace, apply_args, posts
+from support.emulators import KEY, posts
+from support.runner import Runner, apply_args
+from support.workspace import Workspace
 
 from reconciler.emulator import Emulator
 from reconciler.state.local import LocalBackend

@@ -14,31 +14,33 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
-from validate_helpers import Result, manifest
+from support.runner import Result, Runner, in_process
+from support.workspace import manifest_text
 
 from reconciler import __version__
-from reconciler.cli import run
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
 
+def manifest(name: str, extra: str = "", samples: str = "100") -> str:
+    """A manifest of 100 samples pinned to version 1, in the fixed layout (lines 1-8)."""
+    return manifest_text(name, extra, samples=samples)
+
+
 @pytest.fixture
-def dfr(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+def dfr(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Runner:
+    """`dfr ARGS` in this process, in `cwd` if given (validate needs no API, no state)."""
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("GITLAB_CI", raising=False)
 
     def call(*args: str, cwd: Path | None = None) -> Result:
-        capsys.readouterr()
         if cwd is not None:
             monkeypatch.chdir(cwd)
-        code = run(list(args))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        return in_process(args, capsys)
 
     return call
 
@@ -59,7 +61,7 @@ def write(path: Path, text: str) -> Path:
 # -- good input --------------------------------------------------------------------------------
 
 
-def test_examples_validate_clean(dfr: Any) -> None:
+def test_examples_validate_clean(dfr: Runner) -> None:
     # No warning either: the examples use only current models and fields.
     r = dfr("validate", "examples/manifests", cwd=REPO)
     assert r.code == 0
@@ -68,12 +70,12 @@ def test_examples_validate_clean(dfr: Any) -> None:
     assert re.fullmatch(r"\d+ manifests in \d+ files: valid\.", r.summary)
 
 
-def test_quiet_prints_nothing_when_valid(dfr: Any) -> None:
+def test_quiet_prints_nothing_when_valid(dfr: Runner) -> None:
     r = dfr("validate", "--quiet", "examples/manifests", cwd=REPO)
     assert (r.code, r.out, r.err) == (0, "", "")
 
 
-def test_default_path_is_the_current_directory(dfr: Any, tmp_path: Path) -> None:
+def test_default_path_is_the_current_directory(dfr: Runner, tmp_path: Path) -> None:
     write(tmp_path / "runs" / "a.yaml", manifest("a"))
     assert dfr("validate", cwd=tmp_path).summary == "1 manifest in 1 file: valid."
     write(tmp_path / "b.yaml", manifest("b", samples="0"))
@@ -85,7 +87,7 @@ def test_default_path_is_the_current_directory(dfr: Any, tmp_path: Path) -> None
 # -- output formats -----------------------------------------------------------------------------
 
 
-def test_json_is_one_document_on_stdout(dfr: Any) -> None:
+def test_json_is_one_document_on_stdout(dfr: Runner) -> None:
     r = dfr("validate", "--json", "examples/invalid", cwd=REPO)
     assert r.code == 1
     assert r.err == ""
@@ -105,7 +107,7 @@ def test_json_is_one_document_on_stdout(dfr: Any) -> None:
     }
 
 
-def test_json_when_valid_and_format_json_alias(dfr: Any) -> None:
+def test_json_when_valid_and_format_json_alias(dfr: Runner) -> None:
     for flag in (["--json"], ["--format", "json"]):
         r = dfr("validate", *flag, "examples/manifests", cwd=REPO)
         assert r.code == 0 and r.err == ""
@@ -114,14 +116,14 @@ def test_json_when_valid_and_format_json_alias(dfr: Any) -> None:
         assert doc["manifests"] >= 1
 
 
-def test_json_for_an_empty_run_and_a_crash_free_missing_path(dfr: Any, tmp_path: Path) -> None:
+def test_json_for_an_empty_run_and_a_crash_free_missing_path(dfr: Runner, tmp_path: Path) -> None:
     r = dfr("validate", "--json", "missing.yaml", cwd=tmp_path)
     assert r.code == 1 and r.err == ""
     (d,) = json.loads(r.out)["diagnostics"]
     assert (d["file"], d["line"], d["column"], d["code"]) == ("missing.yaml", 1, 1, "io")
 
 
-def test_github_format_prints_annotations(dfr: Any) -> None:
+def test_github_format_prints_annotations(dfr: Runner) -> None:
     r = dfr("validate", "--format", "github", "examples/invalid/out-of-range.yaml", cwd=REPO)
     assert r.code == 1
     commands = r.out.splitlines()
@@ -136,7 +138,7 @@ def test_github_format_prints_annotations(dfr: Any) -> None:
     assert len(r.diagnostics) == 5
 
 
-def test_github_format_escapes_properties(dfr: Any, tmp_path: Path) -> None:
+def test_github_format_escapes_properties(dfr: Runner, tmp_path: Path) -> None:
     write(tmp_path / "a,b:c.yaml", manifest("x", samples="0"))
     r = dfr("validate", "--format", "github", "a,b:c.yaml", cwd=tmp_path)
     assert r.out.startswith("::error file=a%2Cb%3Ac.yaml,line=8,col=22::")
@@ -145,7 +147,7 @@ def test_github_format_escapes_properties(dfr: Any, tmp_path: Path) -> None:
 # -- warnings keep exit 0 -----------------------------------------------------------------------
 
 
-def test_no_effect_setting_is_a_warning(dfr: Any, tmp_path: Path) -> None:
+def test_no_effect_setting_is_a_warning(dfr: Runner, tmp_path: Path) -> None:
     write(tmp_path / "m.yaml", manifest("m", "  revision_model: anthropic/claude-haiku-4-5\n"))
     r = dfr("validate", "m.yaml", cwd=tmp_path)
     assert r.code == 0
@@ -157,7 +159,7 @@ def test_no_effect_setting_is_a_warning(dfr: Any, tmp_path: Path) -> None:
     assert r.summary == "1 manifest in 1 file: valid, 1 warning."
 
 
-def test_headerless_lookalike_in_a_directory_is_a_warning(dfr: Any, tmp_path: Path) -> None:
+def test_headerless_lookalike_in_a_directory_is_a_warning(dfr: Runner, tmp_path: Path) -> None:
     text = manifest("lost").split("metadata:", 1)[1]
     write(tmp_path / "runs" / "lost.yaml", "metadata:" + text)
     write(tmp_path / "runs" / "ok.yaml", manifest("ok"))
@@ -179,7 +181,7 @@ def test_headerless_lookalike_in_a_directory_is_a_warning(dfr: Any, tmp_path: Pa
 # -- discovery ----------------------------------------------------------------------------------
 
 
-def test_directory_discovery_rules(dfr: Any, tmp_path: Path) -> None:
+def test_directory_discovery_rules(dfr: Runner, tmp_path: Path) -> None:
     root = tmp_path / "repo"
     write(root / "a.yaml", manifest("a"))
     write(root / "nested" / "deeper" / "b.yml", manifest("b"))
@@ -197,13 +199,13 @@ def test_directory_discovery_rules(dfr: Any, tmp_path: Path) -> None:
     assert r.summary == "4 manifests in 6 files: valid."
 
 
-def test_named_hidden_path_is_read(dfr: Any, tmp_path: Path) -> None:
+def test_named_hidden_path_is_read(dfr: Runner, tmp_path: Path) -> None:
     write(tmp_path / ".hidden" / "bad.yaml", manifest("hidden", samples="0"))
     assert dfr("validate", ".hidden", cwd=tmp_path).code == 1
     assert dfr("validate", ".hidden/bad.yaml", cwd=tmp_path).code == 1
 
 
-def test_named_file_must_hold_only_manifests(dfr: Any, tmp_path: Path) -> None:
+def test_named_file_must_hold_only_manifests(dfr: Runner, tmp_path: Path) -> None:
     write(tmp_path / "compose.yaml", "services:\n  web:\n    image: nginx\n")
     write(tmp_path / "mixed.yaml", manifest("m") + "---\n- a list\n")
     r = dfr("validate", "compose.yaml", "mixed.yaml", cwd=tmp_path)
@@ -215,7 +217,7 @@ def test_named_file_must_hold_only_manifests(dfr: Any, tmp_path: Path) -> None:
     ]
 
 
-def test_skip_non_manifests(dfr: Any, tmp_path: Path) -> None:
+def test_skip_non_manifests(dfr: Runner, tmp_path: Path) -> None:
     write(tmp_path / "compose.yaml", "services:\n  web:\n    image: nginx\n")
     write(tmp_path / "mixed.yaml", manifest("m") + "---\n- a list\n")
     write(tmp_path / "bad.yaml", manifest("bad", samples="0"))
@@ -230,14 +232,16 @@ def test_skip_non_manifests(dfr: Any, tmp_path: Path) -> None:
     ]
 
 
-def test_a_file_named_twice_or_also_in_a_directory_is_read_once(dfr: Any, tmp_path: Path) -> None:
+def test_a_file_named_twice_or_also_in_a_directory_is_read_once(
+    dfr: Runner, tmp_path: Path
+) -> None:
     write(tmp_path / "runs" / "a.yaml", manifest("a"))
     r = dfr("validate", "runs/a.yaml", "runs", "./runs/a.yaml", cwd=tmp_path)
     assert r.code == 0, r.err
     assert r.summary == "1 manifest in 1 file: valid."
 
 
-def test_duplicate_names_across_files(dfr: Any, tmp_path: Path) -> None:
+def test_duplicate_names_across_files(dfr: Runner, tmp_path: Path) -> None:
     write(tmp_path / "a.yaml", manifest("same"))
     write(tmp_path / "b.yaml", manifest("same"))
     r = dfr("validate", ".", cwd=tmp_path)
@@ -251,7 +255,7 @@ def test_duplicate_names_across_files(dfr: Any, tmp_path: Path) -> None:
 # -- schema ---------------------------------------------------------------------------------------
 
 
-def test_schema_command_prints_the_schema(dfr: Any) -> None:
+def test_schema_command_prints_the_schema(dfr: Runner) -> None:
     r = dfr("schema")
     assert r.code == 0 and r.err == ""
     doc = json.loads(r.out)
@@ -261,7 +265,7 @@ def test_schema_command_prints_the_schema(dfr: Any) -> None:
     assert r.out == (REPO / "schemas" / "generation-run.schema.json").read_text(encoding="utf-8")
 
 
-def test_schema_command_prints_the_state_schema(dfr: Any) -> None:
+def test_schema_command_prints_the_state_schema(dfr: Runner) -> None:
     r = dfr("schema", "--state-schema")
     assert r.code == 0
     doc = json.loads(r.out)
@@ -316,7 +320,7 @@ INVALID = sorted((EXAMPLES / "invalid").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", INVALID, ids=[p.name for p in INVALID])
-def test_invalid_example_prints_what_its_comment_says(dfr: Any, path: Path) -> None:
+def test_invalid_example_prints_what_its_comment_says(dfr: Runner, path: Path) -> None:
     expected = documented_output(path)
     assert expected
     assert f"`dfr validate examples/invalid/{path.name}`" in path.read_text(encoding="utf-8")
@@ -345,7 +349,7 @@ def test_version_flags() -> None:
         assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"dfr {__version__}\n", ""), argv
 
 
-def test_version_in_process(dfr: Any) -> None:
+def test_version_in_process(dfr: Runner) -> None:
     r = dfr("--version")
     assert (r.code, r.out) == (0, f"dfr {__version__}\n")
 
@@ -359,7 +363,7 @@ def test_version_in_process(dfr: Any) -> None:
         ["schema", "extra-argument"],
     ],
 )
-def test_usage_errors_exit_1(dfr: Any, args: list[str]) -> None:
+def test_usage_errors_exit_1(dfr: Runner, args: list[str]) -> None:
     r = dfr(*args)
     assert r.code == 1
     assert "Usage:" in r.err and "Error:" in r.err
@@ -406,7 +410,7 @@ def test_validate_reads_a_pipe(tmp_path: Path) -> None:
     )
 
 
-def test_size_limit_is_inclusive(dfr: Any, tmp_path: Path) -> None:
+def test_size_limit_is_inclusive(dfr: Runner, tmp_path: Path) -> None:
     from reconciler.yamlsafe import MAX_FILE_BYTES
 
     text = manifest("big")

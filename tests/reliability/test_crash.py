@@ -23,7 +23,9 @@ import time
 from collections.abc import Callable
 
 import pytest
-from reliability_harness import EmulatorProcess, Workspace, assert_no_traceback, check_converged
+from reliability_harness import assert_no_traceback, check_converged
+from support.emulators import EmulatorProcess
+from support.workspace import Workspace
 
 from reconciler.state import statefile
 

@@ -8,22 +8,22 @@ exits 0 (bounded). Whatever happened in between: never a duplicate run, never
 a lost id, never a traceback, and every failure is a short message.
 
 The emulator runs in this process (faults are seeded, so each case sees the
-same sequence on every run); dfr runs through `reconciler.cli.run`.
+same sequence on every run); dfr runs through `reconciler.cli.run` (the shared
+`emu`, `ws` and `dfr` fixtures).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_harness import KEY, Workspace, assert_no_traceback, check_converged
+from reliability_harness import assert_no_traceback, check_converged
+from support.runner import Runner
+from support.workspace import Workspace
 
-from reconciler.emulator import Emulator, EmulatorConfig
+from reconciler.emulator import Emulator
 
 N = 5
-FAST = {"pending_seconds": 0.05, "processing_seconds": 0.15}
 OFF = {
     "failure_rate": 0.0,
     "post_5xx_after_create_rate": 0.0,
@@ -37,61 +37,27 @@ OFF = {
     "unknown_status_rate": 0.0,
 }
 
-
-class InProcess(Workspace):
-    """A Workspace whose dfr runs in this process, output captured."""
-
-    capsys: pytest.CaptureFixture[str]
-
-    def run(self, *args: str) -> tuple[int, str]:
-        from reconciler.cli import run
-
-        self.capsys.readouterr()
-        code = run(list(args))
-        out, err = self.capsys.readouterr()
-        self.outputs.append(out + err)
-        assert_no_traceback([out + err])
-        assert KEY not in out + err
-        return code, out + err
-
-    def apply(self, *extra: str) -> tuple[int, str]:
-        return self.run(*self.apply_args(*extra))
-
-    def converge(self, *extra: str, attempts: int = 3) -> list[tuple[int, str]]:
-        results = []
-        for _ in range(attempts):
-            results.append(self.apply(*extra))
-            if results[-1][0] == 0:
-                return results
-        raise AssertionError("no convergence:\n" + "\n---\n".join(t for _, t in results))
+pytestmark = pytest.mark.emulator(seed=5)
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(seed=5, **FAST)) as emulator:  # type: ignore[arg-type]
-        yield emulator
-
-
-@pytest.fixture
-def ws(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    emu: Emulator,
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[InProcess]:
-    monkeypatch.chdir(tmp_path)
-    for name in ("DFR_STATE", "DFR_DEBUG", "DFR_TEST_CRASH_AT", "DATAFRAMER_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATAFRAMER_BASE_URL", emu.base_url)
-    monkeypatch.setenv("DATAFRAMER_API_KEY", KEY)
-    monkeypatch.setenv("DFR_STATE", str(tmp_path / "dfr.state.json"))
+@pytest.fixture(autouse=True)
+def _short_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hung answer costs half a second, not the default timeout."""
     monkeypatch.setenv("DFR_HTTP_TIMEOUT", "0.5")
-    workspace = InProcess(tmp_path, emu.base_url)
-    workspace.capsys = capsys
-    yield workspace
-    for path in tmp_path.rglob("*"):
-        if path.is_file():
-            assert KEY.encode() not in path.read_bytes(), f"the API key leaked into {path}"
+
+
+def run(dfr: Runner, *args: str) -> tuple[int, str]:
+    """`dfr ARGS` in this process (no traceback, no key in its output): code, output."""
+    result = dfr(*args)
+    return result.code, result.text
+
+
+def apply(dfr: Runner, ws: Workspace, *extra: str) -> tuple[int, str]:
+    return run(dfr, *ws.apply_args(*extra))
+
+
+def converge(dfr: Runner, ws: Workspace, *extra: str) -> None:
+    ws.apply_until_ok(3, *extra, run=dfr)
 
 
 def _short_messages(text: str) -> None:
@@ -135,48 +101,50 @@ FAULTS: list[tuple[str, dict[str, Any], bool]] = [
 @pytest.mark.parametrize(("knobs", "wait"), [pytest.param(k, w, id=i) for i, k, w in FAULTS])
 @pytest.mark.parametrize("parallelism", ["1", "4"])
 def test_fault_then_converge(
-    emu: Emulator, ws: InProcess, knobs: dict[str, Any], wait: bool, parallelism: str
+    emu: Emulator, ws: Workspace, dfr: Runner, knobs: dict[str, Any], wait: bool, parallelism: str
 ) -> None:
     ws.write_manifests(N)
     emu.configure(**knobs)
     waiting = ("--timeout", "3s") if wait else ("--no-wait",)
-    code, text = ws.apply("--parallelism", parallelism, *waiting)
+    code, text = apply(dfr, ws, "--parallelism", parallelism, *waiting)
     assert code in (0, 1), text
     _short_messages(text)
     # Never a duplicate, even before convergence: at most one run per manifest.
     samples = [(r.get("runtime_params") or {}).get("number_of_samples") for r in emu.runs()]
     assert len(samples) == len(set(samples)), f"duplicate runs while faulty: {samples}"
     emu.configure(**OFF)
-    ws.converge("--parallelism", parallelism, "--no-wait")
+    converge(dfr, ws, "--parallelism", parallelism, "--no-wait")
     check_converged(ws, emu.runs())
 
 
-def test_recorded_run_that_now_answers_404(emu: Emulator, ws: InProcess) -> None:
+def test_recorded_run_that_now_answers_404(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
     ws.write_manifests(3)
-    ws.converge("--no-wait")
+    converge(dfr, ws, "--no-wait")
     gone = ws.read_state().runs["run-2"].run_id
     assert gone is not None
     emu.forget(gone)
     # Waiting notices the 404: a clear message, exit 1, nothing submitted blindly.
-    code, text = ws.apply("--timeout", "5s")
+    code, text = apply(dfr, ws, "--timeout", "5s")
     assert code == 1, text
     assert "no longer exists" in text
     assert emu.stats()["requests"].get("runs.create", 0) == 3
     record = ws.read_state().runs["run-2"]
     assert record.run_id == gone and record.drift == "not_found"
     # The plan shows it as a create; the next apply submits it once.
-    ws.converge("--no-wait")
+    converge(dfr, ws, "--no-wait")
     ids = check_converged(ws, emu.runs())
     assert ids["run-2"] != gone
     assert gone in ws.read_state().runs["run-2"].previous_run_ids
 
 
-def test_identical_bodies_both_lost_are_never_guessed(emu: Emulator, ws: InProcess) -> None:
+def test_identical_bodies_both_lost_are_never_guessed(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
     """Two manifests, one body, both answers lost: dfr asks, and `dfr import` settles it."""
     ws.write_manifests(2, identical=True)
     # Both POSTs in flight together (latency), both create, both answers dropped.
     emu.configure(ambiguous_posts=2, latency=0.2)
-    code, text = ws.apply("--parallelism", "2", "--no-wait")
+    code, text = apply(dfr, ws, "--parallelism", "2", "--no-wait")
     assert code == 1, text
     runs = emu.runs()
     assert len(runs) == 2
@@ -186,13 +154,13 @@ def test_identical_bodies_both_lost_are_never_guessed(emu: Emulator, ws: InProce
     assert "dfr import run-1 RUN_ID" in text or "dfr import run-2 RUN_ID" in text, text
     emu.configure(latency=0.0)
     # Asking again does not guess either, and creates nothing.
-    code, text = ws.apply("--no-wait")
+    code, text = apply(dfr, ws, "--no-wait")
     assert code == 1 and "will not guess" in text, text
     assert len(emu.runs()) == 2, text
     # The user picks one; the other is then the only candidate left and is adopted.
-    code, text = ws.run("import", "run-1", ids[0], str(ws.manifests))
+    code, text = run(dfr, "import", "run-1", ids[0], str(ws.manifests))
     assert code == 0, text
-    ws.converge("--no-wait")
+    converge(dfr, ws, "--no-wait")
     state = ws.read_state()
     assert {state.runs["run-1"].run_id, state.runs["run-2"].run_id} == set(ids)
     assert state.runs["run-1"].run_id == ids[0]

@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from reliability_harness import KEY, assert_no_traceback
+from reliability_harness import assert_no_traceback
+from support.emulators import KEY
+from support.runner import dfr_process, in_process
+from support.workspace import manifest_text
 
 from reconciler import planfile
 from reconciler.emulator import SPEC_SUPPORT_TICKETS
@@ -27,10 +30,6 @@ from reconciler.errors import DfrError, StateCorruptError, StateVersionError
 from reconciler.state.local import LocalBackend
 from reconciler.state.model import Intent, RunRecord
 
-MANIFEST = (
-    "apiVersion: dataframer.ai/v1\nkind: GenerationRun\nmetadata:\n  name: {name}\n"
-    f"spec:\n  spec_id: {SPEC_SUPPORT_TICKETS}\n  number_of_samples: {{samples}}\n"
-)
 #: Loopback port 9 (discard): nothing listens; any attempt to connect fails fast.
 NOWHERE = "http://127.0.0.1:9"
 
@@ -39,20 +38,16 @@ Run = Callable[..., tuple[int, str]]
 
 @pytest.fixture
 def dfr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    from reconciler.cli import run
-
+    """`dfr ARGS` in this process, in tmp_path, with an API that is nowhere: code, output."""
     monkeypatch.chdir(tmp_path)
-    for name in ("DFR_STATE", "DFR_DEBUG", "DFR_TEST_CRASH_AT"):
+    for name in ("DFR_STATE", "DFR_DEBUG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATAFRAMER_API_KEY", KEY)
     monkeypatch.setenv("DATAFRAMER_BASE_URL", NOWHERE)
 
     def runner(*args: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        assert_no_traceback([out + err])
-        return code, out + err
+        result = in_process(args, capsys, secrets=())
+        return result.code, result.text
 
     return runner
 
@@ -60,7 +55,7 @@ def dfr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
 def _write_manifests(folder: Path, count: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        (folder / f"m{i}.yaml").write_text(MANIFEST.format(name=f"run-{i}", samples=i + 1))
+        (folder / f"m{i}.yaml").write_text(manifest_text(f"run-{i}", samples=i + 1, version=None))
 
 
 def _make_state(path: Path) -> None:
@@ -351,24 +346,15 @@ def test_fuzz_signed_saved_plan_fields(fuzz_dir: Path, body: dict[str, object]) 
 def _dfr_process(cwd: Path, *args: str) -> tuple[int, str]:
     """`python -m reconciler ARGS` with a deadline: a hang fails the test instead of stalling it."""
     import subprocess
-    import sys
 
     env = {k: v for k, v in os.environ.items() if k not in ("DFR_STATE", "DFR_DEBUG")}
     env.update(DATAFRAMER_API_KEY=KEY, DATAFRAMER_BASE_URL=NOWHERE)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "reconciler", *args],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
+        result = dfr_process(*args, env=env, cwd=cwd, timeout=20)
     except subprocess.TimeoutExpired:
         pytest.fail(f"dfr {' '.join(args)} hung")
-    assert_no_traceback([done.stdout + done.stderr])
-    return done.returncode, done.stdout + done.stderr
+    assert_no_traceback([result.text])
+    return result.code, result.text
 
 
 @pytest.mark.parametrize("command", ["validate", "plan", "fmt"])
@@ -405,7 +391,7 @@ def test_a_fifo_named_on_the_command_line_is_read_while_written_to(tmp_path: Pat
     def writer() -> None:
         with open(fifo, "w") as pipe:  # blocks until dfr opens the other end
             time.sleep(0.2)  # dfr sees a writer but no data yet, and waits
-            pipe.write(MANIFEST.format(name="piped", samples=0))
+            pipe.write(manifest_text("piped", samples=0, version=None))
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()

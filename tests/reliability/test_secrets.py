@@ -11,23 +11,20 @@ nothing but loopback is ever contacted (and that the guard itself works).
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_harness import assert_no_traceback
+from support.runner import in_process
+from support.workspace import Workspace, manifest_text
 
 from reconciler.api import DataframerClient, RetryPolicy, timeouts
-from reconciler.emulator import SPEC_SUPPORT_TICKETS, Emulator, EmulatorConfig
+from reconciler.emulator import SPEC_SUPPORT_TICKETS, Emulator
 from reconciler.errors import APIError
 
 SECRET = "sk-test-SECRET-123"
-FAST = {"pending_seconds": 0.05, "processing_seconds": 0.1}
-MANIFEST = (
-    "apiVersion: dataframer.ai/v1\nkind: GenerationRun\nmetadata:\n  name: {name}\n"
-    f"spec:\n  spec_id: {SPEC_SUPPORT_TICKETS}\n  number_of_samples: {{samples}}\n"
-)
+
+pytestmark = pytest.mark.emulator(api_key=SECRET, seed=2, processing_seconds=0.1)
 
 
 class NetworkGuard:
@@ -67,36 +64,19 @@ def guard(monkeypatch: pytest.MonkeyPatch) -> NetworkGuard:
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(api_key=SECRET, seed=2, **FAST)) as emulator:  # type: ignore[arg-type]
-        yield emulator
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emu: Emulator) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in ("DFR_STATE", "DFR_TEST_CRASH_AT", "DFR_HTTP_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
+def home(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The workspace (key SECRET) with three manifests, and DFR_DEBUG=1."""
+    monkeypatch.delenv("DFR_HTTP_TIMEOUT", raising=False)
     monkeypatch.setenv("DFR_DEBUG", "1")
-    monkeypatch.setenv("DATAFRAMER_API_KEY", SECRET)
-    monkeypatch.setenv("DATAFRAMER_BASE_URL", emu.base_url)
-    folder = tmp_path / "manifests"
-    folder.mkdir()
     for i in range(3):
-        (folder / f"m{i}.yaml").write_text(MANIFEST.format(name=f"run-{i}", samples=i + 1))
-    return tmp_path
+        ws.write_text(f"m{i}", manifest_text(f"run-{i}", samples=i + 1, version=None))
+    return ws.root
 
 
 def _dfr(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    from reconciler.cli import run
-
-    capsys.readouterr()
-    code = run(list(args))
-    out, err = capsys.readouterr()
-    text = out + err
-    assert SECRET not in text, f"the key leaked into the output of {args}"
-    assert_no_traceback([text])
-    return code, text
+    """`dfr ARGS` in this process (no traceback, no SECRET in its output): code, output."""
+    result = in_process(args, capsys, secrets=(SECRET,))
+    return result.code, result.text
 
 
 def _no_secret_in_files(root: Path) -> list[Path]:
