@@ -115,7 +115,8 @@ class Forge:
             self.state.faults[kind] = [None] * skip + [status] * count
 
     def refuse_api(self, status: int | None = 401) -> None:
-        """The comments API answers every request with `status` (None: serves again)."""
+        """The comments API answers every request with `status` (None: serves again;
+        200: an object where a list of comments is expected)."""
         self.state.api_status = status
 
     def comments(self, thread: str) -> list[Comment]:
@@ -280,7 +281,10 @@ class _Handler(BaseHTTPRequestHandler):
         github, gitlab = _API_GITHUB.match(path), _API_GITLAB.match(path)
         status = 404
         try:
-            if forge.tokens.get(token or "") is None or forge.api_status is not None:
+            if forge.api_status == 200:
+                status = 200  # a proxy's page, an API change: not what the recipe expects
+                self._json(200, {"message": "a payload the recipe does not expect"})
+            elif forge.tokens.get(token or "") is None or forge.api_status is not None:
                 status = forge.api_status or 401
                 self._json(status, {"message": "Bad credentials"})
             elif github:

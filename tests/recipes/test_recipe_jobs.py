@@ -210,12 +210,16 @@ def test_the_plan_is_one_comment_updated_in_place_naming_its_commit_and_marked_s
     assert runs_created(emulator) == 0
 
 
-def test_a_refused_comment_fails_the_plan_job_loudly(ci: CI, emulator: Emulator) -> None:
+@pytest.mark.parametrize("status", [401, 200], ids=["expired-token", "unexpected-payload"])
+def test_a_refused_comment_fails_the_plan_job_loudly(
+    ci: CI, emulator: Emulator, status: int
+) -> None:
     sha = ci.project.commit({"dataframer/extra.yaml": _manifest("extra")}, branch="feature")
-    ci.forge.refuse_api(401)
+    ci.forge.refuse_api(status)
     failed = ci.plan(sha, 12)
     _failed(failed)
-    assert "cannot GET" in failed.log and "401" in failed.log and "Traceback" not in failed.log
+    expected = "cannot GET" if status == 401 else "unexpected answer from the API"
+    assert expected in failed.log and "Traceback" not in failed.log, failed.log
     assert ci.comments(12) == []
 
 
