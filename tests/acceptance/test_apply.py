@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from support.emulators import KEY, cancels, emu_status, posts, requests, wait_for
+from support.emulators import KEY, SLOW, cancels, emu_status, posts, requests, wait_for
 from support.runner import Runner, apply_args
 from support.workspace import Workspace
 
 from reconciler.emulator import SPEC_MEDICAL_NOTES, Emulator
-
-SLOW = {"pending_seconds": 60.0, "processing_seconds": 60.0}
 
 
 def test_apply_submits_records_and_waits_then_reapplying_posts_nothing(

@@ -50,11 +50,6 @@ MakeClient = Callable[..., DataframerClient]
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def emu(clock: ManualClock) -> Iterator[Emulator]:
     with Emulator(EmulatorConfig(clock=clock, api_key=KEY, seed=11)) as emulator:
         yield emulator

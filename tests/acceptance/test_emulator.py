@@ -37,11 +37,6 @@ BODY: dict[str, Any] = {"spec_id": SPEC_SUPPORT_TICKETS, "number_of_samples": 10
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def emu(clock: ManualClock) -> Iterator[Emulator]:
     with Emulator(EmulatorConfig(clock=clock)) as emulator:
         yield emulator

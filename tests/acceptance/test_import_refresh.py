@@ -6,14 +6,12 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from support.emulators import KEY, emu_status, posts, wait_for
+from support.emulators import KEY, SLOW, emu_status, posts, wait_for
 from support.runner import Runner, apply_args
 from support.workspace import Workspace, spec
 
 from reconciler.api import DataframerClient
 from reconciler.emulator import Emulator
-
-SLOW = {"pending_seconds": 60.0, "processing_seconds": 60.0}
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from support.emulators import KEY, cancels, emu_status, posts
+from support.emulators import KEY, SLOW, cancels, emu_status, posts
 from support.runner import Runner, apply_args
 from support.workspace import Workspace, spec
 
@@ -22,8 +22,6 @@ from reconciler.plan import make_plan
 from reconciler.state.local import LocalBackend
 from reconciler.state.memory import InMemoryBackend
 from reconciler.state.model import Intent, RunRecord, State
-
-SLOW = {"pending_seconds": 60.0, "processing_seconds": 60.0}
 
 
 def unfinished(emu: Emulator) -> list[dict[str, Any]]:

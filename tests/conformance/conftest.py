@@ -18,11 +18,6 @@ from reconciler.emulator import Emulator, EmulatorConfig, ManualClock
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def emu(clock: ManualClock) -> Iterator[Emulator]:
     with Emulator(EmulatorConfig(clock=clock, api_key=KEY, seed=5)) as emulator:
         yield emulator

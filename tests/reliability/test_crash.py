@@ -21,6 +21,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from reliability_harness import assert_no_traceback, check_converged
@@ -66,6 +67,16 @@ HOOK_KILLS = [
 ]
 
 
+def _setup(
+    start: Start, workspace: Make, seed: int, **knobs: Any
+) -> tuple[EmulatorProcess, Workspace]:
+    """An emulator process with latency (and `knobs`), and a workspace of N manifests on it."""
+    emu = start(latency=LATENCY, seed=seed, **knobs)
+    ws = workspace(emu)
+    ws.write_manifests(N)
+    return emu, ws
+
+
 def _assert_state_files_valid(ws: Workspace) -> None:
     statefile.loads(ws.state.read_bytes(), str(ws.state))
     assert not os.path.exists(str(ws.state) + ".journal"), "journal left after a clean apply"
@@ -81,9 +92,7 @@ def _assert_state_files_valid(ws: Workspace) -> None:
 def test_sigkill_at_named_point(
     start_emulator: Start, workspace: Make, parallelism: int, kills: list[str]
 ) -> None:
-    emu = start_emulator(latency=LATENCY, seed=7)
-    ws = workspace(emu)
-    ws.write_manifests(N)
+    emu, ws = _setup(start_emulator, workspace, 7)
     for point in kills:
         waiting = () if point.startswith("wait-round") else NO_WAIT
         killed = ws.dfr(
@@ -118,9 +127,7 @@ def _wait_created(emu: EmulatorProcess, count: int, extra: float = 0.0) -> None:
 def test_sigkill_from_outside(
     start_emulator: Start, workspace: Make, parallelism: int, created: int
 ) -> None:
-    emu = start_emulator(latency=LATENCY, seed=11)
-    ws = workspace(emu)
-    ws.write_manifests(N)
+    emu, ws = _setup(start_emulator, workspace, 11)
     waiting = () if created == N else NO_WAIT
     proc = ws.start(*ws.apply_args("--parallelism", str(parallelism), *waiting))
     _wait_created(emu, created, extra=0.3 if created == N else 0.0)
@@ -152,9 +159,7 @@ def _every_created_run_in_state(ws: Workspace, emu: EmulatorProcess) -> None:
 def test_clean_stop_from_outside(
     start_emulator: Start, workspace: Make, signum: int, code: int, created: int
 ) -> None:
-    emu = start_emulator(latency=LATENCY, seed=13)
-    ws = workspace(emu)
-    ws.write_manifests(N)
+    emu, ws = _setup(start_emulator, workspace, 13)
     proc = ws.start(*ws.apply_args("--parallelism", "1"))
     _wait_created(emu, created, extra=0.3 if created == N else 0.0)
     os.kill(proc.pid, signum)
@@ -179,9 +184,7 @@ def test_clean_stop_from_outside(
 def test_clean_stop_at_named_point(
     start_emulator: Start, workspace: Make, point: str, code: int
 ) -> None:
-    emu = start_emulator(latency=LATENCY, seed=17)
-    ws = workspace(emu)
-    ws.write_manifests(N)
+    emu, ws = _setup(start_emulator, workspace, 17)
     stopped = ws.dfr(*ws.apply_args("--parallelism", "2", *NO_WAIT), crash_at=point)
     assert stopped.code == code, stopped.text
     _every_created_run_in_state(ws, emu)
@@ -194,9 +197,7 @@ def test_concurrent_applies_one_works_others_fail_fast(
     start_emulator: Start, workspace: Make, processes: int
 ) -> None:
     # Runs take ~3 s, so the winner holds the lock well after every loser has tried.
-    emu = start_emulator(latency=LATENCY, seed=19, pending_seconds=1.0, processing_seconds=2.0)
-    ws = workspace(emu)
-    ws.write_manifests(N)
+    emu, ws = _setup(start_emulator, workspace, 19, pending_seconds=1.0, processing_seconds=2.0)
     started = time.monotonic()
     procs = [ws.start(*ws.apply_args()) for _ in range(processes)]
     finished_at: dict[int, float] = {}
@@ -225,9 +226,7 @@ def test_second_signal_stops_at_once_and_nothing_is_lost(
     start_emulator: Start, workspace: Make
 ) -> None:
     """The first Ctrl-C asks for a clean stop; a second one stops at once, still safely."""
-    emu = start_emulator(latency=LATENCY, seed=23)
-    ws = workspace(emu)
-    ws.write_manifests(N)
+    emu, ws = _setup(start_emulator, workspace, 23)
     proc = ws.start(*ws.apply_args("--parallelism", "1"))
     _wait_created(emu, 2)
     os.kill(proc.pid, signal.SIGINT)

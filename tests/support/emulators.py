@@ -22,14 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.emulator import (
-    SPEC_LEGAL_CONTRACTS,
-    SPEC_MEDICAL_NOTES,
-    SPEC_PRODUCT_REVIEWS,
-    SPEC_SUPPORT_TICKETS,
-    Emulator,
-    EmulatorConfig,
-)
+from reconciler.emulator import Emulator, EmulatorConfig, seeds
 
 #: The API key of every test's emulator and dfr; it must never reach an output or a file.
 KEY = "dfr-test-key-8e1f4c2a5b"
@@ -40,11 +33,14 @@ SEED = 3
 #: while it waits.
 LIFECYCLE: dict[str, Any] = {"pending_seconds": 0.3, "processing_seconds": 0.6}
 
+#: Runs that stay PENDING for the whole test (to replace or cancel an unfinished run).
+SLOW: dict[str, Any] = {"pending_seconds": 60.0, "processing_seconds": 60.0}
+
 # The seed specs by what a test needs of them.
-SUPPORT = SPEC_SUPPORT_TICKETS  # SUCCEEDED, versions 1-3
-REVIEWS = SPEC_PRODUCT_REVIEWS  # SUCCEEDED, versions 1-2
-MEDICAL = SPEC_MEDICAL_NOTES  # PROCESSING
-LEGAL = SPEC_LEGAL_CONTRACTS  # FAILED
+SUPPORT = seeds.SPEC_SUPPORT_TICKETS  # SUCCEEDED, versions 1-3
+REVIEWS = seeds.SPEC_PRODUCT_REVIEWS  # SUCCEEDED, versions 1-2
+MEDICAL = seeds.SPEC_MEDICAL_NOTES  # PROCESSING
+LEGAL = seeds.SPEC_LEGAL_CONTRACTS  # FAILED
 UNKNOWN = "00000000-1111-4222-8333-444444444444"  # no such spec
 
 

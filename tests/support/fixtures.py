@@ -14,6 +14,7 @@
   it out). stdin is not a terminal, as in CI.
 - `start_emulator(**knobs)`: `python -m reconciler.emulator` processes, every one
   killed at teardown; `workspace(emulator_process)`: a `Workspace` on one.
+- `clock`: a `ManualClock`, for emulators whose time moves only by hand.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.emulator import Emulator
+from reconciler.emulator import Emulator, ManualClock
 from support import emulators, runner
 from support.emulators import LIFECYCLE, EmulatorProcess
 from support.runner import Result, Runner
@@ -133,3 +134,9 @@ def workspace(tmp_path: Path) -> Callable[[EmulatorProcess], Workspace]:
         return Workspace(tmp_path, emu.url)
 
     return make
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Time that moves only when the test says so (an emulator built with it: `emu.advance`)."""
+    return ManualClock()

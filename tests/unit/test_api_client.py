@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.clocks import FakeClock
 
 from reconciler.api import (
     DEFAULT_TIMEOUT,
@@ -48,19 +49,6 @@ RUN_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 BODY = {"spec_id": RUN_ID, "number_of_samples": 10}
 
 Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Script:

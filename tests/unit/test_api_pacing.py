@@ -8,6 +8,7 @@ import math
 
 import httpx
 import pytest
+from support.clocks import FakeClock
 
 from reconciler.api import DataframerClient, Pacer, RetryPolicy
 from reconciler.api.pacing import LEARN_BACKOFF, LEARN_MARGIN
@@ -18,19 +19,6 @@ from reconciler.state.model import RunRecord
 
 BASE = "https://api.example.com"
 KEY = "test-key"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_first_429_sets_the_rate_from_what_was_accepted() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.runner import Result, in_process
 
-from reconciler.cli import run
 from reconciler.durations import MAX_SECONDS, parse_duration
 from reconciler.errors import UsageError
 
@@ -18,10 +18,9 @@ def _here(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def dfr(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+def dfr(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
+    """`dfr ARGS` in this process: code, out, err (no traceback in them)."""
+    return in_process(args, capsys)
 
 
 @pytest.mark.parametrize(
