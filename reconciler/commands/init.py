@@ -22,7 +22,7 @@ SCHEMA = "generation-run.schema.json"
 STARTER = """\
 # yaml-language-server: $schema=generation-run.schema.json
 # A Dataframer generation run, as code. `dfr plan` shows what `dfr apply` would do.
-# Reference: `dfr schema` (JSON Schema) and README's "Manifests" section.
+# Reference: `dfr schema` (JSON Schema) and docs/manifests.md.
 apiVersion: dataframer.ai/v1
 kind: GenerationRun
 metadata:

@@ -3,7 +3,7 @@
 Pure values, no I/O: `State` (format version, serial, lineage, one `RunRecord`
 per manifest name and the spending policy in force, a `PolicyRecord`) and
 `Intent` (the write-ahead note of a create POST whose run id is not known yet).
-The fields are the internal contract of docs/ARCHITECTURE.md;
+The fields are the internal contract of docs/architecture.md;
 `reconciler.state.statefile` turns them into the JSON document and back, and
 the backends persist them.
 
@@ -104,7 +104,7 @@ class Intent:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """Everything dfr knows about the run of one manifest name (see ARCHITECTURE.md)."""
+    """Everything dfr knows about the run of one manifest name (see docs/architecture.md)."""
 
     name: str
     updated_at: str

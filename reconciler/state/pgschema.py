@@ -85,7 +85,8 @@ def privilege_hint(action: str, detail: str, role: str) -> str:
         return (
             f"the role needs USAGE on the schema the tables live in, and CREATE there to "
             f"create them on first write: GRANT USAGE, CREATE ON SCHEMA <schema> TO {role} "
-            '(see README, "State backends"), or create the tables once with a role that has it'
+            '(see docs/state.md, "State backends"), '
+            "or create the tables once with a role that has it"
         )
     if action.startswith("read"):
         return (

@@ -1,4 +1,5 @@
-"""README's "CI recipes" section says what the recipes do, line for line.
+"""The "CI recipes" section (docs/ci.md, README's until issue 15) says what the
+recipes do, line for line.
 
 Issue 14: README promised what the recipes did not do (a concurrency group that
 "never cancels", a refresh-only hourly job, a state saved "even when canceled" by an
@@ -21,10 +22,10 @@ GITLAB = CI / "gitlab-ci.yml"
 
 
 def _section() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("\n## CI recipes\n")
-    end = readme.index("\n## ", start + 1)
-    return readme[start:end]
+    ci_doc = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    start = ci_doc.index("\n## CI recipes\n")
+    end = ci_doc.index("\n## ", start + 1)
+    return ci_doc[start:end]
 
 
 def _flat(text: str) -> str:
@@ -115,6 +116,7 @@ def test_every_message_readme_quotes_is_one_the_recipes_print() -> None:
 def test_the_pinned_version_is_the_one_readme_names() -> None:
     version = pinned_version()
     readme = (ROOT / "README.md").read_text()
-    assert f"    rev: v{version}\n" in readme  # the pre-commit hook's tag
+    ci_doc = (ROOT / "docs" / "ci.md").read_text()
+    assert f"    rev: v{version}\n" in ci_doc  # the pre-commit hook's tag
     assert f"pip install 'dataframer-reconciler[postgres]=={version}'" in readme
     assert re.fullmatch(r"\d+\.\d+\.\d+", version)

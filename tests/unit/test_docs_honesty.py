@@ -1,4 +1,4 @@
-"""README says what dfr does: the claims that once disagreed with its behaviour."""
+"""README and docs/ say what dfr does: the claims that once disagreed with its behaviour."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _readme() -> str:
-    return (ROOT / "README.md").read_text(encoding="utf-8")
+def _state_doc() -> str:
+    """docs/state.md: README's State sections until issue 15."""
+    return (ROOT / "docs" / "state.md").read_text(encoding="utf-8")
 
 
 def test_readme_names_the_postgres_extra_that_the_error_message_asks_for() -> None:
@@ -19,5 +20,5 @@ def test_readme_names_the_postgres_extra_that_the_error_message_asks_for() -> No
     assert re.search(r"^\[project\.optional-dependencies\]\npostgres = ", pyproject, re.M)
     source = (ROOT / "reconciler" / "state" / "postgres.py").read_text()
     assert "pip install 'dataframer-reconciler[postgres]'" in source
-    section = _readme().split("### The PostgreSQL backend", 1)[1].split("\n## ", 1)[0]
+    section = _state_doc().split("### The PostgreSQL backend", 1)[1].split("\n## ", 1)[0]
     assert re.search(r"pip install '?dataframer-reconciler\[postgres\]'?", section), section
