@@ -51,25 +51,35 @@ def test_a_replace_whose_answer_was_lost_still_cancels_the_old_run(
     assert ws.record("alpha")["previous_run_ids"] == [old]
 
 
-def test_a_replace_lost_in_an_earlier_apply_cancels_the_old_run_when_found(
+def _replace_left_unconfirmed(
     emu: Emulator, ws: Workspace, dfr: Runner
-) -> None:
-    """The kill between the POST and the id: the next apply finds the successor."""
+) -> tuple[str, dict[str, Any]]:
+    """A run of 111 samples, and what a kill right after its replacement's POST leaves:
+    the replacement's intent (112 samples), naming the run it replaces."""
     emu.configure(**SLOW)
     ws.write("alpha", number_of_samples=111)
     assert dfr(*apply_args("--no-wait", "manifests")).code == 0
     old = str(ws.record("alpha")["run_id"])
-    # What a kill right after the replacement's POST leaves: its intent, naming the
-    # run it replaces, and the replacement created on the API.
     body = spec(number_of_samples=112)
-    intent = Intent.new(body, replaces=old)
     with LocalBackend(ws.state).lock("test") as store:
         prior = store.state.runs["alpha"]
         store.put(
             RunRecord.new(
-                "alpha", spec=body, intent=intent, attempts=2, previous_run_ids=[old]
+                "alpha",
+                spec=body,
+                intent=Intent.new(body, replaces=old),
+                attempts=2,
+                previous_run_ids=[old],
             ).evolve(labels=prior.labels)
         )
+    return old, body
+
+
+def test_a_replace_lost_in_an_earlier_apply_cancels_the_old_run_when_found(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    """The kill between the POST and the id: the next apply finds the successor."""
+    old, body = _replace_left_unconfirmed(emu, ws, dfr)
     with DataframerClient(emu.base_url, KEY) as api:
         successor = api.create_run(body).id
     ws.write("alpha", number_of_samples=112)
@@ -85,20 +95,7 @@ def test_a_replace_lost_in_an_earlier_apply_cancels_the_old_run_when_found(
 def test_a_replace_lost_with_nothing_created_still_cancels_the_old_run_after_resubmitting(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    emu.configure(**SLOW)
-    ws.write("alpha", number_of_samples=111)
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
-    old = str(ws.record("alpha")["run_id"])
-    body = spec(number_of_samples=112)
-    with LocalBackend(ws.state).lock("test") as store:
-        store.put(
-            RunRecord.new(
-                "alpha",
-                spec=body,
-                intent=Intent.new(body, replaces=old),
-                previous_run_ids=[old],
-            )
-        )
+    old, _body = _replace_left_unconfirmed(emu, ws, dfr)
     ws.write("alpha", number_of_samples=112)
     code, out, err = dfr(*apply_args("--no-wait", "manifests"))  # nothing found: submit
     assert code == 0, out + err
