@@ -1,7 +1,7 @@
 """`dfr state mv OLD NEW` end to end: a renamed manifest keeps its run.
 
 Through the real CLI against the emulator and a state file (the postgres
-backend's twin is in tests/postgres/test_state_ops.py): the rename hint, the
+backend's twin is in tests/postgres/test_pg_state_ops.py): the rename hint, the
 move, a plan of no changes and an apply that pays for nothing; the refusals
 (unknown OLD, taken NEW, an invalid NEW, a held lock); and a `dfr state mv`
 killed half-way through its journal line, which leaves the run under its old
