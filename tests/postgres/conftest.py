@@ -14,12 +14,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pg_helpers import PgWorkspace, drop_workspace, sql
 from pg_server import database_url, in_schema
-from reliability_harness import LIFECYCLE, EmulatorProcess
+from reliability_harness import EmulatorProcess
 
 
 @pytest.fixture(scope="session")
@@ -44,19 +43,7 @@ def fresh_schema(pg_url: str) -> Iterator[str]:
     sql(pg_url, f"DROP SCHEMA {schema} CASCADE")
 
 
-@pytest.fixture
-def start_emulator() -> Iterator[Callable[..., EmulatorProcess]]:
-    """`python -m reconciler.emulator` processes, every one killed at teardown."""
-    started: list[EmulatorProcess] = []
-
-    def start(**knobs: Any) -> EmulatorProcess:
-        emu = EmulatorProcess(**{**LIFECYCLE, **knobs})
-        started.append(emu)
-        return emu
-
-    yield start
-    for emu in started:
-        emu.stop()
+# start_emulator: the shared fixture of tests/support/fixtures.py.
 
 
 @pytest.fixture
