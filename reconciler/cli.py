@@ -218,22 +218,19 @@ def _state_option(f: Any) -> Any:
     )(f)
 
 
-def _switch_api_option(f: Any) -> Any:
-    return click.option(
-        "--switch-api",
-        is_flag=True,
-        help="The state's runs belong to another API URL than this one, and that is meant "
-        "(the service moved): record them as this API's instead of refusing.",
-    )(f)
+_switch_api_option = click.option(
+    "--switch-api",
+    is_flag=True,
+    help="The state's runs belong to another API URL than this one, and that is meant "
+    "(the service moved): record them as this API's instead of refusing.",
+)
 
-
-def _policy_change_option(f: Any) -> Any:
-    return click.option(
-        "--policy-change",
-        is_flag=True,
-        help="This command's dfr.yaml policy differs from the one in force for the state, "
-        "and that is meant: plan under it, and apply records it in state.",
-    )(f)
+_policy_change_option = click.option(
+    "--policy-change",
+    is_flag=True,
+    help="This command's dfr.yaml policy differs from the one in force for the state, "
+    "and that is meant: plan under it, and apply records it in state.",
+)
 
 
 def _api_options(f: Any) -> Any:

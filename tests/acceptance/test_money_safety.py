@@ -287,13 +287,17 @@ def test_a_state_refuses_another_api_url_without_switch_api(
     assert posts(emu) == 1
 
 
-def test_when_every_run_404s_the_api_is_suspected_until_confirmed(
-    emu: Emulator, ws: Workspace, dfr: Runner
-) -> None:
+def _two_unfinished_runs(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
     emu.configure(**SLOW)
     ws.write("alpha", number_of_samples=11)
     ws.write("beta", number_of_samples=12)
     assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+
+
+def test_when_every_run_404s_the_api_is_suspected_until_confirmed(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    _two_unfinished_runs(emu, ws, dfr)
     ids = ws.run_ids()
     for run_id in ids.values():
         emu.forget(str(run_id))  # as another account's key would see it
@@ -314,10 +318,7 @@ def test_when_every_run_404s_the_api_is_suspected_until_confirmed(
 def test_one_run_gone_among_others_is_recorded_gone(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    emu.configure(**SLOW)
-    ws.write("alpha", number_of_samples=11)
-    ws.write("beta", number_of_samples=12)
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    _two_unfinished_runs(emu, ws, dfr)
     emu.forget(str(ws.record("alpha")["run_id"]))
     code, _out, err = dfr("refresh")
     assert code == 0, err
