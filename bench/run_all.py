@@ -320,7 +320,7 @@ def bench_plan(r: Report, work: Path, repeat: int, sizes: list[int]) -> None:
 
 @contextmanager
 def emulator(**knobs: Any) -> Iterator[str]:
-    argv = [sys.executable, "-m", "reconciler.emulator", "--print-url", "--port", "0"]
+    argv = [sys.executable, "-m", "dfr_emulator", "--print-url", "--port", "0"]
     argv += ["--api-key", KEY]
     for name, value in knobs.items():
         argv += [f"--{name.replace('_', '-')}", str(value)]

@@ -893,7 +893,7 @@ def emulator(**knobs: Any) -> int:
 
     It answers as the official SDK (pydataframer 0.19.2) describes the API;
     --legacy answers as the old reference page did. Every flag is a knob of
-    `reconciler.emulator.EmulatorConfig`; the fault knobs are seeded, so a run
+    `dfr_emulator.EmulatorConfig`; the fault knobs are seeded, so a run
     of faults is repeatable with the same --seed.
     """
     from reconciler.commands.emulator import run_emulator

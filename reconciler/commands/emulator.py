@@ -14,7 +14,7 @@ DEMO_KEY = "emulator-demo-key"
 
 
 def run_emulator(knobs: dict[str, Any], err: TextIO) -> int:
-    from reconciler.emulator import Emulator, EmulatorConfig
+    from dfr_emulator import Emulator, EmulatorConfig
 
     try:
         config = EmulatorConfig(**knobs)
@@ -62,8 +62,8 @@ def _environment(values: dict[str, str | None]) -> Iterator[None]:
 
 
 def run_demo(paths: Sequence[str], keep_state: str | None, out: TextIO, err: TextIO) -> int:
+    from dfr_emulator import Emulator, EmulatorConfig
     from reconciler.cli import run
-    from reconciler.emulator import Emulator, EmulatorConfig
 
     for path in paths:
         if not os.path.exists(path):

@@ -7,7 +7,7 @@ from support.emulators import KEY, SLOW, cancels, emu_status, posts, requests, w
 from support.runner import Runner, apply_args
 from support.workspace import Workspace
 
-from reconciler.emulator import SPEC_MEDICAL_NOTES, Emulator
+from dfr_emulator import SPEC_MEDICAL_NOTES, Emulator
 
 
 def test_apply_submits_records_and_waits_then_reapplying_posts_nothing(

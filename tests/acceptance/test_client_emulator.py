@@ -17,22 +17,22 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("reconciler.emulator")
+pytest.importorskip("dfr_emulator")
 
-from reconciler.api import (
-    CreateAnswerUnreadable,
-    DataframerClient,
-    PacingConfig,
-    RetryPolicy,
-    timeouts,
-)
-from reconciler.emulator import (
+from dfr_emulator import (
     SPEC_INSURANCE_CLAIMS,
     SPEC_LEGAL_CONTRACTS,
     SPEC_SUPPORT_TICKETS,
     Emulator,
     EmulatorConfig,
     ManualClock,
+)
+from reconciler.api import (
+    CreateAnswerUnreadable,
+    DataframerClient,
+    PacingConfig,
+    RetryPolicy,
+    timeouts,
 )
 from reconciler.errors import (
     APIUnavailable,

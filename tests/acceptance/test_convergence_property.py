@@ -37,7 +37,7 @@ from support.emulators import KEY
 from support.runner import assert_clean
 from support.workspace import manifest_doc
 
-from reconciler.emulator import Emulator, EmulatorConfig
+from dfr_emulator import Emulator, EmulatorConfig
 from reconciler.schema import models
 
 NAMES = [f"run-{i}" for i in range(6)]

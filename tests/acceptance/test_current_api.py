@@ -19,8 +19,8 @@ from support.emulators import KEY, posts
 from support.runner import Runner, apply_args
 from support.workspace import Workspace, spec
 
+from dfr_emulator import SPEC_SUPPORT_TICKETS, Emulator
 from reconciler.api import DataframerClient
-from reconciler.emulator import SPEC_SUPPORT_TICKETS, Emulator
 
 CURRENT_MODEL = "anthropic/claude-sonnet-5-5-thinking"
 

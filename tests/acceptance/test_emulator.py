@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.emulator import (
+from dfr_emulator import (
     SPEC_CHAT_TRANSCRIPTS,
     SPEC_INSURANCE_CLAIMS,
     SPEC_LEGAL_CONTRACTS,
@@ -945,7 +945,7 @@ def test_python_m_entry_point() -> None:
         [
             sys.executable,
             "-m",
-            "reconciler.emulator",
+            "dfr_emulator",
             "--port",
             "0",
             "--print-url",

@@ -21,7 +21,7 @@ import yaml
 from support.runner import Runner, apply_args
 from support.workspace import Workspace, manifest_doc, spec
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 
 INJECT = "bad\n::error file=x.yaml,line=1::pwned\n::set-output name=ok::1"
 HIDE = "small\n\n<!--"

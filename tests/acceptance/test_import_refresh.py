@@ -10,8 +10,8 @@ from support.emulators import KEY, SLOW, emu_status, posts, wait_for
 from support.runner import Runner, apply_args
 from support.workspace import Workspace, spec
 
+from dfr_emulator import Emulator
 from reconciler.api import DataframerClient
-from reconciler.emulator import Emulator
 
 
 @pytest.fixture

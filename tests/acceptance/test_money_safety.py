@@ -14,9 +14,9 @@ from support.emulators import KEY, SLOW, cancels, emu_status, posts
 from support.runner import Runner, apply_args
 from support.workspace import Workspace, spec
 
+from dfr_emulator import Emulator
 from reconciler.api import DataframerClient
 from reconciler.apply import Applier, ApplyOptions
-from reconciler.emulator import Emulator
 from reconciler.manifests import Manifest
 from reconciler.plan import make_plan
 from reconciler.state.local import LocalBackend
@@ -266,7 +266,7 @@ def test_a_state_refuses_another_api_url_without_switch_api(
     ws.write("alpha")
     assert dfr(*apply_args("--no-wait", "manifests")).code == 0
     assert ws.record("alpha")["api"] == emu.base_url
-    from reconciler.emulator import EmulatorConfig
+    from dfr_emulator import EmulatorConfig
 
     with Emulator(EmulatorConfig(api_key=KEY)) as staging:
         for command in (("refresh",), (*apply_args("--no-wait", "manifests"),)):

@@ -6,7 +6,7 @@ from support.emulators import posts, requests
 from support.runner import Runner, apply_args, parse_json
 from support.workspace import Workspace
 
-from reconciler.emulator import SPEC_PRODUCT_REVIEWS, Emulator
+from dfr_emulator import SPEC_PRODUCT_REVIEWS, Emulator
 
 
 def test_plan_shows_creates_as_written_and_is_offline(

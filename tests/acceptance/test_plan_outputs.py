@@ -10,7 +10,7 @@ import yaml
 from support.runner import Runner, apply_args
 from support.workspace import Workspace, manifest_doc, spec
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 from reconciler.manifests import Manifest
 from reconciler.plan import Plan, PlanOptions, make_plan
 from reconciler.state.model import RunRecord, State

@@ -21,7 +21,7 @@ from support.emulators import count
 from support.runner import Runner, apply_args
 from support.workspace import Workspace
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 
 pytestmark = pytest.mark.repo
 

@@ -15,7 +15,7 @@ from support.emulators import LEGAL, MEDICAL, REVIEWS, SUPPORT, UNKNOWN, count
 from support.runner import Runner, apply_args
 from support.workspace import Workspace
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 
 pytestmark = pytest.mark.repo
 

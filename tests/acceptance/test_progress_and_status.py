@@ -11,7 +11,7 @@ import pytest
 from support.runner import Runner, apply_args, dfr_process
 from support.workspace import Workspace
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 
 ESC = "\x1b["
 

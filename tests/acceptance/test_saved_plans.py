@@ -9,7 +9,7 @@ from support.emulators import posts
 from support.runner import POLL, Runner, apply_args
 from support.workspace import Workspace
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 
 
 def _save(dfr: Runner, *extra: str) -> Path:

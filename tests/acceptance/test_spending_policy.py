@@ -16,7 +16,7 @@ from support.emulators import REVIEWS, count
 from support.runner import Runner, apply_args
 from support.workspace import Workspace, manifest_text
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 
 pytestmark = pytest.mark.repo
 

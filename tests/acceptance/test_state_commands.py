@@ -7,7 +7,7 @@ from support.emulators import posts
 from support.runner import Runner, apply_args, parse_json
 from support.workspace import Workspace
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 
 
 @pytest.fixture

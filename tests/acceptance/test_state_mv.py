@@ -21,7 +21,7 @@ from support.emulators import KEY, posts
 from support.runner import Runner, apply_args
 from support.workspace import Workspace
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 from reconciler.state.local import LocalBackend
 
 

@@ -16,7 +16,7 @@ import inspect
 import types
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
-from reconciler.emulator import SPEC_SUPPORT_TICKETS
+from dfr_emulator import SPEC_SUPPORT_TICKETS
 
 if TYPE_CHECKING:
     import pydantic

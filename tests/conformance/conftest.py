@@ -14,7 +14,7 @@ import httpx
 import pytest
 from conformance_helpers import AUTH, KEY
 
-from reconciler.emulator import Emulator, EmulatorConfig, ManualClock
+from dfr_emulator import Emulator, EmulatorConfig, ManualClock
 
 
 @pytest.fixture

@@ -23,14 +23,14 @@ from dataframer.types.dataframer.run_retrieve_response import RunRetrieveRespons
 from dataframer.types.dataframer.spec_list_response import SpecListResponse
 from dataframer.types.dataframer.spec_retrieve_response import SpecRetrieveResponse
 
-from reconciler.emulator import (
+from dfr_emulator import (
     SPEC_LEGAL_CONTRACTS,
     SPEC_MEDICAL_NOTES,
     SPEC_SUPPORT_TICKETS,
     Emulator,
     EmulatorConfig,
 )
-from reconciler.emulator.validation import LEGACY_FIELDS, model_names
+from dfr_emulator.validation import LEGACY_FIELDS, model_names
 
 OLD_DEFAULT = "gemini/gemini-3-pro-preview-thinking"
 
@@ -235,11 +235,11 @@ def _serve(argv: list[str], url_pattern: str, stream: str) -> tuple[subprocess.P
     [
         (["reconciler", "emulator", "--legacy", "--port", "0", "--page-size", "2"], "stderr"),
         (
-            ["reconciler.emulator", "--legacy", "--port", "0", "--page-size", "2", "--print-url"],
+            ["dfr_emulator", "--legacy", "--port", "0", "--page-size", "2", "--print-url"],
             "stdout",
         ),
     ],
-    ids=["dfr emulator", "python -m reconciler.emulator"],
+    ids=["dfr emulator", "python -m dfr_emulator"],
 )
 def test_legacy_and_page_size_flags(argv: list[str], stream: str) -> None:
     proc, url = _serve(argv, r"http://127\.0\.0\.1:\d+", stream)

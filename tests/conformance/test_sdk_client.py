@@ -14,7 +14,7 @@ from conformance_helpers import KEY
 from dataframer import Dataframer
 from dataframer.types.data_plane_content_location import DataPlaneContentLocation
 
-from reconciler.emulator import (
+from dfr_emulator import (
     SPEC_INSURANCE_CLAIMS,
     SPEC_LEGAL_CONTRACTS,
     SPEC_MEDICAL_NOTES,

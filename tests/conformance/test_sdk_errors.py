@@ -25,8 +25,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typing_extensions import Required, get_type_hints
 
-from reconciler.emulator import Emulator
-from reconciler.emulator.validation import model_names, schema_document, validate_body
+from dfr_emulator import Emulator
+from dfr_emulator.validation import model_names, schema_document, validate_body
 
 
 def _reference_model() -> type[pydantic.BaseModel]:

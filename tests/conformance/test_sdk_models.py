@@ -22,8 +22,8 @@ from dataframer.types.dataframer.run_retrieve_response import (
 from dataframer.types.dataframer.spec_list_response import SpecListResponse, SpecListResponseItem
 from dataframer.types.dataframer.spec_retrieve_response import SpecRetrieveResponse, Version
 
-from reconciler.emulator import Emulator
-from reconciler.emulator.seeds import SEED_SPECS
+from dfr_emulator import Emulator
+from dfr_emulator.seeds import SEED_SPECS
 
 #: Bodies that exercise every create field; each must give a conformant run.
 BODIES: list[dict[str, Any]] = [
@@ -173,7 +173,7 @@ def test_spec_list(http: httpx.Client) -> None:
 
 
 def test_made_up_specs_conform(clock: Any) -> None:
-    from reconciler.emulator import EmulatorConfig
+    from dfr_emulator import EmulatorConfig
 
     any_id = "ABCDEF00-1234-4234-8234-123456789ABC"
     with (

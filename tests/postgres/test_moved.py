@@ -18,8 +18,8 @@ import pytest
 from pg_helpers import PgWorkspace, drop_workspace, sql
 from reliability_harness import EmulatorProcess, assert_no_traceback, check_converged
 
+from dfr_emulator import SPEC_SUPPORT_TICKETS
 from reconciler.cli import run
-from reconciler.emulator import SPEC_SUPPORT_TICKETS
 from reconciler.state.backend import Moved, StateMovedError
 from reconciler.state.local import LocalBackend
 from reconciler.state.model import Intent, RunRecord

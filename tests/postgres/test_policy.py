@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from pg_helpers import sql
 
+from dfr_emulator import SPEC_SUPPORT_TICKETS, Emulator, EmulatorConfig
 from reconciler.cli import run
-from reconciler.emulator import SPEC_SUPPORT_TICKETS, Emulator, EmulatorConfig
 from reconciler.state.postgres import PostgresBackend
 
 KEY = "dfr-pg-policy-test-key-77c1"

@@ -40,7 +40,7 @@ from recipe_support import (
     pinned_version,
 )
 
-from reconciler.emulator import Emulator, EmulatorConfig
+from dfr_emulator import Emulator, EmulatorConfig
 
 
 @contextmanager

@@ -20,7 +20,7 @@ import yaml
 from recipe_forge import Forge
 from recipe_harness import git
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / "examples" / "ci"

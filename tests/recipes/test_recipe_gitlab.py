@@ -14,7 +14,7 @@ from recipe_forge import Forge
 from recipe_harness import Machine, gitlab_rules_pass, load
 from recipe_support import CI, MakeProject
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 
 RECIPE = CI / "gitlab-ci.yml"
 

@@ -23,7 +23,7 @@ from recipe_forge import Forge
 from recipe_harness import JobResult, Machine
 from recipe_support import UUID, MakeProject, runs_created
 
-from reconciler.emulator import SPEC_SUPPORT_TICKETS, Emulator
+from dfr_emulator import SPEC_SUPPORT_TICKETS, Emulator
 
 RUNS = 5  # the manifests in examples/manifests
 

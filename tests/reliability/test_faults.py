@@ -21,7 +21,7 @@ from reliability_harness import assert_no_traceback, check_converged
 from support.runner import Runner
 from support.workspace import Workspace
 
-from reconciler.emulator import Emulator
+from dfr_emulator import Emulator
 
 N = 5
 OFF = {

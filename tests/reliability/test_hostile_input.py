@@ -24,8 +24,8 @@ from support.emulators import KEY
 from support.runner import dfr_process, in_process
 from support.workspace import manifest_text
 
+from dfr_emulator import SPEC_SUPPORT_TICKETS
 from reconciler import planfile
-from reconciler.emulator import SPEC_SUPPORT_TICKETS
 from reconciler.errors import DfrError, StateCorruptError, StateVersionError
 from reconciler.state.local import LocalBackend
 from reconciler.state.model import Intent, RunRecord

@@ -18,8 +18,8 @@ import pytest
 from support.runner import in_process
 from support.workspace import Workspace, manifest_text
 
+from dfr_emulator import SPEC_SUPPORT_TICKETS, Emulator
 from reconciler.api import DataframerClient, RetryPolicy, timeouts
-from reconciler.emulator import SPEC_SUPPORT_TICKETS, Emulator
 from reconciler.errors import APIError
 
 SECRET = "sk-test-SECRET-123"

@@ -2,7 +2,7 @@
 
 `emulator(**knobs)` is an `Emulator` on 127.0.0.1 with the tests' API key and a
 fast lifecycle (the `emu` fixture's; a test module changes knobs with
-`pytest.mark.emulator(...)`). `EmulatorProcess` runs `python -m reconciler.emulator`
+`pytest.mark.emulator(...)`). `EmulatorProcess` runs `python -m dfr_emulator`
 in its own process group and talks to it only over HTTP (its `/_emulator/...`
 admin routes), so a `dfr apply` killed with SIGKILL cannot take the API down with
 it (the `start_emulator` fixture's). The functions at the end read what an
@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.emulator import Emulator, EmulatorConfig, seeds
+from dfr_emulator import Emulator, EmulatorConfig, seeds
 
 #: The API key of every test's emulator and dfr; it must never reach an output or a file.
 KEY = "dfr-test-key-8e1f4c2a5b"
@@ -59,11 +59,11 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
 
 
 class EmulatorProcess:
-    """`python -m reconciler.emulator` on an ephemeral port, in its own process group."""
+    """`python -m dfr_emulator` on an ephemeral port, in its own process group."""
 
     def __init__(self, **knobs: Any) -> None:
         self._stderr: str | None = None
-        argv = [sys.executable, "-m", "reconciler.emulator", "--print-url", "--port", "0"]
+        argv = [sys.executable, "-m", "dfr_emulator", "--print-url", "--port", "0"]
         for name, value in knobs.items():
             flag = "--" + name.replace("_", "-")
             if isinstance(value, bool):

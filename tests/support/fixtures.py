@@ -12,7 +12,7 @@
   checking that no traceback, internal error or key reached the output; it adds
   `--state` for the commands that read state (not in a repo; `state=None` leaves
   it out). stdin is not a terminal, as in CI.
-- `start_emulator(**knobs)`: `python -m reconciler.emulator` processes, every one
+- `start_emulator(**knobs)`: `python -m dfr_emulator` processes, every one
   killed at teardown; `workspace(emulator_process)`: a `Workspace` on one.
 - `clock`: a `ManualClock`, for emulators whose time moves only by hand.
 """
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.emulator import Emulator, ManualClock
+from dfr_emulator import Emulator, ManualClock
 from support import emulators, runner
 from support.emulators import LIFECYCLE, EmulatorProcess
 from support.runner import Result, Runner
@@ -113,7 +113,7 @@ def dfr(ws: Workspace, emu: Emulator, capsys: pytest.CaptureFixture[str]) -> Run
 
 @pytest.fixture
 def start_emulator() -> Iterator[Callable[..., EmulatorProcess]]:
-    """Start `python -m reconciler.emulator` with knobs; every one is killed at teardown."""
+    """Start `python -m dfr_emulator` with knobs; every one is killed at teardown."""
     started: list[EmulatorProcess] = []
 
     def start(**knobs: Any) -> EmulatorProcess:

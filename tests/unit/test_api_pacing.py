@@ -10,10 +10,10 @@ import httpx
 import pytest
 from support.clocks import FakeClock
 
+from dfr_emulator.faults import RateLimiter, retry_after_header
 from reconciler.api import DataframerClient, Pacer, RetryPolicy
 from reconciler.api.pacing import LEARN_BACKOFF, LEARN_MARGIN
 from reconciler.apply import Applier, ApplyOptions
-from reconciler.emulator.faults import RateLimiter, retry_after_header
 from reconciler.state.memory import InMemoryBackend
 from reconciler.state.model import RunRecord
 

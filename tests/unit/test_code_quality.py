@@ -29,15 +29,17 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint() -> None:
-    result = _run(_tool("ruff"), "check", "reconciler", "tests", "bench")
+    result = _run(_tool("ruff"), "check", "reconciler", "dfr_emulator", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format() -> None:
-    result = _run(_tool("ruff"), "format", "--check", "reconciler", "tests", "bench")
+    result = _run(
+        _tool("ruff"), "format", "--check", "reconciler", "dfr_emulator", "tests", "bench"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_strict() -> None:
-    result = _run(_tool("mypy"), "--no-incremental", "reconciler", "tests/support")
+    result = _run(_tool("mypy"), "--no-incremental", "reconciler", "dfr_emulator", "tests/support")
     assert result.returncode == 0, result.stdout + result.stderr

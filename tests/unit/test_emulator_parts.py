@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from reconciler.emulator import EmulatorConfig, ManualClock
-from reconciler.emulator.config import coerce_knobs
-from reconciler.emulator.faults import Dice, RateLimiter, retry_after_header
-from reconciler.emulator.seeds import MODEL_PRICE_PER_SAMPLE, price_per_sample
-from reconciler.emulator.validation import (
+from dfr_emulator import EmulatorConfig, ManualClock
+from dfr_emulator.config import coerce_knobs
+from dfr_emulator.faults import Dice, RateLimiter, retry_after_header
+from dfr_emulator.seeds import MODEL_PRICE_PER_SAMPLE, price_per_sample
+from dfr_emulator.validation import (
     ALL_REVISION_TYPES,
     DEFAULT_MODEL,
     DEFAULT_THINKING_BUDGET,
@@ -184,3 +184,27 @@ def test_price_grows_with_thinking_revisions_tools_and_per_field_generation() ->
     assert price_per_sample({**base, "skip_outline": True}) < cheaper
     legacy = legacy_runtime_params({"number_of_samples": 1})
     assert price_per_sample({**legacy, "enable_revisions": True}) > price_per_sample(legacy)
+
+
+def test_the_emulator_package_imports_nothing_of_the_reconciler_but_shared_constants() -> None:
+    """dfr_emulator is a sibling package: it stands in for the service, so it must
+    not share the reconciler's parsers or rules (a double built from our own code
+    would agree with our bugs). Only the exit-code constants are shared."""
+    import ast
+    from pathlib import Path
+
+    import dfr_emulator
+
+    allowed = {"reconciler.errors"}
+    found: dict[str, set[str]] = {}
+    for path in Path(dfr_emulator.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                if name.split(".")[0] == "reconciler" and name not in allowed:
+                    found.setdefault(path.name, set()).add(name)
+    assert found == {}

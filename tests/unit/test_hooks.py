@@ -11,8 +11,8 @@ from support.emulators import posts
 from support.runner import apply_args, dfr_process
 from support.workspace import Workspace
 
+from dfr_emulator import Emulator
 from reconciler import hooks
-from reconciler.emulator import Emulator
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 `dfr emulator` serves it in the foreground; tests start it in-process:
 
-    from reconciler.emulator import Emulator, EmulatorConfig, ManualClock
+    from dfr_emulator import Emulator, EmulatorConfig, ManualClock
 
     clock = ManualClock()
     with Emulator(EmulatorConfig(clock=clock, failure_rate=0.2, seed=7)) as emu:
@@ -17,7 +17,7 @@ answered exactly as the official SDK's models (pydataframer 0.19.2) describe
 them; `EmulatorConfig(legacy=True)` (`dfr emulator --legacy`) answers as the
 old reference page did instead. `/_emulator/...` (no auth) exposes stats,
 runs and settings to other processes. Seed spec ids are in
-`reconciler.emulator.seeds` and re-exported here.
+`dfr_emulator.seeds` and re-exported here.
 
 Modules: `config` (settings), `seeds` (built-in specs, prices), `validation`
 (create-body checks from the manifest schema, `runtime_params` and the
@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from reconciler.emulator.config import EmulatorConfig, ManualClock
-from reconciler.emulator.seeds import (
+from dfr_emulator.config import EmulatorConfig, ManualClock
+from dfr_emulator.seeds import (
     SPEC_CHAT_TRANSCRIPTS,
     SPEC_INSURANCE_CLAIMS,
     SPEC_LEGAL_CONTRACTS,
@@ -43,7 +43,7 @@ from reconciler.emulator.seeds import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.emulator.server import Emulator
+    from dfr_emulator.server import Emulator
 
 __all__ = [
     "SPEC_CHAT_TRANSCRIPTS",
@@ -61,7 +61,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # Lazy: http.server and friends load only when an emulator is made.
     if name == "Emulator":
-        from reconciler.emulator.server import Emulator
+        from dfr_emulator.server import Emulator
 
         return Emulator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""`python -m reconciler.emulator`: serve the emulator without the dfr CLI.
+"""`python -m dfr_emulator`: serve the emulator without the dfr CLI.
 
 Every `EmulatorConfig` field is a flag (`--failure-rate 0.2`, `--api-key K`,
 `--no-retry-after`). `--print-url` prints the base URL on stdout once the
@@ -13,13 +13,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.emulator.config import EmulatorConfig
+from dfr_emulator.config import EmulatorConfig
 from reconciler.errors import EXIT_INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m reconciler.emulator",
+        prog="python -m dfr_emulator",
         description="Serve a local Dataframer-compatible API on 127.0.0.1.",
     )
     parser.add_argument("--print-url", action="store_true", help="print the base URL once bound")
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
-    from reconciler.emulator.server import Emulator
+    from dfr_emulator.server import Emulator
 
     emulator = Emulator(config)
     url = emulator.start()

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from reconciler.emulator.config import EmulatorConfig, coerce_knobs, default_clock
-from reconciler.emulator.faults import Dice, RateLimiter, Stats, retry_after_header
-from reconciler.emulator.store import (
+from dfr_emulator.config import EmulatorConfig, coerce_knobs, default_clock
+from dfr_emulator.faults import Dice, RateLimiter, Stats, retry_after_header
+from dfr_emulator.store import (
     FAILED,
     SUCCEEDED,
     ApiProblem,
@@ -29,7 +29,7 @@ from reconciler.emulator.store import (
     Store,
     Timeline,
 )
-from reconciler.emulator.validation import validate_body
+from dfr_emulator.validation import validate_body
 
 API_PREFIX = "/api/dataframer"
 ADMIN_PREFIX = "/_emulator"

@@ -20,8 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from reconciler.emulator.app import EmulatorApp, Reply, Request
-from reconciler.emulator.config import EmulatorConfig
+from dfr_emulator.app import EmulatorApp, Reply, Request
+from dfr_emulator.config import EmulatorConfig
 
 #: The only address the emulator ever binds: it is a local test bench.
 HOST = "127.0.0.1"

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from reconciler.emulator.seeds import (
+from dfr_emulator.seeds import (
     ANY_SPEC_VERSIONS,
     SEED_SPECS,
     SPEC_RUNTIME_PARAMS,
     SeedSpec,
     price_per_sample,
 )
-from reconciler.emulator.validation import legacy_runtime_params, runtime_params
+from dfr_emulator.validation import legacy_runtime_params, runtime_params
 
 PENDING = "PENDING"
 PROCESSING = "PROCESSING"
