@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import StateCorruptError, StateError, StateVersionError
-from reconciler.state import statefile
+from reconciler.state import docschema, statefile
 from reconciler.state.model import Intent, PolicyRecord, RunRecord, State, policy_digest
 
 SRC = "dfr.state.json"
@@ -476,19 +476,19 @@ def test_fuzz_byte_flips_of_documents(doc: Any, at: int, junk: bytes) -> None:
 @given(mutated_records())
 def test_fast_check_agrees_with_the_schema(record: Any) -> None:
     # The hand-written fast path may only accept what the schema accepts.
-    valid = not list(statefile._validator("/$defs/run").iter_errors(record))
-    fast = statefile._fast_run_ok(record)
+    valid = not list(docschema._validator("/$defs/run").iter_errors(record))
+    fast = docschema._fast_run_ok(record)
     if fast:
         assert valid
     # And for the records dfr writes it must say yes (or it is not a fast path).
-    assert statefile._fast_run_ok(BASE_RECORD)
+    assert docschema._fast_run_ok(BASE_RECORD)
 
 
 @FUZZ
 @given(near_documents())
 def test_fast_document_check_agrees_with_the_schema(doc: Any) -> None:
-    if statefile._fast_doc_ok(doc):
-        assert not list(statefile._validator("").iter_errors(doc))
+    if docschema._fast_doc_ok(doc):
+        assert not list(docschema._validator("").iter_errors(doc))
 
 
 # Edge cases picked by hand (15,000-example exploratory runs found no crash);
@@ -543,8 +543,8 @@ def near_policies(draw: st.DrawFn) -> Any:
 @given(near_policies())
 def test_a_recorded_policy_is_read_whole_or_refused(policy: Any) -> None:
     doc = {**doc_of(state_with(full_record("a"))), "policy": policy}
-    if statefile._fast_doc_ok(doc):
-        assert not list(statefile._validator("").iter_errors(doc))
+    if docschema._fast_doc_ok(doc):
+        assert not list(docschema._validator("").iter_errors(doc))
     _check_total(json.dumps(doc).encode())
 
 

@@ -1,0 +1,108 @@
+"""One run record and the recorded policy <-> their JSON objects.
+
+The dicts given to the `*_from_dict` functions already passed the schema
+(`docschema.schema_problem`); the `*_to_dict` functions write every field,
+nulls included, so a record's JSON always has the same keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.state.model import Intent, PolicyRecord, RunRecord
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def record_from_dict(obj: Mapping[str, Any]) -> RunRecord:
+    """Build a RunRecord from a record dict that already passed the schema."""
+    intent_obj = obj["intent"]
+    intent = (
+        None
+        if intent_obj is None
+        else Intent(
+            id=intent_obj["id"],
+            body=intent_obj["body"],
+            at=intent_obj["at"],
+            replaces=intent_obj.get("replaces"),
+        )
+    )
+    cost = obj["total_cost"]
+    return RunRecord(
+        name=obj["name"],
+        run_id=obj["run_id"],
+        status=obj["status"],
+        spec=obj["spec"],
+        labels=obj["labels"],
+        intent=intent,
+        submitted_at=obj["submitted_at"],
+        created_at=obj["created_at"],
+        completed_at=obj["completed_at"],
+        updated_at=obj["updated_at"],
+        attempts=int(obj["attempts"]),
+        last_error=obj["last_error"],
+        failure_reason=obj["failure_reason"],
+        samples_completed=_int_or_none(obj["samples_completed"]),
+        samples_failed=_int_or_none(obj["samples_failed"]),
+        total_cost=None if cost is None else float(cost),
+        drift=obj["drift"],
+        previous_run_ids=list(obj["previous_run_ids"]),
+        used=dict(obj.get("used") or {}),
+        source=obj.get("source"),
+        api=obj.get("api"),
+    )
+
+
+def policy_from_dict(obj: Mapping[str, Any]) -> PolicyRecord:
+    """Build a PolicyRecord from a dict that already passed the schema."""
+    return PolicyRecord(
+        settings=dict(obj["settings"]),
+        sha256=obj["sha256"],
+        at=obj["at"],
+        by=obj.get("by"),
+        source=obj.get("source"),
+    )
+
+
+def policy_to_dict(policy: PolicyRecord) -> dict[str, Any]:
+    """The JSON object of a recorded policy."""
+    return {
+        "settings": policy.settings,
+        "sha256": policy.sha256,
+        "at": policy.at,
+        "by": policy.by,
+        "source": policy.source,
+    }
+
+
+def record_to_dict(record: RunRecord) -> dict[str, Any]:
+    """The JSON object of one record (every field, nulls included)."""
+    intent = record.intent
+    return {
+        "name": record.name,
+        "run_id": record.run_id,
+        "status": record.status,
+        "spec": record.spec,
+        "labels": record.labels,
+        "intent": None
+        if intent is None
+        else {"id": intent.id, "body": intent.body, "at": intent.at, "replaces": intent.replaces},
+        "submitted_at": record.submitted_at,
+        "created_at": record.created_at,
+        "completed_at": record.completed_at,
+        "updated_at": record.updated_at,
+        "attempts": record.attempts,
+        "last_error": record.last_error,
+        "failure_reason": record.failure_reason,
+        "samples_completed": record.samples_completed,
+        "samples_failed": record.samples_failed,
+        "total_cost": record.total_cost,
+        "drift": record.drift,
+        "previous_run_ids": record.previous_run_ids,
+        "used": record.used,
+        "source": record.source,
+        "api": record.api,
+    }
