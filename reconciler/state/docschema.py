@@ -66,32 +66,27 @@ def format_path(path: Iterable[str | int]) -> str:
     return out or "(top level)"
 
 
-_TYPE_WORDS = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "object": "an object",
-    "array": "an array",
-    "boolean": "a boolean",
-    "null": "null",
-}
+#: JSON's type names, in the order a Python value is tested against them (bool
+#: before int: True is an int to Python, a boolean to JSON).
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+_TYPE_WORDS = {name: f"{'an' if name[0] in 'aeiou' else 'a'} {name}" for _, name in _JSON_TYPES}
+_TYPE_WORDS["null"] = "null"
 
 
 def json_type(value: Any) -> str:
+    """`value`'s JSON type as a message says it: "an integer", "null", ..."""
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
+    for kind, name in _JSON_TYPES:
+        if isinstance(value, kind):
+            return _TYPE_WORDS[name]
     return type(value).__name__
 
 
