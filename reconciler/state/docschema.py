@@ -172,8 +172,15 @@ def _opt_count(v: Any) -> bool:
 
 
 # Every record field but `used` (format 2; a journal line of format 1 lacks it) is
-# required by the schema: the fast path takes records that have them all.
+# required by the schema: the fast path takes records that have them all, with or
+# without the optional keys of format 3 (absent from a format-2 journal line).
 _RUN_KEYS = frozenset(field.name for field in dataclasses.fields(RunRecord))
+#: Format 3's optional record keys: each is checked by its own `_fast_*_ok` below.
+_OPTIONAL_RUN_KEYS = frozenset(("outputs",))
+_RUN_REQUIRED_KEYS = _RUN_KEYS - _OPTIONAL_RUN_KEYS
+_OUTPUTS_KEYS = frozenset(("path", "files", "pulled_at", "run_id"))
+_OUTPUTS_REQUIRED = frozenset(("path", "files", "pulled_at"))
+_OUTPUT_FILE_KEYS = frozenset(("path", "size", "sha256", "file_id"))
 _INTENT_KEYS = frozenset(("id", "body", "at"))
 _INTENT_KEYS_V2 = frozenset(("id", "body", "at", "replaces"))
 _ERROR_KEYS = frozenset(("message", "status_code", "at"))
@@ -186,7 +193,9 @@ _DOC_REQUIRED = frozenset(("format_version", "serial", "lineage", "runs"))
 
 def _fast_run_ok(r: Any) -> bool:
     """True only if `r` is a valid record per `$defs/run` (may say False for valid ones)."""
-    if not isinstance(r, dict) or r.keys() != _RUN_KEYS:
+    if not isinstance(r, dict) or not (_RUN_REQUIRED_KEYS <= r.keys() <= _RUN_KEYS):
+        return False
+    if not _fast_outputs_ok(r.get("outputs")):
         return False
     intent = r["intent"]
     if intent is not None and not (
@@ -239,6 +248,37 @@ def _fast_run_ok(r: Any) -> bool:
     )
 
 
+def _fast_output_file_ok(f: Any) -> bool:
+    return (
+        isinstance(f, dict)
+        and f.keys() == _OUTPUT_FILE_KEYS
+        and isinstance(f["path"], str)
+        and f["path"] != ""
+        and _is_int(f["size"])
+        and f["size"] >= 0
+        and isinstance(f["sha256"], str)
+        and _SHA256.fullmatch(f["sha256"]) is not None
+        and isinstance(f["file_id"], str)
+    )
+
+
+def _fast_outputs_ok(o: Any) -> bool:
+    """True only if `o` is a valid record `outputs` (null, or `$defs/outputs`)."""
+    if o is None:
+        return True
+    if not isinstance(o, dict) or not (_OUTPUTS_REQUIRED <= o.keys() <= _OUTPUTS_KEYS):
+        return False
+    files = o["files"]
+    return (
+        isinstance(o["path"], str)
+        and o["path"] != ""
+        and isinstance(o["pulled_at"], str)
+        and _opt_str(o.get("run_id"))
+        and isinstance(files, list)
+        and all(_fast_output_file_ok(f) for f in files)
+    )
+
+
 def _fast_policy_ok(p: Any) -> bool:
     """True only if `p` is a valid `$defs/policy` (limits are few: the schema words the rest)."""
     if not isinstance(p, dict) or not (_POLICY_REQUIRED <= p.keys() <= _POLICY_KEYS):
@@ -248,7 +288,7 @@ def _fast_policy_ok(p: Any) -> bool:
         isinstance(settings, dict)
         and not settings  # a policy with limits is checked by the schema (rare, small)
         and isinstance(p["sha256"], str)
-        and _SHA256.match(p["sha256"]) is not None
+        and _SHA256.fullmatch(p["sha256"]) is not None
         and isinstance(p["at"], str)
         and _opt_str(p.get("by"))
         and _opt_str(p.get("source"))

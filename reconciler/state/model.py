@@ -28,7 +28,8 @@ from typing import Any
 
 #: The state file format this dfr writes (and the newest it reads).
 #: 2: records gained `used` (what the API reports it ran with).
-FORMAT_VERSION = 2
+#: 3: records gained optional `outputs` (the lock of the data a pull wrote).
+FORMAT_VERSION = 3
 
 # Run statuses as the API reports them (IN_PROGRESS is stored as PROCESSING).
 PENDING = "PENDING"
@@ -103,6 +104,42 @@ class Intent:
 
 
 @dataclass(frozen=True)
+class OutputFile:
+    """One file a pull wrote: where (relative to the outputs folder, '/'
+    separators), how many bytes and their sha256 (hex), and the API's file id."""
+
+    path: str
+    size: int
+    sha256: str
+    file_id: str
+
+
+@dataclass(frozen=True)
+class OutputsRecord:
+    """The lock of a run's data: every file `dfr pull` wrote into `path` (the
+    manifest's `outputs.path`, relative to the project root), as written.
+
+    `run_id` is the run the files came from: after a replace the folder still
+    holds the old run's data until the next pull, and this says so.
+    """
+
+    path: str
+    files: tuple[OutputFile, ...]
+    pulled_at: str
+    run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # One order (by path) whatever the caller gave: equal locks compare equal.
+        ordered = tuple(sorted(self.files, key=lambda f: f.path))
+        if ordered != self.files:
+            object.__setattr__(self, "files", ordered)
+
+    def by_path(self) -> dict[str, OutputFile]:
+        """The files keyed by their relative path."""
+        return {f.path: f for f in self.files}
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """Everything dfr knows about the run of one manifest name (see docs/architecture.md)."""
 
@@ -135,6 +172,8 @@ class RunRecord:
     # The API base URL the run belongs to (a run id means nothing elsewhere);
     # None when unknown (states before format 2).
     api: str | None = None
+    # The files the last `dfr pull` wrote for this run (format 3); None: never pulled.
+    outputs: OutputsRecord | None = None
 
     def __post_init__(self) -> None:
         # The one normalisation the model owns: IN_PROGRESS is stored as

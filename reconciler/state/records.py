@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.state.model import Intent, PolicyRecord, RunRecord
+from reconciler.state.model import Intent, OutputFile, OutputsRecord, PolicyRecord, RunRecord
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -53,7 +53,40 @@ def record_from_dict(obj: Mapping[str, Any]) -> RunRecord:
         used=dict(obj.get("used") or {}),
         source=obj.get("source"),
         api=obj.get("api"),
+        outputs=outputs_from_dict(obj.get("outputs")),
     )
+
+
+def outputs_from_dict(obj: Mapping[str, Any] | None) -> OutputsRecord | None:
+    """Build an OutputsRecord from a dict that already passed the schema (None: none)."""
+    if obj is None:
+        return None
+    return OutputsRecord(
+        path=obj["path"],
+        files=tuple(
+            OutputFile(
+                path=f["path"], size=int(f["size"]), sha256=f["sha256"], file_id=f["file_id"]
+            )
+            for f in obj["files"]
+        ),
+        pulled_at=obj["pulled_at"],
+        run_id=obj.get("run_id"),
+    )
+
+
+def outputs_to_dict(outputs: OutputsRecord | None) -> dict[str, Any] | None:
+    """The JSON object of a run's outputs record (files sorted by path), or None."""
+    if outputs is None:
+        return None
+    return {
+        "path": outputs.path,
+        "files": [
+            {"path": f.path, "size": f.size, "sha256": f.sha256, "file_id": f.file_id}
+            for f in sorted(outputs.files, key=lambda f: f.path)
+        ],
+        "pulled_at": outputs.pulled_at,
+        "run_id": outputs.run_id,
+    }
 
 
 def policy_from_dict(obj: Mapping[str, Any]) -> PolicyRecord:
@@ -105,4 +138,5 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         "used": record.used,
         "source": record.source,
         "api": record.api,
+        "outputs": outputs_to_dict(record.outputs),
     }

@@ -3,7 +3,7 @@
 Only reading and writing the bytes lives here (persistence and locking are the
 backends' job). The document, described by `schemas/state.schema.json`::
 
-    {"format_version": 2, "serial": N, "lineage": "...", "dfr_version": "...",
+    {"format_version": 3, "serial": N, "lineage": "...", "dfr_version": "...",
      "runs": {"<name>": {<record>}, ...},
      "policy": {"settings": {...}, "sha256": "...", "at": "...", "by": ..., "source": ...}}
 
@@ -70,8 +70,19 @@ def _upgrade_v1_to_v2(doc: Document) -> Document:
     return doc
 
 
+def _upgrade_v2_to_v3(doc: Document) -> Document:
+    """Format 3 adds each record's optional `outputs` (the lock of the data a pull
+    wrote); nothing was pulled by a format-2 dfr: null."""
+    runs = doc.get("runs")
+    if isinstance(runs, dict):
+        for record in runs.values():
+            if isinstance(record, dict):
+                record.setdefault("outputs", None)
+    return doc
+
+
 #: Upgrade steps: `UPGRADES[v]` turns a format-`v` document into format `v + 1`.
-UPGRADES: dict[int, Upgrade] = {1: _upgrade_v1_to_v2}
+UPGRADES: dict[int, Upgrade] = {1: _upgrade_v1_to_v2, 2: _upgrade_v2_to_v3}
 
 
 # --------------------------------------------------------------------------- schema

@@ -26,7 +26,7 @@ from state_subjects import Subject, run_threads
 from reconciler.errors import StateCorruptError, StateError, StateLockedError, StateVersionError
 from reconciler.state.backend import Backend, Moved, StateMovedError, Store
 from reconciler.state.local import LocalBackend
-from reconciler.state.model import Intent, State
+from reconciler.state.model import FORMAT_VERSION, Intent, State
 
 # --------------------------------------------------------------------------- reading and writing
 
@@ -226,7 +226,7 @@ def test_set_policy_is_one_change_read_back_whole(subject: Subject) -> None:
 
 def test_overwrite_carries_the_policy(subject: Subject) -> None:
     """`dfr state migrate` copies the policy in force with the runs."""
-    source = State(2, 9, "lineage-1", {"a": sample("a")}, policy=policy())
+    source = State(FORMAT_VERSION, 9, "lineage-1", {"a": sample("a")}, policy=policy())
     with subject.backend.lock("test") as store:
         store.overwrite(source)  # type: ignore[attr-defined]
         assert store.state == source

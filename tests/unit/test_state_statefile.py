@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 
 from reconciler.errors import StateCorruptError, StateError, StateVersionError
 from reconciler.state import docschema, statefile
-from reconciler.state.model import Intent, PolicyRecord, RunRecord, State, policy_digest
+from reconciler.state.model import (
+    Intent,
+    OutputFile,
+    OutputsRecord,
+    PolicyRecord,
+    RunRecord,
+    State,
+    policy_digest,
+)
 
 SRC = "dfr.state.json"
 
@@ -55,6 +63,15 @@ def full_record(name: str = "a") -> RunRecord:
         used={"spec_version": 3, "generation_model": "m", "revision_model": None},
         source="dataframer/runs.yaml",
         api="https://df-api.dataframer.ai",
+        outputs=OutputsRecord(
+            path="data/support",
+            files=(
+                OutputFile("train/part-0.jsonl", 12, "a" * 64, "f-1"),
+                OutputFile("README.md", 0, "e3" * 32, "f-2"),
+            ),
+            pulled_at="2026-01-01T00:11:00Z",
+            run_id="run-1",
+        ),
     )
 
 
@@ -252,12 +269,12 @@ def test_utf8_bom_is_accepted() -> None:
 
 def test_newer_format_is_refused_with_upgrade_advice() -> None:
     doc = doc_of(state_with(full_record()))
-    doc["format_version"] = 3
-    doc["runs"] = "whatever format 3 looks like"
+    doc["format_version"] = 4
+    doc["runs"] = "whatever format 4 looks like"
     with pytest.raises(StateVersionError) as info:
         statefile.loads(json.dumps(doc), SRC)
     assert info.value.message == (
-        "dfr.state.json was written by a newer dfr (format 3); this dfr reads format 2: upgrade dfr"
+        "dfr.state.json was written by a newer dfr (format 4); this dfr reads format 3: upgrade dfr"
     )
 
 
@@ -266,8 +283,9 @@ def test_format_1_state_upgrades_with_nothing_known_of_what_runs_used() -> None:
     doc["format_version"] = 1
     record = doc["runs"]["a"]
     del record["used"], record["source"], record["api"], record["intent"]["replaces"]
+    del record["outputs"]
     loaded = statefile.loads(json.dumps(doc), SRC)
-    assert loaded.format_version == statefile.FORMAT_VERSION == 2
+    assert loaded.format_version == statefile.FORMAT_VERSION == 3
     old = full_record("a")
     assert loaded.runs["a"] == dataclasses.replace(
         old,
@@ -275,7 +293,55 @@ def test_format_1_state_upgrades_with_nothing_known_of_what_runs_used() -> None:
         source=None,
         api=None,
         intent=dataclasses.replace(old.intent, replaces=None),
+        outputs=None,
     )
+
+
+def test_format_2_state_upgrades_with_nothing_pulled() -> None:
+    doc = doc_of(state_with(full_record("a")))
+    doc["format_version"] = 2
+    del doc["runs"]["a"]["outputs"]
+    loaded = statefile.loads(json.dumps(doc), SRC)
+    assert loaded.format_version == 3
+    assert loaded.runs["a"] == dataclasses.replace(full_record("a"), outputs=None)
+
+
+def test_format_2_journal_line_without_outputs_reads() -> None:
+    # A record as a format-2 dfr journaled it: no `outputs` key at all.
+    obj = doc_of(state_with(full_record("a")))["runs"]["a"]
+    del obj["outputs"]
+    assert docschema._fast_run_ok(obj)
+    record = statefile.check_record(obj, SRC, ["record"])
+    assert record.outputs is None
+
+
+def test_outputs_files_are_kept_sorted_by_path() -> None:
+    record = full_record("a")
+    assert record.outputs is not None
+    assert [f.path for f in record.outputs.files] == ["README.md", "train/part-0.jsonl"]
+    doc = doc_of(state_with(record))
+    assert [f["path"] for f in doc["runs"]["a"]["outputs"]["files"]] == [
+        "README.md",
+        "train/part-0.jsonl",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda o: o.update(files="x"), "runs.a.outputs"),
+        (lambda o: o["files"][0].update(sha256="A" * 64), "runs.a.outputs"),
+        (lambda o: o["files"][0].update(sha256="a" * 64 + "\n"), "runs.a.outputs"),
+        (lambda o: o["files"][0].update(size=-1), "runs.a.outputs"),
+        (lambda o: o.pop("pulled_at"), "runs.a.outputs"),
+        (lambda o: o.update(extra=1), "runs.a.outputs"),
+    ],
+)
+def test_bad_outputs_records_are_corruption(mutate: Any, expected: str) -> None:
+    doc = doc_of(state_with(full_record("a")))
+    mutate(doc["runs"]["a"]["outputs"])
+    assert docschema._fast_run_ok(doc["runs"]["a"]) is False
+    assert corrupt_message(json.dumps(doc)).startswith(f"{SRC}: {expected}")
 
 
 def test_older_format_goes_through_the_upgrade_chain(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -372,7 +438,8 @@ def test_schema_record_fields_are_the_model_fields() -> None:
     fields = {f.name for f in dataclasses.fields(RunRecord)}
     assert set(run["properties"]) == fields
     # Format 2's fields are optional so that a format-1 journal line still reads.
-    assert set(run["required"]) == fields - {"used", "source", "api"}
+    # Format 3's `outputs` likewise, for a format-2 journal line.
+    assert set(run["required"]) == fields - {"used", "source", "api", "outputs"}
 
 
 def test_dumped_state_validates_against_the_schema() -> None:
