@@ -26,6 +26,7 @@ from urllib.parse import quote
 import httpx
 
 from reconciler import __version__
+from reconciler.api import specs
 from reconciler.api.config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, check_base_url, timeouts
 from reconciler.api.errors import ErrorMapper, Redactor, checked_key, status_text
 from reconciler.api.models import ClientStats, Run, Spec, as_float, as_str
@@ -208,6 +209,21 @@ class DataframerClient:
     def list_specs(self) -> list[Spec]:
         return [Spec.from_json(item) for item in self._get_list(SPECS_PATH)]
 
+    # Specs as code (`api.specs`): a create and an update are never sent twice
+    # unless surely refused; after a lost answer the caller looks first.
+
+    def create_spec(self, body: Mapping[str, Any]) -> specs.SpecDetail:
+        return specs.create_spec(self, body)
+
+    def update_spec(self, spec_id: str, content_yaml: str) -> specs.SpecDetail:
+        return specs.update_spec(self, spec_id, content_yaml)
+
+    def get_spec_versions(self, spec_id: str) -> specs.SpecDetail:
+        return specs.get_spec_versions(self, spec_id)
+
+    def find_specs(self, name: str) -> list[Spec]:
+        return specs.find_specs(self, name)
+
     # -- answers -----------------------------------------------------------
 
     @staticmethod
@@ -297,6 +313,7 @@ class DataframerClient:
         idempotent: bool,
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
+        noun: str = "run",
     ) -> tuple[httpx.Response, bool]:
         """Send under the retry rule (`api.retry.next_step`); return the first
         answer that is not sent again.
@@ -323,7 +340,7 @@ class DataframerClient:
                 # A 5xx may come after the run was created (a crash while
                 # answering, a gateway timing out on a slow app).
                 raise self._errors.outcome_unknown(
-                    method, path, tried.failure, tried.status_code
+                    method, path, tried.failure, tried.status_code, noun
                 ) from None
             if step is Step.GIVE_UP:
                 raise self._errors.gave_up(
@@ -333,6 +350,7 @@ class DataframerClient:
                     attempts=attempt,
                     idempotent=idempotent,
                     status_code=tried.status_code,
+                    noun=noun,
                 ) from None
             lost_answer = lost_answer or tried.outcome in MAY_HAVE_ACTED
             self._wait_to_retry(method, path, tried, attempt)

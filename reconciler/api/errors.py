@@ -260,22 +260,27 @@ class ErrorMapper:
             response,
         )
 
-    def create_unreadable(self, response: httpx.Response, path: str) -> CreateAnswerUnreadable:
+    def create_unreadable(
+        self, response: httpx.Response, path: str, *, noun: str = "run", method: str = "POST"
+    ) -> CreateAnswerUnreadable:
+        # `noun`: what the request makes ("run"; "spec" for a spec's create or update).
         return CreateAnswerUnreadable(
             self.redact(
-                f"POST {path}: the API answered {status_text(response)} without"
-                f" a run id ({self.excerpt(response)}); the run was probably created,"
+                f"{method} {path}: the API answered {status_text(response)} without"
+                f" a {noun} id ({self.excerpt(response)}); the {noun} was probably"
+                f" {'created' if method == 'POST' else 'changed'},"
                 " and dfr will look for it before submitting again"
             ),
             status_code=response.status_code,
         )
 
     def outcome_unknown(
-        self, method: str, path: str, failure: str, status_code: int | None
+        self, method: str, path: str, failure: str, status_code: int | None, noun: str = "run"
     ) -> OutcomeUnknown:
+        done = "created" if method == "POST" else "changed"
         return OutcomeUnknown(
             self.redact(
-                f"{method} {path}: {failure}; the run may or may not have been created,"
+                f"{method} {path}: {failure}; the {noun} may or may not have been {done},"
                 " and dfr will look for it before submitting again"
             ),
             status_code=status_code,
@@ -290,9 +295,12 @@ class ErrorMapper:
         attempts: int,
         idempotent: bool,
         status_code: int | None,
+        noun: str = "run",
     ) -> APIUnavailable:
         # For a create, only refusals were retried: nothing was made.
-        tail = "" if idempotent else "; no run was created"
+        tail = (
+            "" if idempotent else f"; no {noun} was {'created' if method == 'POST' else 'changed'}"
+        )
         return APIUnavailable(
             self.redact(f"{method} {path}: {failure} after {attempts} attempts{tail}"),
             status_code=status_code,
