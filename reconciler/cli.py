@@ -68,7 +68,7 @@ def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], None]
 
     Readers: "dfr.config" reconciler.project.current(); "dfr.no_cache"
     reconciler.vcache.from_cli(); "dfr.jobs" reconciler.validate.jobs_from_cli();
-    "dfr.api_key_file" and "dfr.max_rps" commands.common.make_client (so `plan`
+    "dfr.api_key_file" and "dfr.max_rps" engine.client.make_client (so `plan`
     without --refresh never opens the key file).
     """
 
@@ -183,7 +183,7 @@ def schema(state_schema: bool, project_schema: bool) -> int:
 
 
 def _remember_backend(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    # Read by commands.common.open_backend, with where the value came from
+    # Read by engine.backends.open_backend, with where the value came from
     # (command line or environment) so that a flag beats a variable.
     if value is not None and param.name:
         ctx.meta[f"dfr.{param.name}"] = (value, ctx.get_parameter_source(param.name))

@@ -10,10 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from reconciler.commands.common import load_scoped, make_client, open_backend
-from reconciler.commands.plan import check_replace_names, prune_refusal
+from reconciler.engine.pipeline import prune_refusal
 from reconciler.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -22,7 +21,15 @@ from reconciler.errors import (
     StateError,
     UsageError,
 )
+from reconciler.render import render_apply_report, render_plan
 from reconciler.state.backend import Store
+
+if TYPE_CHECKING:
+    from reconciler.apply import ApplyReport
+    from reconciler.engine import Loaded, Prepared, Session
+    from reconciler.plan import Plan, PlanOptions
+    from reconciler.planfile import SavedPlan
+    from reconciler.project import Project
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,79 +90,28 @@ def run_apply(
     interactive: bool,
     confirm: Callable[[], bool],
 ) -> int:
-    from reconciler import planfile
-    from reconciler.apply import Applier, ApplyOptions
-    from reconciler.plan import Action, PlanOptions, make_plan
-    from reconciler.render import render_apply_report, render_plan
-
-    saved = None
-    paths = args.paths
-    options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
-    if len(paths) == 1 and planfile.is_saved_plan(paths[0]):
-        if args.replace or args.prune:
-            raise UsageError(
-                "--replace and --prune belong to `dfr plan` when applying a saved plan"
-            )
-        saved = planfile.load(paths[0])
-        paths = tuple(p if os.path.isabs(p) else os.path.join(saved.cwd, p) for p in saved.paths)
-        if os.path.realpath(saved.cwd) == os.path.realpath(os.getcwd()):
-            paths = saved.paths
-        options = saved.options
-    from reconciler.commands import guard
+    from reconciler.engine import session
+    from reconciler.engine.loading import load
     from reconciler.project import current
 
+    saved, paths, options = _saved_plan(args)
     project = current()  # the policy at apply time, for saved plans too
     # A saved plan reads the PATHs it was made from, with the scope it had. The
     # manifests are checked against dfr.yaml's policy: apply goes ahead only when
     # it is the one in force for the state, or becomes it (guard.PolicyGate).
-    manifests, scope = load_scoped(paths, err, whole=None if saved is None else saved.whole)
-    check_replace_names(args.replace, {m.name for m in manifests})
-    backend = open_backend(args.state)
-
-    def say(line: str) -> None:
-        err.write(line + "\n")
-        err.flush()
-
-    with (
-        make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client,
-        backend.lock("apply", timeout=args.lock_timeout) as store,
-    ):
-        from reconciler.commands.common import check_api
-
-        check_api(store.state, client, switch=args.switch_api, store=store)
-        # Under the lock: the policy in force is the one recorded in state now.
-        gate = guard.policy_gate(
-            project,
-            store.state.policy,
-            backend.describe(),
-            change=args.policy_change or (saved is not None and saved.policy_change),
-        )
-        plan = make_plan(manifests, store.state, options, scope)
-        if saved is not None:
-            planfile.check_current(saved, plan, args.paths[0])
-        if options.prune and not manifests and (plan.by_action(Action.ORPHAN) or plan.out_of_scope):
-            raise UsageError(
-                "refusing to prune: no manifests were found, so every run in state would be "
-                "canceled and forgotten. Check the path; to forget runs on purpose, use "
-                "`dfr state rm NAME...`"
-            )
-        checked = guard.budget(plan, project.policy)
-        line = gate.line()
-        out.write((line + "\n\n" if line else "") + checked.annotate(render_plan(plan)))
-        out.flush()
-        refused = prune_refusal(plan)
-        if refused:
-            raise UsageError(refused + "; nothing was done")
-        policy_refusal = gate.refusal()
-        if policy_refusal is not None:
-            raise policy_refusal
-        guard.refuse_over_budget(checked)  # before any request
-        if saved is not None:
-            planfile.check_policy(saved, gate.file_sha256, gate.shown_file, args.paths[0])
-        if plan.to_submit:
-            checked = guard.with_preflight(checked, plan, client)
-            checked.report(err)
-        policy_changes = gate.action == "change"
+    loaded = load(
+        paths, out, err, whole=None if saved is None else saved.whole, replace=args.replace
+    )
+    with session(
+        args.state,
+        "apply",
+        api_url=args.api_url,
+        allow_insecure_http=args.allow_insecure_http,
+        lock_timeout=args.lock_timeout,
+    ) as s:
+        prepared = _prepare(args, s, project, loaded, options, saved, out, err)
+        plan = prepared.plan
+        policy_changes = prepared.gate.action == "change"
         if (plan.has_changes or policy_changes) and saved is None and not args.auto_approve:
             if not interactive:
                 raise UsageError(
@@ -165,43 +121,134 @@ def run_apply(
             if not confirm():
                 out.write("Apply canceled; nothing was submitted.\n")
                 return EXIT_ERROR
-        if gate.action in ("record", "change"):
-            # Before anything is submitted: what this apply pays for is under it.
-            from reconciler.state.backend import whoami
-
-            record = gate.to_record(by=whoami())
-            store.set_policy(record)
-            say(gate.recorded_message(record))
-            # That change is the only one since the plan (the lock is held), and a
-            # policy changes no run: the plan stands, one serial on.
-            plan = dataclasses.replace(plan, serial=store.state.serial)
-        from reconciler.progress import make_progress
-
-        progress = make_progress(plan, store.state.runs, err, no_progress=args.no_progress)
-        say = progress.say
-        applier = Applier(
-            client,
-            store,
-            options=ApplyOptions(
-                parallelism=args.parallelism,
-                wait=args.wait,
-                timeout=args.timeout,
-                poll_max=args.poll_max,
-                recovery_grace=recovery_grace(),
-            ),
-            say=say,
-            events=progress,
-            blocked=checked.blocked,
-        )
-        with _stop_on_signals(applier.interrupt) as signals, progress.showing():
-            try:
-                report = applier.run(plan)
-            except StateError as exc:
-                raise _state_failed(exc, store) from None
-    out.write(render_apply_report(report, state_name=backend.describe()))
+        plan = _record_policy(prepared, s.store, err)
+        report, signals = _execute(args, s, plan, prepared.checked.blocked, err)
+    out.write(render_apply_report(report, state_name=s.backend.describe()))
     if report.interrupted:
         return EXIT_TERMINATED if signal.SIGTERM in signals else EXIT_INTERRUPTED
     return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _saved_plan(args: ApplyArgs) -> tuple[SavedPlan | None, tuple[str, ...], PlanOptions]:
+    """`dfr apply PLANFILE`: the saved plan, the paths it was made from, its options."""
+    from reconciler import planfile
+    from reconciler.plan import PlanOptions
+
+    options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
+    paths = args.paths
+    if not (len(paths) == 1 and planfile.is_saved_plan(paths[0])):
+        return None, paths, options
+    if args.replace or args.prune:
+        raise UsageError("--replace and --prune belong to `dfr plan` when applying a saved plan")
+    saved = planfile.load(paths[0])
+    paths = tuple(p if os.path.isabs(p) else os.path.join(saved.cwd, p) for p in saved.paths)
+    if os.path.realpath(saved.cwd) == os.path.realpath(os.getcwd()):
+        paths = saved.paths
+    return saved, paths, saved.options
+
+
+def _prepare(
+    args: ApplyArgs,
+    s: Session,
+    project: Project,
+    loaded: Loaded,
+    options: PlanOptions,
+    saved: SavedPlan | None,
+    out: TextIO,
+    err: TextIO,
+) -> Prepared:
+    """Under the lock: the plan, shown; every refusal before the preflight's requests."""
+    from reconciler import planfile
+    from reconciler.engine import prepare_plan
+    from reconciler.engine.client import check_api
+    from reconciler.engine.guard import policy_gate, refuse_over_budget
+    from reconciler.plan import Action
+
+    check_api(s.store.state, s.client, switch=args.switch_api, store=s.store)
+    # Under the lock: the policy in force is the one recorded in state now.
+    gate = policy_gate(
+        project,
+        s.store.state.policy,
+        s.backend.describe(),
+        change=args.policy_change or (saved is not None and saved.policy_change),
+    )
+    prepared = prepare_plan(loaded, s.store.state, gate, options, policy=project.policy)
+    plan = prepared.plan
+    if saved is not None:
+        planfile.check_current(saved, plan, args.paths[0])
+    if (
+        options.prune
+        and not loaded.manifests
+        and (plan.by_action(Action.ORPHAN) or plan.out_of_scope)
+    ):
+        raise UsageError(
+            "refusing to prune: no manifests were found, so every run in state would be "
+            "canceled and forgotten. Check the path; to forget runs on purpose, use "
+            "`dfr state rm NAME...`"
+        )
+    line = gate.line()
+    out.write((line + "\n\n" if line else "") + prepared.checked.annotate(render_plan(plan)))
+    out.flush()
+    refused = prune_refusal(plan)
+    if refused:
+        raise UsageError(refused + "; nothing was done")
+    policy_refusal = gate.refusal()
+    if policy_refusal is not None:
+        raise policy_refusal
+    refuse_over_budget(prepared.checked)  # before any request
+    if saved is not None:
+        planfile.check_policy(saved, gate.file_sha256, gate.shown_file, args.paths[0])
+    prepared = prepared.preflighted(s.client)
+    if plan.to_submit:
+        prepared.checked.report(err)
+    return prepared
+
+
+def _record_policy(prepared: Prepared, store: Store, err: TextIO) -> Plan:
+    """Record the command's policy in state when the gate says so, before any submission."""
+    gate, plan = prepared.gate, prepared.plan
+    if gate.action not in ("record", "change"):
+        return plan
+    # Before anything is submitted: what this apply pays for is under it.
+    from reconciler.state.backend import whoami
+
+    record = gate.to_record(by=whoami())
+    store.set_policy(record)
+    err.write(gate.recorded_message(record) + "\n")
+    err.flush()
+    # That change is the only one since the plan (the lock is held), and a
+    # policy changes no run: the plan stands, one serial on.
+    return dataclasses.replace(plan, serial=store.state.serial)
+
+
+def _execute(
+    args: ApplyArgs, s: Session, plan: Plan, blocked: dict[str, str], err: TextIO
+) -> tuple[ApplyReport, list[int]]:
+    """Submit and wait, with the live progress; Ctrl-C and SIGTERM stop at a safe point."""
+    from reconciler.apply import Applier, ApplyOptions
+    from reconciler.progress import make_progress
+
+    progress = make_progress(plan, s.store.state.runs, err, no_progress=args.no_progress)
+    applier = Applier(
+        s.client,
+        s.store,
+        options=ApplyOptions(
+            parallelism=args.parallelism,
+            wait=args.wait,
+            timeout=args.timeout,
+            poll_max=args.poll_max,
+            recovery_grace=recovery_grace(),
+        ),
+        say=progress.say,
+        events=progress,
+        blocked=blocked,
+    )
+    with _stop_on_signals(applier.interrupt) as signals, progress.showing():
+        try:
+            report = applier.run(plan)
+        except StateError as exc:
+            raise _state_failed(exc, s.store) from None
+    return report, signals
 
 
 def _state_failed(exc: StateError, store: Store) -> StateError:

@@ -14,7 +14,8 @@ import json
 from collections.abc import Sequence
 from typing import TextIO
 
-from reconciler.commands.common import load_manifests, open_backend
+from reconciler.engine.backends import open_backend
+from reconciler.engine.loading import load_manifests
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, UsageError
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TextIO
 
-from reconciler.commands.common import load_manifests, make_client, open_backend
+from reconciler.engine.backends import open_backend
+from reconciler.engine.client import make_client
+from reconciler.engine.loading import load_manifests
 from reconciler.errors import EXIT_OK, DfrError
 from reconciler.matching import body_of, run_mismatches, used_of
 from reconciler.state.model import PENDING, RunRecord, utc_now

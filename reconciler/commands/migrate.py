@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from reconciler.commands.common import backend_for, open_backend
+from reconciler.engine.backends import backend_for, open_backend
 from reconciler.errors import EXIT_OK
 
 

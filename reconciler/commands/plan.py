@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
-from reconciler.commands.common import load_scoped, make_client, open_backend
+from reconciler.engine.pipeline import Loaded, Prepared, prune_refusal
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ValidationFailed
 from reconciler.state.model import State
 
@@ -35,26 +34,32 @@ def refreshed(
 ) -> State:
     """The state with statuses from the API, in memory only (plan never writes state)."""
     from reconciler import observe
-    from reconciler.commands.common import check_api
+    from reconciler.engine import session
+    from reconciler.engine.client import check_api
     from reconciler.state.memory import InMemoryBackend
 
-    backend = InMemoryBackend(state)
-    with (
-        make_client(api_url, allow_insecure_http=allow_insecure_http) as client,
-        backend.lock("plan --refresh") as store,
-    ):
-        check_api(state, client, switch=switch_api)
+    with session(
+        None,
+        "plan --refresh",
+        api_url=api_url,
+        allow_insecure_http=allow_insecure_http,
+        backend=InMemoryBackend(state),
+    ) as s:
+        check_api(state, s.client, switch=switch_api)
         unfinished = [r for r in state.runs.values() if r.run_id and not r.is_terminal]
-        observe.observe(client, unfinished, store)
-        runs = store.state.runs
+        observe.observe(s.client, unfinished, s.store)
+        runs = s.store.state.runs
     return State(state.format_version, state.serial, state.lineage, runs, state.policy)
 
 
 def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
-    from reconciler.commands import guard
-    from reconciler.plan import PlanOptions, make_plan
+    from reconciler.engine import prepare_plan
+    from reconciler.engine.backends import open_backend
+    from reconciler.engine.client import make_client
+    from reconciler.engine.guard import policy_gate
+    from reconciler.engine.loading import load
+    from reconciler.plan import PlanOptions
     from reconciler.project import current
-    from reconciler.render import plan_to_json, render_plan
 
     project = current()
     paths = project.manifest_paths(args.paths)  # PATHS, else dfr.yaml's, else "."
@@ -62,18 +67,17 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
     # The state first: the policy in force is the one it records (see guard.PolicyGate).
     backend = open_backend(args.state)
     state = backend.read()
-    gate = guard.policy_gate(project, state.policy, backend.describe(), change=args.policy_change)
-    policy = gate.effective
+    gate = policy_gate(project, state.policy, backend.describe(), change=args.policy_change)
     line = gate.line()
-    warnings: list[Any] = []
     try:
-        if fmt == "github":
-            from reconciler.views.plan_output import load_manifests_annotated
-
-            manifests, warnings = load_manifests_annotated(paths, out, err, policy=policy)
-            scope = scope_of(manifests, paths, named=bool(args.paths))
-        else:
-            manifests, scope = load_scoped(args.paths, err, policy=policy)
+        loaded = load(
+            args.paths,
+            out,
+            err,
+            policy=gate.effective,
+            annotate=fmt == "github",
+            replace=args.replace,
+        )
     except ValidationFailed:
         if gate.action in ("change", "refused"):
             err.write(f"{line}\n")  # which policy the manifests were checked against
@@ -83,12 +87,26 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
     if args.refresh:
         state = refreshed(state, args.api_url, args.allow_insecure_http, switch_api=args.switch_api)
     options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
-    check_replace_names(args.replace, {m.name for m in manifests})
-    plan = make_plan(manifests, state, options, scope)
-    checked = guard.budget(plan, policy)
-    if args.refresh and plan.to_submit:
+    prepared = prepare_plan(loaded, state, gate, options)
+    if args.refresh and prepared.plan.to_submit:
         with make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client:
-            checked = guard.with_preflight(checked, plan, client)
+            prepared = prepared.preflighted(client)
+    return _show(args, prepared, loaded, paths, fmt, out, err)
+
+
+def _show(
+    args: PlanArgs,
+    prepared: Prepared,
+    loaded: Loaded,
+    paths: tuple[str, ...],
+    fmt: str,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """The plan in its format, its findings, the summary and saved plan; the exit code."""
+    from reconciler.render import plan_to_json, render_plan
+
+    plan, checked, gate = prepared.plan, prepared.checked, prepared.gate
     if fmt == "json":
         json.dump(
             {**plan_to_json(plan), **checked.json_fields(), **gate.json_fields()}, out, indent=2
@@ -97,7 +115,7 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
     elif fmt in ("markdown", "github"):
         from reconciler.views.plan_output import write_plan
 
-        write_plan(plan, fmt, out, warnings=warnings)
+        write_plan(plan, fmt, out, warnings=loaded.warnings)
     else:
         out.write(checked.annotate(render_plan(plan)))
     checked.report(err)
@@ -112,63 +130,40 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
         if args.out_file:
             err.write(f"The plan was not saved to {args.out_file}: fix the errors above first.\n")
         return EXIT_ERROR
-    if args.out_file and gate.action == "refused":
+    if args.out_file and not _save(args, prepared, paths, fmt, out, err):
+        return EXIT_ERROR
+    if args.detailed_exitcode and (plan.has_changes or gate.action == "change"):
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _save(
+    args: PlanArgs, prepared: Prepared, paths: tuple[str, ...], fmt: str, out: TextIO, err: TextIO
+) -> bool:
+    """`--out PLANFILE`: save the plan unless apply would refuse it."""
+    from reconciler import planfile
+
+    gate = prepared.gate
+    assert args.out_file is not None
+    if gate.action == "refused":
         # apply would refuse it: the plan was checked against the policy in force.
         err.write(
             f"The plan was not saved to {args.out_file}: {gate.shown_file}'s policy differs "
             f"from {gate.in_force_name} (see above); to make it the one in force, plan "
             "again with --policy-change and review the plan under it.\n"
         )
-        return EXIT_ERROR
-    if args.out_file:
-        from reconciler import planfile
-
-        planfile.save(
-            args.out_file,
-            plan,
-            paths,
-            whole=not args.paths,
-            policy_sha256=gate.file_sha256,
-            policy_change=gate.action == "change",
+        return False
+    planfile.save(
+        args.out_file,
+        prepared.plan,
+        paths,
+        whole=not args.paths,
+        policy_sha256=gate.file_sha256,
+        policy_change=gate.action == "change",
+    )
+    if fmt in ("text", "github"):
+        out.write(
+            f"\nSaved the plan to {args.out_file}. Apply exactly it with: "
+            f"dfr apply {args.out_file}\n"
         )
-        if fmt in ("text", "github"):
-            out.write(
-                f"\nSaved the plan to {args.out_file}. Apply exactly it with: "
-                f"dfr apply {args.out_file}\n"
-            )
-    if args.detailed_exitcode and (plan.has_changes or gate.action == "change"):
-        return EXIT_CHANGES
-    return EXIT_OK
-
-
-def prune_refusal(plan: Any) -> str | None:
-    """Why --prune must not go ahead: orphans whose manifest file was skipped, not gone."""
-    if not plan.prune_refused:
-        return None
-    return (
-        "refusing to prune: " + ", ".join(plan.prune_refused) + " came from manifest files "
-        "that still exist but were skipped as not manifests (see the warnings); fix them, "
-        "or forget a run on purpose with `dfr state rm NAME`"
-    )
-
-
-def scope_of(manifests: Sequence[Any], paths: Sequence[str], *, named: bool) -> Any:
-    """The plan's scope for manifests loaded another way (the annotated loader)."""
-    from reconciler.commands.common import project_relative
-    from reconciler.plan import Scope
-    from reconciler.project import current
-
-    root = current().root()
-    return Scope(
-        roots=tuple(project_relative(p, root) for p in paths),
-        whole=not named,
-        sources={m.name: project_relative(m.file, root) for m in manifests},
-    )
-
-
-def check_replace_names(replace: Sequence[str], names: set[str]) -> None:
-    from reconciler.errors import UsageError
-
-    unknown = sorted(set(replace) - names)
-    if unknown:
-        raise UsageError(f"--replace names no manifest: {', '.join(unknown)}")
+    return True

@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from reconciler.commands.common import make_client, open_backend
+from reconciler.engine.backends import open_backend
+from reconciler.engine.client import make_client
 from reconciler.errors import EXIT_ERROR, EXIT_OK, StateError
 from reconciler.state.model import RunRecord, State
 from reconciler.textsafe import one_line
@@ -171,7 +172,7 @@ class RefreshArgs:
 
 def run_refresh(args: RefreshArgs, out: TextIO, err: TextIO) -> int:
     from reconciler import observe, recovery
-    from reconciler.commands.common import check_api
+    from reconciler.engine.client import check_api
     from reconciler.errors import APIError
     from reconciler.matching import used_of
 

@@ -1,6 +1,6 @@
 """The PostgreSQL backend's URLs and workspace names, and keeping passwords out of messages.
 
-Without psycopg: `commands/common` calls these for any `--backend` value, and
+Without psycopg: `engine/backends` calls these for any `--backend` value, and
 `dfr --version` or the file backend must never load the database driver.
 """
 

@@ -17,7 +17,7 @@ from reconciler.policy import Policy
 def load_manifests_annotated(
     paths: Sequence[str], out: TextIO, err: TextIO, *, policy: Policy | None = None
 ) -> tuple[list[Manifest], list[Diagnostic]]:
-    """Like `commands.common.load_manifests`, with GitHub annotations for the findings.
+    """Like `engine.loading.load_manifests`, with GitHub annotations for the findings.
 
     Errors: every finding as a plain line on `err`, the first ones as annotations
     on `out`, then ValidationFailed. Otherwise the manifests and the warnings,

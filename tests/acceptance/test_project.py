@@ -329,7 +329,7 @@ def test_max_rps_flag_over_env_over_file_over_default(
     """The client's pacing as `dfr apply` would build it (apply itself is not run)."""
     import reconciler.commands.apply as apply_module
     from reconciler.api import PacingConfig
-    from reconciler.commands.common import _pacing
+    from reconciler.engine.client import _pacing
 
     seen: list[PacingConfig] = []
 
