@@ -40,6 +40,43 @@ class SourceFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Outputs:
+    """A manifest's `outputs:` section: where its run's files go, and which to keep.
+
+    `path` is a folder relative to the project root, normalised ('/'-separated,
+    no '.' or empty segments) and never leaving it (`reconciler.outputs_rules`);
+    `files` are glob patterns of the files to keep, () for all. `where` is the
+    section's place, FILE:LINE:COL.
+    """
+
+    path: str
+    files: tuple[str, ...] = ()
+    where: str = "<memory>:1:1"
+
+    def keeps(self, file_path: str) -> bool:
+        """Whether the generated file at `file_path` (below the folder) is kept."""
+        from reconciler.outputs_rules import keeps
+
+        return keeps(self.files, file_path)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "files": list(self.files)}
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluate:
+    """A manifest's `evaluate:` section: start an evaluation once the run SUCCEEDED.
+
+    `model` is the evaluation model to ask for (None: the API's default).
+    """
+
+    model: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {} if self.model is None else {"model": self.model}
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     """A valid GenerationRun manifest."""
 
@@ -49,6 +86,8 @@ class Manifest:
     file: str = "<memory>"
     line: int = 1
     column: int = 1
+    outputs: Outputs | None = None
+    evaluate: Evaluate | None = None
 
     @property
     def body(self) -> dict[str, Any]:

@@ -492,6 +492,7 @@ def validate_with_project(paths: Sequence[str], *, skip_non_manifests: bool = Fa
         cache=vcache.from_cli(),
         jobs=jobs_from_cli(),
         extra_models=project.extra_models,
+        root=project.root(),
     )
     result.diagnostics = [*project.diagnostics, *result.diagnostics]
     return result

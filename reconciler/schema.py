@@ -259,7 +259,12 @@ def _explain(err: Any) -> Iterator[SchemaProblem]:
     kind = err.validator
     value = err.instance
     name = _subject(path)
-    if "propertyNames" in err.absolute_schema_path:
+    custom = err.schema.get("x-error") if isinstance(err.schema, dict) else None
+    if custom and kind in ("oneOf", "anyOf", "not"):
+        # A rule between keys: the schema words it (`x-error`), placed on `x-error-key`.
+        key = tuple(err.schema.get("x-error-key", ()))
+        yield SchemaProblem((*path, *key), str(custom), on_key=bool(key))
+    elif "propertyNames" in err.absolute_schema_path:
         # The instance is the offending key; the path is the mapping's.
         yield SchemaProblem(
             (*path, value),
@@ -317,6 +322,10 @@ def _explain(err: Any) -> Iterator[SchemaProblem]:
             f"{name} {value!r} is not a valid name: use 1 to 63 lowercase letters, digits "
             "and '-', starting and ending with a letter or digit",
         )
+    elif kind == "pattern" and path[-2:] == ("outputs", "path") and isinstance(value, str):
+        from reconciler.outputs_rules import path_problem
+
+        yield SchemaProblem(path, path_problem(value) or f"{name}: {err.message}")
     elif kind == "pattern" and path and path[-1] == "spec_id":
         yield SchemaProblem(
             path,

@@ -54,11 +54,21 @@ MAX_PER_SHARD = 2_000
 _SUBDIR = f"validate-v{ENTRY_VERSION}"
 SCHEMA_NAME = "generation-run.schema.json"
 #: Modules whose source decides what a file's parse and schema check give.
-_DECIDING_MODULES = ("yamlsafe", "manifests", "matching", "validate", "schema", "vcache")
+_DECIDING_MODULES = (
+    "yamlsafe",
+    "manifests",
+    "matching",
+    "validate",
+    "schema",
+    "vcache",
+    "outputs_check",
+    "outputs_rules",
+)
 #: Libraries whose version may change what a file gives (the parser, the validator).
 _DECIDING_LIBRARIES = ("PyYAML", "jsonschema", "referencing")
 
-#: A cached manifest: name, spec, labels, line, column (of metadata.name), document index.
+#: A cached manifest: name, spec, labels, line, column (of metadata.name), document index,
+#: and its outputs/evaluate sections (`reconciler.outputs_check.cache_form`).
 Entry = dict[str, Any]
 
 
@@ -248,13 +258,20 @@ def _well_formed(entry: Any) -> bool:
 def _manifest_ok(m: Any) -> bool:
     return (
         isinstance(m, list)
-        and len(m) == 6
+        and len(m) == 7
         and isinstance(m[0], str)
         and isinstance(m[1], dict)
         and isinstance(m[2], dict)
         and all(isinstance(v, str) for v in m[2].values())
-        and all(isinstance(n, int) and not isinstance(n, bool) for n in m[3:])
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in m[3:6])
+        and _sections_ok(m[6])
     )
+
+
+def _sections_ok(sections: Any) -> bool:
+    from reconciler.outputs_check import cache_ok
+
+    return cache_ok(sections)
 
 
 def entry(documents: int, skipped: int, manifests: Iterable[list[Any]]) -> Entry:
