@@ -259,12 +259,7 @@ def _explain(err: Any) -> Iterator[SchemaProblem]:
     kind = err.validator
     value = err.instance
     name = _subject(path)
-    custom = err.schema.get("x-error") if isinstance(err.schema, dict) else None
-    if custom and kind in ("oneOf", "anyOf", "not"):
-        # A rule between keys: the schema words it (`x-error`), placed on `x-error-key`.
-        key = tuple(err.schema.get("x-error-key", ()))
-        yield SchemaProblem((*path, *key), str(custom), on_key=bool(key))
-    elif "propertyNames" in err.absolute_schema_path:
+    if "propertyNames" in err.absolute_schema_path:
         # The instance is the offending key; the path is the mapping's.
         yield SchemaProblem(
             (*path, value),
