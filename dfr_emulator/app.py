@@ -19,7 +19,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from dfr_emulator.config import EmulatorConfig, coerce_knobs, default_clock
-from dfr_emulator.faults import Dice, RateLimiter, Stats, retry_after_header
+from dfr_emulator.faults import (
+    WRITE_FAULTS,
+    Dice,
+    RateLimiter,
+    Stats,
+    WriteFaults,
+    retry_after_header,
+)
+from dfr_emulator.specs import SpecApi, SpecBook
 from dfr_emulator.store import (
     FAILED,
     SUCCEEDED,
@@ -29,7 +37,7 @@ from dfr_emulator.store import (
     Store,
     Timeline,
 )
-from dfr_emulator.validation import validate_body
+from dfr_emulator.validation import json_body, validate_body
 
 API_PREFIX = "/api/dataframer"
 ADMIN_PREFIX = "/_emulator"
@@ -45,7 +53,10 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("DELETE", rf"^{API_PREFIX}/runs/{_UUIDISH}/?$", "runs.delete"),
         ("POST", rf"^{API_PREFIX}/runs/{_UUIDISH}/cancel/?$", "runs.cancel"),
         ("GET", rf"^{API_PREFIX}/specs/?$", "specs.list"),
+        ("POST", rf"^{API_PREFIX}/specs/?$", "specs.create"),
         ("GET", rf"^{API_PREFIX}/specs/{_UUIDISH}/?$", "specs.get"),
+        ("PUT", rf"^{API_PREFIX}/specs/{_UUIDISH}/?$", "specs.update"),
+        ("DELETE", rf"^{API_PREFIX}/specs/{_UUIDISH}/?$", "specs.delete"),
     )
 )
 
@@ -124,6 +135,8 @@ class EmulatorApp:
         self.dice = Dice(config.seed)
         self.limiter = RateLimiter()
         self.stats = Stats()
+        self.specs = SpecBook(self.timeline, legacy=config.legacy)
+        self.spec_api = SpecApi(self.specs, self.store, self.dice, self.stats, self._take)
 
     # ----- settings --------------------------------------------------------
 
@@ -145,7 +158,7 @@ class EmulatorApp:
         return new
 
     def _take(self, counter: str) -> bool:
-        """Use up one of a count-down knob (`ambiguous_posts`, `fail_next`)."""
+        """Use up one of a count-down knob (`ambiguous_posts`, `fail_next`, ...)."""
         with self._lock:
             left: int = getattr(self._config, counter)
             if left <= 0:
@@ -192,19 +205,17 @@ class EmulatorApp:
         if self.dice.roll("failure", cfg.failure_rate):
             self.stats.injected("5xx")
             return self._server_error()
+        write = WRITE_FAULTS.get(kind)
+        if write is not None and write.before(self.dice, self.stats, cfg):
+            return self._server_error()
         try:
             reply = self._act(kind, route_args, query, request, cfg)
         except ApiProblem as problem:
             reply = Reply.json(problem.status, problem.payload)
-        if kind == "runs.create" and reply.status == 201:
-            if self._take("ambiguous_posts") or self.dice.roll(
-                "ambiguous", cfg.ambiguous_post_rate
-            ):
-                self.stats.injected("ambiguous_post")
-                return Reply(drop=True)
-            if self.dice.roll("post_5xx", cfg.post_5xx_after_create_rate):
-                self.stats.injected("post_5xx_after_create")
-                return self._server_error()
+        if write is not None and reply.status == write.success:
+            after = self._after_effect(write, cfg)
+            if after is not None:
+                return after
         if 200 <= reply.status < 300 and reply.body:
             reply = self._spoil(kind, reply, cfg)
         if self.dice.roll("hang", cfg.hang_rate):
@@ -226,6 +237,18 @@ class EmulatorApp:
             token.encode(), cfg.api_key.encode()
         ):
             return Reply.json(403, {"detail": "Invalid API key."})
+        return None
+
+    def _after_effect(self, write: WriteFaults, cfg: EmulatorConfig) -> Reply | None:
+        """A write that took effect loses its answer (dropped) or answers 5xx anyway."""
+        if self._take(write.lost_next) or self.dice.roll(
+            write.lost_dice, getattr(cfg, write.lost_rate)
+        ):
+            self.stats.injected(write.lost_stat)
+            return Reply(drop=True)
+        if self.dice.roll(write.after_dice, getattr(cfg, write.after_rate)):
+            self.stats.injected(write.after_stat)
+            return self._server_error()
         return None
 
     def _server_error(self) -> Reply:
@@ -264,13 +287,10 @@ class EmulatorApp:
             self.stats.run_event("deleted")
             return Reply(status=204)
         if kind == "specs.list":
-            return Reply.json(200, self._paged(self.store.specs(), query, request, cfg))
-        if kind == "specs.get":
-            spec = self.store.spec(args["id"], accept_any=cfg.accept_any_spec)
-            if spec is None:
-                raise ApiProblem(404, {"detail": "Not found."})
-            versions = query.get("include_versions", "").lower() in ("true", "1", "yes")
-            return Reply.json(200, self.store.render_spec(spec, include_versions=versions))
+            return Reply.json(200, self._paged(self.specs.list_items(), query, request, cfg))
+        if kind.startswith("specs."):
+            status, payload = self.spec_api.act(kind, args, query, request.body, cfg)
+            return Reply.json(status, payload)
         if kind == "method_not_allowed":
             return Reply.json(
                 405, {"detail": "Method not allowed."}, headers={"Allow": args["allow"]}
@@ -313,19 +333,11 @@ class EmulatorApp:
         }
 
     def _create(self, raw_body: bytes, cfg: EmulatorConfig) -> Reply:
-        if not raw_body.strip():
-            detail = [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]
-            raise ApiProblem(422, {"detail": detail})
-        try:
-            body = json.loads(raw_body)
-        except UnicodeDecodeError:
-            raise _json_invalid(0, "Invalid UTF-8") from None
-        except json.JSONDecodeError as exc:
-            raise _json_invalid(exc.pos, exc.msg) from None
-        errors = validate_body(body, legacy=cfg.legacy)
+        body, errors = json_body(raw_body)
+        errors = errors or validate_body(body, legacy=cfg.legacy)
         if errors:
             raise ApiProblem(422, {"detail": errors})
-        spec, version = self.store.resolve(body, accept_any=cfg.accept_any_spec)
+        spec, version = self.specs.resolve(body, accept_any=cfg.accept_any_spec)
         failing = self._take("fail_next") or self.dice.roll("fail_run", cfg.fail_rate)
         outcome = Outcome(
             status=FAILED if failing else SUCCEEDED,
@@ -396,6 +408,8 @@ class EmulatorApp:
                 return Reply.json(200, self.stats_snapshot())
             if method == "GET" and action == "runs":
                 return Reply.json(200, self.runs())
+            if method == "GET" and action == "specs":
+                return Reply.json(200, self.specs.all())
             if method == "GET" and action == "config":
                 return Reply.json(200, self.config.knobs())
             if method != "POST" or action not in _ADMIN_POSTS:
@@ -439,18 +453,6 @@ class EmulatorApp:
         if not self.store.delete(run_id):
             raise KeyError(f"no run {run_id} in the emulator")
         self.stats.run_event("forgotten")
-
-
-def _json_invalid(position: int, error: str) -> ApiProblem:
-    """FastAPI's 422 for a body that is not JSON: where the parser stopped, and why."""
-    item: dict[str, Any] = {
-        "type": "json_invalid",
-        "loc": ["body", position],
-        "msg": "JSON decode error",
-        "input": {},
-        "ctx": {"error": error},
-    }
-    return ApiProblem(422, {"detail": [item]})
 
 
 _ADMIN_POSTS = frozenset(

@@ -9,6 +9,7 @@ is a well-behaved API whose runs go PENDING -> PROCESSING -> SUCCEEDED.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,9 +33,29 @@ _RATE_FIELDS = (
     "garbage_rate",
     "missing_fields_rate",
     "unknown_status_rate",
+    "spec_fail_rate",
+    "spec_ambiguous_create_rate",
+    "spec_ambiguous_update_rate",
+    "spec_5xx_before_create_rate",
+    "spec_5xx_after_create_rate",
+    "spec_5xx_before_update_rate",
+    "spec_5xx_after_update_rate",
 )
-_SECONDS_FIELDS = ("pending_seconds", "processing_seconds", "latency", "hang_seconds")
-_COUNT_FIELDS = ("ambiguous_posts", "fail_next", "page_size")
+_SECONDS_FIELDS = (
+    "pending_seconds",
+    "processing_seconds",
+    "latency",
+    "hang_seconds",
+    "spec_processing_seconds",
+)
+_COUNT_FIELDS = (
+    "ambiguous_posts",
+    "fail_next",
+    "page_size",
+    "spec_fail_next",
+    "spec_ambiguous_creates",
+    "spec_ambiguous_updates",
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,19 @@ class EmulatorConfig:
       unknown_status_rate: share of run objects (create answers included, when they
         carry a status) whose `status` is replaced by `unknown_status_value`.
       unknown_status_value: the made-up status those runs show.
+
+    Specs made through the API (`POST /specs/`, `PUT /specs/{id}/`, see `specs`):
+      spec_processing_seconds: how long a new spec stays PROCESSING (lifecycle
+        seconds) before it is SUCCEEDED (version 1 generated) or FAILED (`error`).
+      spec_fail_rate / spec_fail_next / spec_fail_pattern: a new spec ends FAILED
+        by chance, for the next N creates (counts down), or when its name matches
+        the regular expression (`re.search`).
+      spec_ambiguous_create_rate / spec_ambiguous_creates, and the same for
+        updates: the write takes effect (spec stored, version appended), then the
+        connection drops without an answer, as `ambiguous_post_rate` does for runs.
+      spec_5xx_before_create_rate / spec_5xx_before_update_rate: answered
+        500/502/503 without acting. spec_5xx_after_create_rate /
+        spec_5xx_after_update_rate: carried out, then answered 500/502/503.
     """
 
     port: int = 0
@@ -132,6 +166,49 @@ class EmulatorConfig:
     unknown_status_rate: float = 0.0
     unknown_status_value: str = "QUEUED"
 
+    spec_processing_seconds: float = field(
+        default=3.0,
+        metadata={"help": "seconds a new spec stays PROCESSING before SUCCEEDED or FAILED"},
+    )
+    spec_fail_rate: float = field(
+        default=0.0, metadata={"help": "share of new specs that end FAILED (with an error)"}
+    )
+    spec_fail_next: int = field(
+        default=0, metadata={"help": "the next N new specs end FAILED (counts down)"}
+    )
+    spec_fail_pattern: str | None = field(
+        default=None,
+        metadata={"help": "new specs whose name matches this regular expression end FAILED"},
+    )
+    spec_ambiguous_create_rate: float = field(
+        default=0.0,
+        metadata={"help": "share of spec creates that take effect, then drop the connection"},
+    )
+    spec_ambiguous_creates: int = field(
+        default=0,
+        metadata={"help": "the next N spec creates take effect, then drop the connection"},
+    )
+    spec_ambiguous_update_rate: float = field(
+        default=0.0,
+        metadata={"help": "share of spec updates that take effect, then drop the connection"},
+    )
+    spec_ambiguous_updates: int = field(
+        default=0,
+        metadata={"help": "the next N spec updates take effect, then drop the connection"},
+    )
+    spec_5xx_before_create_rate: float = field(
+        default=0.0, metadata={"help": "share of spec creates answered 5xx without acting"}
+    )
+    spec_5xx_after_create_rate: float = field(
+        default=0.0, metadata={"help": "share of spec creates that take effect, then answer 5xx"}
+    )
+    spec_5xx_before_update_rate: float = field(
+        default=0.0, metadata={"help": "share of spec updates answered 5xx without acting"}
+    )
+    spec_5xx_after_update_rate: float = field(
+        default=0.0, metadata={"help": "share of spec updates that take effect, then answer 5xx"}
+    )
+
     def __post_init__(self) -> None:
         # Fail at construction, so a bad flag or configure() body is refused whole.
         if not 0 <= self.port <= 65535:
@@ -156,6 +233,11 @@ class EmulatorConfig:
             raise ValueError(f"status_spelling must be one of {', '.join(STATUS_SPELLINGS)}")
         if not self.unknown_status_value:
             raise ValueError("unknown_status_value must be non-empty")
+        if self.spec_fail_pattern is not None:
+            try:
+                re.compile(self.spec_fail_pattern)
+            except re.error as exc:
+                raise ValueError(f"spec_fail_pattern is not a regular expression: {exc}") from None
 
     @property
     def running_status(self) -> str:

@@ -15,6 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -59,6 +60,70 @@ class Dice:
             return self._stream(kind).sample(list(options), k)
 
 
+@dataclass(frozen=True)
+class WriteFaults:
+    """The knobs of one paid, non-idempotent write: what makes it lose its answer or 5xx.
+
+    Fields name `EmulatorConfig` knobs (`lost_next` counts down, the others are
+    rates), the dice streams they draw from and the `injected` counters they
+    bump. A lost answer and a 5xx "after" hit a write that took effect (answered
+    `success`); a 5xx "before" refuses it untouched.
+    """
+
+    success: int
+    lost_next: str
+    lost_rate: str
+    after_rate: str
+    lost_dice: str
+    after_dice: str
+    lost_stat: str
+    after_stat: str
+    before_rate: str | None = None
+    before_stat: str = ""
+
+    def before(self, dice: Dice, stats: Stats, config: Any) -> bool:
+        """Whether to answer 5xx before acting (then counted as injected)."""
+        if self.before_rate is None or not dice.roll(
+            self.before_stat, getattr(config, self.before_rate)
+        ):
+            return False
+        stats.injected(self.before_stat)
+        return True
+
+
+def _spec_write(success: int, verb: str) -> WriteFaults:
+    return WriteFaults(
+        success=success,
+        lost_next=f"spec_ambiguous_{verb}s",
+        lost_rate=f"spec_ambiguous_{verb}_rate",
+        after_rate=f"spec_5xx_after_{verb}_rate",
+        lost_dice=f"spec_{verb}_lost",
+        after_dice=f"spec_{verb}_5xx_after",
+        lost_stat=f"spec_{verb}_lost",
+        after_stat=f"spec_{verb}_5xx_after",
+        before_rate=f"spec_5xx_before_{verb}_rate",
+        before_stat=f"spec_{verb}_5xx_before",
+    )
+
+
+#: Route kind -> its write faults. The run create's dice and counter names are
+#: the historical ones, so seeded tests keep seeing the same decisions.
+WRITE_FAULTS: dict[str, WriteFaults] = {
+    "runs.create": WriteFaults(
+        success=201,
+        lost_next="ambiguous_posts",
+        lost_rate="ambiguous_post_rate",
+        after_rate="post_5xx_after_create_rate",
+        lost_dice="ambiguous",
+        after_dice="post_5xx",
+        lost_stat="ambiguous_post",
+        after_stat="post_5xx_after_create",
+    ),
+    "specs.create": _spec_write(201, "create"),
+    "specs.update": _spec_write(200, "update"),
+}
+
+
 class RateLimiter:
     """At most `limit` admitted requests in any sliding 1-second window.
 
@@ -101,7 +166,8 @@ class Stats:
 
     `requests` is keyed by route kind, which fixes the method for every API
     route: runs.create (POST), runs.get (GET), runs.list (GET), runs.cancel
-    (POST), runs.delete (DELETE), specs.get, specs.list (GET); plus
+    (POST), runs.delete (DELETE), specs.get, specs.list (GET), specs.create
+    (POST), specs.update (PUT), specs.delete (DELETE); plus
     `unknown` (no such path) and `method_not_allowed`. `requests_by_method`
     counts the same requests by HTTP method. Admin requests are counted apart.
     """
@@ -117,6 +183,7 @@ class Stats:
             self._responses: collections.Counter[str] = collections.Counter()
             self._injected: collections.Counter[str] = collections.Counter()
             self._runs: collections.Counter[str] = collections.Counter()
+            self._specs: collections.Counter[str] = collections.Counter()
             self._admin = 0
 
     def request(self, method: str, kind: str) -> None:
@@ -136,6 +203,10 @@ class Stats:
         with self._lock:
             self._runs[event] += 1
 
+    def spec_event(self, event: str) -> None:
+        with self._lock:
+            self._specs[event] += 1
+
     def admin(self) -> None:
         with self._lock:
             self._admin += 1
@@ -153,5 +224,8 @@ class Stats:
                 "runs_canceled": self._runs["canceled"],
                 "runs_deleted": self._runs["deleted"],
                 "runs_forgotten": self._runs["forgotten"],
+                "specs_created": self._specs["created"],
+                "specs_updated": self._specs["updated"],
+                "specs_deleted": self._specs["deleted"],
                 "admin_requests": self._admin,
             }

@@ -64,7 +64,7 @@ class SeedSpec:
     name: str
     status: str
     versions: int
-    description: str
+    description: str | None
     dataset_id: str | None
     dataset_name: str | None
     dataset_type: str

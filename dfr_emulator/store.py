@@ -1,4 +1,4 @@
-"""The emulator's world: specs and runs in memory, and the run lifecycle.
+"""The emulator's runs in memory and their lifecycle (specs: `specs.py`).
 
 A run's status is never stored as it moves; it is computed from the clock each
 time the run is read (PENDING for `pending_seconds`, PROCESSING for
@@ -8,7 +8,7 @@ a run are stored: its creation, a cancel, a forced status from a test.
 
 Objects are rendered in the store's mode, fixed when it is made: as the
 official SDK's models name them (default), or as the old reference page shows
-them (`legacy`). See `Spec.render` and `Store._render`.
+them (`legacy`). See `Store._render`.
 
 All public methods are thread-safe (one lock; every call is short).
 """
@@ -21,16 +21,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dfr_emulator.seeds import (
-    ANY_SPEC_VERSIONS,
-    SEED_SPECS,
-    SPEC_RUNTIME_PARAMS,
-    SeedSpec,
-    price_per_sample,
-)
+from dfr_emulator.seeds import price_per_sample
 from dfr_emulator.validation import legacy_runtime_params, runtime_params
+
+if TYPE_CHECKING:
+    from dfr_emulator.specs import Spec
 
 PENDING = "PENDING"
 PROCESSING = "PROCESSING"
@@ -42,25 +39,6 @@ CANCELABLE = frozenset({PENDING, PROCESSING, "IN_PROGRESS"})
 
 #: `list` leaves these out, as the API does.
 LIST_OMITTED = ("generated_files", "runtime_params")
-
-#: Keys of a spec list item (the SDK's SpecListResponseItem).
-SPEC_LIST_FIELDS = (
-    "id",
-    "name",
-    "status",
-    "description",
-    "dataset_id",
-    "dataset_name",
-    "dataset_type",
-    "created_at",
-)
-
-#: `content_unavailable_reason` of a spec whose YAML is in the customer's cloud.
-IN_DATA_PLANE = "spec_content_in_data_plane"
-
-#: Wall-clock date the seed specs claim they were made on (fixed: stable output).
-_SEED_EPOCH = datetime(2025, 11, 3, 9, 30, tzinfo=timezone.utc).timestamp()
-
 
 class ApiProblem(Exception):
     """A request the API refuses: HTTP status and JSON payload to answer with."""
@@ -112,97 +90,6 @@ class Timeline:
 
     def wall(self, t: float) -> float:
         return self._wall_origin + t
-
-
-@dataclass
-class Spec:
-    seed: SeedSpec
-    created_at: float
-
-    @property
-    def id(self) -> str:
-        return self.seed.id
-
-    @property
-    def versions(self) -> int:
-        """How many versions a run may name: a spec has none until it SUCCEEDED."""
-        return self.seed.versions if self.seed.status == SUCCEEDED else 0
-
-    def render(self, *, include_versions: bool = False, legacy: bool = False) -> dict[str, Any]:
-        """The spec as `GET /specs/{id}/` answers it (the SDK's SpecRetrieveResponse)."""
-        if legacy:
-            return self._render_legacy(include_versions=include_versions)
-        seed = self.seed
-        latest = self.versions
-        out: dict[str, Any] = {
-            **self._common(),
-            "updated_at": iso(self._version_time(max(latest, 1))),
-            "created_by_email": seed.created_by_email,
-            "error": seed.error if seed.status == FAILED else None,
-            "runtime_params": dict(SPEC_RUNTIME_PARAMS),
-        }
-        out.update(self._content(latest))
-        if seed.data_plane and latest:
-            out["content_unavailable_reason"] = IN_DATA_PLANE
-        if include_versions:
-            out["versions"] = [
-                {**self._content(v), "created_at": iso(self._version_time(v))}
-                for v in range(1, latest + 1)
-            ]
-        return out
-
-    def list_item(self, *, legacy: bool = False) -> dict[str, Any]:
-        """The spec as `GET /specs/` lists it (the SDK's SpecListResponseItem)."""
-        if legacy:
-            return self._render_legacy(include_versions=False)
-        full = self.render()
-        return {name: full[name] for name in SPEC_LIST_FIELDS}
-
-    def _content(self, version: int) -> dict[str, Any]:
-        """`content_yaml` and `content_location` of `version` (0: none yet)."""
-        if not version:
-            return {"content_yaml": None, "content_location": None}
-        if self.seed.data_plane:
-            return {"content_yaml": None, "content_location": self.seed.content_location(version)}
-        return {"content_yaml": self.seed.content_yaml(version), "content_location": None}
-
-    def _render_legacy(self, *, include_versions: bool) -> dict[str, Any]:
-        seed = self.seed
-        out: dict[str, Any] = {
-            **self._common(),
-            "updated_at": iso(self._version_time(seed.versions)),
-            "latest_version": seed.versions,
-        }
-        if seed.error is not None:
-            out["error"] = seed.error
-        if include_versions:
-            out["versions"] = [
-                {
-                    "version": v,
-                    "status": SUCCEEDED if v < seed.versions else seed.status,
-                    "created_at": iso(self._version_time(v)),
-                }
-                for v in range(1, seed.versions + 1)
-            ]
-        return out
-
-    def _common(self) -> dict[str, Any]:
-        """The fields both shapes of a spec carry, alike."""
-        seed = self.seed
-        return {
-            "id": seed.id,
-            "name": seed.name,
-            "status": seed.status,
-            "description": seed.description,
-            "dataset_id": seed.dataset_id,
-            "dataset_name": seed.dataset_name,
-            "dataset_type": seed.dataset_type,
-            "created_at": iso(self.created_at),
-        }
-
-    def _version_time(self, version: int) -> float:
-        # Each version a day after the previous one.
-        return self.created_at + (version - 1) * 86400.0
 
 
 @dataclass
@@ -263,66 +150,8 @@ class Store:
         self._timeline = timeline
         self.legacy = legacy
         self._lock = threading.RLock()
-        self._specs: dict[str, Spec] = {}
-        for index, seed in enumerate(SEED_SPECS):
-            self._specs[seed.id] = Spec(seed, _SEED_EPOCH + index * 3600.0)
         self._runs: dict[str, Run] = {}  # insertion order is creation order
         self._seq = 0
-
-    # ----- specs -----------------------------------------------------------
-
-    def spec(self, spec_id: str, *, accept_any: bool = False) -> Spec | None:
-        with self._lock:
-            found = self._specs.get(spec_id.lower())
-            if found is None and accept_any and _is_uuid(spec_id):
-                # Made up on first use and kept, so it shows in the list afterwards.
-                key = spec_id.lower()
-                seed = SeedSpec(
-                    id=key,
-                    name=f"spec-{key[:8]}",
-                    status=SUCCEEDED,
-                    versions=ANY_SPEC_VERSIONS,
-                    description="Spec made up by the emulator (accept_any_spec).",
-                    dataset_id=str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
-                    dataset_name=f"dataset-{key[:8]}",
-                    dataset_type="SINGLE_FILE",
-                )
-                found = self._specs[key] = Spec(seed, _SEED_EPOCH)
-            return found
-
-    def specs(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [spec.list_item(legacy=self.legacy) for spec in self._specs.values()]
-
-    def render_spec(self, spec: Spec, *, include_versions: bool) -> dict[str, Any]:
-        return spec.render(include_versions=include_versions, legacy=self.legacy)
-
-    def resolve(self, body: dict[str, Any], *, accept_any: bool) -> tuple[Spec, int]:
-        """The spec and version a valid create body asks for, or ApiProblem(400)."""
-        spec_id = str(body["spec_id"])
-        spec = self.spec(spec_id, accept_any=accept_any)
-        if spec is None:
-            raise ApiProblem(400, {"detail": f"Spec {spec_id} not found"})
-        if spec.seed.status != SUCCEEDED:
-            raise ApiProblem(
-                400,
-                {
-                    "detail": "Spec must be in SUCCEEDED status "
-                    f"(spec {spec_id} is {spec.seed.status})"
-                },
-            )
-        version = body.get("spec_version")
-        if version is None:
-            return spec, spec.versions
-        if not 1 <= int(version) <= spec.versions:
-            raise ApiProblem(
-                400,
-                {
-                    "detail": f"Spec version {version} does not exist for spec {spec.id} "
-                    f"(versions 1..{spec.versions})"
-                },
-            )
-        return spec, int(version)
 
     # ----- runs ------------------------------------------------------------
 
@@ -402,6 +231,11 @@ class Store:
     def delete(self, run_id: str) -> bool:
         with self._lock:
             return self._runs.pop(run_id.lower(), None) is not None
+
+    def runs_of(self, spec_id: str) -> tuple[str, ...]:
+        """Ids of the runs made from spec `spec_id`, oldest first."""
+        with self._lock:
+            return tuple(run.id for run in self._runs.values() if run.spec.id == spec_id.lower())
 
     def force_status(self, run_id: str, status: str, reason: str | None) -> None:
         with self._lock:
@@ -502,9 +336,3 @@ class Store:
         return out
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) == 36

@@ -147,7 +147,7 @@ def _validator(legacy: bool) -> Validator:
     strict = validators.extend(Draft202012Validator, type_checker=checker)  # type: ignore[no-untyped-call]
     document = schema_document()
     defs = dict(document["$defs"])
-    spec = dict(defs["spec"])
+    spec = api_body_schema(defs["spec"])
     if legacy:
         defs["model"] = defs["legacy_model"]
         props = spec["properties"]
@@ -161,6 +161,24 @@ def _validator(legacy: bool) -> Validator:
     schema = {"$schema": document.get("$schema"), "$defs": defs, "$ref": "#/$defs/spec"}
     validator: Validator = strict(schema)
     return validator
+
+
+#: Keys of a manifest's `spec` that dfr resolves itself and never sends.
+MANIFEST_ONLY_KEYS = ("spec_ref",)
+
+
+def api_body_schema(manifest_spec: dict[str, Any]) -> dict[str, Any]:
+    """The API's create body from the manifest's `spec`: `spec_id` required, no `spec_ref`.
+
+    (A manifest may name its spec by `spec_ref` instead; the rules tying the two
+    together are the manifest's, not the API's.)
+    """
+    spec = {key: value for key, value in manifest_spec.items() if key != "allOf"}
+    props = spec["properties"]
+    spec["properties"] = {k: v for k, v in props.items() if k not in MANIFEST_ONLY_KEYS}
+    required = [name for name in spec.get("required", []) if name != "spec_id"]
+    spec["required"] = ["spec_id", *required]
+    return spec
 
 
 def validate_body(body: object, *, legacy: bool = False) -> list[dict[str, Any]]:
@@ -195,6 +213,29 @@ def validate_body(body: object, *, legacy: bool = False) -> list[dict[str, Any]]
     items = [i for i in items if i["type"] not in _RANGE_ERRORS or tuple(i["loc"]) not in type_locs]
     items.sort(key=lambda i: [str(part) for part in i["loc"]])
     return items
+
+
+def json_body(raw: bytes) -> tuple[Any, list[dict[str, Any]]]:
+    """A request's JSON body, or FastAPI's 422 items for one that is empty or not JSON."""
+    if not raw.strip():
+        return None, [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]
+    try:
+        return json.loads(raw), []
+    except UnicodeDecodeError:
+        return None, [_json_invalid(0, "Invalid UTF-8")]
+    except json.JSONDecodeError as exc:
+        return None, [_json_invalid(exc.pos, exc.msg)]
+
+
+def _json_invalid(position: int, error: str) -> dict[str, Any]:
+    """FastAPI's item for a body that is not JSON: where the parser stopped, and why."""
+    return {
+        "type": "json_invalid",
+        "loc": ["body", position],
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": error},
+    }
 
 
 def _choices(values: Sequence[Any]) -> str:
