@@ -141,6 +141,10 @@ def _segment_problem(pattern: str, segment: str) -> str | None:
         )
     if _class_problem(segment):
         return f"pattern {pattern!r} has a '[' without its closing ']' (or an empty class '[]')"
+    try:
+        re.compile(_translate_segment(segment))
+    except re.error:
+        return f"pattern {pattern!r} has a character range that runs backwards (write '[a-z]')"
     return None
 
 
@@ -163,7 +167,7 @@ def _class_end(segment: str, start: int) -> int:
     As in fnmatch: a `]` right after `[` or `[!` is a member, not the end.
     """
     i = start + 1
-    if i < len(segment) and segment[i] in "!^":
+    if i < len(segment) and segment[i] == "!":
         i += 1
     if i < len(segment) and segment[i] == "]":
         i += 1
@@ -198,7 +202,7 @@ def _translate_segment(segment: str) -> str:
         elif char == "[" and _class_end(segment, i) > 0:
             end = _class_end(segment, i)
             body = segment[i + 1 : end]
-            negate = body[:1] in ("!", "^")
+            negate = body[:1] == "!"
             members = re.escape(body[1:] if negate else body).replace(r"\-", "-")
             out.append(f"[^/{members}]" if negate else f"[{members}]")
             i = end
