@@ -21,7 +21,9 @@ runs and settings to other processes. Seed spec ids are in
 
 Modules: `config` (settings), `seeds` (built-in specs, prices), `validation`
 (create-body checks from the manifest schema, `runtime_params` and the
-service's defaults), `store` (specs, runs, lifecycle, rendering per mode),
+service's defaults), `specs` (specs: built-in and made through the API, their
+versions and lifecycle), `spec_content` (spec bodies and YAML), `store` (runs,
+lifecycle, rendering per mode),
 `faults` (seeded decisions, rate limiter, counters), `app` (routes, auth,
 fault injection), `server` (HTTP and the `Emulator` object).
 

@@ -350,6 +350,16 @@ class Emulator:
         """Every run as `GET /runs/{id}/` shows it (no faults), newest first."""
         return self._app.runs()
 
+    def specs(self) -> list[dict[str, Any]]:
+        """Every spec as `GET /specs/{id}/?include_versions=true` shows it (no faults),
+        oldest first. Also `GET /_emulator/specs`."""
+        return self._app.specs.all()
+
+    def spec(self, spec_id: str) -> dict[str, Any] | None:
+        """One spec with its versions, as `GET` shows it without faults, or None if unknown."""
+        found = self._app.specs.get(spec_id)
+        return None if found is None else self._app.specs.render(found, include_versions=True)
+
     def run(self, run_id: str) -> dict[str, Any] | None:
         """One run as `GET` shows it without faults, or None if unknown."""
         return self._app.store.get(run_id, self._app.config.running_status)
@@ -376,7 +386,8 @@ class Emulator:
 
     def stats(self) -> dict[str, Any]:
         """Counters: requests per route kind, responses per status, injected
-        faults, runs created/canceled/deleted/forgotten. Also `GET /_emulator/stats`."""
+        faults, runs created/canceled/deleted/forgotten, specs created/updated/deleted.
+        Also `GET /_emulator/stats`."""
         return self._app.stats_snapshot()
 
     def reset_stats(self) -> None:

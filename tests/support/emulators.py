@@ -27,11 +27,19 @@ from dfr_emulator import Emulator, EmulatorConfig, seeds
 #: The API key of every test's emulator and dfr; it must never reach an output or a file.
 KEY = "dfr-test-key-8e1f4c2a5b"
 #: Fast enough to finish within a few polls, slow enough to be seen PENDING first.
-FAST: dict[str, Any] = {"pending_seconds": 0.05, "processing_seconds": 0.15}
+FAST: dict[str, Any] = {
+    "pending_seconds": 0.05,
+    "processing_seconds": 0.15,
+    "spec_processing_seconds": 0.1,
+}
 SEED = 3
 #: An emulator process's runs finish ~1 s after creation: long enough to kill apply
 #: while it waits.
-LIFECYCLE: dict[str, Any] = {"pending_seconds": 0.3, "processing_seconds": 0.6}
+LIFECYCLE: dict[str, Any] = {
+    "pending_seconds": 0.3,
+    "processing_seconds": 0.6,
+    "spec_processing_seconds": 0.6,
+}
 
 #: Runs that stay PENDING for the whole test (to replace or cancel an unfinished run).
 SLOW: dict[str, Any] = {"pending_seconds": 60.0, "processing_seconds": 60.0}
@@ -105,6 +113,11 @@ class EmulatorProcess:
 
     def runs(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._admin("GET", "runs")
+        return result
+
+    def specs(self) -> list[dict[str, Any]]:
+        """Every spec with its versions, oldest first (`GET /_emulator/specs`)."""
+        result: list[dict[str, Any]] = self._admin("GET", "specs")
         return result
 
     def configure(self, **knobs: Any) -> None:
