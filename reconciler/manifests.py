@@ -103,6 +103,61 @@ class Manifest:
     def where(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
 
+    @property
+    def spec_ref(self) -> SpecRef | None:
+        """`spec.spec_ref` parsed: the Spec manifest (or adopted spec) this run uses."""
+        return SpecRef.parse(self.spec.get("spec_ref"))
+
+
+@dataclass(frozen=True, slots=True)
+class SpecRef:
+    """A run's `spec_ref: {name, version}`: a spec by its unique name; version None = latest."""
+
+    name: str
+    version: int | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> SpecRef | None:
+        if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
+            return None
+        version = value.get("version", "latest")
+        return cls(value["name"], version if isinstance(version, int) else None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "version": "latest" if self.version is None else self.version}
+
+
+@dataclass(frozen=True, slots=True)
+class SpecManifest:
+    """A valid `kind: Spec` manifest (loaded by `reconciler.specs_check`).
+
+    `body` holds the create options as written (`objectives` or `dataset_id`,
+    `description`, ...); `content` the editable content (the manifest's
+    `content:`, or what its `content_file:` holds, read at load time), None
+    when left out; `source` is the file's display path.
+    """
+
+    name: str
+    body: dict[str, Any]
+    content: dict[str, Any] | None = None
+    content_file: str | None = None
+    file: str = "<memory>"
+    line: int = 1
+    column: int = 1
+    source: str = "<memory>"
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+    @property
+    def create_body(self) -> dict[str, Any]:
+        """The body of `POST /api/dataframer/specs/`: `objectives` is sent as
+        `generation_objectives`, the name first."""
+        from reconciler.specs_check import create_body
+
+        return create_body(self.name, self.body)
+
 
 def request_body(spec: Mapping[str, Any]) -> dict[str, Any]:
     """`spec` with its keys in the schema's order (stable plans and digests), unknown ones last."""

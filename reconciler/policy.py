@@ -209,18 +209,23 @@ def unpinned_version(file: str, doc: Document, manifest: Manifest) -> list[Diagn
     """A warning for a manifest without spec_version: it follows the spec's latest version."""
     if "spec_version" in manifest.spec:
         return []
-    line, col = position(key_node_of(doc.node, ("spec", "spec_id")))
+    ref = manifest.spec_ref  # spec_ref: {name, version}: unpinned when version is latest
+    if ref is not None and ref.version is not None:
+        return []
+    path: tuple[str, ...] = ("spec", "spec_ref", "version") if ref else ("spec", "spec_id")
+    pin = "set spec_ref.version to N" if ref else "pin it with 'spec_version: N' under spec"
+    line, col = position(key_node_of(doc.node, path))
     return [
         diag.warning(
-            "spec.spec_version is not set, so the run uses the spec's latest version at "
+            f"{'spec.spec_ref.version is latest' if ref else 'spec.spec_version is not set'}"
+            ", so the run uses the spec's latest version at "
             "submission time and the same manifest can produce different data later; "
-            "pin it with 'spec_version: N' under spec (`dfr plan --refresh` checks that "
-            "the version exists)",
+            f"{pin} (`dfr plan --refresh` checks that the version exists)",
             file,
             line,
             col,
             code="unpinned-version",
-            path=("spec", "spec_id"),
+            path=path,
         )
     ]
 

@@ -259,7 +259,15 @@ def _explain(err: Any) -> Iterator[SchemaProblem]:
     kind = err.validator
     value = err.instance
     name = _subject(path)
-    if "propertyNames" in err.absolute_schema_path:
+    custom = err.schema.get("x-error") if isinstance(err.schema, dict) else None
+    if custom and kind in ("oneOf", "anyOf", "not"):
+        # A rule between keys: the schema words it (`x-error`), placed on `x-error-key`;
+        # about a mapping only (another value has its own type error).
+        key = tuple(err.schema.get("x-error-key", ()))
+        about_keys = "required" in json.dumps(err.schema[kind])
+        if isinstance(value, dict) or not about_keys:
+            yield SchemaProblem((*path, *key), str(custom), on_key=bool(key))
+    elif "propertyNames" in err.absolute_schema_path:
         # The instance is the offending key; the path is the mapping's.
         yield SchemaProblem(
             (*path, value),

@@ -19,7 +19,7 @@ warns about them; they are part of the validation cache's key.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -29,6 +29,7 @@ from reconciler.diagnostics import Diagnostic
 from reconciler.manifests import (
     Manifest,
     SourceFile,
+    SpecManifest,
     claims_manifest,
     discover,
     looks_like_manifest,
@@ -37,6 +38,7 @@ from reconciler.manifests import (
     read_documents,
 )
 from reconciler.matching import revisions_on
+from reconciler.specs_check import SpecClaim, check_spec_document, is_spec_document
 from reconciler.yamlsafe import Document, key_node_of, locate, position, yaml11_reading
 
 if TYPE_CHECKING:
@@ -59,6 +61,9 @@ class _Claim:
 class ValidationResult:
     manifests: list[Manifest] = field(default_factory=list)
     names: list[_Claim] = field(default_factory=list)
+    # `kind: Spec` manifests and every Spec document's name (reconciler.specs_check).
+    specs: list[SpecManifest] = field(default_factory=list)
+    spec_claims: list[SpecClaim] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: int = 0
     documents: int = 0
@@ -108,6 +113,7 @@ def validate_paths(
     parallel_min: int = PARALLEL_MIN_FILES,
     extra_models: Sequence[str] = (),
     root: str | os.PathLike[str] | None = None,
+    known_specs: Callable[[], Collection[str]] | None = None,
 ) -> ValidationResult:
     """Read and check everything under `paths`; never raises for bad input.
 
@@ -117,6 +123,8 @@ def validate_paths(
     least `parallel_min` files to parse, forked worker processes parse and
     check them; the result is the same, in the same order, as with one job.
     `extra_models` (dfr.yaml's) are allowed beside the schema's models.
+    `known_specs` gives the spec names state records (adopted specs), asked
+    only when a run's `spec_ref` names no Spec manifest.
     `root` (the project root) is where `outputs.path` folders are resolved
     (`reconciler.outputs_check`); without it only the written paths are compared.
     """
@@ -133,6 +141,7 @@ def validate_paths(
     if cache is not None:
         cache.flush()
     _check_unique_names(result)
+    _check_specs(result, known_specs, root)
     result.diagnostics.extend(outputs_check.check_all(result.manifests, root))
     result.diagnostics = diag.sort(result.diagnostics)
     return result
@@ -207,6 +216,8 @@ class _Outcome(NamedTuple):
     skipped: int
     manifests: list[Manifest]
     indexes: list[int]  # each valid manifest's document index
+    specs: list[SpecManifest] = []  # noqa: RUF012 - never mutated (a NamedTuple default)
+    spec_claims: list[SpecClaim] = []  # noqa: RUF012
 
 
 def _strict(source: SourceFile, skip_non_manifests: bool) -> bool:
@@ -256,9 +267,12 @@ def _validate_file(
     result.diagnostics.extend(outcome.diagnostics)
     result.names.extend(outcome.names)
     result.manifests.extend(outcome.manifests)
+    result.specs.extend(outcome.specs)
+    result.spec_claims.extend(outcome.spec_claims)
     result.documents += outcome.documents
     result.skipped += outcome.skipped
-    if cache is not None and outcome.clean:
+    # A file with Spec documents is not cached: its content files may change alone.
+    if cache is not None and outcome.clean and not outcome.spec_claims:
         from reconciler.vcache import entry
 
         assert read.key is not None
@@ -296,6 +310,8 @@ def _examine(
         part.skipped,
         part.manifests,
         [doc.index for doc, _ in valid],
+        part.specs,
+        part.spec_claims,
     )
 
 
@@ -443,6 +459,10 @@ def _check_documents(
         if doc.value is None:  # an empty document, e.g. after a trailing '---'
             continue
         result.documents += 1
+        if is_spec_document(doc.value):  # kind: Spec, checked by reconciler.specs_check
+            spec = check_spec_document(source, doc, result.diagnostics, result.spec_claims)
+            result.specs.extend([spec] if spec is not None else [])
+            continue
         if not claims_manifest(doc.value):
             if strict:
                 result.diagnostics.append(_not_a_manifest(source, doc))
@@ -648,3 +668,21 @@ def _check_unique_names(result: ValidationResult) -> None:
         )
     if clashing:
         result.manifests = [m for m in result.manifests if m.name not in clashing]
+
+
+def _check_specs(
+    result: ValidationResult,
+    known_specs: Callable[[], Collection[str]] | None,
+    root: str | os.PathLike[str] | None,
+) -> None:
+    """Content files read; Spec names unique among Spec manifests; each run's
+    spec_ref names a spec (reconciler.specs_check)."""
+    from reconciler.specs_check import check_refs, duplicates, load_content_files, unique_names
+
+    result.specs, problems = load_content_files(result.specs, root)
+    result.diagnostics.extend(problems)
+    result.diagnostics.extend(unique_names(result.spec_claims))
+    taken = duplicates(result.spec_claims)
+    result.specs = [s for s in result.specs if s.name not in taken]
+    refs = check_refs(result.manifests, result.specs, known_specs, result.spec_claims)
+    result.diagnostics.extend(refs)

@@ -7,6 +7,13 @@
 `schemas/project.schema.json` (dfr.yaml) repeats the manifest's `$defs/model`
 so that it stands alone; this script keeps that copy equal too.
 
+`schemas/spec.schema.json` (`kind: Spec` manifests) takes its create options
+from the SDK's `SpecCreateParams` the same way: every field but `name` (the
+manifest's `metadata.name`), `generation_objectives` spelled `objectives`,
+with its JSON type, enum (`spec_generation_model_name`'s model list) and
+docstring. What stays hand-written there: `content`, `content_file`, the
+rules between fields (`allOf`) and the envelope.
+
 The official SDK (`pydataframer`, generated from the service's OpenAPI spec) is
 the oracle for the create-run body. From its `RunCreateParams` this script takes:
 
@@ -43,6 +50,16 @@ from typing_extensions import NotRequired, Required
 
 SCHEMA = Path(__file__).resolve().parent.parent / "reconciler/schemas/generation-run.schema.json"
 PROJECT_SCHEMA = SCHEMA.with_name("project.schema.json")
+SPEC_SCHEMA = SCHEMA.with_name("spec.schema.json")
+#: SpecCreateParams' fields as a Spec manifest spells them (None: not in `spec:`).
+SPEC_FIELD_NAMES: dict[str, str | None] = {"name": None, "generation_objectives": "objectives"}
+#: Hand-written keys of a Spec manifest's `spec:` that come after the SDK's options.
+SPEC_OWN_FIELDS = ("content", "content_file")
+SPEC_SOURCES = ("objectives", "dataset_id")
+#: Run fields the SDK requires that a manifest may replace with another key
+#: (`spec_ref` names a Spec manifest instead of `spec_id`; the schema's `allOf`
+#: says "exactly one of" in its own words).
+REQUIRED_ALTERNATIVES = {"spec_id": "spec_ref"}
 MODEL_FIELDS = ("generation_model", "outline_model", "revision_model")
 #: Manifest-only wording kept over the SDK's docstring (the SDK's text is appended).
 _REQUIRED_NOTE = {
@@ -141,7 +158,7 @@ def regenerate(schema: dict[str, Any], facts: dict[str, Any]) -> tuple[dict[str,
     spec = defs["spec"]
     props: dict[str, Any] = spec["properties"]
     for name in props:
-        if name not in facts["fields"]:
+        if name not in facts["fields"] and name not in REQUIRED_ALTERNATIVES.values():
             notes.append(f"field {name!r} is in the schema but not in the SDK's RunCreateParams")
     for name, kind in facts["fields"].items():
         prop = props.setdefault(name, {})
@@ -162,7 +179,56 @@ def regenerate(schema: dict[str, Any], facts: dict[str, Any]) -> tuple[dict[str,
         else:
             prop.pop("deprecated", None)
         prop.pop("default", None)  # defaults belong to the API and change with it
-    spec["required"] = [name for name in props if name in facts["required"]]
+    spec["required"] = [
+        name
+        for name in props
+        if name in facts["required"] and REQUIRED_ALTERNATIVES.get(name) not in props
+    ]
+    return out, notes
+
+
+def spec_sdk_facts() -> dict[str, Any]:
+    """What the SDK says about the create-spec body: fields, types, docs."""
+    from dataframer.types.dataframer.spec_create_params import SpecCreateParams
+
+    hints = typing.get_type_hints(SpecCreateParams, include_extras=True)
+    docs = field_docs(SpecCreateParams)
+    fields: dict[str, Any] = {}
+    for name, hint in hints.items():
+        key = SPEC_FIELD_NAMES.get(name, name)
+        if key is not None:
+            fields[key] = {**json_type(hint), "x-sdk-field": name, "doc": docs.get(name, "")}
+    return {"fields": fields}
+
+
+def regenerate_spec(
+    schema: dict[str, Any], facts: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The Spec manifest schema with its create options replaced by the SDK's."""
+    out = json.loads(json.dumps(schema))
+    notes: list[str] = []
+    spec = out["$defs"]["spec"]
+    old: dict[str, Any] = spec["properties"]
+    for name in old:
+        if name not in facts["fields"] and name not in SPEC_OWN_FIELDS:
+            notes.append(f"Spec field {name!r} is in the schema but not in SpecCreateParams")
+    props: dict[str, Any] = {}
+    # The spec's source first (what it is made from), then the options in the SDK's order.
+    ordered = sorted(facts["fields"].items(), key=lambda kv: kv[0] not in SPEC_SOURCES)
+    for name, kind in ordered:
+        prop = dict(old.get(name, {}))
+        if name not in old:
+            notes.append(f"added Spec field {name!r} from the SDK")
+        for key in ("type", "enum", "items", "uniqueItems"):
+            prop.pop(key, None)
+        prop.update({k: v for k, v in kind.items() if k != "doc"})
+        if kind["doc"]:
+            sent = kind["x-sdk-field"]
+            prop["description"] = kind["doc"] + (f" Sent as `{sent}`." if sent != name else "")
+        props[name] = prop
+    for name in SPEC_OWN_FIELDS:
+        props[name] = old[name]
+    spec["properties"] = props
     return out, notes
 
 
@@ -202,14 +268,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report; exit 1 if stale")
     parser.add_argument("--schema", type=Path, default=SCHEMA)
     parser.add_argument("--project-schema", type=Path, default=PROJECT_SCHEMA)
+    parser.add_argument("--spec-schema", type=Path, default=SPEC_SCHEMA)
     args = parser.parse_args(argv)
     schema = json.loads(args.schema.read_text(encoding="utf-8"))
     project = json.loads(args.project_schema.read_text(encoding="utf-8"))
+    spec_schema = json.loads(args.spec_schema.read_text(encoding="utf-8"))
     new, notes = regenerate(schema, sdk_facts())
     new_project = regenerate_project(project, new)
-    for note in notes:
+    new_spec, spec_notes = regenerate_spec(spec_schema, spec_sdk_facts())
+    for note in [*notes, *spec_notes]:
         print(f"note: {note}", file=sys.stderr)
-    files = [(args.schema, schema, new), (args.project_schema, project, new_project)]
+    files = [
+        (args.schema, schema, new),
+        (args.project_schema, project, new_project),
+        (args.spec_schema, spec_schema, new_spec),
+    ]
     if args.check:
         stale = 0
         for path, old, fresh in files:

@@ -26,7 +26,11 @@ from dataframer.types.dataframer.run_create_params import RunCreateParams  # noq
 
 ADAPTER = pydantic.TypeAdapter(RunCreateParams)
 SCHEMA = manifest_schema()
-PROPS: dict[str, Any] = SCHEMA["$defs"]["spec"]["properties"]
+# spec_ref names a Spec manifest instead of spec_id and is never sent: the plan
+# resolves it to spec_id (tests/unit/test_specplan.py).
+PROPS: dict[str, Any] = {
+    k: v for k, v in SCHEMA["$defs"]["spec"]["properties"].items() if k != "spec_ref"
+}
 CURRENT: list[str] = SCHEMA["$defs"]["current_model"]["enum"]
 
 
@@ -52,7 +56,7 @@ def _values(name: str, prop: dict[str, Any]) -> st.SearchStrategy[Any]:
 
 @st.composite
 def specs(draw: st.DrawFn) -> dict[str, Any]:
-    required = SCHEMA["$defs"]["spec"]["required"]
+    required = ["spec_id", *SCHEMA["$defs"]["spec"]["required"]]
     optional = [n for n in PROPS if n not in required]
     chosen = draw(st.lists(st.sampled_from(optional), unique=True))
     return {n: draw(_values(n, PROPS[n])) for n in [*required, *chosen]}

@@ -35,6 +35,9 @@ SCHEMA = REPO / "reconciler" / "schemas" / "generation-run.schema.json"
 SYNC = REPO / "scripts" / "sync_sdk_schema.py"
 MODEL_FIELDS = ("generation_model", "outline_model", "revision_model")
 NEW = "acme/new-model-9"
+#: A manifest may name its spec by `spec_ref` (a Spec manifest) instead of the
+#: SDK's required `spec_id`; the plan resolves it, so it is never sent.
+ALTERNATIVES = {"spec_ref": "spec_id"}
 
 
 def committed() -> dict[str, Any]:
@@ -92,7 +95,10 @@ def model_differences(doc: dict[str, Any], sdk: dict[str, Any]) -> list[str]:
 def field_differences(doc: dict[str, Any], sdk: dict[str, Any]) -> list[str]:
     """$defs/spec's keys and required ones against RunCreateParams'."""
     spec = doc["$defs"]["spec"]
-    ours, sdks = list(spec["properties"]), list(sdk)
+    ours, sdks = [k for k in spec["properties"] if k not in ALTERNATIVES], list(sdk)
+    # The SDK's required key that another key may stand in for: required unless that one is given.
+    stand_in = [v for k, v in ALTERNATIVES.items() if k in spec["properties"]]
+    spec = {**spec, "required": [*stand_in, *spec["required"]]}
     out = [
         f"field {k!r}: in the SDK's RunCreateParams, not in $defs/spec"
         for k in sdks
@@ -178,8 +184,12 @@ def test_current_models_are_the_sdks_and_the_three_lists_are_one() -> None:
 def test_the_spec_has_the_sdks_fields_and_required_ones() -> None:
     doc, sdk = committed(), hints()
     assert field_differences(doc, sdk) == []
-    assert set(doc["$defs"]["spec"]["properties"]) == set(sdk)
-    assert sorted(doc["$defs"]["spec"]["required"]) == ["number_of_samples", "spec_id"]
+    assert set(doc["$defs"]["spec"]["properties"]) - set(ALTERNATIVES) == set(sdk)
+    assert sorted(doc["$defs"]["spec"]["required"]) == ["number_of_samples"]
+    # spec_id is required unless spec_ref stands in for it (the schema's if/else).
+    assert {"if": {"required": ["spec_ref"]}, "else": {"required": ["spec_id"]}} in doc["$defs"][
+        "spec"
+    ]["allOf"]
 
 
 def test_every_field_has_the_sdks_json_type_and_enum() -> None:

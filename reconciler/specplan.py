@@ -1,0 +1,546 @@
+"""The spec half of the plan: `kind: Spec` manifests against `State.specs`, and the graph.
+
+Pure: spec manifests (`reconciler.manifests.SpecManifest`, with any
+`content_file` already read by the loader) and the state in, frozen values
+out. No I/O, no clock. `reconciler.plan.make_plan` calls it and puts the
+results on the `Plan`: `Plan.specs` (one `SpecChange` per Spec manifest,
+sorted by name) and, on each run `Change`, `depends_on` / `unknown` /
+`spec_ref` / `affected_by`. `Plan.order` is a topological order of every key.
+
+## What the applier (`reconciler.apply`, helper F2) consumes
+
+Keys: a spec change is `"spec/NAME"` (`SpecChange.key`), a run change
+`"run/NAME"` (`Change.key`). `depends_on` holds keys of other changes of the
+same plan: a change is started only after each of them is done (a spec: exists
+and is SUCCEEDED with its planned version made). Specs depend on nothing; runs
+depend only on specs, so the graph has no cycle by construction
+(`topological_order` checks it anyway).
+
+`SpecChange` (self-describing; `to_json` is its saved-plan and `--json` form):
+- `name`: the spec's unique name (`metadata.name`);
+- `action`: `spec-create` | `spec-update` | `noop` (`SpecAction`);
+- `body`: spec-create only: the exact JSON body to POST to
+  `/api/dataframer/specs/` (`name`, then `dataset_id` or
+  `generation_objectives`, then the create options as written);
+- `content_yaml`: the canonical content YAML (`reconciler.speccontent`) to
+  PUT as `{"content_yaml": ...}`: on a spec-update always; on a spec-create
+  when the manifest states content (PUT right after the spec is SUCCEEDED, so
+  one apply makes version 1 (the API's) and version 2 (the manifest's));
+  None otherwise;
+- `content_sha256`: hex SHA-256 of `content_yaml` (what state records per
+  version and in the update intent); None when `content_yaml` is None;
+- `spec_id`: the recorded id (None while unknown: nothing recorded, or a lost
+  create answer);
+- `base_version`: the newest version number state records (the PUT makes
+  `base_version + 1`); None when none is recorded;
+- `resolve_intent`: an earlier create/update of this spec never learned its
+  answer: a create looks the spec up by name first, an update reads the
+  versions and compares the latest content with `intent_sha256` (what was
+  sent) before anything is sent again;
+- `waits`: the recorded spec is not SUCCEEDED yet (PROCESSING): apply waits
+  for it before its update and its dependants;
+- `failed` / `error`: the spec ended FAILED (state's `error`): nothing is
+  sent for it and its dependants are blocked, with that error shown;
+- `drift`: the newest version was made outside dfr (the web app): with content
+  in the manifest the change is a spec-update back to it; without, a noop
+  (the new version is only recorded, by the refresh);
+- `depends_on`: () for specs; `dependants`: keys of the runs that use it;
+- `reasons`, `where` (FILE:LINE:COL), `source` (file relative to the root).
+
+A run `Change` that names a spec by `spec_ref` carries `spec_ref` (its
+`SpecRef`); when the spec's id is not known at plan time (it is created by
+this plan) its `body` lacks `spec_id`, `unknown` is `("spec_id",)` and the
+applier sets `body["spec_id"]` from the spec it made before POSTing. A run
+pinned to version N has `spec_version: N` in its body; one on `latest` has no
+`spec_version` (the API's latest at submit time, which apply, running it after
+the spec's change, makes the manifest's). Such a run whose spec this plan
+changes has `affected_by = "spec/NAME"`: a run still to submit gets the new
+version; a recorded one is left alone ("affected: uses latest"), since a
+finished run is not redone because its spec moved on: `--replace NAME` asks.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from reconciler.manifests import Manifest, SpecManifest, SpecRef
+from reconciler.speccontent import content_sha256, content_yaml
+
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+KNOWN_AFTER_APPLY = "(known after apply)"
+
+
+class SpecAction(str, Enum):
+    CREATE = "spec-create"
+    UPDATE = "spec-update"
+    NOOP = "noop"
+
+
+def spec_key(name: str) -> str:
+    return f"spec/{name}"
+
+
+def run_key(name: str) -> str:
+    return f"run/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class SpecChange:
+    """What apply does for one Spec manifest (see the module docstring)."""
+
+    name: str
+    action: SpecAction
+    body: dict[str, Any] | None = None
+    content_yaml: str | None = None
+    content_sha256: str | None = None
+    spec_id: str | None = None
+    base_version: int | None = None
+    resolve_intent: bool = False
+    intent_sha256: str | None = None
+    waits: bool = False
+    failed: bool = False
+    error: str | None = None
+    drift: bool = False
+    depends_on: tuple[str, ...] = ()
+    dependants: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    where: str | None = None
+    source: str | None = None
+
+    @property
+    def key(self) -> str:
+        return spec_key(self.name)
+
+    @property
+    def acts(self) -> bool:
+        """Whether apply sends anything for it (or resolves an earlier send)."""
+        return self.action is not SpecAction.NOOP
+
+    @property
+    def new_version(self) -> int | None:
+        """The version number the planned PUT makes, when known."""
+        if self.action is SpecAction.UPDATE:
+            return (self.base_version or 0) + 1 if self.base_version is not None else None
+        if self.action is SpecAction.CREATE and self.content_yaml is not None:
+            return 2
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "action": self.action.value,
+            "manifest": self.where,
+            "body": self.body,
+            "content_yaml": self.content_yaml,
+            "content_sha256": self.content_sha256,
+            "spec_id": self.spec_id,
+            "base_version": self.base_version,
+            "new_version": self.new_version,
+            "resolve_intent": self.resolve_intent,
+            "intent_sha256": self.intent_sha256,
+            "waits": self.waits,
+            "failed": self.failed,
+            "error": self.error,
+            "drift": self.drift,
+            "depends_on": list(self.depends_on),
+            "dependants": list(self.dependants),
+            "reasons": list(self.reasons),
+        }
+
+
+# -- reading state ------------------------------------------------------------------
+# `State.specs` (helper F2's SpecRecord) is read by name, as attributes or keys,
+# so that the planner keeps working on a state from before it existed.
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def recorded_specs(state: Any) -> Mapping[str, Any]:
+    """`state.specs` (name -> SpecRecord), or {} for a state without specs."""
+    specs = getattr(state, "specs", None)
+    return specs if isinstance(specs, Mapping) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Latest:
+    number: int
+    sha256: str | None
+    by_dfr: bool
+
+
+def _latest(record: Any) -> _Latest | None:
+    versions = list(_get(record, "versions", None) or ())
+    if not versions:
+        return None
+    newest = max(versions, key=lambda v: int(_get(v, "number", 0) or 0))
+    return _Latest(
+        int(_get(newest, "number", 0) or 0),
+        _get(newest, "sha256"),
+        bool(_get(newest, "by_dfr", False)),
+    )
+
+
+# -- planning specs -----------------------------------------------------------------
+
+
+def plan_specs(
+    specs: Sequence[SpecManifest],
+    state: Any,
+    sources: Mapping[str, str] | None = None,
+) -> tuple[SpecChange, ...]:
+    """One change per Spec manifest, sorted by name (`sources`: name -> file, for scope)."""
+    recorded = recorded_specs(state)
+    out = []
+    for manifest in sorted(specs, key=lambda m: m.name):
+        change = _spec_change(manifest, recorded.get(manifest.name))
+        out.append(_with(change, source=(sources or {}).get(manifest.name)))
+    return tuple(out)
+
+
+def _with(change: SpecChange, **kwargs: Any) -> SpecChange:
+    from dataclasses import replace
+
+    return replace(change, **kwargs)
+
+
+def _spec_change(manifest: SpecManifest, record: Any) -> SpecChange:
+    want = content_yaml(manifest.content) if manifest.content is not None else None
+    want_sha = content_sha256(manifest.content) if manifest.content is not None else None
+    common: dict[str, Any] = {"where": manifest.where}
+    if want is not None:
+        common.update(content_yaml=want, content_sha256=want_sha)
+    then_put = (
+        ("then its content is PUT as version 2 once it is SUCCEEDED",) if want is not None else ()
+    )
+    if record is None:
+        return SpecChange(
+            manifest.name,
+            SpecAction.CREATE,
+            body=manifest.create_body,
+            reasons=("no spec recorded", *then_put),
+            **common,
+        )
+    intent = _get(record, "intent")
+    spec_id = _get(record, "spec_id")
+    if spec_id is None:
+        return _create_again(manifest, intent, then_put, common)
+    common.update(spec_id=spec_id)
+    status = _get(record, "status")
+    if status == FAILED:
+        error = _get(record, "error") or "no error given"
+        return SpecChange(
+            manifest.name,
+            SpecAction.NOOP,
+            failed=True,
+            error=error,
+            reasons=(
+                f"spec {spec_id} ended FAILED: {error}; the runs that use it are blocked "
+                "(its name stays taken: fix the spec in the web app and `dfr plan --refresh`, "
+                "or give the manifest a new name)",
+            ),
+            **common,
+        )
+    latest = _latest(record)
+    waits = status != SUCCEEDED
+    common.update(base_version=latest.number if latest else None, waits=waits)
+    notes = (f"spec {spec_id} is {status or 'not finished'}: apply waits for SUCCEEDED",) * waits
+    if _get(intent, "kind") == "update":
+        return _update_again(manifest, intent, want_sha, notes, common)
+    if want is None:
+        return _without_content(manifest, latest, notes, common)
+    if latest is not None and latest.sha256 == want_sha:
+        return SpecChange(manifest.name, SpecAction.NOOP, reasons=notes, **common)
+    return SpecChange(
+        manifest.name,
+        SpecAction.UPDATE,
+        drift=latest is not None and not latest.by_dfr,
+        reasons=(*notes, _update_reason(latest)),
+        **common,
+    )
+
+
+def _update_reason(latest: _Latest | None) -> str:
+    if latest is None:
+        return "no version of it is recorded yet: the manifest's content is PUT"
+    if latest.sha256 is None:
+        return (
+            f"the content of version {latest.number} was not readable (it may live in the "
+            "customer's cloud): the manifest's content is PUT to be sure"
+        )
+    if not latest.by_dfr:
+        return (
+            f"version {latest.number} was made outside dfr (the web app?) and differs from "
+            f"the manifest: an update back to the manifest's content makes version "
+            f"{latest.number + 1}"
+        )
+    return f"content changed: the update makes version {latest.number + 1}"
+
+
+def _create_again(
+    manifest: SpecManifest, intent: Any, then_put: tuple[str, ...], common: dict[str, Any]
+) -> SpecChange:
+    """No spec id recorded: a lost create answer is looked up by name; else a create."""
+    if _get(intent, "kind") == "create":
+        reasons = (
+            f"an earlier apply sent this spec's creation ({_get(intent, 'at') or 'time unknown'}) "
+            "and never learned its answer: apply looks the spec up by its name first; "
+            "found, it is adopted; not found, it is created",
+            *then_put,
+        )
+        return SpecChange(
+            manifest.name,
+            SpecAction.CREATE,
+            body=manifest.create_body,
+            resolve_intent=True,
+            reasons=reasons,
+            **common,
+        )
+    return SpecChange(
+        manifest.name,
+        SpecAction.CREATE,
+        body=manifest.create_body,
+        reasons=("no spec id recorded", *then_put),
+        **common,
+    )
+
+
+def _update_again(
+    manifest: SpecManifest,
+    intent: Any,
+    want_sha: str | None,
+    notes: tuple[str, ...],
+    common: dict[str, Any],
+) -> SpecChange:
+    """An update whose answer was lost: resolved from the versions, never re-sent blindly."""
+    sent = _get(intent, "content_sha256")
+    lines = [
+        *notes,
+        "an earlier update's answer was lost: apply reads the versions and compares the "
+        "latest content with what was sent before sending anything",
+    ]
+    if want_sha is not None and sent != want_sha:
+        lines.append("the manifest's content changed since: it is PUT after that")
+    action = SpecAction.UPDATE if want_sha is not None else SpecAction.NOOP
+    return SpecChange(
+        manifest.name,
+        action,
+        resolve_intent=True,
+        intent_sha256=sent,
+        reasons=tuple(lines),
+        **common,
+    )
+
+
+def _without_content(
+    manifest: SpecManifest, latest: _Latest | None, notes: tuple[str, ...], common: dict[str, Any]
+) -> SpecChange:
+    if latest is not None and not latest.by_dfr:
+        note = (
+            f"version {latest.number} was made outside dfr (the web app?); the manifest "
+            "leaves `content` out, so it is kept and only recorded"
+        )
+        return SpecChange(
+            manifest.name, SpecAction.NOOP, drift=True, reasons=(*notes, note), **common
+        )
+    return SpecChange(manifest.name, SpecAction.NOOP, reasons=notes, **common)
+
+
+# -- runs that name a spec ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunLink:
+    """How a run manifest relates to the specs: its resolved body and its edges."""
+
+    spec: dict[str, Any]  # the manifest's `spec` with `spec_ref` resolved (spec_id, version)
+    depends_on: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()  # body fields known only after apply ("spec_id")
+    affected_by: str | None = None  # a spec key this plan changes, the run being on latest
+    blocked_by: str | None = None  # a spec key that ended FAILED
+    notes: tuple[str, ...] = ()
+    spec_ref: SpecRef | None = None
+
+
+def link_run(
+    manifest: Manifest, changes: Mapping[str, SpecChange], recorded: Mapping[str, Any]
+) -> RunLink:
+    """`manifest`'s spec with `spec_ref` resolved against this plan's spec changes and state.
+
+    `changes` are this plan's spec changes by name; `recorded` is `State.specs`.
+    A run naming its spec by `spec_id` depends on a spec change whose recorded
+    id it names (compared case-insensitively).
+    """
+    ref = manifest.spec_ref
+    if ref is None:
+        return _by_id(manifest, changes)
+    change = changes.get(ref.name)
+    spec_id = _known_id(change, recorded.get(ref.name))
+    spec = {k: v for k, v in manifest.spec.items() if k != "spec_ref"}
+    if spec_id is not None:
+        spec = {"spec_id": spec_id, **spec}
+    if ref.version is not None:
+        spec["spec_version"] = ref.version
+    depends = (spec_key(ref.name),) if change is not None else ()
+    return RunLink(
+        spec=spec,
+        depends_on=depends,
+        unknown=() if spec_id is not None else ("spec_id",),
+        affected_by=change.key if change and change.acts and ref.version is None else None,
+        blocked_by=change.key if change is not None and change.failed else None,
+        notes=_notes(ref, change),
+        spec_ref=ref,
+    )
+
+
+def _known_id(change: SpecChange | None, record: Any) -> str | None:
+    """The spec's id when it is known at plan time (not when this plan creates it)."""
+    if change is not None and change.action is SpecAction.CREATE:
+        return None
+    spec_id = _get(record, "spec_id")
+    return str(spec_id) if spec_id else None
+
+
+def _by_id(manifest: Manifest, changes: Mapping[str, SpecChange]) -> RunLink:
+    spec_id = manifest.spec.get("spec_id")
+    if isinstance(spec_id, str):
+        for change in changes.values():
+            if change.spec_id and change.spec_id.lower() == spec_id.lower():
+                version = manifest.spec.get("spec_version")
+                return RunLink(
+                    spec=dict(manifest.spec),
+                    depends_on=(change.key,),
+                    affected_by=change.key if change.acts and version is None else None,
+                    blocked_by=change.key if change.failed else None,
+                    notes=_notes(SpecRef(change.name, version), change),
+                )
+    return RunLink(spec=dict(manifest.spec))
+
+
+def _notes(ref: SpecRef, change: SpecChange | None) -> tuple[str, ...]:
+    if change is None:
+        return ()
+    if change.failed:
+        return (f"blocked: spec {ref.name!r} ended FAILED: {change.error}",)
+    if not change.acts:
+        return ()
+    if ref.version is None:
+        after = change.new_version
+        made = f" (version {after})" if after is not None else ""
+        return (
+            f"affected: uses latest of spec {ref.name!r}, which this plan changes{made}; "
+            "submitted after it",
+        )
+    if change.new_version is not None and ref.version > change.new_version:
+        return (
+            f"spec {ref.name!r} will have no version {ref.version} after this plan "
+            f"(its newest will be {change.new_version}): the API will refuse the run",
+        )
+    return (f"pinned to version {ref.version} of spec {ref.name!r}: its change does not touch it",)
+
+
+# -- the graph ----------------------------------------------------------------------
+
+
+def topological_order(
+    edges: Mapping[str, Iterable[str]], rank: Mapping[str, int] | None = None
+) -> list[str]:
+    """Every key of `edges` (key -> keys it depends on), dependencies first.
+
+    Among the keys ready at a time, the lowest (rank, key) goes first, so the
+    order is deterministic. Dependencies on keys not in `edges` are ignored
+    (a spec this plan does not manage). Raises ValueError naming the keys of a
+    cycle (the planner never builds one: runs depend only on specs).
+    """
+    ranks = rank or {}
+    waiting = {k: {d for d in deps if d in edges and d != k} for k, deps in edges.items()}
+    users: dict[str, list[str]] = {k: [] for k in edges}
+    for k, deps in waiting.items():
+        for d in deps:
+            users[d].append(k)
+    ready = [(ranks.get(k, 0), k) for k, deps in waiting.items() if not deps]
+    heapq.heapify(ready)
+    out: list[str] = []
+    while ready:
+        _, key = heapq.heappop(ready)
+        out.append(key)
+        for user in users[key]:
+            waiting[user].discard(key)
+            if not waiting[user]:
+                heapq.heappush(ready, (ranks.get(user, 0), user))
+    if len(out) != len(edges):
+        stuck = sorted(k for k in edges if k not in set(out))
+        raise ValueError(f"dependency cycle among: {', '.join(stuck)}")
+    return out
+
+
+def plan_order(specs: Sequence[SpecChange], runs: Sequence[Any]) -> tuple[str, ...]:
+    """The plan's keys in dependency order: spec creates, spec updates, the rest, runs."""
+    rank = {SpecAction.CREATE: 0, SpecAction.UPDATE: 1, SpecAction.NOOP: 2}
+    edges: dict[str, tuple[str, ...]] = {s.key: s.depends_on for s in specs}
+    ranks = {s.key: rank[s.action] for s in specs}
+    for change in runs:
+        edges[change.key] = tuple(change.depends_on)
+        ranks[change.key] = 3
+    return tuple(topological_order(edges, ranks))
+
+
+def with_dependants(specs: Sequence[SpecChange], runs: Sequence[Any]) -> tuple[SpecChange, ...]:
+    """`specs` with `dependants`: the keys of the runs that depend on each."""
+    users: dict[str, list[str]] = {}
+    for change in runs:
+        for key in change.depends_on:
+            users.setdefault(key, []).append(change.key)
+    return tuple(_with(s, dependants=tuple(sorted(users.get(s.key, ())))) for s in specs)
+
+
+@dataclass(frozen=True, slots=True)
+class SpecSummary:
+    """Counts for the summary line."""
+
+    create: int = 0
+    update: int = 0
+    noop: int = 0
+    failed: int = 0
+    resolve: int = 0
+    affected: tuple[str, ...] = field(default=())
+
+
+def summarise(specs: Sequence[SpecChange], runs: Sequence[Any]) -> SpecSummary:
+    return SpecSummary(
+        create=sum(s.action is SpecAction.CREATE for s in specs),
+        update=sum(s.action is SpecAction.UPDATE for s in specs),
+        noop=sum(s.action is SpecAction.NOOP for s in specs),
+        failed=sum(s.failed for s in specs),
+        resolve=sum(s.resolve_intent for s in specs),
+        affected=tuple(c.name for c in runs if getattr(c, "affected_by", None)),
+    )
+
+
+__all__ = [
+    "KNOWN_AFTER_APPLY",
+    "RunLink",
+    "SpecAction",
+    "SpecChange",
+    "SpecSummary",
+    "link_run",
+    "plan_order",
+    "plan_specs",
+    "recorded_specs",
+    "run_key",
+    "spec_key",
+    "summarise",
+    "topological_order",
+    "with_dependants",
+]
