@@ -28,8 +28,9 @@ from typing import Any, TextIO
 from reconciler.errors import EXIT_ERROR, EXIT_OK
 from reconciler.textsafe import line_start, one_line
 
-TOP = ("apiVersion", "kind", "metadata", "spec")
+TOP = ("apiVersion", "kind", "metadata", "spec", "outputs", "evaluate")
 METADATA = ("name", "labels")
+OUTPUTS = ("path", "files")
 
 
 def _rank(order: Sequence[str]) -> dict[str, int]:
@@ -192,7 +193,7 @@ def _needs_reorder(doc: Any) -> bool:
 
     if differs(doc, TOP):
         return True
-    for key, order in (("metadata", METADATA), ("spec", _spec_order())):
+    for key, order in (("metadata", METADATA), ("spec", _spec_order()), ("outputs", OUTPUTS)):
         value = doc.get(key)
         if isinstance(value, dict) and differs(value, order):
             return True
@@ -217,7 +218,7 @@ def format_text(text: str) -> str | None:
         return None
     for doc in docs:
         if _is_manifest(doc) and _needs_reorder(doc):
-            _reorder_top(doc, {"metadata": METADATA, "spec": _spec_order()})
+            _reorder_top(doc, {"metadata": METADATA, "spec": _spec_order(), "outputs": OUTPUTS})
     buffer = io.StringIO()
     yaml.explicit_start = text.lstrip().startswith("---")
     yaml.dump_all(docs, buffer)

@@ -34,6 +34,10 @@ spec:                              # exactly the request body of a run
   spec_version: 1                  # leave out for the spec's latest version at submission
   number_of_samples: 100           # 1 to 20000
   generation_model: anthropic/claude-sonnet-4-5
+# outputs:                         # optional: where `dfr pull` writes the run's files
+#   path: data/example-run         # a folder inside the repository (relative to its root)
+#   files: ["*.jsonl"]             # globs of the files to keep; left out: every file
+# evaluate: {}                     # optional: evaluate the run once it SUCCEEDED (it costs)
 """
 
 #: The snippet `dfr init` prints; examples/ci/pre-commit-config.yaml holds the same text.

@@ -270,3 +270,45 @@ def test_outputs_path_is_relative_to_the_root_not_the_manifest(ws: Workspace, df
     write(ws, "b", outputs("data"))
     assert len(errors(dfr)) == 1
     assert not os.path.exists(ws.root / "data")  # validate never creates anything
+
+
+# -- fmt, init and the example -------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_fmt_puts_outputs_and_evaluate_after_spec_comments_kept(ws: Workspace, dfr: Runner) -> None:
+    path = ws.write_text(
+        "a",
+        "apiVersion: dataframer.ai/v1\nkind: GenerationRun\nevaluate: {}\n"
+        "outputs:\n  files: ['*.jsonl']  # only the samples\n  # where they go\n  path: data/a\n"
+        "metadata:\n  name: a\n"
+        "spec:\n  spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a\n  spec_version: 1\n"
+        "  number_of_samples: 3\n",
+    )
+    assert dfr("fmt", "--check", "runs").code == 1
+    assert dfr("fmt", "runs").code == 0
+    text = path.read_text()
+    keys = [line.split(":")[0] for line in text.splitlines() if line and line[0].isalpha()]
+    assert keys == ["apiVersion", "kind", "metadata", "spec", "outputs", "evaluate"]
+    assert "  # where they go\n  path: data/a\n  files: ['*.jsonl']  # only the samples\n" in text
+    assert dfr("fmt", "--check", "runs").code == 0
+    assert dfr("validate", "runs").code == 0
+
+
+def test_the_example_with_outputs_validates_and_is_formatted(
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    assert "\noutputs:\n" in (REPO / "examples/manifests/support/tickets-baseline.yaml").read_text()
+    assert dfr("validate", "--no-cache", "examples/manifests").code == 0
+    assert dfr("fmt", "--check", "examples/manifests").code == 0
+
+
+def test_init_starter_shows_outputs_and_still_validates(ws: Workspace, dfr: Runner) -> None:
+    assert dfr("init", "starter").code == 0
+    starter = (ws.root / "starter" / "dataframer" / "example-run.yaml").read_text()
+    assert "# outputs:" in starter and "# evaluate:" in starter
+    uncommented = starter.replace("# outputs:", "outputs:").replace("#   ", "  ")
+    (ws.manifests / "x.yaml").write_text(uncommented.replace("# evaluate:", "evaluate:"))
+    assert dfr("validate", "--no-cache", "runs").code == 0
