@@ -178,7 +178,7 @@ _RUN_KEYS = frozenset(field.name for field in dataclasses.fields(RunRecord))
 #: Format 3's optional record keys: each is checked by its own `_fast_*_ok` below.
 _OPTIONAL_RUN_KEYS = frozenset(("outputs",))
 _RUN_REQUIRED_KEYS = _RUN_KEYS - _OPTIONAL_RUN_KEYS
-_OUTPUTS_KEYS = frozenset(("path", "files", "pulled_at", "run_id"))
+_OUTPUTS_KEYS = frozenset(("path", "files", "pulled_at", "run_id", "patterns"))
 _OUTPUTS_REQUIRED = frozenset(("path", "files", "pulled_at"))
 _OUTPUT_FILE_KEYS = frozenset(("path", "size", "sha256", "file_id"))
 _INTENT_KEYS = frozenset(("id", "body", "at"))
@@ -274,6 +274,8 @@ def _fast_outputs_ok(o: Any) -> bool:
         and o["path"] != ""
         and isinstance(o["pulled_at"], str)
         and _opt_str(o.get("run_id"))
+        and isinstance(o.get("patterns", []), list)
+        and all(isinstance(p, str) for p in o.get("patterns", []))
         and isinstance(files, list)
         and all(_fast_output_file_ok(f) for f in files)
     )

@@ -127,6 +127,9 @@ class OutputsRecord:
     files: tuple[OutputFile, ...]
     pulled_at: str
     run_id: str | None = None
+    # The manifest's `outputs.files` globs the files were selected with (() = all):
+    # changing them changes which files belong in the folder.
+    patterns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # One order (by path) whatever the caller gave: equal locks compare equal.

@@ -71,6 +71,7 @@ def outputs_from_dict(obj: Mapping[str, Any] | None) -> OutputsRecord | None:
         ),
         pulled_at=obj["pulled_at"],
         run_id=obj.get("run_id"),
+        patterns=tuple(obj.get("patterns") or ()),
     )
 
 
@@ -86,6 +87,7 @@ def outputs_to_dict(outputs: OutputsRecord | None) -> dict[str, Any] | None:
         ],
         "pulled_at": outputs.pulled_at,
         "run_id": outputs.run_id,
+        "patterns": list(outputs.patterns),
     }
 
 
