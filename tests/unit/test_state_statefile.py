@@ -71,6 +71,7 @@ def full_record(name: str = "a") -> RunRecord:
             ),
             pulled_at="2026-01-01T00:11:00Z",
             run_id="run-1",
+            patterns=("train/**", "*.md"),
         ),
     )
 
@@ -335,6 +336,7 @@ def test_outputs_files_are_kept_sorted_by_path() -> None:
         (lambda o: o["files"][0].update(size=-1), "runs.a.outputs"),
         (lambda o: o.pop("pulled_at"), "runs.a.outputs"),
         (lambda o: o.update(extra=1), "runs.a.outputs"),
+        (lambda o: o.update(patterns=[1]), "runs.a.outputs"),
     ],
 )
 def test_bad_outputs_records_are_corruption(mutate: Any, expected: str) -> None:
