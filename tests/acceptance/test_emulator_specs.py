@@ -354,3 +354,25 @@ def test_the_knobs_are_flags_of_the_emulator_process() -> None:
         assert proc.stats()["specs_created"] == 2
     finally:
         proc.stop()
+
+
+def test_legacy_mode_shows_a_made_spec_the_old_pages_way(clock: ManualClock) -> None:
+    with (
+        Emulator(EmulatorConfig(clock=clock, legacy=True)) as emu,
+        httpx.Client(base_url=emu.base_url, headers=AUTH) as c,
+    ):
+        spec_id = create(c)["id"]
+        waiting = get(c, spec_id)
+        assert (waiting["status"], waiting["latest_version"]) == ("PROCESSING", 1)
+        assert waiting["versions"] == [
+            {"version": 1, "status": "PROCESSING", "created_at": waiting["created_at"]}
+        ]
+        emu.advance(LATER)
+        assert update(c, spec_id, content("two")).status_code == 200
+        done = get(c, spec_id)
+        assert done["latest_version"] == 2
+        assert [(v["version"], v["status"]) for v in done["versions"]] == [
+            (1, "SUCCEEDED"),
+            (2, "SUCCEEDED"),
+        ]
+        assert "content_yaml" not in done
