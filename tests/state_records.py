@@ -3,9 +3,15 @@ drops one is seen (the state contract in `tests/state`, the file and postgres te
 
 from __future__ import annotations
 
-from reconciler.state.model import PolicyRecord, RunRecord
+from reconciler.state.model import (
+    PolicyRecord,
+    RunRecord,
+    SpecIntent,
+    SpecRecord,
+    SpecVersionRecord,
+)
 
-__all__ = ["policy", "sample"]
+__all__ = ["policy", "sample", "spec_intent", "spec_sample"]
 
 
 def sample(name: str, run_id: str | None = "run-1", **fields: object) -> RunRecord:
@@ -37,3 +43,26 @@ def policy(limit: int = 1000) -> PolicyRecord:
         by="ana@ci-7 (pid 42)",
         source="dfr.yaml",
     )
+
+
+def spec_sample(name: str, spec_id: str | None = "spec-1", **fields: object) -> SpecRecord:
+    """A spec record with every kind of field set (two versions, one made outside dfr)."""
+    values: dict[str, object] = {
+        "spec_id": spec_id,
+        "status": "SUCCEEDED",
+        "versions": (
+            SpecVersionRecord(1, "a" * 64, "2026-01-01T00:00:00Z", True),
+            SpecVersionRecord(2, None, "2026-01-02T00:00:00Z", False),
+        ),
+        "body": {"name": name, "generation_objectives": "support tickets \u2603"},
+        "source": "specs/tickets.yaml",
+        "api": "http://127.0.0.1:9",
+        **fields,
+    }
+    return SpecRecord.new(name, now="2026-01-01T00:00:00.000Z", **values)
+
+
+def spec_intent(kind: str = "update") -> SpecIntent:
+    sha = "b" * 64 if kind == "update" else None
+    body = {"content_yaml": "spec:\n  description: x\n"} if kind == "update" else {"name": "s"}
+    return SpecIntent.new(kind, body, at="2026-01-03T00:00:00.000Z", content_sha256=sha)

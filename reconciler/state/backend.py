@@ -10,6 +10,7 @@ A backend persists one `State` and guards it with a lock::
         store.remove(name)                          # durable on return, serial += 1
         store.move(old, new)                        # a rename in one change, serial += 1
         store.set_policy(policy)                    # the policy in force, serial += 1
+        store.put_spec(spec) / store.remove_spec(name)  # a spec record, serial += 1
         store.checkpoint()                          # compact (also done on release)
 
 `put`/`remove` are thread-safe (apply records ids from a thread pool) and cost
@@ -58,7 +59,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.errors import StateError
-from reconciler.state.model import PolicyRecord, RunRecord, State, utc_now
+from reconciler.state.model import PolicyRecord, RunRecord, SpecRecord, State, utc_now
 
 __all__ = [
     "HOLDER_GRACE",
@@ -115,6 +116,17 @@ class Store(abc.ABC):
         """Record `policy` as the one in force for this state (None: none); one change,
         durable when this returns (serial += 1)."""
         raise StateError("this state cannot record a policy")
+
+    def put_spec(self, record: SpecRecord) -> None:
+        """Store the spec `record` under its name; durable when this returns; serial += 1."""
+        raise StateError("this state cannot record a spec")
+
+    def remove_spec(self, name: str) -> None:
+        """Forget the spec `name` (StateError if unknown); durable on return; serial += 1.
+
+        Only `dfr state rm spec/NAME`-like edits use it: apply never removes a spec.
+        """
+        raise StateError("this state cannot record a spec")
 
     @abc.abstractmethod
     def checkpoint(self) -> None:

@@ -13,7 +13,7 @@ import dataclasses
 import importlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -37,7 +37,7 @@ def _schema() -> dict[str, Any]:
     return loaded
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def _validator(part: str) -> Any:
     # Imported lazily: jsonschema is slow to import and `dfr --version` must be fast.
     # Through import_module, so typing does not depend on whether stubs are installed.
@@ -136,7 +136,8 @@ def schema_problem(instance: Any, part: str, where: list[str | int]) -> str | No
     # never accepts what the schema rejects; tests fuzz that), ~30x faster than
     # jsonschema on a 5,000-run state. Only when it says no do we ask the schema,
     # which stays the one authority and words the error.
-    if _fast_run_ok(instance) if part else _fast_doc_ok(instance):
+    fast = _FAST_PATHS.get(part)
+    if fast is not None and fast(instance):
         return None
     errors = list(_validator(part).iter_errors(instance))
     if not errors:
@@ -184,7 +185,15 @@ _OUTPUT_FILE_KEYS = frozenset(("path", "size", "sha256", "file_id"))
 _INTENT_KEYS = frozenset(("id", "body", "at"))
 _INTENT_KEYS_V2 = frozenset(("id", "body", "at", "replaces"))
 _ERROR_KEYS = frozenset(("message", "status_code", "at"))
-_DOC_KEYS = frozenset(("format_version", "serial", "lineage", "dfr_version", "runs", "policy"))
+_DOC_KEYS = frozenset(
+    ("format_version", "serial", "lineage", "dfr_version", "runs", "policy", "specs")
+)
+_SPEC_REQUIRED = frozenset(
+    ("name", "updated_at", "spec_id", "status", "error", "versions", "intent")
+)
+_SPEC_KEYS = _SPEC_REQUIRED | {"body", "source", "api", "drift"}
+_SPEC_VERSION_KEYS = frozenset(("number", "sha256", "at", "by_dfr"))
+_SPEC_INTENT_KEYS = frozenset(("id", "kind", "body", "at", "content_sha256"))
 _POLICY_KEYS = frozenset(("settings", "sha256", "at", "by", "source"))
 _POLICY_REQUIRED = frozenset(("settings", "sha256", "at"))
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -297,6 +306,62 @@ def _fast_policy_ok(p: Any) -> bool:
     )
 
 
+def _opt_sha(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and _SHA256.fullmatch(v) is not None)
+
+
+def _fast_spec_version_ok(v: Any) -> bool:
+    return (
+        isinstance(v, dict)
+        and {"number", "by_dfr"} <= v.keys() <= _SPEC_VERSION_KEYS
+        and _is_int(v["number"])
+        and v["number"] >= 1
+        and isinstance(v["by_dfr"], bool)
+        and _opt_sha(v.get("sha256"))
+        and _opt_str(v.get("at"))
+    )
+
+
+def _fast_spec_intent_ok(i: Any) -> bool:
+    return i is None or (
+        isinstance(i, dict)
+        and {"id", "kind", "body", "at"} <= i.keys() <= _SPEC_INTENT_KEYS
+        and isinstance(i["id"], str)
+        and i["id"] != ""
+        and i["kind"] in ("create", "update")
+        and isinstance(i["body"], dict)
+        and isinstance(i["at"], str)
+        and _opt_sha(i.get("content_sha256"))
+    )
+
+
+def _fast_spec_ok(r: Any) -> bool:
+    """True only if `r` is a valid `$defs/spec` (may say False for valid ones)."""
+    if not isinstance(r, dict) or not (_SPEC_REQUIRED <= r.keys() <= _SPEC_KEYS):
+        return False
+    versions = r["versions"]
+    spec_id = r["spec_id"]
+    return (
+        isinstance(r["name"], str)
+        and r["name"] != ""
+        and isinstance(r["updated_at"], str)
+        and (spec_id is None or (isinstance(spec_id, str) and spec_id != ""))
+        and _opt_str(r["status"])
+        and _opt_str(r["error"])
+        and isinstance(versions, list)
+        and all(_fast_spec_version_ok(v) for v in versions)
+        and _fast_spec_intent_ok(r["intent"])
+        and isinstance(r.get("body", {}), dict)
+        and _opt_str(r.get("source"))
+        and _opt_str(r.get("api"))
+        and _opt_str(r.get("drift"))
+    )
+
+
+def _fast_specs_ok(specs: Any) -> bool:
+    return isinstance(specs, dict) and all(k != "" and _fast_spec_ok(v) for k, v in specs.items())
+
+
 def _fast_doc_ok(d: Any) -> bool:
     """True only if `d` is a valid document per the schema (may say False for valid ones)."""
     if not isinstance(d, dict) or not (_DOC_REQUIRED <= d.keys() <= _DOC_KEYS):
@@ -320,4 +385,13 @@ def _fast_doc_ok(d: Any) -> bool:
         and isinstance(d.get("dfr_version", ""), str)
         and isinstance(runs, dict)
         and all(k != "" and _fast_run_ok(v) for k, v in runs.items())
+        and ("specs" not in d or _fast_specs_ok(d["specs"]))
     )
+
+
+#: The hand-written checks, by the part of the schema each is sound against.
+_FAST_PATHS: dict[str, Callable[[Any], bool]] = {
+    "": _fast_doc_ok,
+    "/$defs/run": _fast_run_ok,
+    "/$defs/spec": _fast_spec_ok,
+}

@@ -7,6 +7,7 @@ dfr writes (see `local.py` for when lines are appended and folded away)::
     {"lineage": L, "name": N, "op": "remove", "serial": S}
     {"lineage": L, "name": OLD, "op": "move", "record": {... "name": NEW}, "serial": S}
     {"lineage": L, "op": "policy", "policy": {...} | null, "serial": S}
+    {"lineage": L, "name": N, "op": "spec", "serial": S, "spec": {...} | null}
 
 `replay` is pure (bytes in, State out): the snapshot, then the lines whose
 serial is above the snapshot's, which must follow on without a gap. Lines at or
@@ -19,15 +20,15 @@ dropped. Anything else that does not fit is StateCorruptError naming the line.
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from reconciler.errors import StateCorruptError
 from reconciler.state import statefile
-from reconciler.state.model import PolicyRecord, RunRecord, State
+from reconciler.state.model import PolicyRecord, RunRecord, SpecRecord, State
 
 __all__ = ["journal_line", "replay"]
 
-_JOURNAL_KEYS = frozenset(("lineage", "serial", "op", "name", "record", "policy"))
+_JOURNAL_KEYS = frozenset(("lineage", "serial", "op", "name", "record", "policy", "spec"))
 
 
 def journal_line(lineage: str, serial: int, op: str, name: str, record_text: str | None) -> bytes:
@@ -38,6 +39,9 @@ def journal_line(lineage: str, serial: int, op: str, name: str, record_text: str
         head = f'{{"lineage": {json.dumps(lineage)}, "op": "policy", "policy": {policy}, '
         return (head + f'"serial": {serial}}}\n').encode("ascii")
     head = f'{{"lineage": {json.dumps(lineage)}, "name": {json.dumps(name)}, "op": "{op}", '
+    if op == "spec":  # a spec record (null: the spec is forgotten)
+        spec = record_text if record_text is not None else "null"
+        return (head + f'"serial": {serial}, "spec": {spec}}}\n').encode("ascii")
     body = f'"record": {record_text}, ' if record_text is not None else ""
     return (head + body + f'"serial": {serial}}}\n').encode("ascii")
 
@@ -47,10 +51,11 @@ class _Entry(NamedTuple):
 
     lineage: str
     serial: int
-    op: str  # put, remove, move, policy
+    op: str  # put, remove, move, policy, spec
     name: str  # "" for a policy change
     record: RunRecord | None  # put: the record; move: the record under its new name
     policy: PolicyRecord | None  # policy: the policy in force from then on (None: none)
+    spec: SpecRecord | None = None  # spec: the spec's record from then on (None: forgotten)
 
 
 def _journal_entry(raw: bytes, source: str, lineno: int) -> _Entry:
@@ -67,7 +72,7 @@ def _journal_entry(raw: bytes, source: str, lineno: int) -> _Entry:
     if not isinstance(serial, int) or isinstance(serial, bool) or serial < 1:
         raise StateCorruptError(f"{where}: serial: expected a positive integer")
     if op == "policy":
-        if "name" in obj or "record" in obj:
+        if "name" in obj or "record" in obj or "spec" in obj:
             raise StateCorruptError(f"{where}: name: a policy change names no run")
         if "policy" not in obj:
             raise StateCorruptError(f"{where}: policy: missing (null for no policy)")
@@ -78,6 +83,8 @@ def _journal_entry(raw: bytes, source: str, lineno: int) -> _Entry:
         return _Entry(lineage, serial, op, "", None, policy)
     if "policy" in obj:
         raise StateCorruptError(f"{where}: policy: only a policy change carries one")
+    if op == "spec" or "spec" in obj:
+        return _spec_entry(obj, lineage, serial, where)
     if not isinstance(name, str) or not name:
         raise StateCorruptError(f"{where}: name: expected a non-empty string")
     record: RunRecord | None = None
@@ -92,9 +99,27 @@ def _journal_entry(raw: bytes, source: str, lineno: int) -> _Entry:
             raise StateCorruptError(f"{where}: record: a remove carries no record")
     else:
         raise StateCorruptError(
-            f"{where}: op: expected 'put', 'remove', 'move' or 'policy', found {op!r}"
+            f"{where}: op: expected 'put', 'remove', 'move', 'policy' or 'spec', found {op!r}"
         )
     return _Entry(lineage, serial, op, name, record, None)
+
+
+def _spec_entry(obj: dict[str, Any], lineage: str, serial: int, where: str) -> _Entry:
+    name = obj.get("name")
+    if obj.get("op") != "spec":
+        raise StateCorruptError(f"{where}: spec: only a spec change carries one")
+    if "record" in obj or "spec" not in obj:
+        raise StateCorruptError(f"{where}: spec: missing (null to forget it), and no record")
+    if not isinstance(name, str) or not name:
+        raise StateCorruptError(f"{where}: name: expected a non-empty string")
+    spec = None
+    if obj["spec"] is not None:
+        spec = statefile.check_spec(obj["spec"], where, ["spec"])
+        if spec.name != name:
+            raise StateCorruptError(
+                f"{where}: spec.name: {spec.name!r} does not match name {name!r}"
+            )
+    return _Entry(lineage, serial, "spec", name, None, None, spec)
 
 
 def _apply_entry(runs: dict[str, RunRecord], entry: _Entry, where: str) -> None:
@@ -141,6 +166,7 @@ def replay(base: State | None, journal: bytes, source: str) -> State:
     serial = base.serial if base is not None else 0
     runs = dict(base.runs) if base is not None else {}
     policy = base.policy if base is not None else None
+    specs = dict(base.specs) if base is not None else {}
     expected = serial + 1
     for lineno, raw in entries:
         entry = _journal_entry(raw, source, lineno)
@@ -160,6 +186,11 @@ def replay(base: State | None, journal: bytes, source: str) -> State:
             )
         if entry.op == "policy":
             policy = entry.policy
+        elif entry.op == "spec":
+            if entry.spec is None:
+                specs.pop(entry.name, None)
+            else:
+                specs[entry.name] = entry.spec
         else:
             _apply_entry(runs, entry, f"{source}:{lineno}")
         expected += 1
@@ -171,4 +202,5 @@ def replay(base: State | None, journal: bytes, source: str) -> State:
         lineage=lineage,
         runs=runs,
         policy=policy,
+        specs=specs,
     )

@@ -51,6 +51,12 @@ class _MemoryStore(BaseStore):
             if text is not None:
                 policy = statefile.policy_from_dict(statefile.decode_json(text, "policy"))
             b._committed = replace(current, serial=serial, policy=policy)
+        elif op == "spec":
+            if text is None:
+                b._committed = current.without_spec(name)
+            else:
+                spec = statefile.spec_from_dict(statefile.decode_json(text, "spec"))
+                b._committed = current.with_spec(spec)
         else:
             assert text is not None
             record = statefile.record_from_dict(statefile.decode_json(text, "record"))

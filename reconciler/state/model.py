@@ -28,7 +28,8 @@ from typing import Any
 
 #: The state file format this dfr writes (and the newest it reads).
 #: 2: records gained `used` (what the API reports it ran with).
-#: 3: records gained optional `outputs` (the lock of the data a pull wrote).
+#: 3: records gained optional `outputs` (the lock of the data a pull wrote),
+#:    and the document optional `specs` (the specs dfr made or adopted, by name).
 FORMAT_VERSION = 3
 
 # Run statuses as the API reports them (IN_PROGRESS is stored as PROCESSING).
@@ -267,6 +268,97 @@ class PolicyRecord:
         return cls(dict(settings), policy_digest(settings), utc_now(), by, source)
 
 
+# --------------------------------------------------------------------------- specs
+#: What a spec intent was sent for.
+SPEC_CREATE = "create"
+SPEC_UPDATE = "update"
+
+
+@dataclass(frozen=True)
+class SpecVersionRecord:
+    """One version of a spec as dfr saw it: version N is the Nth of the API's list.
+
+    `sha256`: of the version's content normalised by `reconciler.speccontent`
+    (None when the API keeps it in the customer's cloud, or it does not parse);
+    `by_dfr`: this dfr made it (a create's first version, or an update).
+    """
+
+    number: int
+    sha256: str | None = None
+    at: str | None = None
+    by_dfr: bool = False
+
+
+@dataclass(frozen=True)
+class SpecIntent:
+    """Write-ahead note of a spec create POST or update PUT, durable BEFORE it is sent.
+
+    `body`: the create body, or `{"content_yaml": ...}` for an update;
+    `content_sha256`: an update's normalised content digest, what a lost answer
+    is resolved by (compared with the versions' digests).
+    """
+
+    id: str
+    kind: str  # SPEC_CREATE or SPEC_UPDATE
+    body: dict[str, Any]
+    at: str
+    content_sha256: str | None = None
+
+    @classmethod
+    def new(
+        cls,
+        kind: str,
+        body: Mapping[str, Any],
+        *,
+        at: str | None = None,
+        content_sha256: str | None = None,
+    ) -> SpecIntent:
+        return cls(str(uuid.uuid4()), kind, dict(body), at or utc_now(), content_sha256)
+
+
+@dataclass(frozen=True)
+class SpecRecord:
+    """Everything dfr knows about one spec (a `kind: Spec` manifest's, or adopted).
+
+    `body` is the create body dfr sent ({} for a spec adopted with `dfr import
+    spec`); `versions` every version made or seen, oldest first; `drift`
+    "not_found" when the API answered 404 for it.
+    """
+
+    name: str
+    updated_at: str
+    spec_id: str | None = None
+    status: str | None = None
+    error: str | None = None
+    versions: tuple[SpecVersionRecord, ...] = ()
+    intent: SpecIntent | None = None
+    body: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    api: str | None = None
+    drift: str | None = None
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.versions, key=lambda v: v.number))
+        if ordered != self.versions:
+            object.__setattr__(self, "versions", ordered)
+
+    @classmethod
+    def new(cls, name: str, *, now: str | None = None, **fields: Any) -> SpecRecord:
+        return cls(name=name, updated_at=now or utc_now(), **fields)
+
+    def evolve(self, *, now: str | None = None, **changes: Any) -> SpecRecord:
+        """A copy with `changes` applied and `updated_at` stamped (now, or `now`)."""
+        return dataclasses.replace(self, updated_at=now or utc_now(), **changes)
+
+    @property
+    def latest(self) -> SpecVersionRecord | None:
+        return self.versions[-1] if self.versions else None
+
+    @property
+    def latest_number(self) -> int | None:
+        return self.versions[-1].number if self.versions else None
+
+
 @dataclass(frozen=True)
 class State:
     """The recorded state: a versioned, numbered collection of run records.
@@ -282,6 +374,8 @@ class State:
     runs: dict[str, RunRecord] = field(default_factory=dict)
     # The policy in force (format 2, optional); None: none recorded yet.
     policy: PolicyRecord | None = None
+    # The specs dfr made or adopted, by their unique name (format 3, optional).
+    specs: dict[str, SpecRecord] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, lineage: str | None = None) -> State:
@@ -312,3 +406,15 @@ class State:
         runs = dict(self.runs)
         runs.pop(name, None)
         return dataclasses.replace(self, serial=self.serial + 1, runs=runs)
+
+    def with_spec(self, record: SpecRecord) -> State:
+        """A new state with the spec `record` stored under its name and serial + 1."""
+        return dataclasses.replace(
+            self, serial=self.serial + 1, specs={**self.specs, record.name: record}
+        )
+
+    def without_spec(self, name: str) -> State:
+        """A new state without the spec `name` and serial + 1."""
+        specs = dict(self.specs)
+        specs.pop(name, None)
+        return dataclasses.replace(self, serial=self.serial + 1, specs=specs)

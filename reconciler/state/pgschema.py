@@ -6,6 +6,7 @@ Tables (in the connection's current schema; created on first write)::
     dfr_workspaces(name, lineage, serial, format_version, dfr_version, updated_at, moved json,
                    policy json)
     dfr_runs(workspace, name, record json, serial)           # one row per manifest name
+    dfr_specs(workspace, name, record json, serial)          # one row per spec (version 4)
     dfr_locks(workspace, lock_id, backend_pid, info json, acquired_at)   # holder info
 
 `PostgresBackend.ensure_schema` applies `MIGRATIONS` under an advisory lock; the
@@ -60,6 +61,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # The spending policy in force for the workspace (statefile's `policy` object),
     # recorded by apply; NULL until one is.
     3: ("ALTER TABLE dfr_workspaces ADD COLUMN IF NOT EXISTS policy json",),
+    # The specs dfr made or adopted (statefile's `specs` records), one row each.
+    4: (
+        """CREATE TABLE IF NOT EXISTS dfr_specs (
+            workspace text NOT NULL REFERENCES dfr_workspaces (name) ON DELETE CASCADE,
+            name text NOT NULL,
+            record json NOT NULL,
+            serial bigint NOT NULL,
+            PRIMARY KEY (workspace, name)
+        )""",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -100,7 +111,7 @@ def privilege_hint(action: str, detail: str, role: str) -> str:
     )
 
 
-_TABLES = "dfr_workspaces, dfr_runs, dfr_locks"
+_TABLES = "dfr_workspaces, dfr_runs, dfr_specs, dfr_locks"
 
 
 def timeout_hint(detail: str, role: str) -> str:

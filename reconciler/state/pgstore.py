@@ -65,7 +65,8 @@ class PostgresStore(BaseStore):
 
     def _write(self, op: str, name: str, text: str | None, serial: int) -> int:
         b = self._backend
-        with b.db("record the policy" if op == "policy" else f"record run {name!r}"):
+        what = {"policy": "record the policy", "spec": f"record spec {name!r}"}
+        with b.db(what.get(op, f"record run {name!r}")):
             one_statement = op in ("put", "remove") and serial > 1
             if one_statement and self._write_one_statement(op, name, text, serial):
                 return serial  # committed: durable already
@@ -76,6 +77,9 @@ class PostgresStore(BaseStore):
                         "UPDATE dfr_workspaces SET policy = %s WHERE name = %s",
                         (text, b.workspace),
                     )
+                    return serial
+                if op == "spec":
+                    self._write_spec(name, text, serial)
                     return serial
                 if op == "move":
                     # The old row goes and the new one comes in this same transaction:
@@ -98,6 +102,22 @@ class PostgresStore(BaseStore):
                         (b.workspace, name),
                     )
         return serial
+
+    def _write_spec(self, name: str, text: str | None, serial: int) -> None:
+        """Upsert (or, with `text` None, delete) the row of spec `name` (in the caller's
+        transaction, after the serial's CAS)."""
+        workspace = self._backend.workspace
+        if text is None:
+            self._conn.execute(
+                "DELETE FROM dfr_specs WHERE workspace = %s AND name = %s", (workspace, name)
+            )
+            return
+        self._conn.execute(
+            "INSERT INTO dfr_specs (workspace, name, record, serial) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (workspace, name) DO UPDATE "
+            "SET record = EXCLUDED.record, serial = EXCLUDED.serial",
+            (workspace, name, text, serial),
+        )
 
     def _write_one_statement(self, op: str, name: str, text: str | None, serial: int) -> bool:
         """The usual change in one round trip: CAS and row change in one statement.
@@ -198,3 +218,7 @@ class PostgresStore(BaseStore):
                 for name in sorted(state.runs):
                     text, _ = statefile.canonical_record(state.runs[name])
                     copy.write_row((b.workspace, name, text, state.serial))
+            self._conn.execute("DELETE FROM dfr_specs WHERE workspace = %s", (b.workspace,))
+            for name in sorted(state.specs):
+                text, _ = statefile.canonical_spec(state.specs[name])
+                self._write_spec(name, text, state.serial)

@@ -35,6 +35,7 @@ Guarantees, mirroring the file backend:
   a database migrated by a newer dfr is refused (StateVersionError).
 - **Policy**: the spending policy in force is `dfr_workspaces.policy` (schema
   version 3), set like a record: one transaction with the serial's CAS.
+- **Specs**: one row per spec in `dfr_specs` (schema version 4), set like a record.
 - **Moved**: a workspace `dfr state migrate` moved away keeps its rows and a
   tombstone in `dfr_workspaces.moved` (where it went, when, by whom), set under
   its lock in one committed transaction; reading or locking it then raises
@@ -313,6 +314,13 @@ class PostgresBackend(Backend):
                     "SELECT name, record::text FROM dfr_runs WHERE workspace = %s ORDER BY name",
                     (self.workspace,),
                 ).fetchall()
+                spec_rows = []
+                if version >= 4:  # no specs table before schema version 4
+                    spec_rows = conn.execute(
+                        "SELECT name, record::text FROM dfr_specs WHERE workspace = %s "
+                        "ORDER BY name",
+                        (self.workspace,),
+                    ).fetchall()
         finally:
             conn.isolation_level = None
             conn.read_only = None
@@ -325,6 +333,9 @@ class PostgresBackend(Backend):
         # One document, parsed like a state file: same validation, same upgrades.
         runs = ", ".join(f"{json.dumps(name)}: {text}" for name, text in rows)
         policy = f', "policy": {policy_text}' if policy_text is not None else ""
+        if spec_rows:
+            specs = ", ".join(f"{json.dumps(name)}: {text}" for name, text in spec_rows)
+            policy += f', "specs": {{{specs}}}'
         document = (
             f'{{"format_version": {int(format_version)}, "serial": {int(serial)}, '
             f'"lineage": {json.dumps(lineage)}, "runs": {{{runs}}}{policy}}}'

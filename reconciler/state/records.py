@@ -1,4 +1,4 @@
-"""One run record and the recorded policy <-> their JSON objects.
+"""One run record, one spec record and the recorded policy <-> their JSON objects.
 
 The dicts given to the `*_from_dict` functions already passed the schema
 (`docschema.schema_problem`); the `*_to_dict` functions write every field,
@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.state.model import Intent, OutputFile, OutputsRecord, PolicyRecord, RunRecord
+from reconciler.state.model import (
+    Intent,
+    OutputFile,
+    OutputsRecord,
+    PolicyRecord,
+    RunRecord,
+    SpecIntent,
+    SpecRecord,
+    SpecVersionRecord,
+)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -141,4 +150,66 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         "source": record.source,
         "api": record.api,
         "outputs": outputs_to_dict(record.outputs),
+    }
+
+
+def spec_from_dict(obj: Mapping[str, Any]) -> SpecRecord:
+    """Build a SpecRecord from a spec dict that already passed the schema."""
+    intent_obj = obj.get("intent")
+    intent = None
+    if intent_obj is not None:
+        intent = SpecIntent(
+            id=intent_obj["id"],
+            kind=intent_obj["kind"],
+            body=intent_obj["body"],
+            at=intent_obj["at"],
+            content_sha256=intent_obj.get("content_sha256"),
+        )
+    versions = tuple(
+        SpecVersionRecord(
+            number=int(v["number"]), sha256=v.get("sha256"), at=v.get("at"), by_dfr=v["by_dfr"]
+        )
+        for v in obj["versions"]
+    )
+    return SpecRecord(
+        name=obj["name"],
+        updated_at=obj["updated_at"],
+        spec_id=obj["spec_id"],
+        status=obj["status"],
+        error=obj["error"],
+        versions=versions,
+        intent=intent,
+        body=dict(obj.get("body") or {}),
+        source=obj.get("source"),
+        api=obj.get("api"),
+        drift=obj.get("drift"),
+    )
+
+
+def spec_to_dict(record: SpecRecord) -> dict[str, Any]:
+    """The JSON object of one spec record (every field, nulls included)."""
+    intent = record.intent
+    return {
+        "name": record.name,
+        "updated_at": record.updated_at,
+        "spec_id": record.spec_id,
+        "status": record.status,
+        "error": record.error,
+        "versions": [
+            {"number": v.number, "sha256": v.sha256, "at": v.at, "by_dfr": v.by_dfr}
+            for v in record.versions
+        ],
+        "intent": None
+        if intent is None
+        else {
+            "id": intent.id,
+            "kind": intent.kind,
+            "body": intent.body,
+            "at": intent.at,
+            "content_sha256": intent.content_sha256,
+        },
+        "body": record.body,
+        "source": record.source,
+        "api": record.api,
+        "drift": record.drift,
     }

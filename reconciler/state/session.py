@@ -18,7 +18,7 @@ from dataclasses import replace
 from reconciler.errors import StateError
 from reconciler.state import statefile
 from reconciler.state.backend import Moved, Store
-from reconciler.state.model import PolicyRecord, RunRecord, State
+from reconciler.state.model import PolicyRecord, RunRecord, SpecRecord, State
 
 __all__ = ["BaseStore", "close_on_exit"]
 
@@ -45,6 +45,7 @@ class BaseStore(Store):
         self._serial = state.serial
         self._runs = dict(state.runs)
         self._policy = state.policy
+        self._specs = dict(state.specs)
         self._view: State | None = state
         self._closed = False
         self._poisoned: str | None = None
@@ -60,7 +61,8 @@ class BaseStore(Store):
         `op` "put": `text` is the record of `name` (JSON); "remove": `text` is None;
         "move": `text` is the record of `name` under its new name (which it holds),
         stored there while `name` goes, in the same change; "policy": `name` is ""
-        and `text` the policy in force (JSON), or None when there is none.
+        and `text` the policy in force (JSON), or None when there is none; "spec":
+        `name` is a spec's and `text` its record (JSON), or None to forget it.
         """
 
     @abc.abstractmethod
@@ -142,6 +144,21 @@ class BaseStore(Store):
             ticket = self._write_locked("policy", "", text, None, policy)
         self._durable(ticket)
 
+    def put_spec(self, record: SpecRecord) -> None:
+        text, stored = statefile.canonical_spec(record)
+        with self._mutex:
+            self._check_usable()
+            ticket = self._write_locked("spec", stored.name, text, None, spec=stored)
+        self._durable(ticket)
+
+    def remove_spec(self, name: str) -> None:
+        with self._mutex:
+            self._check_usable()
+            if name not in self._specs:
+                raise StateError(f"state {self._name} has no spec named {name!r}")
+            ticket = self._write_locked("spec", name, None, None)
+        self._durable(ticket)
+
     def checkpoint(self) -> None:
         with self._mutex:
             self._check_usable()
@@ -164,6 +181,7 @@ class BaseStore(Store):
                 raise
             self._lineage, self._serial, self._runs = state.lineage, state.serial, dict(state.runs)
             self._policy = state.policy
+            self._specs = dict(state.specs)
             self._view = None
             self._pending = 0
 
@@ -214,6 +232,7 @@ class BaseStore(Store):
         text: str | None,
         record: RunRecord | None,
         policy: PolicyRecord | None = None,
+        spec: SpecRecord | None = None,
     ) -> int:
         """Write one change and move the in-memory view (the mutex is held)."""
         serial = self._serial + 1
@@ -227,6 +246,11 @@ class BaseStore(Store):
         self._serial = serial
         if op == "policy":
             self._policy = policy
+        elif op == "spec":
+            if spec is None:
+                del self._specs[name]
+            else:
+                self._specs[name] = spec
         elif record is None or op == "move":
             del self._runs[name]
         if record is not None:
@@ -257,6 +281,7 @@ class BaseStore(Store):
             lineage=self._lineage,
             runs=dict(self._runs),
             policy=self._policy,
+            specs=dict(self._specs),
         )
 
     def _checkpoint_locked(self) -> None:

@@ -7,7 +7,8 @@ backends' job). The document, described by `schemas/state.schema.json`::
      "runs": {"<name>": {<record>}, ...},
      "policy": {"settings": {...}, "sha256": "...", "at": "...", "by": ..., "source": ...}}
 
-(`policy`, the spending policy in force, is optional: absent until one is recorded.)
+(`policy`, the spending policy in force, is optional: absent until one is recorded;
+so is `specs`, `{"<spec name>": {<spec record>}}`, absent while there are none.)
 
 `loads` accepts any byte string and either returns a valid `State` or raises
 `StateCorruptError` / `StateVersionError` with one line saying what is wrong
@@ -30,12 +31,21 @@ from typing import Any
 from reconciler import __version__
 from reconciler.errors import StateCorruptError, StateError, StateVersionError
 from reconciler.state.docschema import SCHEMA_ID, format_path, json_type, schema, schema_problem
-from reconciler.state.model import FORMAT_VERSION, PolicyRecord, RunRecord, State, policy_digest
+from reconciler.state.model import (
+    FORMAT_VERSION,
+    PolicyRecord,
+    RunRecord,
+    SpecRecord,
+    State,
+    policy_digest,
+)
 from reconciler.state.records import (
     policy_from_dict,
     policy_to_dict,
     record_from_dict,
     record_to_dict,
+    spec_from_dict,
+    spec_to_dict,
 )
 
 __all__ = [
@@ -43,6 +53,8 @@ __all__ = [
     "SCHEMA_ID",
     "UPGRADES",
     "canonical_record",
+    "canonical_spec",
+    "check_spec",
     "decode_json",
     "dumps",
     "format_path",
@@ -52,6 +64,8 @@ __all__ = [
     "record_from_dict",
     "record_to_dict",
     "schema",
+    "spec_from_dict",
+    "spec_to_dict",
     "state_to_dict",
 ]
 
@@ -220,6 +234,7 @@ def loads(data: bytes | str, source_name: str = "state") -> State:
                 f"{obj['name']!r} does not match its key {key!r}"
             )
         runs[key] = record_from_dict(obj)
+    specs = _specs_of(doc.get("specs", {}), source_name)
     policy = None
     if "policy" in doc:
         policy = policy_from_dict(doc["policy"])
@@ -233,7 +248,44 @@ def loads(data: bytes | str, source_name: str = "state") -> State:
         lineage=doc["lineage"],
         runs=runs,
         policy=policy,
+        specs=specs,
     )
+
+
+def _specs_of(objs: dict[str, Any], source_name: str) -> dict[str, SpecRecord]:
+    """The spec records of a document that passed the schema (each keyed by its name)."""
+    specs: dict[str, SpecRecord] = {}
+    for key, obj in objs.items():
+        if obj["name"] != key:
+            raise StateCorruptError(
+                f"{source_name}: {format_path(['specs', key, 'name'])}: "
+                f"{obj['name']!r} does not match its key {key!r}"
+            )
+        specs[key] = spec_from_dict(obj)
+    return specs
+
+
+def check_spec(obj: Any, source_name: str, where: list[str | int]) -> SpecRecord:
+    """Validate one spec record dict (a journal line's, at `where`) and build it."""
+    problem = schema_problem(obj, "/$defs/spec", where)
+    if problem is not None:
+        raise StateCorruptError(f"{source_name}: {problem}")
+    return spec_from_dict(obj)
+
+
+def canonical_spec(record: SpecRecord) -> tuple[str, SpecRecord]:
+    """Check a spec record about to be stored; its JSON text and its re-read value
+    (as `canonical_record` for runs)."""
+    name = record.name
+    try:
+        text = encode(spec_to_dict(record))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise StateError(f"cannot record spec {name!r}: not JSON-serialisable: {exc}") from None
+    try:
+        return text, check_spec(decode_json(text, "spec"), "spec", [])
+    except StateCorruptError as exc:
+        detail = exc.message.removeprefix("spec: ")
+        raise StateError(f"cannot record spec {name!r}: {detail}") from None
 
 
 def check_policy(obj: Any, source_name: str, where: list[str | int]) -> PolicyRecord:
@@ -263,6 +315,8 @@ def state_to_dict(state: State) -> dict[str, Any]:
     }
     if state.policy is not None:
         doc["policy"] = policy_to_dict(state.policy)
+    if state.specs:  # optional: a state without specs keeps the bytes it had
+        doc["specs"] = {name: spec_to_dict(rec) for name, rec in state.specs.items()}
     return doc
 
 

@@ -20,7 +20,7 @@ import threading
 import time
 
 import pytest
-from state_records import policy, sample
+from state_records import policy, sample, spec_intent, spec_sample
 from state_subjects import Subject, run_threads
 
 from reconciler.errors import StateCorruptError, StateError, StateLockedError, StateVersionError
@@ -234,6 +234,63 @@ def test_overwrite_carries_the_policy(subject: Subject) -> None:
     with subject.open().lock("test") as store:
         store.overwrite(dataclasses.replace(source, serial=10, policy=None))  # type: ignore[attr-defined]
     assert subject.open().read().policy is None
+
+
+# --------------------------------------------------------------------------- specs
+
+
+def test_spec_records_are_changes_like_runs_durable_on_return(subject: Subject) -> None:
+    """`put_spec` / `remove_spec`: one change each, read back whole, beside the runs."""
+    pending = spec_sample("tickets", None, intent=spec_intent("create"), versions=())
+    with subject.backend.lock("apply") as store:
+        store.put(sample("a"))
+        store.put_spec(pending)  # the write-ahead intent, before the POST
+        seen = subject.open().read()
+        assert seen.serial == 2 and seen.specs == {"tickets": pending} and set(seen.runs) == {"a"}
+        made = spec_sample("tickets", "spec-7")
+        store.put_spec(made)
+        store.put_spec(spec_sample("other", intent=spec_intent("update")))
+        assert subject.open().read().specs["tickets"] == made == store.state.specs["tickets"]
+        store.remove_spec("other")
+        with pytest.raises(StateError, match="has no spec named 'nope'"):
+            store.remove_spec("nope")
+        assert store.state.serial == 5 and set(store.state.specs) == {"tickets"}
+        assert subject.open().read() == store.state
+    # Kept across sessions (and their checkpoints) and by writes of runs and policies.
+    with subject.open().lock("apply") as store:
+        store.put(sample("b"))
+        store.move("b", "c")
+        store.set_policy(policy())
+        store.remove("c")
+    after = subject.open().read()
+    assert after.serial == 9 and after.specs == {"tickets": made}
+
+
+def test_a_spec_that_cannot_be_stored_is_refused_before_anything_is_written(
+    subject: Subject,
+) -> None:
+    bad = spec_sample("s", intent=dataclasses.replace(spec_intent(), content_sha256="not-hex"))
+    with subject.backend.lock("apply") as store:
+        with pytest.raises(StateError, match=r"cannot record spec 's'.*content_sha256"):
+            store.put_spec(bad)
+        with pytest.raises(StateError, match="cannot record spec 's'"):
+            store.put_spec(spec_sample("s", body={"x": {1, 2}}))  # not JSON
+        assert store.state.serial == 0 and store.state.specs == {}
+        store.put_spec(spec_sample("s"))
+    assert subject.open().read().specs == {"s": spec_sample("s")}
+
+
+def test_overwrite_carries_the_specs(subject: Subject) -> None:
+    """`dfr state migrate` copies the specs with the runs."""
+    specs = {"s": spec_sample("s"), "t": spec_sample("t", None, intent=spec_intent("create"))}
+    source = State(FORMAT_VERSION, 4, "lineage-2", {"a": sample("a")}, specs=specs)
+    with subject.backend.lock("test") as store:
+        store.overwrite(source)  # type: ignore[attr-defined]
+        assert store.state == source
+    assert subject.open().read() == source
+    with subject.open().lock("test") as store:
+        store.overwrite(dataclasses.replace(source, serial=5, specs={}))  # type: ignore[attr-defined]
+    assert subject.open().read().specs == {}
 
 
 # --------------------------------------------------------------------------- the lock
