@@ -27,6 +27,7 @@ from dfr_emulator.faults import (
     WriteFaults,
     retry_after_header,
 )
+from dfr_emulator.outputs import OUTPUT_KINDS, Outputs
 from dfr_emulator.specs import SpecApi, SpecBook
 from dfr_emulator.store import (
     FAILED,
@@ -55,6 +56,17 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("GET", rf"^{API_PREFIX}/specs/?$", "specs.list"),
         ("POST", rf"^{API_PREFIX}/specs/?$", "specs.create"),
         ("GET", rf"^{API_PREFIX}/specs/{_UUIDISH}/?$", "specs.get"),
+        (
+            "GET",
+            rf"^{API_PREFIX}/runs/{_UUIDISH}/files/(?P<file_id>[^/]+)/download/?$",
+            "files.download",
+        ),
+        ("GET", rf"^{API_PREFIX}/runs/{_UUIDISH}/files/download/?$", "files.download_all"),
+        ("GET", rf"^{API_PREFIX}/runs/{_UUIDISH}/evaluations/?$", "runs.evaluations"),
+        ("POST", rf"^{API_PREFIX}/evaluations/?$", "evaluations.create"),
+        ("GET", rf"^{API_PREFIX}/evaluations/{_UUIDISH}/?$", "evaluations.get"),
+        ("POST", r"^/api/data-plane/token/?$", "dataplane.token"),
+        ("POST", r"^/api/data-plane/grants/?$", "dataplane.grants"),
         ("PUT", rf"^{API_PREFIX}/specs/{_UUIDISH}/?$", "specs.update"),
         ("DELETE", rf"^{API_PREFIX}/specs/{_UUIDISH}/?$", "specs.delete"),
     )
@@ -137,6 +149,9 @@ class EmulatorApp:
         self.stats = Stats()
         self.specs = SpecBook(self.timeline, legacy=config.legacy)
         self.spec_api = SpecApi(self.specs, self.store, self.dice, self.stats, self._take)
+        self.outputs = Outputs(
+            self.store, self.timeline, self.dice, self._take, lambda: self.config
+        )
 
     # ----- settings --------------------------------------------------------
 
@@ -291,6 +306,9 @@ class EmulatorApp:
         if kind.startswith("specs."):
             status, payload = self.spec_api.act(kind, args, query, request.body, cfg)
             return Reply.json(status, payload)
+        if kind in OUTPUT_KINDS:
+            status, payload, headers = self.outputs.act(kind, args, request.body, request.headers)
+            return Reply.json(status, payload, headers=headers)
         if kind == "method_not_allowed":
             return Reply.json(
                 405, {"detail": "Method not allowed."}, headers={"Allow": args["allow"]}
@@ -412,6 +430,8 @@ class EmulatorApp:
                 return Reply.json(200, self.specs.all())
             if method == "GET" and action == "config":
                 return Reply.json(200, self.config.knobs())
+            if method == "GET" and action == "evaluations":
+                return Reply.json(200, self.outputs.rendered())
             if method != "POST" or action not in _ADMIN_POSTS:
                 return Reply.json(404, {"detail": f"No admin endpoint {method} {path}"})
             body = json.loads(request.body or b"{}")
@@ -421,6 +441,7 @@ class EmulatorApp:
                 return Reply.json(200, self.configure(coerce_knobs(body)).knobs())
             if action == "reset_stats":
                 self.stats.reset()
+                self.outputs.file_host.stats.reset()
                 return Reply.json(200, {})
             if action == "force_status":
                 self.force_status(str(body["run_id"]), str(body["status"]), body.get("reason"))
@@ -444,6 +465,8 @@ class EmulatorApp:
     def stats_snapshot(self) -> dict[str, Any]:
         snapshot = self.stats.snapshot()
         snapshot["runs_in_store"] = len(self.store)
+        snapshot["evaluations_created"] = len(self.outputs.evaluations)
+        snapshot["file_host"] = self.outputs.file_host.stats.snapshot()
         return snapshot
 
     def force_status(self, run_id: str, status: str, reason: str | None = None) -> None:

@@ -21,7 +21,7 @@ STATUS_SPELLINGS = ("PROCESSING", "IN_PROGRESS")
 
 #: Fields fixed when the emulator is built; `configure` refuses to change them.
 #: `legacy` is one of them: a run keeps the shape of the mode it was made in.
-FIXED_FIELDS = frozenset({"port", "clock", "legacy"})
+FIXED_FIELDS = frozenset({"port", "clock", "legacy", "file_port"})
 
 _RATE_FIELDS = (
     "failure_rate",
@@ -33,6 +33,10 @@ _RATE_FIELDS = (
     "garbage_rate",
     "missing_fields_rate",
     "unknown_status_rate",
+    "evaluation_fail_rate",
+    "ambiguous_evaluation_post_rate",
+    "evaluation_5xx_before_create_rate",
+    "evaluation_5xx_after_create_rate",
     "spec_fail_rate",
     "spec_ambiguous_create_rate",
     "spec_ambiguous_update_rate",
@@ -46,12 +50,23 @@ _SECONDS_FIELDS = (
     "processing_seconds",
     "latency",
     "hang_seconds",
+    "download_url_ttl",
+    "zip_build_seconds",
+    "evaluation_pending_seconds",
+    "evaluation_processing_seconds",
     "spec_processing_seconds",
 )
 _COUNT_FIELDS = (
     "ambiguous_posts",
     "fail_next",
     "page_size",
+    "zip_build_polls",
+    "truncated_downloads",
+    "truncate_after_bytes",
+    "wrong_size_downloads",
+    "expired_urls",
+    "evaluation_fail_next",
+    "ambiguous_evaluation_posts",
     "spec_fail_next",
     "spec_ambiguous_creates",
     "spec_ambiguous_updates",
@@ -120,6 +135,31 @@ class EmulatorConfig:
         carry a status) whose `status` is replaced by `unknown_status_value`.
       unknown_status_value: the made-up status those runs show.
 
+    Generated files and evaluations (see `files`, `downloads`, `evaluations`):
+      file_port: TCP port of the file host, the second listener on 127.0.0.1 that
+        serves presigned URLs (0: a free one). Fixed when the emulator is built.
+      download_url_ttl: lifecycle seconds a presigned URL stays valid (403 after).
+      zip_build_polls / zip_build_seconds: the ZIP of a run's files answers 202 to
+        this many requests, and for at least this many lifecycle seconds, before 200.
+      truncated_downloads: the next N file-host downloads stop after
+        `truncate_after_bytes` bytes and close the connection (counts down).
+      wrong_size_downloads: the next N downloads serve bytes that differ from the
+        announced `size_bytes` (counts down).
+      expired_urls: the next N presigned URLs handed out are already expired:
+        403 from their first use on (counts down).
+      customer_hosted: the company runs its own data plane: file answers carry a
+        data-plane pointer instead of a `download_url` (501 to a client that does
+        not send `X-Data-Plane-Follow`), and the SDK's token, grant and gateway
+        calls work (the gateway is on the file host).
+      evaluation_pending_seconds / evaluation_processing_seconds: an evaluation's
+        PENDING and PROCESSING phases. evaluation_fail_rate / evaluation_fail_next:
+        evaluations that end FAILED. evaluation_gap: the largest gap (percentage
+        points) between requested and evaluated distributions; None: one per run.
+      ambiguous_evaluation_post_rate / ambiguous_evaluation_posts: evaluation POSTs
+        that create the evaluation, then drop the connection (a lost answer).
+        evaluation_5xx_before_create_rate: answered 500/502/503 without acting;
+        evaluation_5xx_after_create_rate: created, then answered 500/502/503.
+
     Specs made through the API (`POST /specs/`, `PUT /specs/{id}/`, see `specs`):
       spec_processing_seconds: how long a new spec stays PROCESSING (lifecycle
         seconds) before it is SUCCEEDED (version 1 generated) or FAILED (`error`).
@@ -165,6 +205,60 @@ class EmulatorConfig:
     missing_fields_rate: float = 0.0
     unknown_status_rate: float = 0.0
     unknown_status_value: str = "QUEUED"
+
+    file_port: int = field(default=0, metadata={"help": "port of the file host (0: any free)"})
+    download_url_ttl: float = field(
+        default=3600.0, metadata={"help": "seconds a presigned download URL stays valid"}
+    )
+    zip_build_polls: int = field(
+        default=1, metadata={"help": "202 answers the ZIP of a run's files gives before 200"}
+    )
+    zip_build_seconds: float = field(
+        default=0.0, metadata={"help": "seconds a ZIP of a run's files takes to build, at least"}
+    )
+    truncated_downloads: int = field(
+        default=0, metadata={"help": "the next N downloads stop after --truncate-after-bytes"}
+    )
+    truncate_after_bytes: int = field(
+        default=65536, metadata={"help": "bytes a truncated download sends before it closes"}
+    )
+    wrong_size_downloads: int = field(
+        default=0, metadata={"help": "the next N downloads serve other bytes than size_bytes"}
+    )
+    expired_urls: int = field(
+        default=0, metadata={"help": "the next N presigned URLs are expired (403) from first use"}
+    )
+    customer_hosted: bool = field(
+        default=False, metadata={"help": "answer file downloads with data-plane pointers"}
+    )
+    evaluation_pending_seconds: float = field(
+        default=1.0, metadata={"help": "seconds a new evaluation stays PENDING"}
+    )
+    evaluation_processing_seconds: float = field(
+        default=4.0, metadata={"help": "seconds an evaluation then stays PROCESSING"}
+    )
+    evaluation_fail_rate: float = field(
+        default=0.0, metadata={"help": "share of new evaluations that end FAILED"}
+    )
+    evaluation_fail_next: int = field(
+        default=0, metadata={"help": "the next N evaluations created end FAILED"}
+    )
+    evaluation_gap: float | None = field(
+        default=None,
+        metadata={"help": "largest requested-vs-evaluated gap in points (default: per run)"},
+    )
+    ambiguous_evaluation_posts: int = field(
+        default=0, metadata={"help": "the next N evaluation POSTs create it, then drop the answer"}
+    )
+    ambiguous_evaluation_post_rate: float = field(
+        default=0.0, metadata={"help": "share of evaluation POSTs that create it, then drop"}
+    )
+    evaluation_5xx_before_create_rate: float = field(
+        default=0.0, metadata={"help": "share of evaluation POSTs answered 5xx without acting"}
+    )
+    evaluation_5xx_after_create_rate: float = field(
+        default=0.0, metadata={"help": "share of evaluation POSTs that create it, then 5xx"}
+    )
 
     spec_processing_seconds: float = field(
         default=3.0,
@@ -233,6 +327,10 @@ class EmulatorConfig:
             raise ValueError(f"status_spelling must be one of {', '.join(STATUS_SPELLINGS)}")
         if not self.unknown_status_value:
             raise ValueError("unknown_status_value must be non-empty")
+        if not 0 <= self.file_port <= 65535:
+            raise ValueError(f"file_port must be 0..65535, not {self.file_port}")
+        if self.evaluation_gap is not None and not 0 <= self.evaluation_gap <= 100:
+            raise ValueError(f"evaluation_gap must be between 0 and 100, not {self.evaluation_gap}")
         if self.spec_fail_pattern is not None:
             try:
                 re.compile(self.spec_fail_pattern)

@@ -121,6 +121,18 @@ WRITE_FAULTS: dict[str, WriteFaults] = {
     ),
     "specs.create": _spec_write(201, "create"),
     "specs.update": _spec_write(200, "update"),
+    "evaluations.create": WriteFaults(
+        success=201,
+        lost_next="ambiguous_evaluation_posts",
+        lost_rate="ambiguous_evaluation_post_rate",
+        after_rate="evaluation_5xx_after_create_rate",
+        lost_dice="evaluation_lost",
+        after_dice="evaluation_5xx_after",
+        lost_stat="evaluation_create_lost",
+        after_stat="evaluation_create_5xx_after",
+        before_rate="evaluation_5xx_before_create_rate",
+        before_stat="evaluation_create_5xx_before",
+    ),
 }
 
 

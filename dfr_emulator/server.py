@@ -275,6 +275,7 @@ class Emulator:
                 )
                 thread.start()
                 self._server, self._thread = server, thread
+                self._app.outputs.start(self._app.config.file_port)
             return f"http://{HOST}:{self._server.server_port}"
 
     def stop(self) -> None:
@@ -284,6 +285,7 @@ class Emulator:
             self._server = self._thread = None
         if server is None:
             return
+        self._app.outputs.stop()
         self._stopping.set()
         server.wake()
         if thread is not None:
@@ -392,3 +394,29 @@ class Emulator:
 
     def reset_stats(self) -> None:
         self._app.stats.reset()
+        self._app.outputs.file_host.stats.reset()
+
+    # ----- generated files and evaluations (issue 16) -------------------------
+
+    @property
+    def file_base_url(self) -> str:
+        """`http://127.0.0.1:PORT` of the file host, the second listener (presigned URLs)."""
+        return f"http://{HOST}:{self._app.outputs.file_host.port}"
+
+    def file_host_stats(self) -> dict[str, Any]:
+        """What the file host saw: `requests`, `downloads`, `bytes_sent`,
+        `authorization_headers` and `api_key_seen` (both 0 when no client sent
+        credentials there), `responses`, `injected`. Also `stats()["file_host"]`."""
+        return self._app.outputs.file_host.stats.snapshot()
+
+    def evaluations(self) -> list[dict[str, Any]]:
+        """Every evaluation as `GET /evaluations/{id}/` shows it, newest first."""
+        return self._app.outputs.rendered()
+
+    def run_files(self, run_id: str) -> dict[str, bytes]:
+        """A SUCCEEDED run's files, path -> bytes, as the file host serves them."""
+        found = self._app.store.output(run_id)
+        if found is None or found[1] is None:
+            raise KeyError(f"run {run_id} has no generated files")
+        output = found[1]
+        return {file.path: output.content(file) for file in output.files()}

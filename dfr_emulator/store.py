@@ -19,10 +19,11 @@ import math
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from dfr_emulator.files import RunOutput
 from dfr_emulator.seeds import price_per_sample
 from dfr_emulator.validation import legacy_runtime_params, runtime_params
 
@@ -39,6 +40,7 @@ CANCELABLE = frozenset({PENDING, PROCESSING, "IN_PROGRESS"})
 
 #: `list` leaves these out, as the API does.
 LIST_OMITTED = ("generated_files", "runtime_params")
+
 
 class ApiProblem(Exception):
     """A request the API refuses: HTTP status and JSON payload to answer with."""
@@ -110,9 +112,6 @@ class Run:
     fail_fraction: float
     failed_share: float
     price: float
-    file_ids: tuple[str, str] = field(
-        default_factory=lambda: (str(uuid.uuid4()), str(uuid.uuid4()))
-    )
     stopped_t: float | None = None  # cancel or forced status: progress freezes here
     canceled: bool = False
     forced_status: str | None = None
@@ -254,6 +253,16 @@ class Store:
             failing = status == FAILED
             run.failure_reason = (reason or "Forced to fail by the emulator") if failing else None
 
+    def output(self, run_id: str) -> tuple[str, RunOutput | None] | None:
+        """A run's status and, once SUCCEEDED, what it generated; None: no such run."""
+        with self._lock:
+            run = self._runs.get(run_id.lower())
+            if run is None:
+                return None
+            shown = self._render(run, PROCESSING)
+        done = int(shown["samples_completed"])
+        return shown["status"], _output(run, done) if shown["status"] == SUCCEEDED else None
+
     def _lookup(self, run_id: str) -> Run:
         run = self._runs.get(run_id.lower())
         if run is None:
@@ -317,22 +326,11 @@ class Store:
                 out["error"] = reason
                 out["failure_reason"] = reason
         if status == SUCCEEDED:
-            done = processed - failed
-            out["generated_files"] = [
-                {
-                    "id": run.file_ids[0],
-                    "path": f"runs/{run.id}/generated_samples.jsonl",
-                    "file_type": "jsonl",
-                    # ~1.2 kB per sample, a little different per run.
-                    "size_bytes": done * 1200 + run.seq % 997,
-                },
-                {
-                    "id": run.file_ids[1],
-                    "path": f"runs/{run.id}/run_summary.json",
-                    "file_type": "json",
-                    "size_bytes": 2048 + run.seq % 97,
-                },
-            ]
+            files = _output(run, processed - failed).files()
+            out["generated_files"] = [file.listing() for file in files]
         return out
 
 
+def _output(run: Run, samples: int) -> RunOutput:
+    seed = run.spec.seed
+    return RunOutput(run.id, seed.name, samples, seed.properties)

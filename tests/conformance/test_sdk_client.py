@@ -156,11 +156,11 @@ def test_data_plane_spec_as_the_api_answers_it(sdk: Dataframer, emu: Emulator) -
     run = sdk.dataframer.runs.create(spec_id=SPEC_INSURANCE_CLAIMS, number_of_samples=3)
     assert run.spec_version == 2
     # The SDK takes the pointer for a real one: a plain retrieve goes on to ask
-    # for a data-plane token, a route this emulator does not have.
+    # for a data-plane token, which this emulator mints only with customer_hosted.
     emu.reset_stats()
     with pytest.raises(dataframer.NotFoundError):
         sdk.dataframer.specs.retrieve(SPEC_INSURANCE_CLAIMS)
-    assert emu.stats()["requests"] == {"specs.get": 1, "unknown": 1}
+    assert emu.stats()["requests"] == {"specs.get": 1, "dataplane.token": 1}
 
 
 def test_refusals_are_the_sdks_errors(sdk: Dataframer, emu: Emulator) -> None:
