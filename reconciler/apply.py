@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from reconciler import hooks, observe, recovery
+from reconciler import hooks, observe, recovery, specapply
 from reconciler.errors import (
     APIError,
     AuthError,
@@ -102,6 +102,9 @@ class ApplyReport:
     # Names whose recorded run, when apply ends, still does not answer the manifest:
     # never "complete" while state and manifests differ.
     diverged: dict[str, str] = field(default_factory=dict)
+    # Specs (reconciler.specapply) that are not usable when apply ends, with why:
+    # FAILED (the API's error), refused, or an unresolved lost answer.
+    spec_problems: dict[str, str] = field(default_factory=dict)
     records: dict[str, RunRecord] = field(default_factory=dict)
     waited: bool = False
     timed_out: bool = False
@@ -125,6 +128,8 @@ class ApplyReport:
     @property
     def ok(self) -> bool:
         if self.interrupted or self.rejected or self.unresolved or self.diverged:
+            return False
+        if self.spec_problems:
             return False
         for name in self.desired:
             record = self.records.get(name)
@@ -162,6 +167,7 @@ class Applier:
         self.api: str | None = getattr(client, "base_url", None)
         self.stop = threading.Event()
         self.report = ApplyReport()
+        self._specs = specapply.SpecWork(client, store, (), options=options, stop=self.stop)
         # When each run of this apply was submitted (the clock's seconds), for
         # the polling pace: runs' ages say how soon they may be final.
         self._submitted_at: dict[str, float] = {}
@@ -177,16 +183,28 @@ class Applier:
             )
         report = self.report
         report.desired = [c.name for c in plan.changes if c.action is not Action.ORPHAN]
+        # Specs first (their own workers); a run that uses one waits for it in `_submit`.
+        self._specs = specapply.SpecWork(
+            self.client,
+            self.store,
+            specapply.spec_changes(plan),
+            options=self.options,
+            stop=self.stop,
+            say=self.say,
+            clock=self.clock,
+        )
         try:
             self._recover(plan)
             self._prune(plan)
             self._update_labels(plan)
+            self._specs.start()
             # Unresolved names (several candidates for a lost answer) must not get
             # another run until the user picks with `dfr import`; adopted ones are
             # done when the adopted run answers the manifest, and are replaced (as
             # the plan said) when the manifest changed since that submission.
             settled = set(report.unresolved) | self._answered(plan, report.adopted)
             self._submit_all([c for c in plan.to_submit if c.name not in settled])
+            report.spec_problems.update(specapply.summary(self._specs.finish()))
             if self.options.wait and not self.stop.is_set():
                 report.waited = True
                 self._wait(report.desired)
@@ -198,6 +216,7 @@ class Applier:
             self.stop.set()
             report.interrupted = True
         finally:
+            self._specs.close()
             current = self.store.state.runs
             report.records = {n: current[n] for n in report.desired if n in current}
         return report
@@ -323,6 +342,9 @@ class Applier:
     # -- 2. prune --------------------------------------------------------------
 
     def _prune(self, plan: Plan) -> None:
+        if plan.options.prune:
+            for name in specapply.orphan_specs(self.store.state, plan):
+                self.say(f"spec {name}: {specapply.ORPHAN_NOTE}")
         for change in plan.by_action(Action.ORPHAN):
             if not change.prune or self.stop.is_set():
                 continue
@@ -395,6 +417,11 @@ class Applier:
         if change.name in self.blocked:
             self._block(change, self.blocked[change.name])
             return
+        filled, why = self._specs.fill(change)  # waits for the specs it uses
+        if filled is None:
+            self._block(change, why or "its spec is not ready")
+            return
+        change = filled
         if not self._gone_confirmed(change):
             return
         name, body = change.name, change.body

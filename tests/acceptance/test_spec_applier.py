@@ -1,0 +1,207 @@
+"""The spec half of apply (`reconciler.specapply`) against the emulator over real HTTP.
+
+The plan is made by the pure planner from Spec and run manifests and executed by
+`Applier` with the real client and the file backend: a spec is created, waited
+for and updated before the runs that use it; lost answers and a taken name are
+looked up, never sent again blindly; a FAILED spec blocks only its runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.emulators import KEY, SUPPORT
+
+from dfr_emulator import Emulator
+from reconciler.api import DataframerClient, RetryPolicy
+from reconciler.apply import Applier, ApplyOptions, ApplyReport
+from reconciler.manifests import Manifest, SpecManifest
+from reconciler.plan import PlanOptions, make_plan
+from reconciler.speccontent import content_sha256
+from reconciler.state.local import LocalBackend
+from reconciler.state.model import SpecIntent
+
+OPTIONS = ApplyOptions(parallelism=4, poll_min=0.02, poll_max=0.1, recovery_grace=0.0)
+
+
+def spec_manifest(
+    name: str = "tickets", content: dict[str, Any] | None = None, **body: Any
+) -> SpecManifest:
+    return SpecManifest(
+        name,
+        {"objectives": f"support tickets for {name}", **body},
+        content=content,
+        file=f"specs/{name}.yaml",
+        source=f"specs/{name}.yaml",
+    )
+
+
+def run_manifest(
+    name: str, spec: str = "tickets", version: int | str = "latest", n: int = 5
+) -> Manifest:
+    return Manifest(
+        name=name,
+        labels={},
+        spec={"spec_ref": {"name": spec, "version": version}, "number_of_samples": n},
+        file=f"runs/{name}.yaml",
+    )
+
+
+def plain_run(name: str) -> Manifest:
+    return Manifest(
+        name=name,
+        labels={},
+        spec={"spec_id": SUPPORT, "number_of_samples": 3},
+        file=f"runs/{name}.yaml",
+    )
+
+
+class Harness:
+    def __init__(self, emu: Emulator, state: Path) -> None:
+        self.emu = emu
+        self.path = state
+        self.backend = LocalBackend(state)
+        self.said: list[str] = []
+
+    def apply(self, specs: list[SpecManifest], runs: list[Manifest]) -> ApplyReport:
+        client = DataframerClient(
+            self.emu.base_url, KEY, retry=RetryPolicy(max_retries=2, sleep=lambda _s: None)
+        )
+        with client, self.backend.lock("apply") as store:
+            plan = make_plan(runs, store.state, PlanOptions(), specs=specs)
+            applier = Applier(client, store, options=OPTIONS, say=self.said.append)
+            return applier.run(plan)
+
+    def spec_named(self, name: str) -> list[dict[str, Any]]:
+        return [s for s in self.emu.specs() if s["name"] == name]
+
+
+@pytest.fixture
+def h(emu: Emulator, tmp_path: Path) -> Harness:
+    return Harness(emu, tmp_path / "dfr.state.json")
+
+
+def test_a_spec_and_three_runs_apply_from_nothing_spec_first(h: Harness) -> None:
+    runs = [run_manifest(f"run-{i}") for i in (1, 2, 3)]
+    report = h.apply([spec_manifest()], runs)
+    assert report.ok, h.said
+    (spec,) = h.spec_named("tickets")
+    state = h.backend.read()
+    record = state.specs["tickets"]
+    assert (record.spec_id, record.status, record.intent) == (spec["id"], "SUCCEEDED", None)
+    assert [(v.number, v.by_dfr) for v in record.versions] == [(1, True)]
+    assert record.versions[0].sha256 is not None
+    for name in ("run-1", "run-2", "run-3"):
+        run = state.runs[name]
+        assert run.spec["spec_id"] == spec["id"] and run.status == "SUCCEEDED"
+        assert run.used["spec_version"] == 1
+        # Created after the spec was SUCCEEDED.
+        assert h.emu.run(run.run_id or "")["created_at"] >= spec["versions"][0]["created_at"]
+    # Applying again sends nothing.
+    assert (h.emu.stats()["specs_created"], h.emu.stats()["specs_updated"]) == (1, 0)
+    again = h.apply([spec_manifest()], runs)
+    assert again.ok and again.submitted == [] and len(h.spec_named("tickets")) == 1
+    assert (h.emu.stats()["specs_created"], h.emu.stats()["specs_updated"]) == (1, 0)
+
+
+def test_content_makes_exactly_one_new_version_and_runs_on_latest_use_it(h: Harness) -> None:
+    content = {"description": "tickets", "requirements": "one ticket per file"}
+    report = h.apply([spec_manifest(content=content)], [run_manifest("r")])
+    assert report.ok, h.said
+    record = h.backend.read().specs["tickets"]
+    assert [(v.number, v.by_dfr) for v in record.versions] == [(1, True), (2, True)]
+    assert record.versions[1].sha256 == content_sha256(content)
+    assert h.backend.read().runs["r"].used["spec_version"] == 2
+    edited = {**content, "requirements": "two tickets per file"}
+    report = h.apply([spec_manifest(content=edited)], [run_manifest("r")])
+    assert report.ok, h.said
+    (spec,) = h.spec_named("tickets")
+    assert len(spec["versions"]) == 3
+    record = h.backend.read().specs["tickets"]
+    assert record.latest is not None and record.latest.sha256 == content_sha256(edited)
+    assert report.submitted == []  # the recorded run is not redone
+
+
+def test_a_failed_spec_blocks_only_its_runs_with_its_error(h: Harness) -> None:
+    h.emu.configure(spec_fail_next=1)
+    specs = [spec_manifest("bad"), spec_manifest("good")]
+    runs = [run_manifest("uses-bad", "bad"), run_manifest("uses-good", "good"), plain_run("plain")]
+    report = h.apply(specs, runs)
+    assert not report.ok
+    error = h.backend.read().specs["bad"].error
+    assert (
+        error and "FAILED" in report.spec_problems["bad"] and error in report.spec_problems["bad"]
+    )
+    assert set(report.rejected) == {"uses-bad"} and error in report.rejected["uses-bad"]
+    state = h.backend.read()
+    assert (
+        state.runs["uses-good"].status == "SUCCEEDED" and state.runs["plain"].status == "SUCCEEDED"
+    )
+    assert state.runs["uses-bad"].run_id is None
+
+
+def test_a_lost_create_answer_is_found_by_name_and_adopted(h: Harness) -> None:
+    h.emu.configure(spec_ambiguous_creates=1)
+    report = h.apply([spec_manifest()], [run_manifest("r")])
+    assert report.ok, h.said
+    assert len(h.spec_named("tickets")) == 1
+    assert any("found spec" in line and "adopted" in line for line in h.said)
+
+
+def test_a_lost_update_answer_is_resolved_from_the_versions(h: Harness) -> None:
+    h.apply([spec_manifest()], [])
+    h.emu.configure(spec_ambiguous_updates=1)
+    content = {"description": "edited"}
+    report = h.apply([spec_manifest(content=content)], [run_manifest("r")])
+    assert report.ok, h.said
+    (spec,) = h.spec_named("tickets")
+    assert len(spec["versions"]) == 2
+    record = h.backend.read().specs["tickets"]
+    assert [(v.number, v.by_dfr) for v in record.versions] == [(1, True), (2, True)]
+    assert any("holds what it sent" in line for line in h.said)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_5xx_on_create_or_update_never_makes_two(h: Harness, when: str) -> None:
+    h.emu.configure(**{f"spec_5xx_{when}_create_rate": 1.0})
+    first = h.apply([spec_manifest()], [])
+    h.emu.configure(**{f"spec_5xx_{when}_create_rate": 0.0})
+    if not first.ok:  # before: nothing made, the intent stays until looked for
+        assert h.apply([spec_manifest()], []).ok, h.said
+    assert len(h.spec_named("tickets")) == 1
+    h.emu.configure(**{f"spec_5xx_{when}_update_rate": 1.0})
+    content = {"description": "x"}
+    h.apply([spec_manifest(content=content)], [])
+    h.emu.configure(**{f"spec_5xx_{when}_update_rate": 0.0})
+    assert h.apply([spec_manifest(content=content)], []).ok, h.said
+    (spec,) = h.spec_named("tickets")
+    assert len(spec["versions"]) == 2
+
+
+def test_a_name_taken_by_a_spec_dfr_did_not_make_is_an_error_naming_it(h: Harness) -> None:
+    first = Harness(h.emu, h.path.parent / "other.state.json")  # someone else
+    assert first.apply([spec_manifest()], []).ok
+    report = h.apply([spec_manifest()], [run_manifest("r")])
+    assert not report.ok
+    problem = report.spec_problems["tickets"]
+    assert "a spec named 'tickets' exists that dfr did not create" in problem
+    assert "dfr import spec tickets" in problem
+    assert "r" in report.rejected and len(h.spec_named("tickets")) == 1
+
+
+def test_a_409_for_dfrs_own_earlier_create_adopts_it_and_says_so(h: Harness) -> None:
+    # An earlier apply's POST was made but its intent is still unresolved, and the
+    # name did not list yet: the new POST gets 409, and the lookup finds dfr's spec.
+    h.apply([spec_manifest()], [])
+    state = h.backend.read()
+    record = state.specs["tickets"]
+    with h.backend.lock("test") as store:
+        intent = SpecIntent.new("create", spec_manifest().create_body, at="2000-01-01T00:00:00Z")
+        store.put_spec(record.evolve(spec_id=None, versions=(), intent=intent))
+    # The lookup by name before the POST finds it: adopted without a POST.
+    report = h.apply([spec_manifest()], [])
+    assert report.ok, h.said
+    assert h.backend.read().specs["tickets"].spec_id == record.spec_id
+    assert len(h.spec_named("tickets")) == 1
