@@ -26,9 +26,10 @@ from urllib.parse import quote
 import httpx
 
 from reconciler import __version__
-from reconciler.api import specs
+from reconciler.api import evaluations, runfiles, specs
 from reconciler.api.config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, check_base_url, timeouts
 from reconciler.api.errors import ErrorMapper, Redactor, checked_key, status_text
+from reconciler.api.files import FileLink, ZipLink
 from reconciler.api.models import ClientStats, Run, Spec, as_float, as_str
 from reconciler.api.pacing import Pacer, PacingConfig
 from reconciler.api.retry import (
@@ -224,6 +225,39 @@ class DataframerClient:
     def find_specs(self, name: str) -> list[Spec]:
         return specs.find_specs(self, name)
 
+    # -- a run's generated files (reconciler.api.runfiles) -----------------
+
+    def file_download_url(self, run_id: str, file_id: str) -> FileLink:
+        """A fresh presigned URL for one file of a run (or a data-plane pointer)."""
+        return runfiles.file_link(self, run_id, file_id)
+
+    def download_all(
+        self, run_id: str, *, max_polls: int = 300, poll_seconds: float = 2.0
+    ) -> ZipLink:
+        """The ZIP of a run's files: polls while the API answers 202 (building)."""
+        return runfiles.zip_link(self, run_id, max_polls=max_polls, poll_seconds=poll_seconds)
+
+    def follow_pointer(self, run_id: str, file_id: str) -> FileLink:
+        """A customer-hosted file's URL, through the official SDK (the extra)."""
+        key = self._http.headers["Authorization"].removeprefix("Bearer ")
+        return runfiles.follow_pointer(self.base_url, key, run_id, file_id)
+
+    def mentions_key(self, text: str) -> bool:
+        """Whether `text` holds this client's API key (a URL must not, for another host)."""
+        return self._errors.redact(text) != text
+
+    # -- evaluations (reconciler.api.evaluations): the create is a paid POST, never
+    # sent twice unless surely refused; after a lost answer the caller lists first.
+
+    def list_evaluations(self, run_id: str) -> list[evaluations.Evaluation]:
+        return evaluations.list_evaluations(self, run_id)
+
+    def get_evaluation(self, evaluation_id: str) -> evaluations.Evaluation:
+        return evaluations.get_evaluation(self, evaluation_id)
+
+    def create_evaluation(self, run_id: str, model: str | None = None) -> evaluations.Evaluation:
+        return evaluations.create_evaluation(self, run_id, model)
+
     # -- answers -----------------------------------------------------------
 
     @staticmethod
@@ -314,6 +348,7 @@ class DataframerClient:
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
         noun: str = "run",
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[httpx.Response, bool]:
         """Send under the retry rule (`api.retry.next_step`); return the first
         answer that is not sent again.
@@ -328,7 +363,7 @@ class DataframerClient:
         lost_answer = False  # an attempt may have reached the server unseen
         while True:
             attempt += 1
-            tried = self._attempt(method, path, json_body, params, attempt)
+            tried = self._attempt(method, path, json_body, params, attempt, headers)
             step = self._retry.next_step(tried.outcome, idempotent=idempotent, attempt=attempt)
             if step is Step.RETURN:
                 assert tried.response is not None
@@ -362,6 +397,7 @@ class DataframerClient:
         json_body: Any,
         params: Mapping[str, str] | None,
         attempt: int,
+        headers: Mapping[str, str] | None = None,
     ) -> _Tried:
         """Send once, paced; count it and tell the pacer how it went."""
         self._pacer.acquire()
@@ -369,7 +405,9 @@ class DataframerClient:
         with self._lock:
             self._requests[method] = self._requests.get(method, 0) + 1
         try:
-            response = self._http.request(method, path, json=json_body, params=params)
+            response = self._http.request(
+                method, path, json=json_body, params=params, headers=headers
+            )
         except httpx.TransportError as exc:
             outcome = outcome_of_error(exc)
             if outcome is Outcome.UNSENDABLE:

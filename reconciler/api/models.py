@@ -89,20 +89,36 @@ class GeneratedFile:
     path: str | None = None
     file_type: str | None = None
     size_bytes: int | None = None
+    # A checksum, when the API gives one (the SDK's `File` has it; a run's
+    # `generated_files` so far does not): lower-case hex, else None.
+    sha256: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: object) -> GeneratedFile:
         if not isinstance(data, dict):
             return cls(path=as_str(data))
-        known = {"id", "path", "file_type", "size_bytes"}
+        known = {"id", "path", "file_type", "size_bytes", "sha256"}
+        size = as_int(data.get("size_bytes"))
         return cls(
             id=as_str(data.get("id")),
             path=as_str(data.get("path")),
             file_type=as_str(data.get("file_type")),
-            size_bytes=as_int(data.get("size_bytes")),
+            size_bytes=size if size is None or size >= 0 else None,
+            sha256=as_sha256(data.get("sha256")),
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def as_sha256(value: object) -> str | None:
+    """A sha256 as lower-case hex (64 digits), or None for anything else."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    return value if _SHA256_RE.fullmatch(value) else None
 
 
 # The run model (the SDK's RunRetrieveResponse) has no failure reason: a FAILED

@@ -32,7 +32,7 @@ from support.runner import Result, Runner
 from support.workspace import Workspace
 
 #: Commands that take --state (the runner adds it).
-_STATEFUL = {"plan", "apply", "refresh", "status", "import", "list", "show", "rm"}
+_STATEFUL = {"plan", "apply", "refresh", "status", "import", "list", "show", "rm", "pull"}
 #: Unset for every test: each would change what dfr does.
 _UNSET = (
     "DFR_STATE",

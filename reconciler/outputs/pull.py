@@ -1,0 +1,260 @@
+"""Pulling runs' files into their output folders: the orchestration (I/O).
+
+`Puller.pull(targets)` pulls each target (a manifest name, its recorded run
+and its `outputs:`), runs side by side, and at most `parallelism` downloads
+at once across all of them. For one run:
+
+1. a swap a crash interrupted is finished (or seen done) and recorded first
+   (`Staging.recover`);
+2. a folder that already holds what state recorded for this very run, path and
+   patterns is left alone ("up to date"), without asking the API;
+3. otherwise the run's `generated_files` are read from the API, checked
+   (`select.select_files`: no hostile name is ever written) and selected by the
+   manifest's globs; files verified by an interrupted pull of the same run are
+   reused, unchanged files of the current folder are linked (their recorded
+   sha256 re-checked), the rest downloaded and verified (`download`);
+4. the user's own files in the folder are carried over, the new folder is
+   marked ready and swapped in (`staging`), and the lock of the data (an
+   `OutputsRecord`) is recorded through `record(name, outputs)`.
+
+A run that fails keeps its verified files in staging for the next pull and
+leaves its folder untouched; the other runs go on. `cancel` (set on Ctrl-C)
+stops every download at its next chunk and every run before its swap.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from reconciler import hooks
+from reconciler.api.files import FileHost
+from reconciler.errors import DfrError
+from reconciler.outputs.compare import check_folder
+from reconciler.outputs.download import Cancelled, Downloader
+from reconciler.outputs.needs import pull_reason
+from reconciler.outputs.scan import folder_of, listing, seen_file
+from reconciler.outputs.select import Wanted, select_files
+from reconciler.outputs.staging import Staging, Verified
+from reconciler.state.model import SUCCEEDED, OutputFile, OutputsRecord, RunRecord, utc_now
+
+if TYPE_CHECKING:
+    from reconciler.api.client import DataframerClient
+
+__all__ = ["PullObserver", "PullResult", "PullTarget", "Puller"]
+
+PULLED, CURRENT, FAILED, SKIPPED = "pulled", "up to date", "failed", "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class PullTarget:
+    name: str
+    record: RunRecord
+    outputs: Any  # reconciler.manifests.Outputs: path, files (globs), keeps(path)
+
+
+@dataclass(slots=True)
+class PullResult:
+    name: str
+    outcome: str  # pulled, up to date, failed, skipped
+    message: str = ""
+    downloaded: int = 0
+    reused: int = 0
+    bytes: int = 0
+    files: int = 0
+    left_out: tuple[str, ...] = ()  # the user's files a file of the run replaced
+    record: OutputsRecord | None = field(default=None, repr=False)
+
+
+class PullObserver(Protocol):
+    def run_started(self, name: str, files: int, to_download: int, size: int) -> None: ...
+    def bytes_received(self, name: str, count: int) -> None: ...
+    def file_done(self, name: str) -> None: ...
+    def run_finished(self, result: PullResult) -> None: ...
+
+
+class Puller:
+    """Pulls targets with one client, one file host and a bounded pool of downloads."""
+
+    def __init__(
+        self,
+        client: DataframerClient,
+        host: FileHost,
+        root: Path,
+        *,
+        record: Callable[[str, OutputsRecord], None],
+        observer: PullObserver,
+        parallelism: int = 4,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self._client = client
+        self._root = root
+        self._record = record
+        self._observer = observer
+        self._parallelism = max(1, parallelism)
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self._downloader = Downloader(
+            client, host, cancel=self.cancel, on_bytes=observer.bytes_received
+        )
+        self._files: ThreadPoolExecutor | None = None
+
+    def pull(self, targets: Sequence[PullTarget]) -> list[PullResult]:
+        """Pull every target; one result each, in the order given."""
+        if not targets:
+            return []
+        runs_at_once = min(self._parallelism, len(targets))
+        with (
+            ThreadPoolExecutor(self._parallelism, thread_name_prefix="dfr-pull-file") as files,
+            ThreadPoolExecutor(runs_at_once, thread_name_prefix="dfr-pull-run") as runs,
+        ):
+            self._files = files
+            futures = [runs.submit(self._guarded, t) for t in targets]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                self.cancel.set()  # Ctrl-C: stop downloads at their next chunk
+                raise
+
+    def _guarded(self, target: PullTarget) -> PullResult:
+        try:
+            result = self._pull_one(target)
+        except DfrError as exc:
+            result = PullResult(target.name, FAILED, exc.message)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            result = PullResult(target.name, FAILED, f"{exc.strerror or exc}{where}")
+        self._observer.run_finished(result)
+        return result
+
+    def _pull_one(self, target: PullTarget) -> PullResult:
+        name, record, outputs = target.name, target.record, target.outputs
+        if record.run_id is None or record.status != SUCCEEDED:
+            why = "no run is recorded" if record.run_id is None else f"its run is {record.status}"
+            return PullResult(name, SKIPPED, f"{why}; nothing to pull")
+        folder = folder_of(self._root, outputs.path)
+        staging = Staging(folder)
+        recovered = staging.recover()
+        if recovered is not None:
+            self._record(name, recovered)
+            staging.discard()
+            record = replace(record, outputs=recovered)
+        if self._is_current(record, outputs):
+            assert record.outputs is not None
+            return PullResult(name, CURRENT, files=len(record.outputs.files), record=record.outputs)
+        return self._fetch_run(name, record, outputs, folder, staging)
+
+    def _is_current(self, record: RunRecord, outputs: Any) -> bool:
+        pulled = record.outputs
+        if pulled is None:
+            return False
+        check = check_folder(pulled, listing(folder_of(self._root, pulled.path), pulled))
+        return pull_reason(record, outputs, check) is None
+
+    def _fetch_run(
+        self, name: str, record: RunRecord, outputs: Any, folder: Path, staging: Staging
+    ) -> PullResult:
+        assert record.run_id is not None
+        run = self._client.get_run(record.run_id)
+        if run.status != SUCCEEDED:
+            raise DfrError(f"run {name}: the API says run {record.run_id} is {run.status}")
+        listed = ((f.path, f.id, f.size_bytes, f.sha256) for f in run.generated_files)
+        wanted = select_files(name, listed, outputs.keeps)
+        run_id = record.run_id.lower()
+        verified = staging.open(run_id, wanted)
+        reused = len(verified)
+        todo: list[Wanted] = []
+        for want in wanted:
+            if want.path in verified:
+                continue
+            linked = self._link_unchanged(record, run_id, want, staging)
+            if linked is not None:
+                verified[want.path] = linked
+                reused += 1
+            else:
+                todo.append(want)
+        size = sum(w.size or 0 for w in todo)
+        self._observer.run_started(name, len(wanted), len(todo), size)
+        for entry in self._download(name, run_id, todo, staging):
+            verified[entry.path] = entry
+        return self._swap_in(name, record, outputs, staging, wanted, verified, reused, len(todo))
+
+    def _link_unchanged(
+        self, record: RunRecord, run_id: str, want: Wanted, staging: Staging
+    ) -> Verified | None:
+        """Link a file of the current folder that the same run wrote and nobody changed."""
+        pulled = record.outputs
+        if pulled is None or (pulled.run_id or "").lower() != run_id:
+            return None
+        known = pulled.by_path().get(want.path)
+        if known is None or known.file_id != want.file_id:
+            return None
+        if want.size is not None and known.size != want.size:
+            return None
+        old_folder = folder_of(self._root, pulled.path)
+        seen = seen_file(old_folder, want.path, known.size)
+        if seen is None or not seen.regular or seen.sha256 != known.sha256:
+            return None
+        entry = Verified(run_id, want.file_id, want.path, known.size, known.sha256)
+        staging.link_from(old_folder / want.path, entry)
+        self._observer.file_done(record.name)
+        return entry
+
+    def _download(
+        self, name: str, run_id: str, todo: Sequence[Wanted], staging: Staging
+    ) -> list[Verified]:
+        assert self._files is not None
+        futures: list[Future[Verified]] = [
+            self._files.submit(self._download_one, name, run_id, want, staging, index)
+            for index, want in enumerate(todo)
+        ]
+        done: list[Verified] = []
+        failure: BaseException | None = None
+        for future in futures:
+            try:
+                done.append(future.result())
+            except BaseException as exc:  # noqa: BLE001 - the first failure is raised below
+                failure = failure or exc
+                for other in futures:
+                    other.cancel()  # not started yet: not needed any more
+        if failure is not None:
+            raise failure
+        return done
+
+    def _download_one(
+        self, name: str, run_id: str, want: Wanted, staging: Staging, index: int
+    ) -> Verified:
+        entry = self._downloader.fetch(name, run_id, want, staging, index)
+        self._observer.file_done(name)
+        return entry
+
+    def _swap_in(
+        self,
+        name: str,
+        record: RunRecord,
+        outputs: Any,
+        staging: Staging,
+        wanted: Sequence[Wanted],
+        verified: dict[str, Verified],
+        reused: int,
+        downloaded: int,
+    ) -> PullResult:
+        if self.cancel.is_set():
+            raise Cancelled("interrupted")
+        tracked = set(record.outputs.by_path()) if record.outputs is not None else set()
+        left_out = staging.carry_over(tracked, [w.path for w in wanted])
+        files = tuple(OutputFile(v.path, v.size, v.sha256, v.file_id) for v in verified.values())
+        pulled = OutputsRecord(outputs.path, files, utc_now(), record.run_id, tuple(outputs.files))
+        staging.mark_ready(pulled)
+        hooks.hit("pull-before-swap")
+        staging.swap()
+        hooks.hit("pull-swapped")
+        self._record(name, pulled)
+        staging.discard()
+        size = sum(f.size for f in files)
+        return PullResult(
+            name, PULLED, "", downloaded, reused, size, len(files), tuple(left_out), pulled
+        )
