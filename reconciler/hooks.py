@@ -8,7 +8,13 @@ halfway through a journal line. The points:
     before-post      the intent is durable, the POST not sent
     after-post       the run exists, its id is not recorded yet
     after-record     the id is recorded
+    before-evaluation-post  an evaluation's intent is durable, its POST not sent
+    after-evaluation-post   the evaluation exists, its id is not recorded yet
     wait-round       before a status round while waiting
+    before-spec-post a spec's create intent is durable, the POST not sent
+    after-spec-post  the spec exists, its id is not recorded yet
+    before-spec-put  a spec's update intent is durable, the PUT not sent
+    after-spec-put   the new version exists, it is not recorded yet
     journal-torn     before a journal line is appended (`half_done` writes half of it)
     checkpoint-STEP  between the steps of a state checkpoint (`reconciler.state.local`)
 
