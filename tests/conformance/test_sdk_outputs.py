@@ -222,6 +222,7 @@ def test_customer_hosted_pointers_followed_by_the_sdk(hosted: Emulator) -> None:
     sdk = Dataframer(api_key=KEY, base_url=hosted.base_url, max_retries=0, timeout=5.0)
     try:
         answer = sdk.dataframer.runs.files.download(item["id"], run_id=run["id"])
+        assert answer.download_url is not None
         body = httpx.get(answer.download_url).content
         assert hashlib.sha256(body).hexdigest() == pointer["sha256"]
         first = sdk.dataframer.runs.files.download_all(run["id"])
