@@ -258,6 +258,7 @@ def edited_spec(text: str) -> dict[str, Any]:
     if others:
         raise ValueError(f"content_yaml has unknown root key(s): {', '.join(others)}")
     spec: dict[str, Any] = document["spec"]
+    _check_tree(spec)
     if not spec:
         raise ValueError("'spec' must contain one or more editable fields")
     unknown = sorted(str(key) for key in spec if key not in _FIELD_TYPES)
@@ -269,6 +270,27 @@ def edited_spec(text: str) -> dict[str, Any]:
             kind = _FIELD_TYPES[key][0].__name__
             raise ValueError(f"spec.{key} must be a {'string' if kind == 'str' else kind}")
     return spec
+
+
+#: Most nodes an update's `spec:` may expand to (aliases counted each time they are used).
+MAX_NODES = 100_000
+
+
+def _check_tree(root: Any) -> None:
+    """ValueError for a `spec:` that refers to itself or expands past MAX_NODES (aliases)."""
+    budget = MAX_NODES
+    stack: list[tuple[Any, frozenset[int]]] = [(root, frozenset())]
+    while stack:
+        value, above = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ValueError(f"'spec' expands to more than {MAX_NODES} values")
+        if isinstance(value, dict | list):
+            if id(value) in above:
+                raise ValueError("'spec' refers to itself (a recursive YAML alias)")
+            path = above | {id(value)}
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, path) for child in children)
 
 
 def edited_yaml(text: str, name: str, dataset_name: str | None) -> str:

@@ -65,6 +65,17 @@ def content(description: str) -> str:
     return f"spec:\n  description: {description}\n  requirements: Short.\n"
 
 
+#: Nine to the ninth values through nine levels of aliases: a few hundred bytes of YAML.
+BOMB = (
+    "spec:\n  selected_sql_query_columns: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "  data_property_variations:\n"
+    + "".join(
+        f"  - &{c} [{', '.join([f'*{p}'] * 9)}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+)
+
+
 def named(client: httpx.Client, name: str) -> list[dict[str, Any]]:
     return [item for item in client.get(SPECS).json() if item["name"] == name]
 
@@ -210,6 +221,9 @@ def test_each_update_appends_a_version_oldest_first(client: httpx.Client, emu: E
         ("spec:\n  colour: blue\n", "non-editable field(s): colour"),
         ("spec:\n  requirements: [1]\n", "spec.requirements must be a string"),
         ("spec:\n  description: x\nextra: 1\n", "unknown root key(s): extra"),
+        ("spec:\n  data_property_variations: &r [*r]\n", "refers to itself"),
+        (BOMB, "expands to more than 100000 values"),
+        ("spec: !!python/object/apply:os.system [echo]\n", "not valid YAML"),
     ],
 )
 def test_an_update_must_be_a_spec_mapping(
