@@ -205,3 +205,39 @@ def test_a_409_for_dfrs_own_earlier_create_adopts_it_and_says_so(h: Harness) -> 
     assert report.ok, h.said
     assert h.backend.read().specs["tickets"].spec_id == record.spec_id
     assert len(h.spec_named("tickets")) == 1
+
+
+def test_refresh_records_an_edit_made_elsewhere_as_not_dfrs(h: Harness) -> None:
+    from reconciler.specrecord import refresh_specs
+
+    assert h.apply([spec_manifest()], []).ok
+    spec_id = h.backend.read().specs["tickets"].spec_id or ""
+    with DataframerClient(h.emu.base_url, KEY) as client:
+        client.update_spec(spec_id, "spec:\n  description: edited in the web app\n")
+        with h.backend.lock("refresh") as store:
+            changes = refresh_specs(client, store)
+            assert [c.describe() for c in changes] == [
+                "spec tickets: new version 2 (edited outside dfr, in the web app?)"
+            ]
+            assert refresh_specs(client, store) == []  # nothing new the second time
+    versions = h.backend.read().specs["tickets"].versions
+    assert [(v.number, v.by_dfr) for v in versions] == [(1, True), (2, False)]
+    # The manifest states content: the next apply updates back to it (one more version).
+    content = {"description": "as the manifest says"}
+    assert h.apply([spec_manifest(content=content)], []).ok, h.said
+    record = h.backend.read().specs["tickets"]
+    assert [(v.number, v.by_dfr) for v in record.versions] == [(1, True), (2, False), (3, True)]
+    assert len(h.spec_named("tickets")[0]["versions"]) == 3
+
+
+def test_a_spec_gone_from_the_api_is_marked_not_deleted(h: Harness) -> None:
+    from reconciler.specrecord import refresh_specs
+
+    assert h.apply([spec_manifest()], []).ok
+    spec_id = h.backend.read().specs["tickets"].spec_id or ""
+    with DataframerClient(h.emu.base_url, KEY) as client:
+        client._http.delete(f"/api/dataframer/specs/{spec_id}/", params={"force": "true"})
+        with h.backend.lock("refresh") as store:
+            (change,) = refresh_specs(client, store)
+    assert "no longer exists in the API (404)" in change.describe()
+    assert h.backend.read().specs["tickets"].drift == "not_found"
