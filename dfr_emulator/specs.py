@@ -265,10 +265,15 @@ class SpecBook:
             text = spec_content.generated_yaml(body, dataset_name)
             spec.stored.append(Version(text, None, self._timeline.wall(spec.ready_t)))
         with self._lock:
-            if any(known.name == name for known in self._specs.values()):
-                raise ApiProblem(409, {"detail": f"A spec named '{name}' already exists"})
+            self.check_name(name)
             self._specs[spec.id] = spec
         return spec
+
+    def check_name(self, name: str) -> None:
+        """ApiProblem(409) when a spec has this name (compared exactly)."""
+        with self._lock:
+            if any(known.name == name for known in self._specs.values()):
+                raise ApiProblem(409, {"detail": f"A spec named '{name}' already exists"})
 
     def _dataset(self, dataset_id: object) -> tuple[str | None, str]:
         """Name and type of a seed dataset: a built-in spec's, else made up from its id."""
@@ -403,6 +408,8 @@ class SpecApi:
         refusal = spec_content.create_refusal(body)
         if refusal is not None:
             raise ApiProblem(400, {"detail": refusal})
+        # Before the outcome is drawn: a refused create uses up no `spec_fail_next`.
+        self.book.check_name(str(body["name"]))
         spec = self.book.create(
             body, self._outcome(str(body["name"]), cfg), cfg.spec_processing_seconds, cfg.user_email
         )

@@ -97,8 +97,11 @@ def test_a_name_is_unique_among_all_specs(client: httpx.Client, emu: Emulator) -
 
     # A FAILED spec keeps its name until it is deleted.
     emu.configure(spec_fail_next=1)
+    assert client.post(SPECS, json=BODY).status_code == 409
+    assert emu.config.spec_fail_next == 1  # a refused create decides no outcome
     doomed = create(client, name="doomed")
     emu.advance(LATER)
+    assert get(client, doomed["id"])["status"] == "FAILED"
     assert client.post(SPECS, json={**BODY, "name": "doomed"}).status_code == 409
     assert client.delete(f"{SPECS}{doomed['id']}/").status_code == 204
     assert create(client, name="doomed")["id"] != doomed["id"]
