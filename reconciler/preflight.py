@@ -82,8 +82,8 @@ def check_specs(client: SpecClient, changes: Sequence[Change]) -> Preflight:
     """Read each distinct spec of the changes that submit, once; judge every change."""
     groups: dict[str, list[Change]] = {}
     for change in changes:
-        if not change.submits or change.body is None:
-            continue
+        if not change.submits or change.body is None or "spec_id" not in change.body:
+            continue  # no spec id yet: a spec this plan creates (reconciler.specplan)
         spec_id = str(change.body.get("spec_id", ""))
         groups.setdefault(spec_id.lower(), []).append(change)
     result = Preflight()

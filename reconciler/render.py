@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from reconciler.plan import MISSING, Action, Change, Plan
+from reconciler.specplan import KNOWN_AFTER_APPLY
 from reconciler.textsafe import one_line
 
 
@@ -16,6 +17,8 @@ def _value(value: Any) -> str:
     if value is MISSING:
         return "(unset)"
     return one_line(json.dumps(value))  # JSON escapes controls, not the runner's `##[`
+    if value == KNOWN_AFTER_APPLY:
+        return KNOWN_AFTER_APPLY  # a value of this plan's spec change (reconciler.specplan)
 
 
 def _fields(body: dict[str, Any], mark: str, indent: str) -> list[str]:
@@ -41,8 +44,9 @@ def render_change(change: Change) -> list[str]:
         lines.append(f"  #   manifest: {one_line(change.where)}")
     prior = change.prior
     if change.action is Action.CREATE and change.body is not None:
+    lines += spec_plan.run_graph_lines(change)
         lines.append(f'  + run "{one_line(change.name)}" {{')
-        lines += _fields(change.body, "+", "      ")
+        lines += _fields(spec_plan.run_body(change), "+", "      ")
         if change.resolve_intent and change.fields:
             lines.append("      # since the unconfirmed submission:")
             lines += _field_changes(change, "      ")
@@ -86,25 +90,36 @@ def _field_changes(change: Change, indent: str) -> list[str]:
 
 def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
     counts = plan.counts()
-    shown = [c for c in plan.changes if c.action is not Action.NOOP or c.failed or show_noop]
+    shown = [
+        c
+        for c in plan.changes
+        if c.action is not Action.NOOP or c.failed or show_noop or c.affected_by or c.blocked_by
+    ]
+    specs = spec_plan.shown_specs(plan, show_noop=show_noop)
     out: list[str] = []
-    if not plan.has_changes and not shown:
+    if not plan.has_changes and not shown and not specs:
         total = len(plan.changes)
-        out.append(
-            f"No changes. Manifests and state agree ({total} run{'s' if total != 1 else ''})."
-        )
+        n = len(plan.specs)
+        runs = f"{total} run{'s' if total != 1 else ''}"
+        also = f", {n} spec{'s' if n != 1 else ''}" if n else ""
+        out.append(f"No changes. Manifests and state agree ({runs}{also}).")
         out += scope_lines(plan)
         return "\n".join(out) + "\n"
     if plan.has_changes:
         out.append("dfr will perform these actions:")
         out.append("")
     for change in shown:
+    for spec in specs:
+        out += [*spec_plan.render_spec_change(spec), ""]
         out += render_change(change)
         out.append("")
     out.append(summary_line(plan))
     if plan.to_submit:
         more = plan.samples_at_most - plan.samples
         if more:
+    specs_line = spec_plan.spec_summary(plan)
+    if specs_line:
+        out.append(specs_line)
             found = len([c for c in plan.to_resolve if c.resolve_only])
             out.append(
                 f"Samples to request: {plan.samples:,} (up to {more:,} more if the {found} "
@@ -135,6 +150,9 @@ def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
 
 def scope_lines(plan: Plan) -> list[str]:
     """What this plan leaves alone: runs outside the PATHs read, prunes refused."""
+    order = spec_plan.order_lines(plan)
+    if order:
+        out += ["", *order]
     out = []
     if plan.out_of_scope:
         n = len(plan.out_of_scope)
@@ -189,6 +207,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "format_version": 1,
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "manifests_digest": plan.manifests_digest,
+            **spec_plan.change_graph_json(c),
         "summary": {
             **plan.counts(),
             "samples": plan.samples,
@@ -200,10 +219,12 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "changes": [change(c) for c in plan.changes],
     }
 
+            "specs": spec_plan.spec_counts(plan),
 
 def render_apply_report(report: Any, *, state_name: str) -> str:
     """The closing summary of an apply, with what to do about each problem."""
     out = [""]
+        **spec_plan.plan_graph_json(plan),
     if report.interrupted:
         out.append(
             f"Interrupted. Every run id known so far is recorded in {state_name}; "

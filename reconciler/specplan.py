@@ -103,6 +103,7 @@ class SpecChange:
     resolve_intent: bool = False
     intent_sha256: str | None = None
     waits: bool = False
+    status: str | None = None  # the recorded spec's status (None: none recorded)
     failed: bool = False
     error: str | None = None
     drift: bool = False
@@ -145,6 +146,7 @@ class SpecChange:
             "resolve_intent": self.resolve_intent,
             "intent_sha256": self.intent_sha256,
             "waits": self.waits,
+            "status": self.status,
             "failed": self.failed,
             "error": self.error,
             "drift": self.drift,
@@ -236,8 +238,16 @@ def _spec_change(manifest: SpecManifest, record: Any) -> SpecChange:
     spec_id = _get(record, "spec_id")
     if spec_id is None:
         return _create_again(manifest, intent, then_put, common)
-    common.update(spec_id=spec_id)
+    if _get(record, "drift") == "not_found":
+        return SpecChange(
+            manifest.name,
+            SpecAction.CREATE,
+            body=manifest.create_body,
+            reasons=(f"the recorded spec {spec_id} no longer exists in the API (404)", *then_put),
+            **common,
+        )
     status = _get(record, "status")
+    common.update(spec_id=spec_id, status=status)
     if status == FAILED:
         error = _get(record, "error") or "no error given"
         return SpecChange(
@@ -397,7 +407,7 @@ def link_run(
         spec=spec,
         depends_on=depends,
         unknown=() if spec_id is not None else ("spec_id",),
-        affected_by=change.key if change and change.acts and ref.version is None else None,
+        affected_by=_affected(change, ref.version),
         blocked_by=change.key if change is not None and change.failed else None,
         notes=_notes(ref, change),
         spec_ref=ref,
@@ -421,11 +431,18 @@ def _by_id(manifest: Manifest, changes: Mapping[str, SpecChange]) -> RunLink:
                 return RunLink(
                     spec=dict(manifest.spec),
                     depends_on=(change.key,),
-                    affected_by=change.key if change.acts and version is None else None,
+                    affected_by=_affected(change, version),
                     blocked_by=change.key if change.failed else None,
                     notes=_notes(SpecRef(change.name, version), change),
                 )
     return RunLink(spec=dict(manifest.spec))
+
+
+def _affected(change: SpecChange | None, version: int | None) -> str | None:
+    """The key of a spec update a run on latest (`version` None) is affected by."""
+    if change is not None and change.action is SpecAction.UPDATE and version is None:
+        return change.key
+    return None
 
 
 def _notes(ref: SpecRef, change: SpecChange | None) -> tuple[str, ...]:
@@ -433,14 +450,14 @@ def _notes(ref: SpecRef, change: SpecChange | None) -> tuple[str, ...]:
         return ()
     if change.failed:
         return (f"blocked: spec {ref.name!r} ended FAILED: {change.error}",)
-    if not change.acts:
-        return ()
+    if change.action is not SpecAction.UPDATE:
+        return ()  # a spec created now: its runs are new too and wait for it (depends_on)
     if ref.version is None:
         after = change.new_version
         made = f" (version {after})" if after is not None else ""
         return (
-            f"affected: uses latest of spec {ref.name!r}, which this plan changes{made}; "
-            "submitted after it",
+            f"affected: uses latest of spec {ref.name!r}, which this plan updates{made}; "
+            "submitted after the update",
         )
     if change.new_version is not None and ref.version > change.new_version:
         return (

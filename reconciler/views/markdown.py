@@ -19,6 +19,7 @@ from typing import Any
 
 from reconciler.plan import MISSING, Action, Change, Plan
 from reconciler.textsafe import fence, html_text, md_code, md_text, one_line
+from reconciler.views import spec_plan
 
 #: GitHub's limit for one comment body.
 GITHUB_COMMENT_LIMIT = 65_536
@@ -78,8 +79,12 @@ def _title(change: Change) -> str:
 def _diff_lines(change: Change) -> list[str]:
     prior = change.prior
     if change.action is Action.CREATE and change.body is not None:
-        width = max((len(k) for k in change.body), default=0)
-        return [f"+ {k.ljust(width)} = {_value(v)}" for k, v in change.body.items()]
+        body = spec_plan.run_body(change)  # with the fields known only after apply
+        width = max((len(k) for k in body), default=0)
+        return [
+            f"+ {k.ljust(width)} = {v if spec_plan.is_unknown(change, k, v) else _value(v)}"
+            for k, v in body.items()
+        ]
     if change.action is Action.REPLACE and change.body is not None:
         width = max((len(f.field) for f in change.fields), default=0)
         lines: list[str] = []
@@ -141,7 +146,13 @@ def render_plan_markdown(
         head.append(
             f"Samples to request: **{plan.samples:,}** in {_n(len(plan.to_submit), 'run')}."
         )
-    if not plan.has_changes and not plan.failed and not plan.by_action(Action.ORPHAN):
+    failed_specs = any(s.failed for s in plan.specs)
+    if (
+        not plan.has_changes
+        and not plan.failed
+        and not plan.by_action(Action.ORPHAN)
+        and not (failed_specs)
+    ):
         total = len(plan.changes)
         head += ["", f"No changes. Manifests and state agree ({_n(total, 'run')})."]
         return "\n".join(head) + "\n"
@@ -153,7 +164,10 @@ def render_plan_markdown(
             "Orphaned runs are only reported; `dfr apply --prune` cancels unfinished ones "
             "and removes them from state."
         )
-    text = "\n".join(head) + "\n\n"
+    specs_line = spec_plan.spec_summary(plan)
+    if specs_line:
+        head.append(md_text(specs_line))
+    text = "\n".join(head) + "\n\n" + spec_plan.markdown_sections(plan)
     tail = "".join(f"\n_{note}_\n" for note in notes)
     groups = [(label, [c for c in plan.changes if pick(c)]) for label, pick in _GROUPS]
     groups = [(label, changes) for label, changes in groups if changes]
