@@ -88,6 +88,9 @@ class ApplyOptions:
     # the server is slow to finish): look again once it is this old before
     # concluding that nothing was created. See recovery.py.
     recovery_grace: float = recovery.DEFAULT_GRACE_SECONDS
+    # dfr.yaml's policy: an evaluated distribution further from the requested one
+    # than this many points fails apply (reconciler.evaluations_apply).
+    max_distribution_gap: float | None = None
 
 
 @dataclass(slots=True)
@@ -109,6 +112,8 @@ class ApplyReport:
     waited: bool = False
     timed_out: bool = False
     interrupted: bool = False
+    # The plan's evaluations and the distribution policy (reconciler.evaluations_apply).
+    evaluations: Any = None
 
     def _with(self, predicate: Callable[[RunRecord], bool]) -> list[str]:
         return [n for n in self.desired if (r := self.records.get(n)) and predicate(r)]
@@ -128,6 +133,8 @@ class ApplyReport:
     @property
     def ok(self) -> bool:
         if self.interrupted or self.rejected or self.unresolved or self.diverged:
+            return False
+        if self.evaluations is not None and not self.evaluations.ok:
             return False
         if self.spec_problems:
             return False
@@ -212,6 +219,7 @@ class Applier:
                 report.interrupted = True
             else:
                 self._check_converged(plan)
+                self._evaluate(plan)
         except KeyboardInterrupt:
             self.stop.set()
             report.interrupted = True
@@ -262,6 +270,12 @@ class Applier:
                 )
                 report.diverged[name] = message
                 self.say(f"{name}: {message}")
+
+    def _evaluate(self, plan: Plan) -> None:
+        """Start, read and check the evaluations (reconciler.evaluations_apply)."""
+        from reconciler.evaluations_apply import run_evaluations
+
+        self.report.evaluations = run_evaluations(self, plan)
 
     def interrupt(self) -> None:
         """Ask a running apply to stop after the requests in flight (thread-safe)."""
@@ -443,9 +457,6 @@ class Applier:
             previous_run_ids=previous,
             source=change.source,
             api=self.api,
-            # The folder still holds the files the last pull wrote: their lock stays
-            # (its run_id says which run they came from) until the next pull.
-            outputs=record.outputs if record else None,
         )
         self.store.put(pending)  # durable before the POST: the heart of "never a duplicate"
         hooks.hit("before-post")

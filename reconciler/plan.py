@@ -23,12 +23,6 @@ A name whose earlier submission's outcome is unknown (an intent without a run
 id) is a `create` with `resolve_intent`: apply looks for that run first. When
 the manifest changed since that submission, the plan says so: a run found is
 adopted and then replaced by the manifest's body, as a replace would.
-
-Specs (`kind: Spec` manifests) are planned by `reconciler.specplan` into
-`Plan.specs`; a run that names its spec by `spec_ref` is diffed with the
-reference resolved, and each change says what it waits for (`depends_on`,
-keys "spec/NAME") and which body fields are known only after apply (`unknown`).
-`Plan.order` is the graph's topological order.
 """
 
 from __future__ import annotations
@@ -40,21 +34,10 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from reconciler.manifests import Manifest, SpecManifest, SpecRef
+from reconciler.evaluate import EvaluateChange, plan_evaluations
+from reconciler.manifests import Manifest
 from reconciler.matching import recorded_matches
 from reconciler.state.model import FAILED, TERMINAL, Intent, RunRecord, State
-from reconciler.specplan import (
-    KNOWN_AFTER_APPLY,
-    RunLink,
-    SpecAction,
-    SpecChange,
-    link_run,
-    plan_order,
-    plan_specs,
-    recorded_specs,
-    run_key,
-    with_dependants,
-)
 
 
 class Action(str, Enum):
@@ -101,19 +84,6 @@ class Change:
     source: str | None = None  # the manifest file, relative to the project root
     rename_of: str | None = None  # create: an orphan with the same body (a renamed manifest?)
 
-    # The graph (reconciler.specplan): keys of the changes this one waits for ("spec/NAME"),
-    # body fields known only after apply ("spec_id" of a spec this plan creates), the
-    # spec_ref the body was resolved from, a spec change a run on latest is affected by,
-    # and a spec that ended FAILED, which blocks it.
-    depends_on: tuple[str, ...] = ()
-    unknown: tuple[str, ...] = ()
-    spec_ref: SpecRef | None = None
-    affected_by: str | None = None
-    blocked_by: str | None = None
-
-    @property
-    def key(self) -> str:
-        return run_key(self.name)
     @property
     def submits(self) -> bool:
         return self.action in (Action.CREATE, Action.REPLACE)
@@ -182,17 +152,9 @@ class Plan:
     out_of_scope: tuple[str, ...] = ()
     # Orphans that --prune must not touch: their file still exists but was skipped.
     prune_refused: tuple[str, ...] = ()
+    # One change per manifest with `evaluate:` (reconciler.evaluate), sorted by name.
+    evaluations: tuple[EvaluateChange, ...] = ()
 
-    # One change per Spec manifest (reconciler.specplan), sorted by name.
-    specs: tuple[SpecChange, ...] = ()
-
-    @property
-    def order(self) -> tuple[str, ...]:
-        """Every change's key, each after the ones it depends on (specs before their runs)."""
-        return plan_order(self.specs, self.changes)
-
-    def spec(self, name: str) -> SpecChange | None:
-        return next((s for s in self.specs if s.name == name), None)
     def by_action(self, action: Action) -> list[Change]:
         return [c for c in self.changes if c.action is action]
 
@@ -221,8 +183,10 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        runs = any(c.submits or (c.action is Action.ORPHAN and c.prune) for c in self.changes)
-        return runs or any(s.acts for s in self.specs)
+        return self._changes_runs_or_specs() or any(e.acts for e in self.evaluations)
+
+    def _changes_runs_or_specs(self) -> bool:
+        return any(c.submits or (c.action is Action.ORPHAN and c.prune) for c in self.changes)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -236,15 +200,9 @@ class Plan:
         }
 
 
-def manifests_digest(manifests: Iterable[Manifest], specs: Iterable[SpecManifest] = ()) -> str:
-    """A hash of what the manifests ask for (names, bodies, labels; specs' bodies and
-    content), order-independent; without Spec manifests, the same as before they existed."""
-    canonical: list[Any] = sorted(
-        (m.name, m.body, dict(sorted(m.labels.items()))) for m in manifests
-    )
-    spec_part = sorted((s.name, s.body, s.content) for s in specs)
-    if spec_part:
-        canonical = [canonical, ["specs", spec_part]]
+def manifests_digest(manifests: Iterable[Manifest]) -> str:
+    """A hash of what the manifests ask for (names, bodies, labels), order-independent."""
+    canonical = sorted((m.name, m.body, dict(sorted(m.labels.items()))) for m in manifests)
     data = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -255,18 +213,14 @@ def make_plan(
     options: PlanOptions = PlanOptions(),
     scope: Scope = Scope(),
 ) -> Plan:
-    """Diff manifests (and Spec manifests) against state. Pure: same inputs, same plan."""
+    """Diff manifests against state. Pure: same inputs, same plan."""
     desired = {m.name: m for m in manifests}
     changes: list[Change] = []
     outside: list[str] = []
     refused: list[str] = []
-    specs: Sequence[SpecManifest] = (),
     for name in sorted(desired.keys() | state.runs.keys()):
         manifest = desired.get(name)
         record = state.runs.get(name)
-    spec_changes = plan_specs(specs, state, scope.sources)
-    by_name = {s.name: s for s in spec_changes}
-    recorded = recorded_specs(state)
         if manifest is None:
             assert record is not None
             if not scope.covers(record.source):
@@ -277,67 +231,27 @@ def make_plan(
                 refused.append(name)
             changes.append(_orphan(record, options.prune and not skipped, skipped))
         else:
-            link = link_run(manifest, by_name, recorded)
-            resolved = replace(manifest, spec=link.spec) if link.spec != manifest.spec else manifest
-            change = _linked(_change(resolved, record, name in options.replace), link, by_name)
+            change = _change(manifest, record, name in options.replace)
             changes.append(replace(change, source=scope.sources.get(name)))
     return Plan(
         changes=tuple(_with_rename_hints(changes)),
         lineage=state.lineage,
         serial=state.serial,
-        manifests_digest=manifests_digest(manifests, specs),
+        manifests_digest=manifests_digest(manifests),
         options=options,
         out_of_scope=tuple(outside),
         prune_refused=tuple(refused),
+        evaluations=plan_evaluations(manifests, state, (c.name for c in changes if c.submits)),
     )
 
 
 def _with_rename_hints(changes: list[Change]) -> list[Change]:
     """A create whose body is an orphan's (as sent) is most likely a renamed manifest."""
     orphans = {
-        specs=with_dependants(spec_changes, changes),
         _body_key(c.prior.spec): c.name
         for c in changes
         if c.action is Action.ORPHAN and c.prior is not None and c.prior.run_id
     }
-def _linked(change: Change, link: RunLink, specs: Mapping[str, SpecChange]) -> Change:
-    """A run's change with its place in the graph (reconciler.specplan's RunLink).
-
-    A recorded run whose spec this plan creates anew (its id unknown until then)
-    is replaced, as Terraform replaces on a value known only after apply; a
-    recorded run on `latest` of a spec this plan changes is only "affected".
-    """
-    notes = link.notes
-    prior = change.prior
-    if link.affected_by and change.action is Action.NOOP and prior is not None:
-        notes = (
-            f"affected: uses latest of {link.affected_by}, which this plan changes; the "
-            f"recorded run {prior.run_id} is kept (a finished run is not redone because its "
-            f"spec moved on): `dfr apply --replace {change.name}` runs it on the new version",
-        )
-    out = replace(
-        change,
-        depends_on=link.depends_on,
-        unknown=link.unknown,
-        spec_ref=link.spec_ref,
-        affected_by=link.affected_by,
-        blocked_by=link.blocked_by,
-        reasons=(*change.reasons, *notes),
-    )
-    spec = specs.get(link.spec_ref.name) if link.spec_ref else None
-    fresh = spec is not None and spec.action is SpecAction.CREATE and not spec.resolve_intent
-    if "spec_id" in link.unknown and fresh and prior is not None and prior.run_id:
-        field_change = FieldChange("spec_id", prior.spec.get("spec_id", MISSING), KNOWN_AFTER_APPLY)
-        out = replace(
-            out,
-            action=Action.REPLACE,
-            fields=(*out.fields, field_change),
-            cancel_prior=prior.status not in TERMINAL,
-            reasons=(*out.reasons, "its spec is created anew by this plan"),
-        )
-    return out
-
-
     out = []
     for c in changes:
         old = orphans.get(_body_key(c.body)) if c.action is Action.CREATE and c.body else None

@@ -46,6 +46,9 @@ class Policy:
     max_samples_per_apply: int | None = None
     allowed_models: tuple[str, ...] | None = None
     required_labels: tuple[str, ...] = ()
+    #: Percentage points an evaluated distribution may differ from the requested one
+    #: (`reconciler.evaluate`): a larger gap fails apply.
+    max_distribution_gap: float | None = None
     #: The project file as shown to the user, and where each key is in it.
     source: str = "dfr.yaml"
     places: Mapping[str, tuple[int, int]] = field(default_factory=dict)
@@ -57,6 +60,7 @@ class Policy:
             or self.max_samples_per_apply is not None
             or self.allowed_models is not None
             or self.required_labels
+            or self.max_distribution_gap is not None
         )
 
     def where(self, key: str) -> str:
@@ -79,6 +83,9 @@ class Policy:
             out["allowed_models"] = sorted(set(self.allowed_models))
         if self.required_labels:
             out["required_labels"] = sorted(set(self.required_labels))
+        if self.max_distribution_gap is not None:
+            # A float always: `10` in dfr.yaml and `10.0` read back from state are one policy.
+            out["max_distribution_gap"] = float(self.max_distribution_gap)
         return out
 
     @classmethod
@@ -90,12 +97,23 @@ class Policy:
             max_samples_per_apply=settings.get("max_samples_per_apply"),
             allowed_models=tuple(models) if models is not None else None,
             required_labels=tuple(settings.get("required_labels") or ()),
+            max_distribution_gap=_gap(settings.get("max_distribution_gap")),
             source=source,
         )
 
 
 #: The limits in the order messages list them.
-POLICY_KEYS = ("max_samples_per_run", "max_samples_per_apply", "allowed_models", "required_labels")
+POLICY_KEYS = (
+    "max_samples_per_run",
+    "max_samples_per_apply",
+    "allowed_models",
+    "required_labels",
+    "max_distribution_gap",
+)
+
+
+def _gap(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def policy_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

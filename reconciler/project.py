@@ -403,6 +403,7 @@ def _settings(doc: Document, shown: str, base: str, diagnostics: tuple[Diagnosti
         max_samples_per_apply=policy_value.get("max_samples_per_apply"),
         allowed_models=tuple(models) if models is not None else None,
         required_labels=tuple(policy_value.get("required_labels") or ()),
+        max_distribution_gap=_float_or_none(policy_value.get("max_distribution_gap")),
         source=shown,
         places=places,
     )
@@ -421,6 +422,10 @@ def _settings(doc: Document, shown: str, base: str, diagnostics: tuple[Diagnosti
         policy=policy,
         diagnostics=diagnostics,
     )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _backend_setting(raw: str | None, rel: Any) -> str | None:

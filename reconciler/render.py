@@ -9,16 +9,14 @@ import json
 from typing import Any
 
 from reconciler.plan import MISSING, Action, Change, Plan
-from reconciler.specplan import KNOWN_AFTER_APPLY
 from reconciler.textsafe import one_line
+from reconciler.views import evaluate_plan
 
 
 def _value(value: Any) -> str:
     if value is MISSING:
         return "(unset)"
     return one_line(json.dumps(value))  # JSON escapes controls, not the runner's `##[`
-    if value == KNOWN_AFTER_APPLY:
-        return KNOWN_AFTER_APPLY  # a value of this plan's spec change (reconciler.specplan)
 
 
 def _fields(body: dict[str, Any], mark: str, indent: str) -> list[str]:
@@ -44,9 +42,8 @@ def render_change(change: Change) -> list[str]:
         lines.append(f"  #   manifest: {one_line(change.where)}")
     prior = change.prior
     if change.action is Action.CREATE and change.body is not None:
-    lines += spec_plan.run_graph_lines(change)
         lines.append(f'  + run "{one_line(change.name)}" {{')
-        lines += _fields(spec_plan.run_body(change), "+", "      ")
+        lines += _fields(change.body, "+", "      ")
         if change.resolve_intent and change.fields:
             lines.append("      # since the unconfirmed submission:")
             lines += _field_changes(change, "      ")
@@ -90,36 +87,30 @@ def _field_changes(change: Change, indent: str) -> list[str]:
 
 def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
     counts = plan.counts()
-    shown = [
-        c
-        for c in plan.changes
-        if c.action is not Action.NOOP or c.failed or show_noop or c.affected_by or c.blocked_by
-    ]
-    specs = spec_plan.shown_specs(plan, show_noop=show_noop)
+    shown = [c for c in plan.changes if c.action is not Action.NOOP or c.failed or show_noop]
     out: list[str] = []
-    if not plan.has_changes and not shown and not specs:
+    if not plan.has_changes and not shown:
         total = len(plan.changes)
-        n = len(plan.specs)
-        runs = f"{total} run{'s' if total != 1 else ''}"
-        also = f", {n} spec{'s' if n != 1 else ''}" if n else ""
-        out.append(f"No changes. Manifests and state agree ({runs}{also}).")
+        out.append(
+            f"No changes. Manifests and state agree ({total} run{'s' if total != 1 else ''})."
+        )
         out += scope_lines(plan)
         return "\n".join(out) + "\n"
     if plan.has_changes:
         out.append("dfr will perform these actions:")
         out.append("")
     for change in shown:
-    for spec in specs:
-        out += [*spec_plan.render_spec_change(spec), ""]
         out += render_change(change)
         out.append("")
+    for evaluation in evaluate_plan.shown(plan, show_noop=show_noop):
+        out += [*evaluate_plan.render_change(evaluation), ""]
     out.append(summary_line(plan))
+    evaluations_line = evaluate_plan.summary_line(plan)
+    if evaluations_line:
+        out.append(evaluations_line)
     if plan.to_submit:
         more = plan.samples_at_most - plan.samples
         if more:
-    specs_line = spec_plan.spec_summary(plan)
-    if specs_line:
-        out.append(specs_line)
             found = len([c for c in plan.to_resolve if c.resolve_only])
             out.append(
                 f"Samples to request: {plan.samples:,} (up to {more:,} more if the {found} "
@@ -150,9 +141,6 @@ def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
 
 def scope_lines(plan: Plan) -> list[str]:
     """What this plan leaves alone: runs outside the PATHs read, prunes refused."""
-    order = spec_plan.order_lines(plan)
-    if order:
-        out += ["", *order]
     out = []
     if plan.out_of_scope:
         n = len(plan.out_of_scope)
@@ -207,7 +195,6 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "format_version": 1,
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "manifests_digest": plan.manifests_digest,
-            **spec_plan.change_graph_json(c),
         "summary": {
             **plan.counts(),
             "samples": plan.samples,
@@ -217,14 +204,13 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "out_of_scope": list(plan.out_of_scope),
         "prune_refused": list(plan.prune_refused),
         "changes": [change(c) for c in plan.changes],
+        "evaluations": evaluate_plan.plan_json(plan),
     }
 
-            "specs": spec_plan.spec_counts(plan),
 
 def render_apply_report(report: Any, *, state_name: str) -> str:
     """The closing summary of an apply, with what to do about each problem."""
     out = [""]
-        **spec_plan.plan_graph_json(plan),
     if report.interrupted:
         out.append(
             f"Interrupted. Every run id known so far is recorded in {state_name}; "
@@ -251,6 +237,7 @@ def render_apply_report(report: Any, *, state_name: str) -> str:
                 f"  {name}: run {one_line(r.run_id)} no longer exists in the API; "
                 "`dfr plan` shows it as a create"
             )
+    out += evaluate_plan.apply_lines(report)
     parts = [
         f"{len(report.submitted)} submitted",
         f"{len(report.adopted)} adopted",
@@ -260,6 +247,7 @@ def render_apply_report(report: Any, *, state_name: str) -> str:
     ]
     if report.pruned:
         parts.append(f"{len(report.pruned)} pruned")
+    parts += evaluate_plan.apply_parts(report)
     if report.rejected or report.unresolved:
         parts.append(f"{len(report.rejected) + len(report.unresolved)} not submitted")
     out.append(

@@ -122,7 +122,8 @@ def run_apply(
                 out.write("Apply canceled; nothing was submitted.\n")
                 return EXIT_ERROR
         plan = _record_policy(prepared, s.store, err)
-        report, signals = _execute(args, s, plan, prepared.checked.blocked, err)
+        gap = prepared.gate.effective.max_distribution_gap  # checked at the end of apply
+        report, signals = _execute(args, s, plan, prepared.checked.blocked, err, gap)
     out.write(render_apply_report(report, state_name=s.backend.describe()))
     if report.interrupted:
         return EXIT_TERMINATED if signal.SIGTERM in signals else EXIT_INTERRUPTED
@@ -222,7 +223,12 @@ def _record_policy(prepared: Prepared, store: Store, err: TextIO) -> Plan:
 
 
 def _execute(
-    args: ApplyArgs, s: Session, plan: Plan, blocked: dict[str, str], err: TextIO
+    args: ApplyArgs,
+    s: Session,
+    plan: Plan,
+    blocked: dict[str, str],
+    err: TextIO,
+    gap: float | None = None,
 ) -> tuple[ApplyReport, list[int]]:
     """Submit and wait, with the live progress; Ctrl-C and SIGTERM stop at a safe point."""
     from reconciler.apply import Applier, ApplyOptions
@@ -238,6 +244,7 @@ def _execute(
             timeout=args.timeout,
             poll_max=args.poll_max,
             recovery_grace=recovery_grace(),
+            max_distribution_gap=gap,
         ),
         say=progress.say,
         events=progress,

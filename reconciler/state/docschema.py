@@ -177,7 +177,7 @@ def _opt_count(v: Any) -> bool:
 # without the optional keys of format 3 (absent from a format-2 journal line).
 _RUN_KEYS = frozenset(field.name for field in dataclasses.fields(RunRecord))
 #: Format 3's optional record keys: each is checked by its own `_fast_*_ok` below.
-_OPTIONAL_RUN_KEYS = frozenset(("outputs",))
+_OPTIONAL_RUN_KEYS = frozenset(("outputs", "evaluation"))
 _RUN_REQUIRED_KEYS = _RUN_KEYS - _OPTIONAL_RUN_KEYS
 _OUTPUTS_KEYS = frozenset(("path", "files", "pulled_at", "run_id", "patterns"))
 _OUTPUTS_REQUIRED = frozenset(("path", "files", "pulled_at"))
@@ -205,6 +205,8 @@ def _fast_run_ok(r: Any) -> bool:
     if not isinstance(r, dict) or not (_RUN_REQUIRED_KEYS <= r.keys() <= _RUN_KEYS):
         return False
     if not _fast_outputs_ok(r.get("outputs")):
+        return False
+    if not _fast_evaluation_ok(r.get("evaluation")):
         return False
     intent = r["intent"]
     if intent is not None and not (
@@ -287,6 +289,50 @@ def _fast_outputs_ok(o: Any) -> bool:
         and all(isinstance(p, str) for p in o.get("patterns", []))
         and isinstance(files, list)
         and all(_fast_output_file_ok(f) for f in files)
+    )
+
+
+_EVALUATION_KEYS = frozenset(
+    (
+        "at",
+        "run_id",
+        "id",
+        "status",
+        "model",
+        "intent",
+        "max_gap",
+        "worst_property",
+        "gaps",
+        "error",
+    )
+)
+
+
+def _fast_evaluation_ok(e: Any) -> bool:
+    """True only if `e` is a valid record `evaluation` (null, or `$defs/evaluation`)."""
+    if e is None:
+        return True
+    if not isinstance(e, dict) or e.keys() != _EVALUATION_KEYS:
+        return False
+    intent, gaps, gap = e["intent"], e["gaps"], e["max_gap"]
+    return (
+        isinstance(e["at"], str)
+        and all(_opt_str(e[k]) for k in ("run_id", "status", "model", "worst_property", "error"))
+        and (e["id"] is None or (isinstance(e["id"], str) and e["id"] != ""))
+        and (gap is None or (_is_number(gap) and gap >= 0))
+        and isinstance(gaps, dict)
+        and all(_is_number(v) and v >= 0 for v in gaps.values())
+        and (
+            intent is None
+            or (
+                isinstance(intent, dict)
+                and intent.keys() == _INTENT_KEYS
+                and isinstance(intent["id"], str)
+                and intent["id"] != ""
+                and isinstance(intent["body"], dict)
+                and isinstance(intent["at"], str)
+            )
+        )
     )
 
 

@@ -28,7 +28,8 @@ from typing import Any
 
 #: The state file format this dfr writes (and the newest it reads).
 #: 2: records gained `used` (what the API reports it ran with).
-#: 3: records gained optional `outputs` (the lock of the data a pull wrote),
+#: 3: records gained optional `outputs` (the lock of the data a pull wrote) and
+#:    `evaluation` (the run's evaluation: status and distribution gaps),
 #:    and the document optional `specs` (the specs dfr made or adopted, by name).
 FORMAT_VERSION = 3
 
@@ -144,6 +145,34 @@ class OutputsRecord:
 
 
 @dataclass(frozen=True)
+class EvaluationRecord:
+    """The evaluation of a run (format 3): what dfr started or found, and its result.
+
+    `intent` is the write-ahead note of an evaluation POST (`Intent`; its body is
+    the request body): made durable before the POST, so that a lost answer is
+    looked up (the run's evaluations created after `intent.at`), never sent
+    blindly again. `max_gap` is the largest difference, in percentage points,
+    between a property's requested and evaluated distribution, `worst_property`
+    the property it is on, and `gaps` each property's largest one.
+    """
+
+    at: str  # when this record was last written (ISO-8601 UTC)
+    run_id: str | None = None  # the run evaluated
+    id: str | None = None  # None while only the intent is known
+    status: str | None = None  # PENDING, PROCESSING, SUCCEEDED, FAILED
+    model: str | None = None  # the evaluation model asked for (None: the API's default)
+    intent: Intent | None = None
+    max_gap: float | None = None
+    worst_property: str | None = None
+    gaps: dict[str, float] = field(default_factory=dict)
+    error: str | None = None  # a FAILED evaluation's error_message, or why the POST was refused
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (SUCCEEDED, FAILED)
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """Everything dfr knows about the run of one manifest name (see docs/architecture.md)."""
 
@@ -178,6 +207,8 @@ class RunRecord:
     api: str | None = None
     # The files the last `dfr pull` wrote for this run (format 3); None: never pulled.
     outputs: OutputsRecord | None = None
+    # The run's evaluation (format 3): None until one is started or found.
+    evaluation: EvaluationRecord | None = None
 
     def __post_init__(self) -> None:
         # The one normalisation the model owns: IN_PROGRESS is stored as

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.state.model import (
+    EvaluationRecord,
     Intent,
     OutputFile,
     OutputsRecord,
@@ -63,7 +64,54 @@ def record_from_dict(obj: Mapping[str, Any]) -> RunRecord:
         source=obj.get("source"),
         api=obj.get("api"),
         outputs=outputs_from_dict(obj.get("outputs")),
+        evaluation=evaluation_from_dict(obj.get("evaluation")),
     )
+
+
+def _intent_from_dict(obj: Mapping[str, Any] | None) -> Intent | None:
+    if obj is None:
+        return None
+    return Intent(id=obj["id"], body=obj["body"], at=obj["at"], replaces=obj.get("replaces"))
+
+
+def evaluation_from_dict(obj: Mapping[str, Any] | None) -> EvaluationRecord | None:
+    """Build an EvaluationRecord from a dict that already passed the schema (None: none)."""
+    if obj is None:
+        return None
+    gap = obj.get("max_gap")
+    return EvaluationRecord(
+        at=obj["at"],
+        run_id=obj.get("run_id"),
+        id=obj.get("id"),
+        status=obj.get("status"),
+        model=obj.get("model"),
+        intent=_intent_from_dict(obj.get("intent")),
+        max_gap=None if gap is None else float(gap),
+        worst_property=obj.get("worst_property"),
+        gaps={k: float(v) for k, v in (obj.get("gaps") or {}).items()},
+        error=obj.get("error"),
+    )
+
+
+def evaluation_to_dict(evaluation: EvaluationRecord | None) -> dict[str, Any] | None:
+    """The JSON object of a run's evaluation record (every key written), or None."""
+    if evaluation is None:
+        return None
+    intent = evaluation.intent
+    return {
+        "at": evaluation.at,
+        "run_id": evaluation.run_id,
+        "id": evaluation.id,
+        "status": evaluation.status,
+        "model": evaluation.model,
+        "intent": None
+        if intent is None
+        else {"id": intent.id, "body": intent.body, "at": intent.at},
+        "max_gap": evaluation.max_gap,
+        "worst_property": evaluation.worst_property,
+        "gaps": dict(sorted(evaluation.gaps.items())),
+        "error": evaluation.error,
+    }
 
 
 def outputs_from_dict(obj: Mapping[str, Any] | None) -> OutputsRecord | None:
@@ -150,6 +198,7 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         "source": record.source,
         "api": record.api,
         "outputs": outputs_to_dict(record.outputs),
+        "evaluation": evaluation_to_dict(record.evaluation),
     }
 
 

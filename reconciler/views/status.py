@@ -269,3 +269,7 @@ def write_status(
             )
             for line in field_lines(row.record):
                 out.write(f"  {line}\n")
+            from reconciler.views.evaluate_plan import status_lines
+
+            for line in status_lines(row.record):
+                out.write(f"  {line}\n")

@@ -441,7 +441,8 @@ def test_schema_record_fields_are_the_model_fields() -> None:
     assert set(run["properties"]) == fields
     # Format 2's fields are optional so that a format-1 journal line still reads.
     # Format 3's `outputs` likewise, for a format-2 journal line.
-    assert set(run["required"]) == fields - {"used", "source", "api", "outputs"}
+    # Format 3's `evaluation` too (the run's evaluation, issue 16).
+    assert set(run["required"]) == fields - {"used", "source", "api", "outputs", "evaluation"}
 
 
 def test_dumped_state_validates_against_the_schema() -> None:
