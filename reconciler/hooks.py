@@ -17,6 +17,11 @@ halfway through a journal line. The points:
     after-spec-post  the spec exists, its id is not recorded yet
     before-spec-put  a spec's update intent is durable, the PUT not sent
     after-spec-put   the new version exists, it is not recorded yet
+    pull-file-verified  a downloaded file is verified in staging and noted in its journal
+    pull-before-swap    a run's new folder is complete and marked ready (`reconciler.outputs`)
+    pull-exchanged      the new folder is in place, the old one not yet moved away
+    pull-swap-halfway   (no atomic exchange) the old folder moved away, the new not in place
+    pull-swapped        swapped in; the lock of the data not yet recorded in state
     journal-torn     before a journal line is appended (`half_done` writes half of it)
     checkpoint-STEP  between the steps of a state checkpoint (`reconciler.state.local`)
 
