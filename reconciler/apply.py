@@ -457,6 +457,9 @@ class Applier:
             previous_run_ids=previous,
             source=change.source,
             api=self.api,
+            # The folder still holds the files the last pull wrote: their lock stays
+            # (its run_id says which run they came from) until the next pull.
+            outputs=record.outputs if record else None,
         )
         self.store.put(pending)  # durable before the POST: the heart of "never a duplicate"
         hooks.hit("before-post")

@@ -10,8 +10,6 @@ halfway through a journal line. The points:
     after-record     the id is recorded
     before-evaluation-post  an evaluation's intent is durable, its POST not sent
     after-evaluation-post   the evaluation exists, its id is not recorded yet
-    before-evaluation-post  an evaluation's intent is durable, its POST not sent
-    after-evaluation-post   the evaluation exists, its id is not recorded yet
     wait-round       before a status round while waiting
     before-spec-post a spec's create intent is durable, the POST not sent
     after-spec-post  the spec exists, its id is not recorded yet

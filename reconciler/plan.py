@@ -23,6 +23,12 @@ A name whose earlier submission's outcome is unknown (an intent without a run
 id) is a `create` with `resolve_intent`: apply looks for that run first. When
 the manifest changed since that submission, the plan says so: a run found is
 adopted and then replaced by the manifest's body, as a replace would.
+
+Specs (`kind: Spec` manifests) are planned by `reconciler.specplan` into
+`Plan.specs`; a run that names its spec by `spec_ref` is diffed with the
+reference resolved, and each change says what it waits for (`depends_on`,
+keys "spec/NAME") and which body fields are known only after apply (`unknown`).
+`Plan.order` is the graph's topological order.
 """
 
 from __future__ import annotations
@@ -35,8 +41,21 @@ from enum import Enum
 from typing import Any
 
 from reconciler.evaluate import EvaluateChange, plan_evaluations
-from reconciler.manifests import Manifest
+from reconciler.manifests import Manifest, SpecManifest, SpecRef
 from reconciler.matching import recorded_matches
+from reconciler.outputs.needs import PullChange
+from reconciler.specplan import (
+    KNOWN_AFTER_APPLY,
+    RunLink,
+    SpecAction,
+    SpecChange,
+    link_run,
+    plan_order,
+    plan_specs,
+    recorded_specs,
+    run_key,
+    with_dependants,
+)
 from reconciler.state.model import FAILED, TERMINAL, Intent, RunRecord, State
 
 
@@ -45,6 +64,7 @@ class Action(str, Enum):
     REPLACE = "replace"
     NOOP = "noop"
     ORPHAN = "orphan"
+    PULL = "pull"  # a run's files into its outputs.path (reconciler.outputs.needs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +103,19 @@ class Change:
     resolve_intent: bool = False  # an earlier POST's outcome is unknown; look first
     source: str | None = None  # the manifest file, relative to the project root
     rename_of: str | None = None  # create: an orphan with the same body (a renamed manifest?)
+    # The graph (reconciler.specplan): keys of the changes this one waits for ("spec/NAME"),
+    # body fields known only after apply ("spec_id" of a spec this plan creates), the
+    # spec_ref the body was resolved from, a spec change a run on latest is affected by,
+    # and a spec that ended FAILED, which blocks it.
+    depends_on: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+    spec_ref: SpecRef | None = None
+    affected_by: str | None = None
+    blocked_by: str | None = None
+
+    @property
+    def key(self) -> str:
+        return run_key(self.name)
 
     @property
     def submits(self) -> bool:
@@ -154,6 +187,19 @@ class Plan:
     prune_refused: tuple[str, ...] = ()
     # One change per manifest with `evaluate:` (reconciler.evaluate), sorted by name.
     evaluations: tuple[EvaluateChange, ...] = ()
+    # One change per Spec manifest (reconciler.specplan), sorted by name.
+    specs: tuple[SpecChange, ...] = ()
+    # Output folders a pull would write (reconciler.outputs.needs), sorted by name;
+    # filled in by the engine, which reads the folders (make_plan reads no files).
+    pulls: tuple[PullChange, ...] = ()
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """Every change's key, each after the ones it depends on (specs before their runs)."""
+        return plan_order(self.specs, self.changes)
+
+    def spec(self, name: str) -> SpecChange | None:
+        return next((s for s in self.specs if s.name == name), None)
 
     def by_action(self, action: Action) -> list[Change]:
         return [c for c in self.changes if c.action is action]
@@ -183,10 +229,12 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return self._changes_runs_or_specs() or any(e.acts for e in self.evaluations)
+        acts = self._changes_runs_or_specs() or any(e.acts for e in self.evaluations)
+        return acts or bool(self.pulls)
 
     def _changes_runs_or_specs(self) -> bool:
-        return any(c.submits or (c.action is Action.ORPHAN and c.prune) for c in self.changes)
+        runs = any(c.submits or (c.action is Action.ORPHAN and c.prune) for c in self.changes)
+        return runs or any(s.acts for s in self.specs)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -200,9 +248,15 @@ class Plan:
         }
 
 
-def manifests_digest(manifests: Iterable[Manifest]) -> str:
-    """A hash of what the manifests ask for (names, bodies, labels), order-independent."""
-    canonical = sorted((m.name, m.body, dict(sorted(m.labels.items()))) for m in manifests)
+def manifests_digest(manifests: Iterable[Manifest], specs: Iterable[SpecManifest] = ()) -> str:
+    """A hash of what the manifests ask for (names, bodies, labels; specs' bodies and
+    content), order-independent; without Spec manifests, the same as before they existed."""
+    canonical: list[Any] = sorted(
+        (m.name, m.body, dict(sorted(m.labels.items()))) for m in manifests
+    )
+    spec_part = sorted((s.name, s.body, s.content) for s in specs)
+    if spec_part:
+        canonical = [canonical, ["specs", spec_part]]
     data = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -212,9 +266,13 @@ def make_plan(
     state: State,
     options: PlanOptions = PlanOptions(),
     scope: Scope = Scope(),
+    specs: Sequence[SpecManifest] = (),
 ) -> Plan:
-    """Diff manifests against state. Pure: same inputs, same plan."""
+    """Diff manifests (and Spec manifests) against state. Pure: same inputs, same plan."""
     desired = {m.name: m for m in manifests}
+    spec_changes = plan_specs(specs, state, scope.sources)
+    by_name = {s.name: s for s in spec_changes}
+    recorded = recorded_specs(state)
     changes: list[Change] = []
     outside: list[str] = []
     refused: list[str] = []
@@ -231,18 +289,59 @@ def make_plan(
                 refused.append(name)
             changes.append(_orphan(record, options.prune and not skipped, skipped))
         else:
-            change = _change(manifest, record, name in options.replace)
+            link = link_run(manifest, by_name, recorded)
+            resolved = replace(manifest, spec=link.spec) if link.spec != manifest.spec else manifest
+            change = _linked(_change(resolved, record, name in options.replace), link, by_name)
             changes.append(replace(change, source=scope.sources.get(name)))
     return Plan(
         changes=tuple(_with_rename_hints(changes)),
         lineage=state.lineage,
         serial=state.serial,
-        manifests_digest=manifests_digest(manifests),
+        manifests_digest=manifests_digest(manifests, specs),
         options=options,
         out_of_scope=tuple(outside),
         prune_refused=tuple(refused),
         evaluations=plan_evaluations(manifests, state, (c.name for c in changes if c.submits)),
+        specs=with_dependants(spec_changes, changes),
     )
+
+
+def _linked(change: Change, link: RunLink, specs: Mapping[str, SpecChange]) -> Change:
+    """A run's change with its place in the graph (reconciler.specplan's RunLink).
+
+    A recorded run whose spec this plan creates anew (its id unknown until then)
+    is replaced, as Terraform replaces on a value known only after apply; a
+    recorded run on `latest` of a spec this plan changes is only "affected".
+    """
+    notes = link.notes
+    prior = change.prior
+    if link.affected_by and change.action is Action.NOOP and prior is not None:
+        notes = (
+            f"affected: uses latest of {link.affected_by}, which this plan changes; the "
+            f"recorded run {prior.run_id} is kept (a finished run is not redone because its "
+            f"spec moved on): `dfr apply --replace {change.name}` runs it on the new version",
+        )
+    out = replace(
+        change,
+        depends_on=link.depends_on,
+        unknown=link.unknown,
+        spec_ref=link.spec_ref,
+        affected_by=link.affected_by,
+        blocked_by=link.blocked_by,
+        reasons=(*change.reasons, *notes),
+    )
+    spec = specs.get(link.spec_ref.name) if link.spec_ref else None
+    fresh = spec is not None and spec.action is SpecAction.CREATE and not spec.resolve_intent
+    if "spec_id" in link.unknown and fresh and prior is not None and prior.run_id:
+        field_change = FieldChange("spec_id", prior.spec.get("spec_id", MISSING), KNOWN_AFTER_APPLY)
+        out = replace(
+            out,
+            action=Action.REPLACE,
+            fields=(*out.fields, field_change),
+            cancel_prior=prior.status not in TERMINAL,
+            reasons=(*out.reasons, "its spec is created anew by this plan"),
+        )
+    return out
 
 
 def _with_rename_hints(changes: list[Change]) -> list[Change]:

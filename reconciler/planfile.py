@@ -176,7 +176,10 @@ def check_current(saved: SavedPlan, plan: Plan, path: str) -> None:
             for c in changes
         ]
 
-    if comparable(plan_to_json(plan)["changes"]) != comparable(saved.plan.get("changes")):
+    now = plan_to_json(plan)
+    # The spec changes (reconciler.specplan) too; plans saved before specs have none.
+    moved = comparable(now["specs"]) != comparable(saved.plan.get("specs", []))
+    if comparable(now["changes"]) != comparable(saved.plan.get("changes")) or moved:
         raise PlanError(f"{path} does not match what its manifests and state give; make a new plan")
     # The evaluations to start (reconciler.evaluate); plans saved before them have none.
     from reconciler.views import evaluate_plan as ev

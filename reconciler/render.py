@@ -9,13 +9,16 @@ import json
 from typing import Any
 
 from reconciler.plan import MISSING, Action, Change, Plan
+from reconciler.specplan import KNOWN_AFTER_APPLY
 from reconciler.textsafe import one_line
-from reconciler.views import evaluate_plan
+from reconciler.views import evaluate_plan, pull_plan, spec_plan
 
 
 def _value(value: Any) -> str:
     if value is MISSING:
         return "(unset)"
+    if value == KNOWN_AFTER_APPLY:
+        return KNOWN_AFTER_APPLY  # a value of this plan's spec change (reconciler.specplan)
     return one_line(json.dumps(value))  # JSON escapes controls, not the runner's `##[`
 
 
@@ -41,9 +44,10 @@ def render_change(change: Change) -> list[str]:
     if change.where:
         lines.append(f"  #   manifest: {one_line(change.where)}")
     prior = change.prior
+    lines += spec_plan.run_graph_lines(change)
     if change.action is Action.CREATE and change.body is not None:
         lines.append(f'  + run "{one_line(change.name)}" {{')
-        lines += _fields(change.body, "+", "      ")
+        lines += _fields(spec_plan.run_body(change), "+", "      ")
         if change.resolve_intent and change.fields:
             lines.append("      # since the unconfirmed submission:")
             lines += _field_changes(change, "      ")
@@ -87,27 +91,42 @@ def _field_changes(change: Change, indent: str) -> list[str]:
 
 def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
     counts = plan.counts()
-    shown = [c for c in plan.changes if c.action is not Action.NOOP or c.failed or show_noop]
+    shown = [
+        c
+        for c in plan.changes
+        if c.action is not Action.NOOP or c.failed or show_noop or c.affected_by or c.blocked_by
+    ]
+    specs = spec_plan.shown_specs(plan, show_noop=show_noop)
     out: list[str] = []
-    if not plan.has_changes and not shown:
+    if not plan.has_changes and not shown and not specs:
         total = len(plan.changes)
-        out.append(
-            f"No changes. Manifests and state agree ({total} run{'s' if total != 1 else ''})."
-        )
+        n = len(plan.specs)
+        runs = f"{total} run{'s' if total != 1 else ''}"
+        also = f", {n} spec{'s' if n != 1 else ''}" if n else ""
+        out.append(f"No changes. Manifests and state agree ({runs}{also}).")
         out += scope_lines(plan)
         return "\n".join(out) + "\n"
     if plan.has_changes:
         out.append("dfr will perform these actions:")
         out.append("")
+    for spec in specs:
+        out += [*spec_plan.render_spec_change(spec), ""]
     for change in shown:
         out += render_change(change)
         out.append("")
     for evaluation in evaluate_plan.shown(plan, show_noop=show_noop):
         out += [*evaluate_plan.render_change(evaluation), ""]
+    out += pull_plan.render_all(plan)
     out.append(summary_line(plan))
     evaluations_line = evaluate_plan.summary_line(plan)
     if evaluations_line:
         out.append(evaluations_line)
+    pulls_line = pull_plan.summary_line(plan)
+    if pulls_line:
+        out.append(pulls_line)
+    specs_line = spec_plan.spec_summary(plan)
+    if specs_line:
+        out.append(specs_line)
     if plan.to_submit:
         more = plan.samples_at_most - plan.samples
         if more:
@@ -135,6 +154,9 @@ def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
             f"{'are' if n != 1 else 'is'} unconfirmed: apply looks for those runs before "
             "submitting anything for them."
         )
+    order = spec_plan.order_lines(plan)
+    if order:
+        out += ["", *order]
     out += scope_lines(plan)
     return "\n".join(out) + "\n"
 
@@ -189,6 +211,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "resolve_intent": c.resolve_intent,
             "rename_of": c.rename_of,
             "prior": None if prior is None else {"run_id": prior.run_id, "status": prior.status},
+            **spec_plan.change_graph_json(c),
         }
 
     return {
@@ -200,11 +223,14 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "samples": plan.samples,
             "samples_at_most": plan.samples_at_most,
             "has_changes": plan.has_changes,
+            "specs": spec_plan.spec_counts(plan),
         },
         "out_of_scope": list(plan.out_of_scope),
         "prune_refused": list(plan.prune_refused),
         "changes": [change(c) for c in plan.changes],
         "evaluations": evaluate_plan.plan_json(plan),
+        "pulls": pull_plan.plan_json(plan),
+        **spec_plan.plan_graph_json(plan),
     }
 
 
