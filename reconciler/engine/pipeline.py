@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from reconciler.engine.guard import Guard, PolicyGate, budget, with_preflight
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from reconciler.diagnostics import Diagnostic
     from reconciler.manifests import Manifest
     from reconciler.plan import Plan, PlanOptions, Scope
@@ -60,12 +62,18 @@ def prepare_plan(
     *,
     policy: Policy | None = None,
     client: SpecClient | None = None,
+    outputs_root: Path | None = None,
 ) -> Prepared:
     """Plan `loaded` against `state`, check the budget of `policy` (default: the gate's
-    policy in force) and, with a `client`, run the preflight."""
+    policy in force) and, with a `client`, run the preflight. With `outputs_root`
+    (the project root), the output folders are read for the plan's `pull` changes."""
     from reconciler.plan import make_plan
 
     plan = make_plan(loaded.manifests, state, options, loaded.scope)
+    if outputs_root is not None:
+        from reconciler.outputs.scan import with_pulls
+
+        plan = with_pulls(plan, loaded.manifests, state, outputs_root)
     prepared = Prepared(plan, gate, budget(plan, gate.effective if policy is None else policy))
     return prepared if client is None else prepared.preflighted(client)
 

@@ -21,7 +21,7 @@ from reconciler.outputs.compare import FolderCheck, Seen, check_folder
 from reconciler.outputs.select import name_problem
 from reconciler.state.model import OutputsRecord, State
 
-__all__ = ["OutputsError", "check_folders", "folder_of", "hash_file", "listing"]
+__all__ = ["OutputsError", "check_folders", "folder_of", "hash_file", "listing", "with_pulls"]
 
 _READ_CHUNK = 1 << 20
 
@@ -136,3 +136,19 @@ def check_folders(root: Path, manifests: Iterable[Any], state: State) -> dict[st
             continue
         checks[manifest.name] = check_folder(pulled, listing(folder, pulled))
     return checks
+
+
+def with_pulls(plan: Any, manifests: Iterable[Any], state: State, root: Path) -> Any:
+    """`plan` with its `pulls`: the output folders read here, the pure rule of
+    `needs.pulls_needed` applied (a run the plan submits is pulled after it)."""
+    import dataclasses
+
+    from reconciler.outputs.needs import pulls_needed
+
+    listed = [m for m in manifests if getattr(m, "outputs", None) is not None]
+    if not listed:
+        return plan
+    checks = check_folders(root, listed, state)
+    submitting = frozenset(c.name for c in plan.changes if c.submits)
+    pulls = pulls_needed(listed, state, checks, submitting=submitting)
+    return dataclasses.replace(plan, pulls=pulls)
