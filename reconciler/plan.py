@@ -158,6 +158,7 @@ class Scope:
     whole: bool = True
     skipped: frozenset[str] = frozenset()
     sources: Mapping[str, str] = field(default_factory=dict)
+    spec_sources: Mapping[str, str] = field(default_factory=dict)  # Spec manifest -> its file
 
     def covers(self, source: str | None) -> bool:
         if source is None:
@@ -270,7 +271,7 @@ def make_plan(
 ) -> Plan:
     """Diff manifests (and Spec manifests) against state. Pure: same inputs, same plan."""
     desired = {m.name: m for m in manifests}
-    spec_changes = plan_specs(specs, state, scope.sources)
+    spec_changes = plan_specs(specs, state, scope.spec_sources)
     by_name = {s.name: s for s in spec_changes}
     recorded = recorded_specs(state)
     changes: list[Change] = []

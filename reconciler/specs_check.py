@@ -326,9 +326,9 @@ def check_refs(
         near = schema.suggest(ref.name, sorted(declared | adopted))
         out.append(
             diag.error(
-                f"spec.spec_ref.name {ref.name!r} names no Spec manifest and no spec in state"
-                f"{near}; add a `kind: Spec` manifest, or adopt the spec with "
-                f"`dfr import spec {ref.name} SPEC_ID`",
+                f"spec.spec_ref.name {ref.name!r} names no Spec manifest and no spec in state: "
+                f"add a `kind: Spec` manifest, or adopt the spec with "
+                f"`dfr import spec {ref.name} SPEC_ID`{near}",
                 run.file,
                 where[0],
                 where[1],

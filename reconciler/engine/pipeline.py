@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from reconciler.diagnostics import Diagnostic
-    from reconciler.manifests import Manifest
+    from reconciler.manifests import Manifest, SpecManifest
     from reconciler.plan import Plan, PlanOptions, Scope
     from reconciler.policy import Policy
     from reconciler.preflight import SpecClient
@@ -33,6 +33,7 @@ class Loaded:
     manifests: list[Manifest]
     scope: Scope
     warnings: list[Diagnostic] = field(default_factory=list)
+    specs: list[SpecManifest] = field(default_factory=list)  # kind: Spec (reconciler.specplan)
 
     @property
     def names(self) -> set[str]:
@@ -69,7 +70,7 @@ def prepare_plan(
     (the project root), the output folders are read for the plan's `pull` changes."""
     from reconciler.plan import make_plan
 
-    plan = make_plan(loaded.manifests, state, options, loaded.scope)
+    plan = make_plan(loaded.manifests, state, options, loaded.scope, specs=loaded.specs)
     if outputs_root is not None:
         from reconciler.outputs.scan import with_pulls
 

@@ -1,0 +1,227 @@
+"""`kind: Spec` manifests and `spec_ref` through `dfr validate`: good ones pass, each bad one
+is an error at its place (FILE:LINE:COL), in the same pass as the runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from support.runner import Runner
+from support.workspace import Workspace
+
+from reconciler.state.local import LocalBackend
+from reconciler.state.model import SpecRecord
+
+SPEC = """\
+apiVersion: dataframer.ai/v1
+kind: Spec
+metadata:
+  name: tickets
+spec:
+  objectives: Support tickets for a SaaS product.
+  generate_distributions: true
+{extra}"""
+
+RUN = """\
+apiVersion: dataframer.ai/v1
+kind: GenerationRun
+metadata:
+  name: {name}
+spec:
+  spec_ref: {{name: {ref}, version: {version}}}
+  number_of_samples: 10
+{extra}"""
+
+
+def spec_text(extra: str = "") -> str:
+    return SPEC.format(extra=extra)
+
+
+def run_text(
+    name: str = "tickets-1k", ref: str = "tickets", version: str = "1", extra: str = ""
+) -> str:
+    return RUN.format(name=name, ref=ref, version=version, extra=extra)
+
+
+def errors(out: str) -> list[str]:
+    return [line for line in out.splitlines() if ": error: " in line]
+
+
+def test_a_spec_and_the_runs_that_name_it_validate(ws: Workspace, dfr: Runner) -> None:
+    content = (
+        "  content:\n    description: Support tickets\n    requirements: |\n      One ticket.\n"
+    )
+    ws.write_text("pipeline", spec_text(content) + "---\n" + run_text())
+    ws.write_text("latest", run_text("tickets-latest", version="latest"))
+    r = dfr("validate", "--json", "manifests")
+    assert r.code == 0, r.text
+    doc = json.loads(r.out)
+    assert doc["valid"] and doc["errors"] == 0
+
+
+def test_each_bad_spec_manifest_is_an_error_at_its_line(ws: Workspace, dfr: Runner) -> None:
+    both = spec_text("  dataset_id: 0b7c4a52-3f1e-4d8a-9c61-2e5f8a7b9d10\n")
+    neither = both.replace("  objectives: Support tickets for a SaaS product.\n", "").replace(
+        "  dataset_id: 0b7c4a52-3f1e-4d8a-9c61-2e5f8a7b9d10\n", ""
+    )
+    ws.write_text("both", both)
+    ws.write_text("neither", neither.replace("name: tickets", "name: neither"))
+    ws.write_text(
+        "typos",
+        spec_text(
+            "  spec_generation_model_name: gpt-4\n  content:\n    requirments: typo\n"
+        ).replace("name: tickets", "name: typos"),
+    )
+    conditional = "  generate_conditional_distributions: true\n"
+    ws.write_text(
+        "cond",
+        spec_text(conditional)
+        .replace("name: tickets", "name: cond")
+        .replace("generate_distributions: true", "generate_distributions: false"),
+    )
+    r = dfr("validate", "manifests")
+    assert r.code == 1
+    found = errors(r.err)
+    assert any(
+        line.startswith("manifests/both.yaml:6:3: error: spec needs exactly one of 'objectives'")
+        for line in found
+    ), found
+    assert any(
+        line.startswith("manifests/neither.yaml:6:3: error: spec needs exactly one")
+        for line in found
+    )
+    assert any(
+        line.startswith(
+            "manifests/typos.yaml:10:5: error: unknown key 'requirments' in spec.content"
+        )
+        and "did you mean 'requirements'?" in line
+        for line in found
+    ), found
+    assert any(
+        line.startswith("manifests/typos.yaml:8:31: error: spec.spec_generation_model_name")
+        for line in found
+    ), found
+    assert any(
+        line.startswith("manifests/cond.yaml:8:39: error: spec.generate_conditional_distributions")
+        for line in found
+    ), found
+
+
+def test_spec_ref_to_an_unknown_name_is_an_error_at_the_name_with_a_hint(
+    ws: Workspace, dfr: Runner
+) -> None:
+    ws.write_text("pipeline", spec_text() + "---\n" + run_text(ref="tikets"))
+    r = dfr("validate", "manifests")
+    assert r.code == 1
+    (line,) = errors(r.err)
+    assert line.startswith("manifests/pipeline.yaml:14:20: error: spec.spec_ref.name 'tikets'")
+    assert "did you mean 'tickets'?" in line and "dfr import spec" in line
+
+
+def test_an_adopted_spec_in_state_is_a_known_name(ws: Workspace, dfr: Runner) -> None:
+    record = SpecRecord("handmade", "2026-11-28T10:00:00.000Z", spec_id="x", status="SUCCEEDED")
+    backend = LocalBackend(ws.state)
+    with backend.lock("test") as store:
+        store.put_spec(record)
+    assert "handmade" in backend.read().specs
+    ws.write_text("run", run_text(ref="handmade"))
+    r = dfr("validate", "manifests", state=None)
+    assert r.code == 0, r.text
+    r = dfr("plan", "--json", "manifests")
+    assert r.code == 0, r.text
+    (change,) = json.loads(r.out)["changes"]
+    assert change["body"]["spec_id"] == "x" and change["depends_on"] == []
+
+
+def test_spec_id_and_spec_ref_together_are_refused_at_spec_ref(ws: Workspace, dfr: Runner) -> None:
+    extra = "  spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a\n"
+    ws.write_text("pipeline", spec_text() + "---\n" + run_text(extra=extra))
+    r = dfr("validate", "manifests")
+    assert r.code == 1
+    (line,) = errors(r.err)
+    assert line.startswith(
+        "manifests/pipeline.yaml:14:3: error: spec.spec_id and spec.spec_ref cannot both be given"
+    )
+    ws.write_text("pipeline", spec_text() + "---\n" + run_text(extra="  spec_version: 2\n"))
+    (line,) = errors(dfr("validate", "manifests").err)
+    assert line.startswith("manifests/pipeline.yaml:16:3: error: spec.spec_version cannot be given")
+
+
+def test_a_run_without_spec_id_or_spec_ref_says_what_it_misses(ws: Workspace, dfr: Runner) -> None:
+    ws.write_text("run", run_text().replace("  spec_ref: {name: tickets, version: 1}\n", ""))
+    (line,) = errors(dfr("validate", "manifests").err)
+    assert "spec is missing the required key 'spec_id'" in line
+
+
+@pytest.mark.parametrize("version", ["0", "newest", "1.5"])
+def test_a_bad_spec_ref_version_is_worded(ws: Workspace, dfr: Runner, version: str) -> None:
+    ws.write_text("pipeline", spec_text() + "---\n" + run_text(version=version))
+    (line,) = errors(dfr("validate", "manifests").err)
+    assert line.startswith("manifests/pipeline.yaml:14:38: error: ")
+    assert "spec.spec_ref.version must be a version number (1 or more) or 'latest'" in line
+
+
+@pytest.mark.repo
+def test_a_content_file_is_read_and_checked_in_its_own_file(ws: Workspace, dfr: Runner) -> None:
+    ws.file("specs/tickets.content.yaml", "spec:\n  description: Tickets\n  requirments: x\n")
+    ws.file("specs/tickets.yaml", spec_text("  content_file: tickets.content.yaml\n"))
+    r = dfr("validate", "specs")
+    assert r.code == 1
+    (line,) = errors(r.err)
+    assert line.startswith("specs/tickets.content.yaml:3:3: error: unknown key 'requirments'")
+    ws.file("specs/tickets.content.yaml", "description: Tickets\nrequirements: x\n")
+    assert dfr("validate", "specs").code == 0
+
+
+@pytest.mark.repo
+@pytest.mark.parametrize(
+    "where",
+    [
+        "../../outside.yaml",
+        "/etc/hostname",
+        "link/content.yaml",
+        "missing.yaml",
+        "back\\slash.yaml",
+    ],
+)
+def test_a_content_file_outside_the_repository_or_missing_is_refused(
+    ws: Workspace, dfr: Runner, tmp_path: Path, where: str
+) -> None:
+    (tmp_path / "outside.yaml").write_text("description: secret\n")
+    outside_dir = tmp_path / "elsewhere"
+    outside_dir.mkdir()
+    (outside_dir / "content.yaml").write_text("description: secret\n")
+    ws.file("specs/tickets.yaml", spec_text(f"  content_file: {json.dumps(where)}\n"))
+    os.symlink(outside_dir, ws.root / "specs" / "link")
+    r = dfr("validate", "specs")
+    assert r.code == 1
+    (line,) = errors(r.err)
+    assert line.startswith("specs/tickets.yaml:8:17: error: spec.content_file"), line
+    assert "secret" not in r.text
+
+
+def test_content_and_content_file_together_are_refused(ws: Workspace, dfr: Runner) -> None:
+    ws.write_text("s", spec_text("  content: {description: x}\n  content_file: x.yaml\n"))
+    (line,) = errors(dfr("validate", "manifests").err)
+    assert line.startswith("manifests/s.yaml:9:3: error: spec.content and spec.content_file")
+
+
+def test_spec_names_are_unique_among_specs_but_a_run_may_share_one(
+    ws: Workspace, dfr: Runner
+) -> None:
+    ws.write_text("a", spec_text() + "---\n" + run_text(name="tickets"))
+    assert dfr("validate", "manifests").code == 0
+    ws.write_text("b", spec_text())
+    (line,) = errors(dfr("validate", "manifests").err)
+    assert line.startswith("manifests/b.yaml:4:9: error: metadata.name 'tickets' is already used")
+    assert "manifests/a.yaml:4:9" in line
+
+
+def test_another_tools_kind_spec_in_a_directory_is_not_ours(ws: Workspace, dfr: Runner) -> None:
+    ws.write_text(
+        "other", "apiVersion: example.com/v1\nkind: Spec\nmetadata: {name: x}\nspec: {}\n"
+    )
+    ws.write_text("run", run_text(ref="tickets") + "---\n" + spec_text())
+    assert dfr("validate", "manifests").code == 0
