@@ -84,6 +84,10 @@ def check_specs(client: SpecClient, changes: Sequence[Change]) -> Preflight:
     for change in changes:
         if not change.submits or change.body is None or "spec_id" not in change.body:
             continue  # no spec id yet: a spec this plan creates (reconciler.specplan)
+        if getattr(change, "depends_on", ()):
+            # A spec of this plan (maybe PROCESSING, or about to get the pinned version):
+            # apply checks it once the spec's work is done (reconciler.specapply.fill).
+            continue
         spec_id = str(change.body.get("spec_id", ""))
         groups.setdefault(spec_id.lower(), []).append(change)
     result = Preflight()

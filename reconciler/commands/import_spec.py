@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from reconciler.errors import EXIT_OK, DfrError
+from reconciler.errors import EXIT_OK, DfrError, UsageError
 from reconciler.specrecord import adopted
 from reconciler.textsafe import one_line
 
@@ -35,6 +35,7 @@ SPEC_WORD = "spec"
 class ImportSpecArgs:
     name: str
     spec_id: str
+    extra: tuple[str, ...] = ()  # anything after SPEC_ID: refused
 
 
 def is_spec_import(first: str, second: str, rest: Sequence[str]) -> bool:
@@ -52,6 +53,12 @@ def run_import_spec(inv: Invocation, args: ImportSpecArgs, out: TextIO, err: Tex
     from reconciler.engine import session
 
     name, spec_id = args.name, args.spec_id.strip()
+    if args.extra:
+        raise UsageError(
+            f"dfr import spec NAME SPEC_ID takes nothing more (got {one_line(args.extra[0])!r}); "
+            "to import a run for a manifest named 'spec': dfr import spec RUN_ID [PATH...] "
+            "with existing PATHs"
+        )
     with session(inv, "import spec") as s:
         client, store = s.client, s.store
         recorded = store.state.specs.get(name)
