@@ -19,9 +19,17 @@ from typing import Any
 from reconciler.errors import DfrError
 from reconciler.outputs.compare import FolderCheck, Seen, check_folder
 from reconciler.outputs.select import name_problem
-from reconciler.state.model import OutputsRecord, State
+from reconciler.state.model import OutputsRecord, RunRecord, State
 
-__all__ = ["OutputsError", "check_folders", "folder_of", "hash_file", "listing", "with_pulls"]
+__all__ = [
+    "OutputsError",
+    "check_folders",
+    "check_records",
+    "folder_of",
+    "hash_file",
+    "listing",
+    "with_pulls",
+]
 
 _READ_CHUNK = 1 << 20
 
@@ -152,3 +160,19 @@ def with_pulls(plan: Any, manifests: Iterable[Any], state: State, root: Path) ->
     submitting = frozenset(c.name for c in plan.changes if c.submits)
     pulls = pulls_needed(listed, state, checks, submitting=submitting)
     return dataclasses.replace(plan, pulls=pulls)
+
+
+def check_records(root: Path, records: Iterable[RunRecord]) -> dict[str, FolderCheck]:
+    """The FolderCheck of every record with a recorded pull, read where it wrote
+    (for `dfr status`, which reads state only)."""
+    checks: dict[str, FolderCheck] = {}
+    for record in records:
+        pulled = record.outputs
+        if pulled is None:
+            continue
+        try:
+            found = listing(folder_of(root, pulled.path), pulled)
+        except OutputsError:
+            found = None
+        checks[record.name] = check_folder(pulled, found)
+    return checks

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from reconciler.outputs.compare import FolderCheck
 from reconciler.state.model import RunRecord
 from reconciler.textsafe import one_line
 
@@ -88,12 +89,14 @@ class Row:
     samples: str
     cost: str
     age: str
+    data: str | None = None  # the DATA column (reconciler.views.data_status), when shown
 
     @property
     def cells(self) -> tuple[str, ...]:
         r = self.record
         name, run_id = one_line(r.name), one_line(r.run_id or "-")
-        return (name, run_id, self.status, self.samples, self.cost, self.age)
+        cells = (name, run_id, self.status, self.samples, self.cost, self.age)
+        return cells if self.data is None else (*cells, self.data)
 
 
 def _samples(r: RunRecord) -> str:
@@ -182,9 +185,14 @@ def notes(table: Sequence[Row]) -> list[str]:
     return out
 
 
+def _header(table: Sequence[Row]) -> tuple[str, ...]:
+    return HEADER if not table or table[0].data is None else (*HEADER, "DATA")
+
+
 def write_plain(table: Sequence[Row], out: TextIO) -> None:
-    lines = [HEADER, *(row.cells for row in table)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
+    header = _header(table)
+    lines = [header, *(row.cells for row in table)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         out.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
         out.write("\n")
@@ -196,7 +204,7 @@ def write_rich(table: Sequence[Row], out: TextIO) -> None:
     from rich.text import Text
 
     grid = Table(box=None, pad_edge=False, header_style="bold")
-    for title in HEADER:
+    for title in _header(table):
         grid.add_column(title, justify="right" if title in ("SAMPLES", "COST", "AGE") else "left")
     for row in table:
         cells: list[Any] = list(row.cells)
@@ -251,10 +259,16 @@ def write_status(
     sort: str = "name",
     now: datetime | None = None,
     long: bool = False,
+    data: Mapping[str, FolderCheck] | None = None,
 ) -> None:
     """The table, the totals and the notes for `records` on `out`; with `long`, each
-    run's fields as sent and as used."""
+    run's fields as sent and as used. `data`: the output folders' checks, for a
+    DATA column (shown when given)."""
     table = sort_rows(rows(records, now or datetime.now(timezone.utc)), sort)
+    if data is not None:
+        from reconciler.views.data_status import data_cell
+
+        table = [replace(row, data=data_cell(row.record, data)) for row in table]
     if use_rich(out):
         write_rich(table, out)
     else:
@@ -262,6 +276,11 @@ def write_status(
     out.write("\n" + totals(table) + "\n")
     for line in notes(table):
         out.write(line + "\n")
+    if data is not None:
+        from reconciler.views.data_status import data_notes
+
+        for line in data_notes([row.record for row in table], data):
+            out.write(line + "\n")
     if long:
         for row in table:
             out.write(
