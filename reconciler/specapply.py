@@ -410,7 +410,14 @@ class SpecWork:
             if v.number > known and content_digest(v.content_yaml) == sha
         ]
         made = ours[-1:] or [v.number for v in (detail.versions or ())][-1:]
-        done = self._put(with_detail(pending.evolve(intent=None, error=None), detail, made=made))
+        done = with_detail(pending.evolve(intent=None, error=None), detail, made=made)
+        # A version whose YAML the API keeps in the customer's cloud has no digest of
+        # its own; dfr knows what it sent, so the plan does not PUT it again each time.
+        versions = tuple(
+            replace(v, sha256=sha) if v.number in made and v.sha256 is None else v
+            for v in done.versions
+        )
+        done = self._put(done.evolve(versions=versions))
         number = made[0] if made else "?"
         self.say(f"spec {pending.name}: updated, version {number}")
         return done

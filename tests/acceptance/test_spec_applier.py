@@ -125,7 +125,7 @@ def test_content_makes_exactly_one_new_version_and_runs_on_latest_use_it(h: Harn
 
 
 def test_a_failed_spec_blocks_only_its_runs_with_its_error(h: Harness) -> None:
-    h.emu.configure(spec_fail_next=1)
+    h.emu.configure(spec_fail_pattern="^bad$")
     specs = [spec_manifest("bad"), spec_manifest("good")]
     runs = [run_manifest("uses-bad", "bad"), run_manifest("uses-good", "good"), plain_run("plain")]
     report = h.apply(specs, runs)
@@ -241,3 +241,26 @@ def test_a_spec_gone_from_the_api_is_marked_not_deleted(h: Harness) -> None:
             (change,) = refresh_specs(client, store)
     assert "no longer exists in the API (404)" in change.describe()
     assert h.backend.read().specs["tickets"].drift == "not_found"
+
+
+def test_an_update_the_api_refuses_is_reported_and_blocks_only_its_runs(h: Harness) -> None:
+    """A spec whose YAML lives in the customer's own cloud is updated there, not through
+    the API: the refusal is shown with the API's reason, recorded, and nothing else is
+    sent for it; a run on another spec goes on."""
+    from dfr_emulator import seeds
+    from reconciler.specrecord import adopted
+
+    with DataframerClient(h.emu.base_url, KEY) as client, h.backend.lock("import") as store:
+        detail = client.get_spec_versions(seeds.SPEC_INSURANCE_CLAIMS)
+        store.put_spec(adopted("insurance-claims", detail, source=None, api=None))
+    before = len(h.spec_named("insurance-claims")[0]["versions"])
+    manifest = spec_manifest("insurance-claims", content={"description": "claims, as code"})
+    runs = [run_manifest("on-claims", "insurance-claims"), plain_run("plain")]
+    report = h.apply([manifest, spec_manifest()], runs)
+    assert not report.ok
+    problem = report.spec_problems["insurance-claims"]
+    assert problem.startswith("the update was refused") and "data plane" in problem
+    assert set(report.rejected) == {"on-claims"} and report.submitted == ["plain"]
+    record = h.backend.read().specs["insurance-claims"]
+    assert record.intent is None and record.error is not None and "data plane" in record.error
+    assert len(h.spec_named("insurance-claims")[0]["versions"]) == before

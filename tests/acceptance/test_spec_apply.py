@@ -116,7 +116,7 @@ def test_a_lost_answer_leaves_one_spec_and_one_new_version(
 
 
 def test_a_failed_spec_blocks_only_its_runs(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
-    emu.configure(spec_fail_next=1)
+    emu.configure(spec_fail_pattern="^doomed$")
     write_spec(ws, name="doomed")
     write_run(ws, "uses-doomed", 5, ref="doomed")
     ws.write("plain", number_of_samples=7)
