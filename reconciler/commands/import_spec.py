@@ -63,7 +63,7 @@ def run_import_spec(inv: Invocation, args: ImportSpecArgs, out: TextIO, err: Tex
         client, store = s.client, s.store
         recorded = store.state.specs.get(name)
         if recorded is not None and recorded.spec_id and _same(recorded.spec_id, spec_id):
-            out.write(f"spec {name} already records {recorded.spec_id}; nothing to do.\n")
+            out.write(f"spec {name} already records {one_line(recorded.spec_id)}; nothing to do.\n")
             return EXIT_OK
         _check_free(store.state, name, spec_id)
         detail = client.get_spec_versions(spec_id)  # NotFoundError: no such spec
@@ -78,7 +78,7 @@ def run_import_spec(inv: Invocation, args: ImportSpecArgs, out: TextIO, err: Tex
     versions = len(record.versions)
     status = one_line(record.status or "status unknown")
     out.write(
-        f"Imported spec {record.spec_id} ({status}, {versions} version"
+        f"Imported spec {one_line(record.spec_id)} ({status}, {versions} version"
         f"{'s' if versions != 1 else ''}) as {name}.\n"
     )
     if record.status == "FAILED":
