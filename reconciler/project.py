@@ -29,11 +29,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from reconciler import diagnostics as diag
 from reconciler.diagnostics import Diagnostic
@@ -53,9 +52,6 @@ from reconciler.yamlsafe import (
 PROJECT_FILE = "dfr.yaml"
 SCHEMA_FILE = "project.schema.json"
 ENV_CONFIG = "DFR_CONFIG"
-#: click's ctx.meta keys: the --config value (set by the CLI) and the loaded project.
-META_CONFIG = "dfr.config"
-META_PROJECT = "dfr.project"
 
 #: Keys that would put a secret in a committed file (compared without '-', '_', case).
 _SECRET_KEYS = {
@@ -449,26 +445,13 @@ def discover(explicit: str | None = None) -> Project:
 # -- the project of this command -------------------------------------------------------
 
 
-def current(*, strict: bool = True) -> Project:
-    """The project of the running command, read once per command.
-
-    Under the CLI, `--config` is in click's context and the result is cached
-    there. With `strict`, a project file with errors is reported on stderr
-    (once) and the command stops with ValidationFailed; `dfr validate` asks
-    with strict=False and reports the problems with the manifests' own.
-    """
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    meta: dict[str, Any] = ctx.meta if ctx is not None else {}
-    project = meta.get(META_PROJECT)
-    if not isinstance(project, Project):
-        project = discover(meta.get(META_CONFIG))
-        meta[META_PROJECT] = project
-    if strict and project.diagnostics and not meta.get(META_PROJECT + ".reported"):
-        meta[META_PROJECT + ".reported"] = True
-        diag.write_text(project.diagnostics, sys.stderr)
-    if strict and not project.ok:
+def require(project: Project, err: TextIO) -> Project:
+    """`project` for a command that acts on it: its problems reported on `err`, and
+    ValidationFailed when one is an error. `dfr validate` does not ask: it reports
+    the project file's problems with the manifests' own."""
+    if project.diagnostics:
+        diag.write_text(project.diagnostics, err)
+    if not project.ok:
         errors = diag.count_errors(project.diagnostics)
         raise ValidationFailed(
             f"{errors} error{'s' if errors != 1 else ''} in the project file {project.file}; "
@@ -477,7 +460,15 @@ def current(*, strict: bool = True) -> Project:
     return project
 
 
-def validate_with_project(paths: Sequence[str], *, skip_non_manifests: bool = False) -> Any:
+def validate_with_project(
+    project: Project,
+    paths: Sequence[str],
+    *,
+    skip_non_manifests: bool = False,
+    cache: Any = None,
+    jobs: int = 1,
+    known_specs: Any = None,
+) -> Any:
     """`dfr validate`: the project file's problems, then the manifests' with its policy.
 
     A project file with errors does not stop the manifests from being checked
@@ -485,19 +476,18 @@ def validate_with_project(paths: Sequence[str], *, skip_non_manifests: bool = Fa
     `spec_version` get the reproducibility warning here (and only here: plan and
     apply stay quiet about it).
     """
-    from reconciler import vcache
     from reconciler.policy import unpinned_version
-    from reconciler.validate import jobs_from_cli, validate_paths
+    from reconciler.validate import validate_paths
 
-    project = current(strict=False)
     result = validate_paths(
         project.manifest_paths(paths),
         skip_non_manifests=skip_non_manifests,
         checks=[*project.checks(), unpinned_version],
-        cache=vcache.from_cli(),
-        jobs=jobs_from_cli(),
+        cache=cache,
+        jobs=jobs,
         extra_models=project.extra_models,
         root=project.root(),
+        known_specs=known_specs,  # the spec names state records (reconciler.engine.specnames)
     )
     result.diagnostics = [*project.diagnostics, *result.diagnostics]
     return result

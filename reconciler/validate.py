@@ -180,23 +180,6 @@ def _validate_all(
             outcomes.close()  # stops and joins the workers if this loop failed
 
 
-def jobs_from_cli() -> int:
-    """Processes for parsing: `--jobs N` (or DFR_JOBS), else the usable CPUs."""
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    jobs = ctx.meta.get("dfr.jobs") if ctx is not None else None
-    if jobs is not None:
-        return int(jobs)
-    env = os.environ.get("DFR_JOBS", "").strip()  # a command without the option
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 class _Read(NamedTuple):
     """A file before parsing: with a cache, its bytes and key (read in this process)."""
 

@@ -47,7 +47,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
-__all__ = ["ENTRY_VERSION", "MAX_PER_SHARD", "ValidationCache", "cache_dir", "from_cli"]
+__all__ = ["ENTRY_VERSION", "MAX_PER_SHARD", "ValidationCache", "cache_dir", "open_cache"]
 
 ENTRY_VERSION = 1
 MAX_PER_SHARD = 2_000
@@ -82,19 +82,10 @@ def cache_dir(environ: dict[str, str] | None = None) -> Path:
     return base / "dfr"
 
 
-def disabled_by_env(environ: dict[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    return env.get("DFR_NO_CACHE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def from_cli() -> ValidationCache | None:
-    """The cache for a command: None with `--no-cache` or DFR_NO_CACHE, or when unusable."""
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and ctx.meta.get("dfr.no_cache"):
-        return None
-    if disabled_by_env():
+def open_cache(*, disabled: bool = False) -> ValidationCache | None:
+    """The cache for a command: None when `disabled` (`--no-cache` or DFR_NO_CACHE,
+    resolved by `reconciler.invocation`) or when unusable."""
+    if disabled:
         return None
     return ValidationCache.open(cache_dir())
 

@@ -27,6 +27,7 @@ from reconciler.state.backend import Store
 if TYPE_CHECKING:
     from reconciler.apply import ApplyReport
     from reconciler.engine import Loaded, Prepared, Session
+    from reconciler.invocation import Invocation
     from reconciler.plan import Plan, PlanOptions
     from reconciler.planfile import SavedPlan
     from reconciler.project import Project
@@ -34,21 +35,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class ApplyArgs:
-    paths: tuple[str, ...]
-    state: str | None
-    api_url: str | None = None
+    paths: tuple[str, ...] = ()
     auto_approve: bool = False
-    parallelism: int = 10
+    interactive: bool = False  # a terminal to ask for the confirmation on
     wait: bool = True
-    timeout: float | None = None
-    poll_max: float = 30.0
     replace: tuple[str, ...] = ()
     prune: bool = False
-    lock_timeout: float = 0.0
-    allow_insecure_http: bool = False
     no_progress: bool = False  # plain progress lines even on a terminal
     switch_api: bool = False  # the state's runs belong to another API URL, and that is meant
     policy_change: bool = False  # make dfr.yaml's policy the one in force for the state
+    pull: bool = False  # then pull SUCCEEDED runs' files into their outputs.path (dfr pull)
 
 
 @contextmanager
@@ -82,52 +78,61 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[list[int]]:
             signal.signal(signum, old)
 
 
-def run_apply(
+def run(
+    inv: Invocation,
     args: ApplyArgs,
     out: TextIO,
     err: TextIO,
-    *,
-    interactive: bool,
-    confirm: Callable[[], bool],
+    confirm: Callable[[], bool] | None = None,
 ) -> int:
+    """`dfr apply`; `confirm` asks the user (default: `ask_yes` on the terminal)."""
     from reconciler.engine import session
     from reconciler.engine.loading import load
-    from reconciler.project import current
 
     saved, paths, options = _saved_plan(args)
-    project = current()  # the policy at apply time, for saved plans too
+    project = inv.project  # the policy at apply time, for saved plans too
     # A saved plan reads the PATHs it was made from, with the scope it had. The
     # manifests are checked against dfr.yaml's policy: apply goes ahead only when
     # it is the one in force for the state, or becomes it (guard.PolicyGate).
     loaded = load(
-        paths, out, err, whole=None if saved is None else saved.whole, replace=args.replace
+        inv, paths, out, err, whole=None if saved is None else saved.whole, replace=args.replace
     )
-    with session(
-        args.state,
-        "apply",
-        api_url=args.api_url,
-        allow_insecure_http=args.allow_insecure_http,
-        lock_timeout=args.lock_timeout,
-    ) as s:
+    with session(inv, "apply") as s:
         prepared = _prepare(args, s, project, loaded, options, saved, out, err)
         plan = prepared.plan
         policy_changes = prepared.gate.action == "change"
         if (plan.has_changes or policy_changes) and saved is None and not args.auto_approve:
-            if not interactive:
+            if not args.interactive:
                 raise UsageError(
                     "apply needs a confirmation and there is no terminal to ask on: review "
                     "`dfr plan`, then run `dfr apply --auto-approve` (or apply a saved plan)"
                 )
-            if not confirm():
+            if not (confirm or ask_yes)():
                 out.write("Apply canceled; nothing was submitted.\n")
                 return EXIT_ERROR
         plan = _record_policy(prepared, s.store, err)
         gap = prepared.gate.effective.max_distribution_gap  # checked at the end of apply
-        report, signals = _execute(args, s, plan, prepared.checked.blocked, err, gap)
-    out.write(render_apply_report(report, state_name=s.backend.describe()))
-    if report.interrupted:
-        return EXIT_TERMINATED if signal.SIGTERM in signals else EXIT_INTERRUPTED
-    return EXIT_OK if report.ok else EXIT_ERROR
+        report, signals = _execute(inv, args, s, plan, prepared.checked.blocked, err, gap)
+        out.write(render_apply_report(report, state_name=s.backend.describe()))
+        if report.interrupted:
+            return EXIT_TERMINATED if signal.SIGTERM in signals else EXIT_INTERRUPTED
+        pulled = _pull_after(inv, args, s, loaded, out, err)
+    return EXIT_OK if report.ok and pulled == EXIT_OK else (pulled or EXIT_ERROR)
+
+
+def _pull_after(
+    inv: Invocation, args: ApplyArgs, s: Session, loaded: Loaded, out: TextIO, err: TextIO
+) -> int:
+    """`apply --pull`: the files of the SUCCEEDED runs with `outputs:` (reconciler.outputs)."""
+    if not args.pull:
+        return EXIT_OK
+    from reconciler.commands.pull import PullArgs, pull_into_folders, selected
+
+    manifests = selected(loaded.manifests, ())
+    if not manifests:
+        return EXIT_OK
+    pull_args = PullArgs(progress=False if args.no_progress else None)
+    return pull_into_folders(inv, s, manifests, pull_args, out, err)
 
 
 def _saved_plan(args: ApplyArgs) -> tuple[SavedPlan | None, tuple[str, ...], PlanOptions]:
@@ -166,6 +171,7 @@ def _prepare(
     from reconciler.plan import Action
 
     check_api(s.store.state, s.client, switch=args.switch_api, store=s.store)
+    outputs_root = project.root() if args.pull else None  # --pull: the plan shows pulls
     # Under the lock: the policy in force is the one recorded in state now.
     gate = policy_gate(
         project,
@@ -173,7 +179,9 @@ def _prepare(
         s.backend.describe(),
         change=args.policy_change or (saved is not None and saved.policy_change),
     )
-    prepared = prepare_plan(loaded, s.store.state, gate, options, policy=project.policy)
+    prepared = prepare_plan(
+        loaded, s.store.state, gate, options, policy=project.policy, outputs_root=outputs_root
+    )
     plan = prepared.plan
     if saved is not None:
         planfile.check_current(saved, plan, args.paths[0])
@@ -223,6 +231,7 @@ def _record_policy(prepared: Prepared, store: Store, err: TextIO) -> Plan:
 
 
 def _execute(
+    inv: Invocation,
     args: ApplyArgs,
     s: Session,
     plan: Plan,
@@ -239,10 +248,10 @@ def _execute(
         s.client,
         s.store,
         options=ApplyOptions(
-            parallelism=args.parallelism,
+            parallelism=inv.parallelism,
             wait=args.wait,
-            timeout=args.timeout,
-            poll_max=args.poll_max,
+            timeout=inv.timeout,
+            poll_max=inv.poll_interval,
             recovery_grace=recovery_grace(),
             max_distribution_gap=gap,
         ),

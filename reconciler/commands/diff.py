@@ -11,27 +11,31 @@ differs; 1 when NAME is neither in the manifests nor in state.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
 
 from reconciler.engine.backends import open_backend
 from reconciler.engine.loading import load_manifests
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, UsageError
 
+if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
 
-def run_diff(
-    name: str,
-    paths: Sequence[str],
-    state_path: str | None,
-    detailed_exitcode: bool,
-    out: TextIO,
-    err: TextIO,
-) -> int:
+
+@dataclass(frozen=True, slots=True)
+class DiffArgs:
+    name: str
+    paths: tuple[str, ...] = ()
+    detailed_exitcode: bool = False
+
+
+def run_diff(inv: Invocation, args: DiffArgs, out: TextIO, err: TextIO) -> int:
     from reconciler.plan import Action, make_plan
     from reconciler.render import render_change
 
-    manifests = load_manifests(paths, err)
-    state = open_backend(state_path).read()
+    name, paths, detailed_exitcode = args.name, args.paths, args.detailed_exitcode
+    manifests = load_manifests(inv, paths, err)
+    state = open_backend(inv).read()
     manifest = next((m for m in manifests if m.name == name), None)
     record = state.runs.get(name)
     if manifest is None and record is None:

@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
 
 DEMO_KEY = "emulator-demo-key"
 
 
-def run_emulator(knobs: dict[str, Any], err: TextIO) -> int:
+@dataclass(frozen=True, slots=True)
+class EmulatorArgs:
+    knobs: dict[str, Any] = field(default_factory=dict)  # EmulatorConfig's fields
+
+
+@dataclass(frozen=True, slots=True)
+class DemoArgs:
+    paths: tuple[str, ...] = ("examples/manifests",)
+    keep_state: str | None = None
+
+
+def run_emulator(inv: Invocation, args: EmulatorArgs, out: TextIO, err: TextIO) -> int:
     from dfr_emulator import Emulator, EmulatorConfig
 
     try:
-        config = EmulatorConfig(**knobs)
+        config = EmulatorConfig(**args.knobs)
     except ValueError as exc:
         raise UsageError(f"emulator: {exc}") from None
     emulator = Emulator(config)
@@ -61,10 +76,11 @@ def _environment(values: dict[str, str | None]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def run_demo(paths: Sequence[str], keep_state: str | None, out: TextIO, err: TextIO) -> int:
+def run_demo(inv: Invocation, args: DemoArgs, out: TextIO, err: TextIO) -> int:
     from dfr_emulator import Emulator, EmulatorConfig
     from reconciler.cli import run
 
+    paths, keep_state = args.paths, args.keep_state
     for path in paths:
         if not os.path.exists(path):
             raise UsageError(

@@ -2,8 +2,8 @@
 
 Canonical order: `apiVersion`, `kind`, `metadata` (`name`, `labels`, then any
 other key), `spec` (`spec_id` and `spec_version`, which name the spec, then the
-schema's property order: `number_of_samples`, `generation_model`, ...), then any
-other top-level key in its original order.
+schema's property order: `number_of_samples`, `generation_model`, ...), `outputs`
+(`path`, `files`), `evaluate`, then any other top-level key in its original order.
 
 Comments survive because the file is edited with ruamel.yaml's round-trip mode,
 which keeps comments, quotes and flow style. ruamel attaches a comment on its
@@ -23,10 +23,14 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.errors import EXIT_ERROR, EXIT_OK
 from reconciler.textsafe import line_start, one_line
+
+if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
 
 TOP = ("apiVersion", "kind", "metadata", "spec", "outputs", "evaluate")
 METADATA = ("name", "labels")
@@ -37,11 +41,16 @@ def _rank(order: Sequence[str]) -> dict[str, int]:
     return {key: i for i, key in enumerate(order)}
 
 
-def _spec_order() -> tuple[str, ...]:
-    """`spec_id`, `spec_version` (which spec), then the schema's property order."""
+def _spec_order(doc: Any = None) -> tuple[str, ...]:
+    """`spec_id`, `spec_ref`, `spec_version` (which spec), then the schema's property order;
+    for a `kind: Spec` document, its own schema's order (reconciler.specs_check)."""
     from reconciler.schema import spec_schema
 
-    first = ("spec_id", "spec_version")
+    if isinstance(doc, dict) and doc.get("kind") == "Spec":
+        from reconciler.specs_check import spec_manifest_schema
+
+        return tuple(spec_manifest_schema()["$defs"]["spec"]["properties"])
+    first = ("spec_id", "spec_ref", "spec_version")
     return first + tuple(k for k in spec_schema()["properties"] if k not in first)
 
 
@@ -193,7 +202,7 @@ def _needs_reorder(doc: Any) -> bool:
 
     if differs(doc, TOP):
         return True
-    for key, order in (("metadata", METADATA), ("spec", _spec_order()), ("outputs", OUTPUTS)):
+    for key, order in (("metadata", METADATA), ("spec", _spec_order(doc)), ("outputs", OUTPUTS)):
         value = doc.get(key)
         if isinstance(value, dict) and differs(value, order):
             return True
@@ -218,11 +227,7 @@ def format_text(text: str) -> str | None:
         return None
     for doc in docs:
         if _is_manifest(doc) and _needs_reorder(doc):
-            nested: dict[str, Sequence[str]] = {
-                "metadata": METADATA,
-                "spec": _spec_order(),
-                "outputs": OUTPUTS,
-            }
+            nested = {"metadata": METADATA, "spec": _spec_order(doc), "outputs": OUTPUTS}
             _reorder_top(doc, nested)
     buffer = io.StringIO()
     yaml.explicit_start = text.lstrip().startswith("---")
@@ -230,10 +235,17 @@ def format_text(text: str) -> str | None:
     return buffer.getvalue()
 
 
-def run_fmt(paths: Sequence[str], check: bool, out: TextIO, err: TextIO) -> int:
+@dataclass(frozen=True, slots=True)
+class FmtArgs:
+    paths: tuple[str, ...] = ()
+    check: bool = False  # change nothing; exit 1 listing the files that would change
+
+
+def run_fmt(inv: Invocation, args: FmtArgs, out: TextIO, err: TextIO) -> int:
     from reconciler import diagnostics as diag
     from reconciler.manifests import discover, read_documents
 
+    paths, check = args.paths, args.check
     sources, problems = discover(paths or (".",))
     diag.write_text(problems, err)
     failed = bool(diag.count_errors(problems))

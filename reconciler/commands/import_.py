@@ -12,15 +12,20 @@ hiding it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from reconciler.engine.backends import open_backend
-from reconciler.engine.client import make_client
 from reconciler.engine.loading import load_manifests
 from reconciler.errors import EXIT_OK, DfrError
 from reconciler.matching import body_of, run_mismatches, used_of
 from reconciler.state.model import PENDING, RunRecord, utc_now
 from reconciler.textsafe import one_line
+
+if TYPE_CHECKING:
+    from reconciler.api import DataframerClient
+    from reconciler.invocation import Invocation
+    from reconciler.manifests import Manifest
+    from reconciler.state.backend import Store
+    from reconciler.state.model import State
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,54 +33,28 @@ class ImportArgs:
     name: str
     run_id: str
     paths: tuple[str, ...] = ()
-    state_path: str | None = None
-    api_url: str | None = None
-    lock_timeout: float = 0.0
-    allow_insecure_http: bool = False
     force: bool = False
 
 
-def run_import(args: ImportArgs, out: TextIO, err: TextIO) -> int:
-    from reconciler.recovery import owned_ids
+def run_import(inv: Invocation, args: ImportArgs, out: TextIO, err: TextIO) -> int:
+    """`dfr import NAME RUN_ID`: record RUN_ID for manifest NAME once it answers its body."""
+    from reconciler.engine import session
 
     name, run_id = args.name, args.run_id
-    manifests = {m.name: m for m in load_manifests(args.paths, err)}
+    manifests = {m.name: m for m in load_manifests(inv, args.paths, err)}
     manifest = manifests.get(name)
     if manifest is None:
         raise DfrError(
             f"no manifest is named {name!r}; import adopts a run for an existing manifest"
         )
     body = manifest.body
-    backend = open_backend(args.state_path)
-    with (
-        make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client,
-        backend.lock("import", timeout=args.lock_timeout) as store,
-    ):
-        state = store.state
-        record = state.runs.get(name)
+    with session(inv, "import") as s:
+        client, store = s.client, s.store
+        record = store.state.runs.get(name)
         if record is not None and record.run_id and record.run_id.lower() == run_id.lower():
             out.write(f"{name} already records run {record.run_id}; nothing to do.\n")
             return EXIT_OK
-        if record is not None and record.run_id:
-            raise DfrError(
-                f"{name} already records run {record.run_id}; remove it first with "
-                f"`dfr state rm {name}` if {run_id} should replace it"
-            )
-        if run_id.lower() in owned_ids(state):
-            owner = next(
-                r.name
-                for r in state.runs.values()
-                if run_id.lower() in {i.lower() for i in [r.run_id or "", *r.previous_run_ids]}
-            )
-            hint = None
-            if owner not in manifests:
-                # The usual way here: the manifest was renamed, and its run is kept
-                # under the old name.
-                hint = (
-                    f"if manifest {owner!r} was renamed to {name!r}, keep its run with "
-                    f"`dfr state mv {owner} {name}`"
-                )
-            raise DfrError(f"run {run_id} is already recorded for {owner!r}", hint=hint)
+        _check_free(store.state, name, run_id, manifests)
         run = client.get_run(run_id)  # NotFoundError says the run does not exist
         diffs = run_mismatches(body, run)
         if diffs and not args.force:
@@ -85,29 +64,7 @@ def run_import(args: ImportArgs, out: TextIO, err: TextIO) -> int:
                 + ". Adopt it anyway with `dfr import --force`: the next plan then shows "
                 "the difference as a replace"
             )
-        # Forced: record what the run answers as "sent", so the plan shows the
-        # manifest's differing fields as changes instead of hiding them.
-        sent = {**body_of(run), "spec_id": run.spec_id or body["spec_id"]} if diffs else body
-        base = record or RunRecord.new(name)
-        store.put(
-            base.evolve(
-                run_id=run.id or run_id,
-                status=run.status or PENDING,
-                spec=sent,
-                labels=dict(manifest.labels),
-                intent=None,
-                submitted_at=utc_now(),
-                created_at=run.created_at,
-                completed_at=run.completed_at,
-                samples_completed=run.samples_completed,
-                samples_failed=run.samples_failed,
-                total_cost=run.total_cost,
-                last_error=None,
-                drift=None,
-                used=used_of(run),
-                api=client.base_url,
-            )
-        )
+        _record(client, store, manifest, run, run_id, forced=bool(diffs))
     out.write(f"Imported run {run_id} ({one_line(run.status or 'status unknown')}) as {name}.\n")
     if diffs:
         err.write(
@@ -117,3 +74,65 @@ def run_import(args: ImportArgs, out: TextIO, err: TextIO) -> int:
             "for a new run\n"
         )
     return EXIT_OK
+
+
+def _check_free(state: State, name: str, run_id: str, manifests: dict[str, Manifest]) -> None:
+    """Refuse when NAME records another run, or another name records RUN_ID."""
+    from reconciler.recovery import owned_ids
+
+    record = state.runs.get(name)
+    if record is not None and record.run_id:
+        raise DfrError(
+            f"{name} already records run {record.run_id}; remove it first with "
+            f"`dfr state rm {name}` if {run_id} should replace it"
+        )
+    if run_id.lower() in owned_ids(state):
+        owner = next(
+            r.name
+            for r in state.runs.values()
+            if run_id.lower() in {i.lower() for i in [r.run_id or "", *r.previous_run_ids]}
+        )
+        hint = None
+        if owner not in manifests:
+            # The usual way here: the manifest was renamed, and its run is kept
+            # under the old name.
+            hint = (
+                f"if manifest {owner!r} was renamed to {name!r}, keep its run with "
+                f"`dfr state mv {owner} {name}`"
+            )
+        raise DfrError(f"run {run_id} is already recorded for {owner!r}", hint=hint)
+
+
+def _record(
+    client: DataframerClient,
+    store: Store,
+    manifest: Manifest,
+    run: Any,
+    run_id: str,
+    *,
+    forced: bool,
+) -> None:
+    """Record the adopted run. Forced: what the run answers is recorded as "sent", so
+    the plan shows the manifest's differing fields as changes instead of hiding them."""
+    body = manifest.body
+    sent = {**body_of(run), "spec_id": run.spec_id or body["spec_id"]} if forced else body
+    base = store.state.runs.get(manifest.name) or RunRecord.new(manifest.name)
+    store.put(
+        base.evolve(
+            run_id=run.id or run_id,
+            status=run.status or PENDING,
+            spec=sent,
+            labels=dict(manifest.labels),
+            intent=None,
+            submitted_at=utc_now(),
+            created_at=run.created_at,
+            completed_at=run.completed_at,
+            samples_completed=run.samples_completed,
+            samples_failed=run.samples_failed,
+            total_cost=run.total_cost,
+            last_error=None,
+            drift=None,
+            used=used_of(run),
+            api=client.base_url,
+        )
+    )

@@ -11,9 +11,13 @@ runs `dfr validate` and `dfr fmt --check` on the manifests.
 from __future__ import annotations
 
 import os
-from typing import TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
 
 from reconciler.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
 
 FOLDER = "dataframer"
 MANIFEST = "example-run.yaml"
@@ -62,9 +66,15 @@ repos:
 """
 
 
-def run_init(directory: str, out: TextIO) -> int:
+@dataclass(frozen=True, slots=True)
+class InitArgs:
+    directory: str = "."
+
+
+def run_init(inv: Invocation, args: InitArgs, out: TextIO, err: TextIO) -> int:
     from reconciler.schema import schema_text
 
+    directory = args.directory
     folder = os.path.join(directory, FOLDER)
     files = {
         os.path.join(folder, MANIFEST): STARTER,

@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
 
 from reconciler.engine.backends import backend_for, open_backend
 from reconciler.errors import EXIT_OK
 
+if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
 
-def run_migrate(
-    state_path: str | None,
-    destination: str,
-    to_workspace: str | None,
-    force: bool,
-    lock_timeout: float,
-    out: TextIO,
-    err: TextIO,
-) -> int:
+
+@dataclass(frozen=True, slots=True)
+class MigrateArgs:
+    destination: str  # postgresql://... or a state file
+    to_workspace: str | None = None
+    force: bool = False
+
+
+def run_migrate(inv: Invocation, args: MigrateArgs, out: TextIO, err: TextIO) -> int:
     from reconciler.state.migrate import migrate
 
-    source = open_backend(state_path)
+    destination = args.destination
+    source = open_backend(inv)
     from reconciler.state.postgres import is_postgres_url
 
     # Default: the same workspace name on the other side (for database to database).
-    workspace = to_workspace
+    workspace = args.to_workspace
     if workspace is None and is_postgres_url(destination):
         workspace = getattr(source, "workspace", None)
     target = backend_for(destination, workspace)
-    result = migrate(source, target, force=force, timeout=lock_timeout)
+    result = migrate(source, target, force=args.force, timeout=inv.lock_timeout)
     src, dst = source.describe(), target.describe()
     runs = f"{result.runs} run{'s' if result.runs != 1 else ''}"
     if result.was_moved_to is not None:

@@ -8,69 +8,62 @@ from typing import TextIO
 
 from reconciler.engine.pipeline import Loaded, Prepared, prune_refusal
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ValidationFailed
+from reconciler.invocation import Invocation
 from reconciler.state.model import State
 
 
 @dataclass(frozen=True, slots=True)
 class PlanArgs:
-    paths: tuple[str, ...]
-    state: str | None
-    api_url: str | None = None
+    paths: tuple[str, ...] = ()
     refresh: bool = False
     replace: tuple[str, ...] = ()
     prune: bool = False
     as_json: bool = False
     detailed_exitcode: bool = False
     out_file: str | None = None
-    allow_insecure_http: bool = False
     fmt: str = "text"  # text, json, markdown, github (auto resolved by the CLI)
     summary_file: str | None = None  # GitLab MR widget summary
     switch_api: bool = False  # the state's runs belong to another API URL, and that is meant
     policy_change: bool = False  # check against dfr.yaml's policy, not the one in state
 
 
-def refreshed(
-    state: State, api_url: str | None, allow_insecure_http: bool, *, switch_api: bool = False
-) -> State:
+def refreshed(inv: Invocation, state: State, *, switch_api: bool = False) -> State:
     """The state with statuses from the API, in memory only (plan never writes state)."""
     from reconciler import observe
     from reconciler.engine import session
     from reconciler.engine.client import check_api
+    from reconciler.specrecord import refresh_specs
     from reconciler.state.memory import InMemoryBackend
 
-    with session(
-        None,
-        "plan --refresh",
-        api_url=api_url,
-        allow_insecure_http=allow_insecure_http,
-        backend=InMemoryBackend(state),
-    ) as s:
+    with session(inv, "plan --refresh", backend=InMemoryBackend(state)) as s:
         check_api(state, s.client, switch=switch_api)
         unfinished = [r for r in state.runs.values() if r.run_id and not r.is_terminal]
         observe.observe(s.client, unfinished, s.store)
-        runs = s.store.state.runs
-    return State(state.format_version, state.serial, state.lineage, runs, state.policy)
+        refresh_specs(s.client, s.store)  # a newer version (a web-app edit) is recorded
+        runs, specs = s.store.state.runs, s.store.state.specs
+    return State(state.format_version, state.serial, state.lineage, runs, state.policy, specs)
 
 
-def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
+def run(inv: Invocation, args: PlanArgs, out: TextIO, err: TextIO) -> int:
+    """`dfr plan`: the plan of the manifests under `args.paths` against the state."""
     from reconciler.engine import prepare_plan
     from reconciler.engine.backends import open_backend
     from reconciler.engine.client import make_client
     from reconciler.engine.guard import policy_gate
     from reconciler.engine.loading import load
     from reconciler.plan import PlanOptions
-    from reconciler.project import current
 
-    project = current()
+    project = inv.project
     paths = project.manifest_paths(args.paths)  # PATHS, else dfr.yaml's, else "."
     fmt = "json" if args.as_json else args.fmt
     # The state first: the policy in force is the one it records (see guard.PolicyGate).
-    backend = open_backend(args.state)
+    backend = open_backend(inv)
     state = backend.read()
     gate = policy_gate(project, state.policy, backend.describe(), change=args.policy_change)
     line = gate.line()
     try:
         loaded = load(
+            inv,
             args.paths,
             out,
             err,
@@ -85,11 +78,11 @@ def run_plan(args: PlanArgs, out: TextIO, err: TextIO) -> int:
     if line is not None and fmt != "json":
         out.write(line + "\n\n")
     if args.refresh:
-        state = refreshed(state, args.api_url, args.allow_insecure_http, switch_api=args.switch_api)
+        state = refreshed(inv, state, switch_api=args.switch_api)
     options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
-    prepared = prepare_plan(loaded, state, gate, options)
+    prepared = prepare_plan(loaded, state, gate, options, outputs_root=project.root())
     if args.refresh and prepared.plan.to_submit:
-        with make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client:
+        with make_client(inv) as client:
             prepared = prepared.preflighted(client)
     return _show(args, prepared, loaded, paths, fmt, out, err)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -33,6 +34,7 @@ from reconciler.errors import EXIT_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
     from reconciler.diagnostics import Diagnostic
+    from reconciler.invocation import Invocation
     from reconciler.validate import ValidationResult
 
 #: Folder names that hold manifests (the hook's default `files` pattern).
@@ -53,28 +55,30 @@ def manifest_roots(files: Sequence[str]) -> list[str]:
     return roots
 
 
+@dataclass(frozen=True, slots=True)
+class HookArgs:
+    files: tuple[str, ...]
+    skip_non_manifests: bool = False
+
+
 def check(
-    files: Sequence[str], *, skip_non_manifests: bool = False
+    inv: Invocation, files: Sequence[str], *, skip_non_manifests: bool = False
 ) -> tuple[list[Diagnostic], ValidationResult]:
     """The findings to report for `files`, and the whole set's validation result."""
     from reconciler import diagnostics as diag
-    from reconciler import vcache
+    from reconciler.engine.loading import validate_for
     from reconciler.manifests import display_path
     from reconciler.policy import unpinned_version
-    from reconciler.project import current
-    from reconciler.validate import jobs_from_cli, validate_paths
 
-    project = current(strict=False)
+    project = inv.project
     roots = list(project.manifests) or manifest_roots(files)
     # The given files first: they are read as named (explicit, so strict unless
     # skip_non_manifests), and a root's walk does not read them again.
-    result = validate_paths(
+    result = validate_for(
+        inv,
         [*files, *roots],
+        [*project.checks(), unpinned_version],
         skip_non_manifests=skip_non_manifests,
-        checks=[*project.checks(), unpinned_version],
-        cache=vcache.from_cli(),
-        jobs=jobs_from_cli(),
-        extra_models=project.extra_models,
     )
     given = {display_path(Path(f)) for f in files}
     found = [d for d in result.diagnostics if d.file in given]
@@ -119,10 +123,11 @@ def _names_taken_elsewhere(result: ValidationResult, given: set[str]) -> list[Di
     return out
 
 
-def run_hook(files: Sequence[str], skip_non_manifests: bool, err: TextIO) -> int:
+def run_hook(inv: Invocation, args: HookArgs, out: TextIO, err: TextIO) -> int:
     from reconciler import diagnostics as diag
 
-    found, _ = check(files, skip_non_manifests=skip_non_manifests)
+    files = args.files
+    found, _ = check(inv, files, skip_non_manifests=args.skip_non_manifests)
     diag.write_text(found, err)
     errors = diag.count_errors(found)
     if errors:

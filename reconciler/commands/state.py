@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.engine.backends import open_backend
-from reconciler.engine.client import make_client
 from reconciler.errors import EXIT_ERROR, EXIT_OK, StateError
 from reconciler.state.model import RunRecord, State
 from reconciler.textsafe import one_line
 from reconciler.views.status import display_status
+
+if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
 
 
 def record_to_json(record: RunRecord) -> dict[str, Any]:
@@ -20,28 +22,31 @@ def record_to_json(record: RunRecord) -> dict[str, Any]:
     return {"name": record.name, **record_to_dict(record)}
 
 
-def run_status(
-    state_path: str | None,
-    as_json: bool,
-    labels: tuple[str, ...],
-    out: TextIO,
-    *,
-    sort: str = "name",
-    long: bool = False,
-) -> int:
-    state = open_backend(state_path).read()
-    wanted = dict(label.split("=", 1) for label in labels)
+@dataclass(frozen=True, slots=True)
+class StatusArgs:
+    as_json: bool = False
+    labels: tuple[str, ...] = ()  # KEY=VALUE
+    sort: str = "name"  # name, status, cost, age
+    long: bool = False
+
+
+def run_status(inv: Invocation, args: StatusArgs, out: TextIO, err: TextIO) -> int:
+    state = open_backend(inv).read()
+    wanted = dict(label.split("=", 1) for label in args.labels)
     records = [
         r
         for r in sorted(state.runs.values(), key=lambda r: r.name)
         if all(r.labels.get(k) == v for k, v in wanted.items())
     ]
-    if as_json:
+    data = _data_checks(inv, records)
+    if args.as_json:
+        from reconciler.views.data_status import data_json
+
         json.dump(
             {
                 "serial": state.serial,
                 "lineage": state.lineage,
-                "runs": [record_to_json(r) for r in records],
+                "runs": [{**record_to_json(r), "data": data_json(r, data or {})} for r in records],
             },
             out,
             indent=2,
@@ -53,14 +58,29 @@ def run_status(
         return EXIT_OK
     from reconciler.views.status import write_status
 
-    write_status(records, out, sort=sort, long=long)
+    write_status(records, out, sort=args.sort, long=args.long, data=data)
     return EXIT_OK
 
 
-def run_state_list(state_path: str | None, as_json: bool, out: TextIO) -> int:
-    state = open_backend(state_path).read()
+def _data_checks(inv: Invocation, records: list[RunRecord]) -> dict[str, Any] | None:
+    """The output folders' checks against state (reconciler.outputs), or None when no
+    run recorded a pull (then status shows no DATA column)."""
+    if not any(r.outputs is not None for r in records):
+        return None
+    from reconciler.outputs.scan import check_records
+
+    return dict(check_records(inv.project.root(), records))
+
+
+@dataclass(frozen=True, slots=True)
+class StateListArgs:
+    as_json: bool = False
+
+
+def run_state_list(inv: Invocation, args: StateListArgs, out: TextIO, err: TextIO) -> int:
+    state = open_backend(inv).read()
     records = [state.runs[n] for n in state.names()]
-    if as_json:
+    if args.as_json:
         json.dump(
             [{"name": r.name, "run_id": r.run_id, "status": r.status} for r in records],
             out,
@@ -80,11 +100,17 @@ def _known(state: State, name: str, where: str) -> RunRecord:
     return record
 
 
-def run_state_show(state_path: str | None, name: str, as_json: bool, out: TextIO) -> int:
-    backend = open_backend(state_path)
-    record = _known(backend.read(), name, backend.describe())
+@dataclass(frozen=True, slots=True)
+class StateShowArgs:
+    name: str
+    as_json: bool = False
+
+
+def run_state_show(inv: Invocation, args: StateShowArgs, out: TextIO, err: TextIO) -> int:
+    backend = open_backend(inv)
+    record = _known(backend.read(), args.name, backend.describe())
     document = record_to_json(record)
-    if as_json:
+    if args.as_json:
         json.dump(document, out, indent=2)
         out.write("\n")
         return EXIT_OK
@@ -103,12 +129,15 @@ def run_state_show(state_path: str | None, name: str, as_json: bool, out: TextIO
     return EXIT_OK
 
 
-def run_state_rm(
-    state_path: str | None, names: tuple[str, ...], lock_timeout: float, out: TextIO
-) -> int:
-    backend = open_backend(state_path)
-    with backend.lock("state rm", timeout=lock_timeout) as store:
-        records = [_known(store.state, n, backend.describe()) for n in names]
+@dataclass(frozen=True, slots=True)
+class StateRmArgs:
+    names: tuple[str, ...]
+
+
+def run_state_rm(inv: Invocation, args: StateRmArgs, out: TextIO, err: TextIO) -> int:
+    backend = open_backend(inv)
+    with backend.lock("state rm", timeout=inv.lock_timeout) as store:
+        records = [_known(store.state, n, backend.describe()) for n in args.names]
         for record in records:
             store.remove(record.name)
             run = f"; run {record.run_id} itself was not touched" if record.run_id else ""
@@ -116,13 +145,18 @@ def run_state_rm(
     return EXIT_OK
 
 
-def run_state_mv(
-    state_path: str | None, old: str, new: str, lock_timeout: float, out: TextIO
-) -> int:
+@dataclass(frozen=True, slots=True)
+class StateMvArgs:
+    old: str
+    new: str
+
+
+def run_state_mv(inv: Invocation, args: StateMvArgs, out: TextIO, err: TextIO) -> int:
     """Keep OLD's record (its run, intent, history) under NEW: a renamed manifest's run."""
+    old, new = args.old, args.new
     check_manifest_name(new)
-    backend = open_backend(state_path)
-    with backend.lock("state mv", timeout=lock_timeout) as store:
+    backend = open_backend(inv)
+    with backend.lock("state mv", timeout=inv.lock_timeout) as store:
         record = _known(store.state, old, backend.describe())
         if new in store.state.runs:
             taken = store.state.runs[new].run_id
@@ -153,31 +187,30 @@ def check_manifest_name(name: str) -> None:
         )
 
 
-def run_force_unlock(state_path: str | None, lock_id: str, out: TextIO) -> int:
-    backend = open_backend(state_path)
-    backend.force_unlock(lock_id)
-    out.write(f"Removed lock {lock_id} from {backend.describe()}.\n")
+@dataclass(frozen=True, slots=True)
+class ForceUnlockArgs:
+    lock_id: str
+
+
+def run_force_unlock(inv: Invocation, args: ForceUnlockArgs, out: TextIO, err: TextIO) -> int:
+    backend = open_backend(inv)
+    backend.force_unlock(args.lock_id)
+    out.write(f"Removed lock {args.lock_id} from {backend.describe()}.\n")
     return EXIT_OK
 
 
 @dataclass(frozen=True, slots=True)
 class RefreshArgs:
-    state: str | None = None
-    api_url: str | None = None
-    lock_timeout: float = 0.0
-    allow_insecure_http: bool = False
     switch_api: bool = False  # the state's runs belong to another API URL, and that is meant
     confirm_gone: bool = False  # every run 404s: they were deleted, not a wrong API
 
 
-def run_refresh(args: RefreshArgs, out: TextIO, err: TextIO) -> int:
-    from reconciler import observe, recovery
+def run_refresh(inv: Invocation, args: RefreshArgs, out: TextIO, err: TextIO) -> int:
+    """`dfr refresh`: unconfirmed submissions resolved, unfinished runs' statuses recorded."""
+    from reconciler import observe
+    from reconciler.engine import session
     from reconciler.engine.client import check_api
-    from reconciler.errors import APIError
-    from reconciler.matching import used_of
-
-    backend = open_backend(args.state)
-    problems = 0
+    from reconciler.specrecord import refresh_specs
 
     def changed(before: RunRecord, after: RunRecord) -> None:
         if after.drift and not before.drift:
@@ -187,48 +220,64 @@ def run_refresh(args: RefreshArgs, out: TextIO, err: TextIO) -> int:
         elif after.status != before.status:
             err.write(f"{after.name}: {one_line(before.status)} -> {one_line(after.status)}\n")
 
-    with (
-        make_client(args.api_url, allow_insecure_http=args.allow_insecure_http) as client,
-        backend.lock("refresh", timeout=args.lock_timeout) as store,
-    ):
+    with session(inv, "refresh") as s:
+        client, store = s.client, s.store
         check_api(store.state, client, switch=args.switch_api, store=store)
-        state = store.state
-        pending = [r for r in state.runs.values() if r.intent is not None and not r.run_id]
-        for res in recovery.resolve(client, state, pending):
-            record = store.state.runs[res.name]
-            if res.run is not None:
-                store.put(
-                    record.evolve(
-                        run_id=res.run.id,
-                        status=res.run.status,
-                        intent=None,
-                        created_at=res.run.created_at,
-                        used=used_of(res.run),
-                        api=client.base_url,
-                    )
-                )
-                err.write(
-                    f"{res.name}: adopted run {one_line(res.run.id)} from an unconfirmed "
-                    "submission\n"
-                )
-                replaced = record.intent.replaces if record.intent else None
-                if replaced:
-                    # The replace was approved by the apply that sent it: finish it.
-                    try:
-                        client.cancel_run(replaced)
-                        err.write(f"{res.name}: canceled run {replaced}, which it replaces\n")
-                    except APIError as exc:
-                        err.write(
-                            f"warning: {res.name}: the replaced run {replaced} could not be "
-                            f"canceled ({exc.message}); cancel it in Dataframer if it runs\n"
-                        )
-            elif res.ambiguous:
-                problems += 1
-                err.write(f"{res.name}: {one_line(res.ambiguity_message())}\n")
+        problems = _resolve_unconfirmed(client, store, err)
         unfinished = [r for r in store.state.runs.values() if r.run_id and not r.is_terminal]
         observe.observe(
             client, unfinished, store, on_change=changed, confirm_gone=args.confirm_gone
         )
         count = len(unfinished)
+        # Specs: a newer version is an edit made elsewhere (the web app): recorded.
+        specs = refresh_specs(
+            client, store, on_change=lambda c: print(one_line(c.describe()), file=err)
+        )
+        read = len([r for r in store.state.specs.values() if r.spec_id])
     out.write(f"Refreshed {count} unfinished run{'s' if count != 1 else ''}.\n")
+    if read:
+        out.write(f"Read {read} spec{'s' if read != 1 else ''}: {len(specs)} changed.\n")
     return EXIT_ERROR if problems else EXIT_OK
+
+
+def _resolve_unconfirmed(client: Any, store: Any, err: TextIO) -> int:
+    """Adopt the runs of unconfirmed submissions (finishing the replaces they were part
+    of); the number that stay ambiguous."""
+    from reconciler import recovery
+    from reconciler.errors import APIError
+    from reconciler.matching import used_of
+
+    problems = 0
+    state = store.state
+    pending = [r for r in state.runs.values() if r.intent is not None and not r.run_id]
+    for res in recovery.resolve(client, state, pending):
+        record = store.state.runs[res.name]
+        if res.run is not None:
+            store.put(
+                record.evolve(
+                    run_id=res.run.id,
+                    status=res.run.status,
+                    intent=None,
+                    created_at=res.run.created_at,
+                    used=used_of(res.run),
+                    api=client.base_url,
+                )
+            )
+            err.write(
+                f"{res.name}: adopted run {one_line(res.run.id)} from an unconfirmed submission\n"
+            )
+            replaced = record.intent.replaces if record.intent else None
+            if replaced:
+                # The replace was approved by the apply that sent it: finish it.
+                try:
+                    client.cancel_run(replaced)
+                    err.write(f"{res.name}: canceled run {replaced}, which it replaces\n")
+                except APIError as exc:
+                    err.write(
+                        f"warning: {res.name}: the replaced run {replaced} could not be "
+                        f"canceled ({exc.message}); cancel it in Dataframer if it runs\n"
+                    )
+        elif res.ambiguous:
+            problems += 1
+            err.write(f"{res.name}: {one_line(res.ambiguity_message())}\n")
+    return problems

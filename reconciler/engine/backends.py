@@ -7,15 +7,17 @@ import re
 from typing import TYPE_CHECKING
 
 from reconciler.errors import UsageError
+from reconciler.invocation import ENV, FILE, FLAG
 
 if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
     from reconciler.project import Project
     from reconciler.state.backend import Backend
 
 DEFAULT_STATE = "dfr.state.json"
 
 
-def open_backend(state: str | None) -> Backend:
+def open_backend(inv: Invocation) -> Backend:
     """The state backend of this command.
 
     `--backend` (a postgresql:// URL, or a state file), else `--state`; then the
@@ -26,26 +28,17 @@ def open_backend(state: str | None) -> Backend:
     variable (DFR_BACKEND, DFR_STATE, DFR_WORKSPACE) that selects another state
     than dfr.yaml declares (`_check_declared`): only a flag overrides the file.
     """
-    import click
-
-    from reconciler.project import current
-
-    ctx = click.get_current_context(silent=True)
-    meta = ctx.meta if ctx is not None else {}
-    project = current()
-    backend = meta.get("dfr.backend")
-    state_source = ctx.get_parameter_source("state") if ctx is not None and state else None
+    project, workspace = inv.project, inv.workspace
     candidates: list[tuple[int, str, str]] = []  # (level, option, value)
-    if backend is not None:
-        candidates.append((_level(backend[1]), "backend", backend[0]))
-    if state:
-        candidates.append((_level(state_source), "state", state))
+    if inv.backend is not None:
+        candidates.append((inv.backend.level, "backend", inv.backend.value))
+    if inv.state is not None:
+        candidates.append((inv.state.level, "state", inv.state.value))
     if project.backend:
-        candidates.append((2, "backend", project.backend))
+        candidates.append((FILE, "backend", project.backend))
     if project.state:
-        candidates.append((2, "state", project.state))
-    workspace = meta.get("dfr.workspace")
-    name = workspace[0] if workspace is not None else project.workspace
+        candidates.append((FILE, "state", project.state))
+    name = workspace.value if workspace is not None else project.workspace
     target = DEFAULT_STATE
     chosen: list[tuple[int, str, str]] = []
     if candidates:
@@ -55,20 +48,20 @@ def open_backend(state: str | None) -> Backend:
             where = ("--state and --backend", "DFR_STATE and DFR_BACKEND", "state and backend")[
                 level
             ]
-            place = " in " + (project.file or "dfr.yaml") if level == 2 else ""
+            place = " in " + (project.file or "dfr.yaml") if level == FILE else ""
             raise UsageError(
                 f"{where} are both set{place}: give one (a postgresql:// URL or a state file)"
             )
         target = chosen[0][2]
     # A workspace from the environment or dfr.yaml only concerns a database;
     # `--workspace` with a state file is refused (it would be ignored).
-    if not _is_url(target) and not (workspace is not None and _level(workspace[1]) == 0):
+    if not _is_url(target) and not (workspace is not None and workspace.level == FLAG):
         name = None
-    from_env = bool(chosen) and chosen[0][0] == 1
+    from_env = bool(chosen) and chosen[0][0] == ENV
     variable_workspace = (
-        workspace[0] if workspace is not None and _level(workspace[1]) == 1 else None
+        workspace.value if workspace is not None and workspace.level == ENV else None
     )
-    if (from_env or variable_workspace) and not (chosen and chosen[0][0] == 0):
+    if (from_env or variable_workspace) and not (chosen and chosen[0][0] == FLAG):
         _check_declared(
             project, chosen[0][1] if from_env else None, target, name, variable_workspace
         )
@@ -142,13 +135,6 @@ def _is_url(value: str) -> bool:
     from reconciler.state.postgres import is_postgres_url
 
     return is_postgres_url(value)
-
-
-def _level(source: object) -> int:
-    """0 command line (or a caller's explicit value), 1 environment."""
-    import click
-
-    return 1 if source == click.core.ParameterSource.ENVIRONMENT else 0
 
 
 def backend_for(target: str, workspace: str | None = None) -> Backend:

@@ -3,54 +3,40 @@ belong to the API it talks to."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import UsageError
 
 if TYPE_CHECKING:
     from reconciler.api import DataframerClient, PacingConfig
+    from reconciler.invocation import Invocation
 
 
-def make_client(api_url: str | None, *, allow_insecure_http: bool = False) -> DataframerClient:
+def make_client(inv: Invocation) -> DataframerClient:
     """The API client; the key comes from `--api-key-file` if given, else the environment."""
     from reconciler.api import client_from_env
-    from reconciler.project import current
 
-    # --api-url or DATAFRAMER_BASE_URL, then the project file, then the default.
-    api_url = api_url or os.environ.get("DATAFRAMER_BASE_URL") or current().api_url
     return client_from_env(
-        api_url,
-        allow_insecure_http=allow_insecure_http,
-        api_key=_key_from_file(),
-        pacing=_pacing(),
+        inv.api_url,  # --api-url or DATAFRAMER_BASE_URL, then the project file, then the default
+        allow_insecure_http=inv.allow_insecure_http,
+        api_key=key_from_file(inv.api_key_file),
+        pacing=pacing(inv.max_rps),
     )
 
 
-def _pacing() -> PacingConfig:
+def pacing(max_rps: float | None) -> PacingConfig:
     """Client pacing: `--max-rps N` (or DFR_MAX_RPS, or max_rps in dfr.yaml) spaces
     requests evenly at N per second; without it the client learns the API's rate
     from its first 429."""
-    import click
-
     from reconciler.api import PacingConfig
-    from reconciler.project import current
 
-    ctx = click.get_current_context(silent=True)
-    rate = ctx.meta.get("dfr.max_rps") if ctx is not None else None
-    if rate is None:
-        rate = current().max_rps
-    if rate is None:
+    if max_rps is None:
         return PacingConfig(learn=True)
-    return PacingConfig(max_requests_per_second=float(rate), burst=1.0)
+    return PacingConfig(max_requests_per_second=float(max_rps), burst=1.0)
 
 
-def _key_from_file() -> str | None:
+def key_from_file(path: str | None) -> str | None:
     """The key in the file named by `--api-key-file`, or None when the flag was not given."""
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    path = ctx.meta.get("dfr.api_key_file") if ctx is not None else None
     if path is None:
         return None
     try:

@@ -6,50 +6,71 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler import diagnostics as diag
 from reconciler.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from reconciler.engine.pipeline import Loaded
-    from reconciler.manifests import Manifest
+    from reconciler.invocation import Invocation
+    from reconciler.manifests import Manifest, SpecManifest
     from reconciler.plan import Scope
-    from reconciler.policy import Policy
+    from reconciler.policy import DocumentCheck, Policy
+    from reconciler.project import Project
+    from reconciler.validate import ValidationResult
 
 
-def load_manifests(paths: Sequence[str], err: TextIO) -> list[Manifest]:
+def load_manifests(inv: Invocation, paths: Sequence[str], err: TextIO) -> list[Manifest]:
     """Valid manifests, or ValidationFailed after every problem was reported on `err`.
 
     No PATHS: the project file's `manifests`, else the current directory. The
     project's policy is checked on every manifest (`reconciler.policy`).
     """
-    return load_scoped(paths, err)[0]
+    return load_scoped(inv, paths, err)[0]
+
+
+def validate_for(
+    inv: Invocation, paths: Sequence[str], checks: Sequence[DocumentCheck], **options: Any
+) -> ValidationResult:
+    """`validate_paths` with this command's cache, jobs and dfr.yaml's extra models."""
+    from reconciler import vcache
+    from reconciler.engine.specnames import recorded_spec_names
+    from reconciler.validate import validate_paths
+
+    options.setdefault("known_specs", recorded_spec_names(inv))  # for spec_ref names
+    return validate_paths(
+        paths,
+        checks=checks,
+        cache=vcache.open_cache(disabled=inv.no_cache),
+        jobs=inv.jobs,
+        extra_models=inv.project.extra_models,
+        **options,
+    )
 
 
 def load_scoped(
-    paths: Sequence[str], err: TextIO, *, whole: bool | None = None, policy: Policy | None = None
+    inv: Invocation,
+    paths: Sequence[str],
+    err: TextIO,
+    *,
+    whole: bool | None = None,
+    policy: Policy | None = None,
+    found: list[SpecManifest] | None = None,
 ) -> tuple[list[Manifest], Scope]:
     """`load_manifests`, and the plan's scope: which files were read, relative to the
     project root, which of them held skipped documents, and each manifest's file.
 
     `whole`: the project's own manifests are read (default: when no PATH is named).
     `policy`: the policy to check them against (default: dfr.yaml's; `plan` passes
-    the one in force for its state).
+    the one in force for its state). `found`, if given, receives the Spec manifests.
     """
-    from reconciler import vcache
     from reconciler.policy import manifest_checks
-    from reconciler.project import current
-    from reconciler.validate import jobs_from_cli, validate_paths
 
-    project = current()
+    project = inv.project
     where = project.manifest_paths(paths)
-    result = validate_paths(
-        where,
-        checks=project.checks() if policy is None else manifest_checks(policy),
-        cache=vcache.from_cli(),
-        jobs=jobs_from_cli(),
-        extra_models=project.extra_models,
+    result = validate_for(
+        inv, where, project.checks() if policy is None else manifest_checks(policy)
     )
     diag.write_text(result.diagnostics, err)
     if not result.ok:
@@ -73,7 +94,10 @@ def load_scoped(
         whole=not paths if whole is None else whole,
         skipped=frozenset(skipped),
         sources={m.name: project_relative(m.file, root) for m in result.manifests},
+        spec_sources={s.name: project_relative(s.file, root) for s in result.specs},
     )
+    if found is not None:
+        found.extend(result.specs)
     return result.manifests, scope
 
 
@@ -95,6 +119,7 @@ def project_relative(path: str, root: Path) -> str:
 
 
 def load(
+    inv: Invocation,
     paths: Sequence[str],
     out: TextIO,
     err: TextIO,
@@ -110,25 +135,30 @@ def load(
     from reconciler.engine.pipeline import Loaded, check_replace_names
 
     if annotate:
-        from reconciler.project import current
-        from reconciler.views.plan_output import load_manifests_annotated
+        from reconciler.policy import manifest_checks
+        from reconciler.views.plan_output import report_annotated
 
-        where = current().manifest_paths(paths)
-        manifests, warnings = load_manifests_annotated(where, out, err, policy=policy)
-        loaded = Loaded(manifests, scope_of(manifests, where, named=bool(paths)), warnings)
+        where = inv.project.manifest_paths(paths)
+        checks = inv.project.checks() if policy is None else manifest_checks(policy)
+        result = validate_for(inv, where, checks)
+        warnings = report_annotated(result, out, err)
+        scope = scope_of(inv.project, result.manifests, where, named=bool(paths))
+        loaded = Loaded(result.manifests, scope, warnings, specs=result.specs)
     else:
-        manifests, scope = load_scoped(paths, err, whole=whole, policy=policy)
-        loaded = Loaded(manifests, scope)
+        specs: list[SpecManifest] = []
+        manifests, scope = load_scoped(inv, paths, err, whole=whole, policy=policy, found=specs)
+        loaded = Loaded(manifests, scope, specs=specs)
     check_replace_names(replace, loaded.names)
     return loaded
 
 
-def scope_of(manifests: Sequence[Manifest], paths: Sequence[str], *, named: bool) -> Scope:
+def scope_of(
+    project: Project, manifests: Sequence[Manifest], paths: Sequence[str], *, named: bool
+) -> Scope:
     """The plan's scope for manifests loaded another way (the annotated loader)."""
     from reconciler.plan import Scope
-    from reconciler.project import current
 
-    root = current().root()
+    root = project.root()
     return Scope(
         roots=tuple(project_relative(p, root) for p in paths),
         whole=not named,

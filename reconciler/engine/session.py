@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from reconciler.api import DataframerClient
+    from reconciler.invocation import Invocation
     from reconciler.state.backend import Backend, Store
 
 
@@ -21,22 +22,16 @@ class Session:
 
 @contextmanager
 def session(
-    state: str | None,
-    lock_reason: str,
-    *,
-    api_url: str | None,
-    allow_insecure_http: bool = False,
-    lock_timeout: float = 0.0,
-    backend: Backend | None = None,
+    inv: Invocation, lock_reason: str, *, backend: Backend | None = None
 ) -> Iterator[Session]:
     """The client and the locked store of a command that talks to the API and writes state
     (`backend`: this one instead of the command's, e.g. plan --refresh's in memory)."""
     from reconciler.engine.backends import open_backend
     from reconciler.engine.client import make_client
 
-    chosen = open_backend(state) if backend is None else backend
+    chosen = open_backend(inv) if backend is None else backend
     with (
-        make_client(api_url, allow_insecure_http=allow_insecure_http) as client,
-        chosen.lock(lock_reason, timeout=lock_timeout) as store,
+        make_client(inv) as client,
+        chosen.lock(lock_reason, timeout=inv.lock_timeout) as store,
     ):
         yield Session(client, chosen, store)

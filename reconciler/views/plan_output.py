@@ -5,40 +5,26 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from reconciler.diagnostics import Diagnostic
 from reconciler.errors import UsageError, ValidationFailed
-from reconciler.manifests import Manifest
 from reconciler.plan import Plan
-from reconciler.policy import Policy
+
+if TYPE_CHECKING:
+    from reconciler.validate import ValidationResult
 
 
-def load_manifests_annotated(
-    paths: Sequence[str], out: TextIO, err: TextIO, *, policy: Policy | None = None
-) -> tuple[list[Manifest], list[Diagnostic]]:
-    """Like `engine.loading.load_manifests`, with GitHub annotations for the findings.
+def report_annotated(result: ValidationResult, out: TextIO, err: TextIO) -> list[Diagnostic]:
+    """The manifests' findings for `plan --format github`, with GitHub annotations.
 
     Errors: every finding as a plain line on `err`, the first ones as annotations
-    on `out`, then ValidationFailed. Otherwise the manifests and the warnings,
+    on `out`, then ValidationFailed. Otherwise the warnings (written on `err`),
     which the caller annotates together with the plan's own (one limit per step).
-    `policy`: the one to check against (default: dfr.yaml's).
     """
     from reconciler import diagnostics as diag
-    from reconciler import vcache
-    from reconciler.policy import manifest_checks
-    from reconciler.project import current
-    from reconciler.validate import jobs_from_cli, validate_paths
     from reconciler.views.github import write_diagnostics
 
-    project = current()
-    result = validate_paths(
-        paths or (".",),
-        checks=project.checks() if policy is None else manifest_checks(policy),
-        cache=vcache.from_cli(),
-        jobs=jobs_from_cli(),
-        extra_models=project.extra_models,
-    )
     if not result.ok:
         write_diagnostics(result.diagnostics, out, err)
         raise ValidationFailed(
@@ -46,7 +32,7 @@ def load_manifests_annotated(
             "nothing was planned or submitted"
         )
     diag.write_text(result.diagnostics, err)
-    return result.manifests, list(result.diagnostics)
+    return list(result.diagnostics)
 
 
 def write_plan(plan: Plan, fmt: str, out: TextIO, *, warnings: Sequence[Diagnostic] = ()) -> None:

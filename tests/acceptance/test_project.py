@@ -225,16 +225,16 @@ def test_a_budget_smaller_than_the_run_limit_is_a_warning(ws: Workspace, dfr: Ru
 
 @pytest.fixture
 def captured(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The ApplyArgs the CLI builds (apply itself is not run)."""
+    """The Invocation the CLI builds for `dfr apply` (apply itself is not run)."""
     import reconciler.commands.apply as apply_module
 
     seen: list[Any] = []
 
-    def fake(args: Any, *_a: Any, **_k: Any) -> int:
-        seen.append(args)
+    def fake(inv: Any, *_a: Any, **_k: Any) -> int:
+        seen.append(inv)
         return 0
 
-    monkeypatch.setattr(apply_module, "run_apply", fake)
+    monkeypatch.setattr(apply_module, "run", fake)
     return seen
 
 
@@ -243,17 +243,21 @@ def test_apply_settings_flag_over_file_over_default(
 ) -> None:
     assert dfr("apply").code == 0
     default = captured[-1]
-    assert (default.parallelism, default.poll_max, default.timeout) == (10, 30.0, None)
+    assert (default.parallelism, default.poll_interval, default.timeout) == (10, 30.0, None)
     ws.config("parallelism: 3\npoll_interval: 2m\ntimeout: 1h30m\n")
     assert dfr("apply").code == 0
     from_file = captured[-1]
-    assert (from_file.parallelism, from_file.poll_max, from_file.timeout) == (3, 120.0, 5400.0)
+    assert (from_file.parallelism, from_file.poll_interval, from_file.timeout) == (
+        3,
+        120.0,
+        5400.0,
+    )
     assert dfr("apply", "--parallelism", "7", "--poll-interval", "5s", "--timeout", "10m").code == 0
     flags = captured[-1]
-    assert (flags.parallelism, flags.poll_max, flags.timeout) == (7, 5.0, 600.0)
+    assert (flags.parallelism, flags.poll_interval, flags.timeout) == (7, 5.0, 600.0)
     ws.config("poll_interval: 45\ntimeout: 90\n")  # plain numbers are seconds
     assert dfr("apply").code == 0
-    assert (captured[-1].poll_max, captured[-1].timeout) == (45.0, 90.0)
+    assert (captured[-1].poll_interval, captured[-1].timeout) == (45.0, 90.0)
 
 
 def test_state_flag_over_env_over_file_over_default(
@@ -329,15 +333,15 @@ def test_max_rps_flag_over_env_over_file_over_default(
     """The client's pacing as `dfr apply` would build it (apply itself is not run)."""
     import reconciler.commands.apply as apply_module
     from reconciler.api import PacingConfig
-    from reconciler.engine.client import _pacing
+    from reconciler.engine.client import pacing
 
     seen: list[PacingConfig] = []
 
-    def fake(*_a: Any, **_k: Any) -> int:
-        seen.append(_pacing())
+    def fake(inv: Any, *_a: Any, **_k: Any) -> int:
+        seen.append(pacing(inv.max_rps))
         return 0
 
-    monkeypatch.setattr(apply_module, "run_apply", fake)
+    monkeypatch.setattr(apply_module, "run", fake)
     monkeypatch.delenv("DFR_MAX_RPS", raising=False)
     assert dfr("apply").code == 0
     assert seen[-1] == PacingConfig(learn=True)

@@ -202,18 +202,12 @@ def test_a_failing_check_stops_the_workers(mixed: Path) -> None:
     # the fixture asserts that no worker is left
 
 
-def test_jobs_from_cli(monkeypatch: pytest.MonkeyPatch) -> None:
-    import click
+def test_jobs_flag_over_env_over_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.invocation import Flags, Invocation
 
-    from reconciler.cli import cli
-
-    monkeypatch.setenv("DFR_JOBS", "1")
-    assert validate.jobs_from_cli() == 1
-    monkeypatch.delenv("DFR_JOBS")
-    assert validate.jobs_from_cli() >= 1
-    with click.Context(cli) as ctx:
-        ctx.meta["dfr.jobs"] = 3
-        assert validate.jobs_from_cli() == 3
+    assert Invocation.build(Flags(), {"DFR_JOBS": "1"}).jobs == 1
+    assert Invocation.build(Flags(), {}).jobs >= 1
+    assert Invocation.build(Flags(jobs=3), {"DFR_JOBS": "1"}).jobs == 3
 
 
 # -- dfr.yaml's extra_models reach the workers and the cache key -------------------------------

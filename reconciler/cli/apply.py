@@ -1,0 +1,110 @@
+"""`dfr apply`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reconciler.cli.options import (
+    api_options,
+    err,
+    invocation,
+    lock_option,
+    out,
+    policy_change_option,
+    state_options,
+    switch_api_option,
+)
+from reconciler.invocation import Invocation
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@state_options
+@api_options
+@switch_api_option
+@policy_change_option
+@lock_option
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Concurrent API calls while submitting (default: parallelism in dfr.yaml, else 10).",
+)
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait for final statuses after submitting.",
+)
+@click.option(
+    "--timeout",
+    default=None,
+    metavar="DURATION",
+    help="Stop waiting after this long (e.g. 30m, 2h); the runs go on.",
+)
+@click.option(
+    "--poll-interval",
+    default=None,
+    metavar="DURATION",
+    help="Longest pause between status checks while waiting (default: poll_interval in "
+    "dfr.yaml, else 30s).",
+)
+@click.option("--replace", multiple=True, metavar="NAME", help="Resubmit this run.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Cancel unfinished runs whose manifest is gone and forget them "
+    "(generated data is never deleted).",
+)
+@click.option(
+    "--pull",
+    is_flag=True,
+    help="Then download SUCCEEDED runs' files into their outputs.path, verified (dfr pull).",
+)
+@click.option(
+    "--no-progress",
+    is_flag=True,
+    help="No live display on a terminal: plain progress lines, as in CI (also NO_COLOR).",
+)
+@invocation()
+def apply(
+    inv: Invocation,
+    paths: tuple[str, ...],
+    switch_api: bool,
+    policy_change: bool,
+    auto_approve: bool,
+    wait: bool,
+    replace: tuple[str, ...],
+    prune: bool,
+    pull: bool,
+    no_progress: bool,
+) -> int:
+    """Submit what the manifests ask for, record each run id, wait for final statuses.
+
+    PATHS are manifest files or directories (default: the current directory),
+    or a single PLANFILE saved by `dfr plan --out`. Exit 0 when every desired
+    run SUCCEEDED (with --no-wait: was submitted), 1 otherwise, 130 when
+    interrupted (state is saved; run apply again to resume).
+    """
+    from reconciler.commands import apply as command
+
+    args = command.ApplyArgs(
+        paths=paths,
+        auto_approve=auto_approve,
+        interactive=sys.stdin.isatty(),
+        wait=wait,
+        replace=replace,
+        prune=prune,
+        no_progress=no_progress,
+        switch_api=switch_api,
+        policy_change=policy_change,
+        pull=pull,
+    )
+    return command.run(inv, args, out(), err())
+
+
+def register(group: click.Group) -> None:
+    group.add_command(apply)

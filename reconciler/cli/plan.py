@@ -1,0 +1,87 @@
+"""`dfr plan`."""
+
+from __future__ import annotations
+
+import click
+
+from reconciler.cli.options import (
+    api_options,
+    err,
+    format_option,
+    invocation,
+    out,
+    policy_change_option,
+    state_options,
+    switch_api_option,
+)
+from reconciler.invocation import Invocation
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@state_options
+@api_options
+@switch_api_option
+@policy_change_option
+@click.option("--refresh", is_flag=True, help="Ask the API for unfinished runs' statuses first.")
+@click.option("--replace", multiple=True, metavar="NAME", help="Plan to resubmit this run.")
+@click.option("--prune", is_flag=True, help="Plan to cancel and forget runs with no manifest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON document.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.",
+)
+@click.option(
+    "--out", "out_file", metavar="PLANFILE", help="Save the plan for `dfr apply PLANFILE`."
+)
+@format_option("text", "json", "markdown", "github", "auto")
+@click.option(
+    "--summary-file",
+    metavar="FILE",
+    help='Also write {"create": N, "update": N, "delete": N} for GitLab\'s merge-request '
+    "widget (artifacts: reports: terraform).",
+)
+@invocation()
+def plan(
+    inv: Invocation,
+    paths: tuple[str, ...],
+    switch_api: bool,
+    policy_change: bool,
+    refresh: bool,
+    replace: tuple[str, ...],
+    prune: bool,
+    as_json: bool,
+    detailed_exitcode: bool,
+    out_file: str | None,
+    fmt: str,
+    summary_file: str | None,
+) -> int:
+    """Show what `dfr apply` would submit, without changing anything.
+
+    Offline unless --refresh: manifests under PATHS (default: the current
+    directory) are compared with the state file. --format markdown writes a
+    pull-request comment; github adds annotations (auto: github inside GitHub
+    Actions, else text).
+    """
+    from reconciler.commands import plan as command
+    from reconciler.views import resolve_format
+
+    args = command.PlanArgs(
+        paths=paths,
+        refresh=refresh,
+        replace=replace,
+        prune=prune,
+        as_json=as_json,
+        detailed_exitcode=detailed_exitcode,
+        out_file=out_file,
+        fmt="json" if as_json else resolve_format(fmt),
+        summary_file=summary_file,
+        switch_api=switch_api,
+        policy_change=policy_change,
+    )
+    return command.run(inv, args, out(), err())
+
+
+def register(group: click.Group) -> None:
+    group.add_command(plan)
