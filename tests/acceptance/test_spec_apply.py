@@ -207,3 +207,25 @@ def test_runs_wait_for_a_spec_still_processing_from_an_earlier_apply(
     assert code == 0, out + err
     assert ws.read_state().specs[SPEC_NAME].status == "SUCCEEDED"
     assert emu.stats()["runs_created"] == 3 and emu.stats()["specs_created"] == 1
+
+
+def test_plan_refresh_sees_a_web_app_edit_and_plans_the_update_back(
+    emu: Emulator, ws: Workspace, dfr: Runner, api: DataframerClient
+) -> None:
+    repository(ws, "description: as the manifest says\n")
+    assert dfr(*apply_args("manifests")).code == 0
+    spec_id = ws.read_state().specs[SPEC_NAME].spec_id or ""
+    api.update_spec(spec_id, "spec:\n  description: edited in the web app\n")
+    plain = dfr("plan", "--detailed-exitcode", "manifests")
+    assert plain.code == 0, plain.text  # offline: state does not know the edit
+    seen = dfr("plan", "--refresh", "--detailed-exitcode", "manifests")
+    assert seen.code == 2, seen.text
+    assert "made outside dfr" in seen.out and "version 4" in seen.out
+    assert ws.read_state().specs[SPEC_NAME].latest_number == 2  # plan never writes state
+    # apply acts on what state records: `dfr refresh` records the edit, then apply
+    # updates back to the manifest's content.
+    assert dfr("refresh").code == 0
+    assert ws.read_state().specs[SPEC_NAME].latest_number == 3
+    code, out, err = dfr(*apply_args("manifests"))
+    assert code == 0, out + err
+    assert len(named(emu)[0]["versions"]) == 4 and emu.stats()["runs_created"] == 3
