@@ -36,6 +36,7 @@ from reconciler.errors import APIError, AuthError, NotFoundError, OutcomeUnknown
 from reconciler.evaluate import EvaluateChange, GapProblem, gap_problems, own_evaluation
 from reconciler.recovery import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW, parse_time
 from reconciler.state.model import SUCCEEDED, EvaluationRecord, Intent, RunRecord, utc_now
+from reconciler.textsafe import one_line
 
 
 class EvaluationClient(Protocol):
@@ -110,10 +111,14 @@ class EvaluationApplier:
         self.client = client
         self.store = store
         self.options = options
-        self.say = say
+        # Ids, statuses, property names and errors come from the API: one plain line each.
+        self._say = say
         self.stop = stop or threading.Event()
         self.clock = clock
         self.report = EvaluationReport()
+
+    def say(self, line: str) -> None:
+        self._say(one_line(line))
 
     def run(self, changes: Sequence[EvaluateChange], names: Iterable[str]) -> EvaluationReport:
         """Start `changes`, then read (and with `wait`, wait for) the evaluations of
@@ -379,3 +384,17 @@ def run_evaluations(applier: Any, plan: Any) -> EvaluationReport | None:
         clock=applier.clock,
     )
     return evaluator.run(changes, applier.report.desired)
+
+
+def refresh_evaluations(
+    client: EvaluationClient, store: EvaluationStore, say: Callable[[str], None]
+) -> int:
+    """`dfr refresh`: the recorded evaluations not finished yet, read again and recorded
+    (nothing is started here); how many were read."""
+    names = sorted(
+        name
+        for name, record in store.state.runs.items()
+        if (own := own_evaluation(record)) is not None and own.id and not own.is_final
+    )
+    EvaluationApplier(client, store, options=EvaluationOptions(wait=False), say=say)._observe(names)
+    return len(names)

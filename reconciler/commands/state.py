@@ -234,7 +234,12 @@ def run_refresh(inv: Invocation, args: RefreshArgs, out: TextIO, err: TextIO) ->
             client, store, on_change=lambda c: print(one_line(c.describe()), file=err)
         )
         read = len([r for r in store.state.specs.values() if r.spec_id])
+        from reconciler.evaluations_apply import refresh_evaluations
+
+        evaluations = refresh_evaluations(client, store, lambda line: print(line, file=err))
     out.write(f"Refreshed {count} unfinished run{'s' if count != 1 else ''}.\n")
+    if evaluations:
+        out.write(f"Read {evaluations} unfinished evaluation{'s' if evaluations != 1 else ''}.\n")
     if read:
         out.write(f"Read {read} spec{'s' if read != 1 else ''}: {len(specs)} changed.\n")
     return EXIT_ERROR if problems else EXIT_OK

@@ -274,3 +274,24 @@ def test_a_kill_around_the_post_leaves_exactly_one_evaluation(
     record = ws.record("tickets")["evaluation"]
     assert record["id"] == made["id"] and record["intent"] is None
     assert record["status"] == "SUCCEEDED"
+
+
+@pytest.mark.emulator(
+    evaluation_pending_seconds=0.05, evaluation_processing_seconds=600, evaluation_gap=7.5
+)
+def test_refresh_records_an_evaluation_that_finished_later(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    write(ws)
+    r = apply(dfr, "--timeout", "1s")
+    assert r.code == 0, r.text
+    assert "stopped waiting for 1 evaluation(s)" in r.text
+    assert evaluation(ws)["status"] in ("PENDING", "PROCESSING")
+    assert evaluation(ws)["max_gap"] is None
+    emu.advance(700)
+    refreshed = dfr("refresh")
+    assert refreshed.code == 0, refreshed.text
+    assert "Read 1 unfinished evaluation." in refreshed.out
+    assert evaluation(ws)["status"] == "SUCCEEDED"
+    assert evaluation(ws)["max_gap"] == pytest.approx(7.5)
+    assert len(emu.evaluations()) == 1
