@@ -142,6 +142,14 @@ def _apply_entry(runs: dict[str, RunRecord], entry: _Entry, where: str) -> None:
         runs.pop(name, None)
 
 
+def _apply_spec(specs: dict[str, SpecRecord], entry: _Entry) -> None:
+    """One journal change of a spec on `specs` (None: the spec is forgotten)."""
+    if entry.spec is None:
+        specs.pop(entry.name, None)
+    else:
+        specs[entry.name] = entry.spec
+
+
 def replay(base: State | None, journal: bytes, source: str) -> State:
     """`base` (None: no snapshot yet) with the journal's changes applied.
 
@@ -187,10 +195,7 @@ def replay(base: State | None, journal: bytes, source: str) -> State:
         if entry.op == "policy":
             policy = entry.policy
         elif entry.op == "spec":
-            if entry.spec is None:
-                specs.pop(entry.name, None)
-            else:
-                specs[entry.name] = entry.spec
+            _apply_spec(specs, entry)
         else:
             _apply_entry(runs, entry, f"{source}:{lineno}")
         expected += 1
