@@ -210,6 +210,16 @@ class EvaluationApplier:
     def _post(self, record: RunRecord, change: EvaluateChange) -> None:
         name, run_id = record.name, record.run_id
         assert run_id is not None
+        # One made elsewhere (the web app, an earlier state) answers `evaluate:` too:
+        # adopted rather than paid for twice.
+        made = [e for e in self.client.list_evaluations(run_id) if e.status != "FAILED"]
+        if made:
+            newest = max(made, key=lambda e: (e.created_at or "", e.id))
+            evaluation = self._read(newest.id, newest)
+            self.store.put(record.evolve(evaluation=record_of(evaluation, run_id, None)))
+            self.report.adopted.append(name)
+            self.say(f"{name}: run {run_id} already has evaluation {newest.id}; recorded it")
+            return
         body: dict[str, Any] = {"run_id": run_id}
         if change.model is not None:
             body["evaluation_model"] = change.model

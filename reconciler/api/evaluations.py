@@ -183,7 +183,9 @@ def list_evaluations(client: DataframerClient, run_id: str) -> list[Evaluation]:
     path = client._item_path(RUNS_PATH, run_id, "run") + "evaluations/"
     items = client._get_list(path)
     found = [Evaluation.from_json(item) for item in items]
-    return [e for e in found if e.id]
+    # Never another run's: an item that names a different run is not this run's.
+    wanted = run_id.strip().lower()
+    return [e for e in found if e.id and (e.run_id is None or e.run_id.lower() == wanted)]
 
 
 def get_evaluation(client: DataframerClient, evaluation_id: str) -> Evaluation:

@@ -295,3 +295,22 @@ def test_refresh_records_an_evaluation_that_finished_later(
     assert evaluation(ws)["status"] == "SUCCEEDED"
     assert evaluation(ws)["max_gap"] == pytest.approx(7.5)
     assert len(emu.evaluations()) == 1
+
+
+def test_an_evaluation_made_elsewhere_is_adopted_not_paid_twice(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    write(ws, extra="")
+    assert apply(dfr).code == 0
+    run_id = ws.record("tickets")["run_id"]
+    from reconciler.api.client import client_from_env
+
+    with client_from_env(emu.base_url) as client:
+        made = client.create_evaluation(run_id)
+    write(ws)  # evaluate: added after someone evaluated the run in the web app
+    r = apply(dfr)
+    assert r.code == 0, r.text
+    assert f"already has evaluation {made.id}; recorded it" in r.text
+    assert len(emu.evaluations()) == 1
+    assert evaluation(ws)["id"] == made.id
+    assert dfr("plan", "--detailed-exitcode", "manifests").code == 0
