@@ -1,0 +1,183 @@
+"""reconciler.outputs.staging and scan on a real filesystem: resume, swap, recovery, links."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler import hooks
+from reconciler.outputs.scan import OutputsError, folder_of, listing
+from reconciler.outputs.select import Wanted
+from reconciler.outputs.staging import Staging, Verified
+from reconciler.state.model import OutputFile, OutputsRecord
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def no_callbacks() -> Iterator[None]:
+    hooks.clear()
+    yield
+    hooks.clear()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def stage(staging: Staging, run_id: str, files: dict[str, bytes]) -> dict[str, Verified]:
+    """Put `files` into staging as a download would."""
+    wanted = [Wanted(p, f"id-{p}", len(d)) for p, d in files.items()]
+    staging.open(run_id, wanted)
+    done = {}
+    for index, (path, data) in enumerate(files.items()):
+        part = staging.part_path(index)
+        part.write_bytes(data)
+        entry = Verified(run_id, f"id-{path}", path, len(data), sha(data))
+        staging.commit(part, entry)
+        done[path] = entry
+    return done
+
+
+def record_of(done: dict[str, Verified], run_id: str = "r1") -> OutputsRecord:
+    files = tuple(OutputFile(v.path, v.size, v.sha256, v.file_id) for v in done.values())
+    return OutputsRecord("out", files, "t", run_id)
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+OLD = {"a.txt": b"old a", "sub/b.txt": b"old b"}
+NEW = {"a.txt": b"new a!", "c/d.txt": b"new d"}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    for path, data in OLD.items():
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        (out / path).write_bytes(data)
+    return out
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_a_swap_puts_the_new_folder_in_place_whole(folder: Path, exchange: bool) -> None:
+    staging = Staging(folder, exchange=exchange)
+    done = stage(staging, "r2", NEW)
+    staging.mark_ready(record_of(done, "r2"))
+    staging.swap()
+    assert tree(folder) == NEW
+    staging.discard()
+    assert not staging.dir.exists()
+
+
+def test_a_crash_halfway_through_a_two_rename_swap_is_finished_by_recover(folder: Path) -> None:
+    staging = Staging(folder, exchange=False)
+    done = stage(staging, "r2", NEW)
+    staging.mark_ready(record_of(done, "r2"))
+
+    def crash(point: str, half_done: object) -> None:
+        raise Crash(point)
+
+    hooks.register("pull-swap-halfway", crash)
+    with pytest.raises(Crash):
+        staging.swap()
+    hooks.clear()
+    assert not folder.exists()  # between the renames: no folder, never a mix
+    recovered = Staging(folder).recover()
+    assert recovered == record_of(done, "r2")
+    assert tree(folder) == NEW
+
+
+def test_recover_sees_a_finished_swap_and_ignores_a_stale_ready(folder: Path) -> None:
+    staging = Staging(folder)
+    done = stage(staging, "r2", NEW)
+    staging.mark_ready(record_of(done, "r2"))
+    staging.swap()
+    assert Staging(folder).recover() == record_of(done, "r2")  # the record to store
+    assert tree(folder) == NEW
+    staging.discard()
+    assert Staging(folder).recover() is None
+
+
+def test_resume_keeps_verified_files_of_the_same_run_only(folder: Path) -> None:
+    staging = Staging(folder)
+    stage(staging, "r2", NEW)
+    wanted = [Wanted(p, f"id-{p}", len(d)) for p, d in NEW.items()]
+    assert set(Staging(folder).open("r2", wanted)) == set(NEW)
+    # A verified file changed on disk since: it is not reused.
+    (staging.tree / "a.txt").write_bytes(b"tampered")
+    assert set(Staging(folder).open("r2", wanted)) == {"c/d.txt"}
+    assert not (staging.tree / "a.txt").exists()
+    # Another run: nothing is reused, the staging folder starts over.
+    assert Staging(folder).open("r3", wanted) == {}
+    assert tree(staging.tree) == {}
+
+
+def test_a_torn_journal_line_only_loses_that_file(folder: Path) -> None:
+    staging = Staging(folder)
+    stage(staging, "r2", NEW)
+    with open(staging.journal, "a", encoding="utf-8") as handle:
+        handle.write('{"run_id": "r2", "file_id": "x", "pa')
+    wanted = [Wanted(p, f"id-{p}", len(d)) for p, d in NEW.items()]
+    assert set(Staging(folder).open("r2", wanted)) == set(NEW)
+
+
+def test_the_users_files_are_carried_over_unless_a_run_file_takes_their_place(
+    folder: Path,
+) -> None:
+    (folder / "mine.md").write_bytes(b"mine")
+    (folder / "c").mkdir()
+    (folder / "c" / "d.txt").write_bytes(b"the user's d")
+    staging = Staging(folder)
+    done = stage(staging, "r2", NEW)
+    left_out = staging.carry_over(set(OLD), list(NEW))
+    assert left_out == ["c/d.txt"]
+    staging.mark_ready(record_of(done, "r2"))
+    staging.swap()
+    assert tree(folder) == {**NEW, "mine.md": b"mine"}  # OLD's files were dfr's: dropped
+
+
+def test_a_staging_path_that_is_not_a_folder_is_refused(folder: Path) -> None:
+    staging = Staging(folder)
+    staging.dir.symlink_to(folder)
+    with pytest.raises(OutputsError, match="is not a folder"):
+        staging.open("r1", [])
+
+
+def test_output_folders_that_are_links_or_lead_outside_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (root / "data").symlink_to(outside)
+    with pytest.raises(OutputsError, match="leads outside the project root"):
+        folder_of(root, "data/x")
+    (root / "inside").mkdir()
+    (root / "link").symlink_to(root / "inside")
+    with pytest.raises(OutputsError, match="is a symbolic link"):
+        folder_of(root, "link")
+    (root / "file").write_text("x")
+    with pytest.raises(OutputsError, match="not a folder"):
+        folder_of(root, "file")
+    assert folder_of(root, "new/folder") == root / "new/folder"
+
+
+def test_listing_never_follows_a_link(folder: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"old a")  # same bytes as the recorded file
+    (folder / "a.txt").unlink()
+    os.symlink(secret, folder / "a.txt")
+    record = OutputsRecord("out", (OutputFile("a.txt", 5, sha(b"old a"), "f"),), "t", "r1")
+    found = listing(folder, record)
+    assert found is not None and found["a.txt"].regular is False
+    assert listing(tmp_path / "nowhere", record) is None
