@@ -153,3 +153,24 @@ def status_lines(record: Any) -> list[str]:
         width = max(len(p) for p in evaluation.gaps)
         lines += [f"    {p.ljust(width)}  {gap:5.1f}" for p, gap in sorted(evaluation.gaps.items())]
     return [one_line(line) for line in lines]
+
+
+# -- the Markdown plan (a pull-request comment) ------------------------------------------
+
+
+def markdown_section(plan: Any) -> str:
+    """The "Evaluations" section: each one the plan starts (they are paid); "" if none."""
+    from reconciler.textsafe import md_code, md_text
+
+    acting = [e for e in _evaluations(plan) if e.acts]
+    if not acting:
+        return ""
+    parts = [f"#### Evaluations to start ({len(acting):,}, each paid like a run)\n"]
+    for e in acting:
+        model = f" with {md_code(e.model)}" if e.model else ""
+        after = f" after {', '.join(md_code(d) for d in e.depends_on)}" if e.depends_on else ""
+        look = (
+            " (looked up first: an earlier request's answer was lost)" if e.resolve_intent else ""
+        )
+        parts.append(f"- {md_code(e.name)}{model}{after}{md_text(look)}")
+    return "\n".join(parts) + "\n\n"

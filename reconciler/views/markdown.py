@@ -19,7 +19,7 @@ from typing import Any
 
 from reconciler.plan import MISSING, Action, Change, Plan
 from reconciler.textsafe import fence, html_text, md_code, md_text, one_line
-from reconciler.views import pull_plan, spec_plan
+from reconciler.views import evaluate_plan, pull_plan, spec_plan
 
 #: GitHub's limit for one comment body.
 GITHUB_COMMENT_LIMIT = 65_536
@@ -168,6 +168,7 @@ def render_plan_markdown(
     if specs_line:
         head.append(md_text(specs_line))
     text = "\n".join(head) + "\n\n" + spec_plan.markdown_sections(plan)
+    text += evaluate_plan.markdown_section(plan)  # paid evaluations this apply starts
     text += pull_plan.markdown_section(plan)  # the data a merge would change
     tail = "".join(f"\n_{note}_\n" for note in notes)
     groups = [(label, [c for c in plan.changes if pick(c)]) for label, pick in _GROUPS]

@@ -314,3 +314,37 @@ def test_an_evaluation_made_elsewhere_is_adopted_not_paid_twice(
     assert len(emu.evaluations()) == 1
     assert evaluation(ws)["id"] == made.id
     assert dfr("plan", "--detailed-exitcode", "manifests").code == 0
+
+
+# -- saved plans and the Markdown plan ---------------------------------------------------------
+
+
+def test_a_saved_plan_carries_its_evaluations(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
+    write(ws)
+    assert dfr("plan", "--out", "p.plan", "manifests").code == 0
+    saved = json.loads((ws.root / "p.plan").read_text())
+    assert [e["key"] for e in saved["plan"]["evaluations"]] == ["evaluate/tickets"]
+    r = dfr("apply", "--poll-interval", "0.05s", "p.plan")
+    assert r.code == 0, r.text
+    assert len(emu.evaluations()) == 1
+
+
+def test_a_saved_plan_whose_evaluations_moved_is_refused(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    write(ws, extra="")
+    assert apply(dfr).code == 0
+    assert dfr("plan", "--out", "p.plan", "manifests").code == 0
+    write(ws)  # evaluate: added after the plan was saved (the run's body is the same)
+    r = dfr("apply", "p.plan")
+    assert r.code == 1
+    assert "does not match what its manifests and state give" in r.text
+    assert emu.evaluations() == []
+
+
+def test_the_markdown_plan_lists_the_evaluations_to_start(ws: Workspace, dfr: Runner) -> None:
+    write(ws)
+    r = dfr("plan", "--format", "markdown", "manifests")
+    assert r.code == 0, r.text
+    assert "#### Evaluations to start (1, each paid like a run)" in r.out
+    assert "`tickets` with `openai/gpt-6-astra` after `run/tickets`" in r.out
