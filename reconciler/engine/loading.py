@@ -39,6 +39,7 @@ def validate_for(
     from reconciler.validate import validate_paths
 
     options.setdefault("known_specs", recorded_spec_names(inv))  # for spec_ref names
+    options.setdefault("root", inv.project.root())  # where outputs.path folders resolve
     return validate_paths(
         paths,
         checks=checks,

@@ -312,3 +312,17 @@ def test_init_starter_shows_outputs_and_still_validates(ws: Workspace, dfr: Runn
     uncommented = starter.replace("# outputs:", "outputs:").replace("#   ", "  ")
     (ws.manifests / "x.yaml").write_text(uncommented.replace("# evaluate:", "evaluate:"))
     assert dfr("validate", "--no-cache", "runs").code == 0
+
+
+def test_plan_refuses_an_output_folder_that_leaves_the_repository(
+    ws: Workspace, dfr: Runner, tmp_path: Path
+) -> None:
+    # plan and apply read manifests through the same checks as validate, the
+    # filesystem's included: nothing is planned on an escaping folder.
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (ws.root / "data").symlink_to(outside)
+    write(ws, "linked", outputs("data/linked"))
+    r = dfr("plan", "runs")
+    assert r.code == 1
+    assert any("outside the project root" in line for line in r.lines(": error: "))
