@@ -51,8 +51,8 @@ def outcome_line(result: PullResult, seconds: float | None) -> str:
         f" ({result.downloaded} downloaded, {result.reused} reused), {human_bytes(result.bytes)}"
     )
     if seconds is not None and result.downloaded:
-        rate = result.bytes / seconds if seconds > 0 else 0.0
-        line += f" in {seconds:.1f}s, {human_bytes(rate)}/s"
+        rate = result.downloaded_bytes / seconds if seconds > 0 else 0.0
+        line += f" in {seconds:.1f}s, {human_bytes(rate)}/s downloaded"
     if result.left_out:
         line += f"; {len(result.left_out)} file(s) of yours replaced by the run's"
     return line

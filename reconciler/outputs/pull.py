@@ -67,6 +67,7 @@ class PullResult:
     bytes: int = 0
     files: int = 0
     left_out: tuple[str, ...] = ()  # the user's files a file of the run replaced
+    downloaded_bytes: int = 0  # of `bytes`, those that came over the network
     record: OutputsRecord | None = field(default=None, repr=False)
 
 
@@ -178,9 +179,12 @@ class Puller:
                 todo.append(want)
         size = sum(w.size or 0 for w in todo)
         self._observer.run_started(name, len(wanted), len(todo), size)
-        for entry in self._download(name, run_id, todo, staging):
+        fetched = self._download(name, run_id, todo, staging)
+        for entry in fetched:
             verified[entry.path] = entry
-        return self._swap_in(name, record, outputs, staging, wanted, verified, reused, len(todo))
+        result = self._swap_in(name, record, outputs, staging, wanted, verified, reused, len(todo))
+        result.downloaded_bytes = sum(e.size for e in fetched)
+        return result
 
     def _link_unchanged(
         self, record: RunRecord, run_id: str, want: Wanted, staging: Staging
@@ -256,5 +260,12 @@ class Puller:
         staging.discard()
         size = sum(f.size for f in files)
         return PullResult(
-            name, PULLED, "", downloaded, reused, size, len(files), tuple(left_out), pulled
+            name,
+            PULLED,
+            downloaded=downloaded,
+            reused=reused,
+            bytes=size,
+            files=len(files),
+            left_out=tuple(left_out),
+            record=pulled,
         )
