@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,7 +17,9 @@ from reconciler.cli.options import (
     state_options,
     switch_api_option,
 )
-from reconciler.invocation import Invocation
+
+if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
 
 
 @click.command()

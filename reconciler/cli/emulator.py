@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reconciler.cli.options import err, invocation, out
-from reconciler.invocation import Invocation
+
+if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
 
 #: Fields a command line cannot give.
 SKIPPED = frozenset({"clock"})

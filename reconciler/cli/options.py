@@ -9,7 +9,6 @@ flag, one click read from its environment variable is left to
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import sys
@@ -164,6 +163,8 @@ def invocation(*, project: str = "strict") -> Callable[[F], F]:
 
 def build(kwargs: dict[str, Any], project: str) -> Invocation:
     """Pop the shared options out of `kwargs` (a command's arguments) into an Invocation."""
+    import dataclasses
+
     from reconciler.invocation import Flags, Invocation
 
     ctx = click.get_current_context()

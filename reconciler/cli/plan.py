@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from reconciler.cli.options import (
@@ -14,7 +16,9 @@ from reconciler.cli.options import (
     state_options,
     switch_api_option,
 )
-from reconciler.invocation import Invocation
+
+if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
 
 
 @click.command()

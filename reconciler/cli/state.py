@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from reconciler.cli.options import (
@@ -13,7 +15,9 @@ from reconciler.cli.options import (
     state_options,
     switch_api_option,
 )
-from reconciler.invocation import Invocation
+
+if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
 
 
 @click.command()

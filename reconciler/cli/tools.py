@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from reconciler.cli.options import err, invocation, out, state_options
-from reconciler.invocation import Invocation
+
+if TYPE_CHECKING:
+    from reconciler.invocation import Invocation
 
 
 @click.command()
