@@ -192,15 +192,21 @@ def test_the_examples_bodies_type_check_against_the_sdks_params() -> None:
     from dataframer.types.dataframer.run_create_params import RunCreateParams
     from pydantic import TypeAdapter
 
+    from reconciler.plan import make_plan
+    from reconciler.state.model import State
     from reconciler.validate import validate_paths
 
     root = Path(__file__).resolve().parents[2] / "examples" / "manifests"
     result = validate_paths([str(root)])
     assert result.ok and result.warnings == 0 and result.manifests
     adapter = TypeAdapter(RunCreateParams)
-    for manifest in result.manifests:
-        assert set(manifest.body) <= set(RunCreateParams.__annotations__), manifest.name
-        adapter.validate_python(manifest.body, strict=True)
+    # The bodies as sent: a spec_ref resolved by the plan (the id of a spec this plan
+    # creates is known after apply: any UUID stands in for it).
+    plan = make_plan(result.manifests, State.empty(), specs=result.specs)
+    for change in plan.changes:
+        body = {"spec_id": "3c90c3cc-0d44-4b50-8888-8dd25736052a", **(change.body or {})}
+        assert set(body) <= set(RunCreateParams.__annotations__), change.name
+        adapter.validate_python(body, strict=True)
 
 
 def test_paged_lists_are_read_to_the_end_for_recovery_and_status(

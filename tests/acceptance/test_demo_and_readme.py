@@ -33,9 +33,19 @@ def test_demo_runs_the_whole_loop_over_the_examples() -> None:
     assert "Traceback" not in text
     for step in ("$ dfr validate", "$ dfr plan", "$ dfr apply", "$ dfr status"):
         assert step in result.stdout
-    assert "Plan: 5 to create, 0 to replace, 0 orphaned." in result.stdout
-    assert "Apply complete: 5 submitted, 0 adopted, 5 succeeded, 0 failed" in result.stdout
-    assert "No changes. Manifests and state agree (5 runs)." in result.stdout
+    assert "Plan: 7 to create, 0 to replace, 0 orphaned." in result.stdout
+    # The spec of examples/manifests/support/tickets-from-spec.yaml first, then its runs.
+    assert "Specs: 1 to create, 0 to update, 0 unchanged." in result.stdout
+    assert "1. spec/support-tickets-seedless (spec-create)" in result.stdout
+    assert "Apply complete: 7 submitted, 0 adopted, 7 succeeded, 0 failed" in result.stdout
+    # The second plan submits nothing and leaves the spec alone (its data may still be
+    # pulled: tickets-baseline declares outputs).
+    second = result.stdout.rsplit("$ dfr plan", 1)[1]
+    assert (
+        "No changes. Manifests and state agree (7 runs, 1 spec)." in second
+        or "Plan: 0 to create, 0 to replace, 0 orphaned.\nOutputs: 1 folder to pull" in second
+    ), second
+    assert "spec-create" not in second and "spec-update" not in second
 
 
 def test_demo_ignores_a_backend_chosen_in_the_environment(tmp_path: Path) -> None:

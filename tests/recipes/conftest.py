@@ -151,7 +151,12 @@ def forge(tmp_path: Path) -> Iterator[Forge]:
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     with Emulator(
-        EmulatorConfig(api_key=KEY, pending_seconds=0.2, processing_seconds=0.5)
+        EmulatorConfig(
+            api_key=KEY,
+            pending_seconds=0.2,
+            processing_seconds=0.5,
+            spec_processing_seconds=0.5,  # the examples' Spec manifest, created by apply
+        )
     ) as running:
         yield running
 

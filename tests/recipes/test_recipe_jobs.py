@@ -25,7 +25,7 @@ from recipe_support import UUID, MakeProject, runs_created
 
 from dfr_emulator import SPEC_SUPPORT_TICKETS, Emulator
 
-RUNS = 5  # the manifests in examples/manifests
+RUNS = 7  # the run manifests in examples/manifests (and one Spec manifest)
 
 
 @pytest.fixture(params=["github", "gitlab"])
@@ -41,7 +41,8 @@ def ci(
     root.mkdir()
     made = kind(project(kind.recipe), forge, machine, root)
     # A lock held by a job that could not save is waited for this long (default 600 s).
-    machine.env["DFR_STATE_LOCK_WAIT"] = "3"
+    # 12 s: two jobs racing queue on the lock while the first creates the examples' spec.
+    machine.env["DFR_STATE_LOCK_WAIT"] = "12"
     return made
 
 
@@ -190,7 +191,7 @@ def test_the_plan_is_one_comment_updated_in_place_naming_its_commit_and_marked_s
     _ok(ci.plan(first, 12))
     (comment,) = ci.comments(12)
     assert comment.body.startswith("<!-- dfr-plan -->\n")
-    assert f"Plan for commit `{first}`" in comment.body and "6 to create" in comment.body
+    assert f"Plan for commit `{first}`" in comment.body and f"{RUNS + 1} to create" in comment.body
     second = ci.project.commit(
         {"dataframer/extra.yaml": _manifest("extra", samples=20)}, branch="feature"
     )
@@ -206,7 +207,7 @@ def test_the_plan_is_one_comment_updated_in_place_naming_its_commit_and_marked_s
     (stale,) = ci.comments(12)
     assert stale.id == comment.id and "**Stale:** `dfr validate` failed" in stale.body
     assert f"on commit `{broken}`; the plan below is for commit `{second}`" in stale.body
-    assert "6 to create" in stale.body  # the last good plan is kept, marked
+    assert f"{RUNS + 1} to create" in stale.body  # the last good plan is kept, marked
     assert runs_created(emulator) == 0
 
 
