@@ -6,7 +6,9 @@ For the output folder `P/NAME` the staging folder is `P/.NAME.dfr-pull/`
     files/            the new folder being built: downloads land here once verified
     parts/            downloads in progress (never read as data)
     verified.jsonl    one line per verified file {run_id, file_id, path, size, sha256},
-                      appended (and fsynced) after the file is in files/
+                      appended after the file is in files/ (a resume re-hashes each
+                      file it reuses, so a line outliving its file after a power loss
+                      costs one download, never a wrong file)
     ready.json        written once files/ is complete: the record to store and the
                       inode of files/, which tells after a crash whether the swap happened
     old/              the previous folder, after the swap, until it is deleted
@@ -70,6 +72,37 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _syncfs(path: Path) -> bool:
+    """Flush the whole filesystem of `path` at once (Linux syncfs); False where unknown."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return bool(syncfs(fd) == 0)
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(tree: Path) -> None:
+    """Every file and folder below `tree` on disk: one syncfs on Linux (one journal
+    commit, not one per file), else an fsync of each."""
+    if _syncfs(tree):
+        return
+    for dirpath, _, filenames in os.walk(tree):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                fd = os.open(Path(dirpath) / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        _fsync_dir(Path(dirpath))
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -232,8 +265,6 @@ class Staging:
     def _note(self, entry: Verified) -> None:
         with open(self.journal, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
         hooks.hit("pull-file-verified")
 
     def carry_over(self, tracked: set[str], wanted: Iterable[str]) -> list[str]:
@@ -279,8 +310,7 @@ class Staging:
 
     def mark_ready(self, record: OutputsRecord) -> None:
         """files/ is complete: make it durable, then say so in ready.json."""
-        for dirpath, _, _ in os.walk(self.tree):
-            _fsync_dir(Path(dirpath))
+        _sync_tree(self.tree)
         info = os.stat(self.tree)
         payload = {"inode": [info.st_dev, info.st_ino], "record": outputs_to_dict(record)}
         tmp = self.dir / "ready.json.tmp"

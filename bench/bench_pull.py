@@ -1,0 +1,151 @@
+"""Pull throughput against the emulator on loopback: `dfr pull` vs a plain `curl` of the same files.
+
+    .venv/bin/python bench/bench_pull.py [--runs 4] [--samples 20000] [--repeat 3]
+
+An emulator process (`python -m dfr_emulator`) makes `--runs` runs of `--samples`
+samples each (about 0.5 KB per sample, in five files per run); `dfr apply` waits
+for them. Then, in turns, `--repeat` times each:
+
+- `dfr pull` into an empty `data/` folder (everything downloaded, verified with
+  sha256, swapped in, recorded), as a child process;
+- `curl --parallel` of the same files from fresh presigned URLs (the URLs are
+  fetched before the clock starts), `--parallel-max` equal to dfr's parallelism.
+
+An untimed curl pass first makes the emulator generate every file's bytes (it
+does on first download). Both read from the same file host, so the ratio measures dfr's own cost
+(hashing, fsync, staging, the swap, the API calls for the links). Target: dfr's
+MB/s at least 1/1.3 of curl's. Written to bench/results/pull.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import ROOT, SPEC_ID, Figure, write_report
+
+KEY = "bench-key-4f1c9e2a7b"
+PARALLELISM = 8
+TARGET_RATIO = 1.3
+
+
+def start_emulator() -> tuple[subprocess.Popen[str], str]:
+    argv = [sys.executable, "-m", "dfr_emulator", "--print-url", "--port", "0"]
+    argv += ["--api-key", KEY, "--pending-seconds", "0.05", "--processing-seconds", "0.1"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def dfr(env: dict[str, str], cwd: Path, *args: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "reconciler", *args], env=env, cwd=cwd, check=True)
+    return time.perf_counter() - started
+
+
+def write_manifests(folder: Path, runs: int, samples: int) -> None:
+    for i in range(runs):
+        (folder / f"run-{i}.yaml").write_text(
+            "apiVersion: dataframer.ai/v1\nkind: GenerationRun\n"
+            f"metadata:\n  name: run-{i}\nspec:\n  spec_id: {SPEC_ID}\n  spec_version: 1\n"
+            f"  number_of_samples: {samples}\noutputs:\n  path: data/run-{i}\n"
+        )
+
+
+def links(url: str, workdir: Path) -> list[tuple[str, str, int]]:
+    """(file URL, target path, size) of every file of every run in state."""
+    from reconciler.api import DataframerClient
+    from reconciler.state.local import LocalBackend
+
+    state = LocalBackend(workdir / "dfr.state.json").read()
+    out = []
+    with DataframerClient(url, KEY) as client:
+        for record in state.runs.values():
+            assert record.run_id is not None
+            for f in client.get_run(record.run_id).generated_files:
+                link = client.file_download_url(record.run_id, str(f.id))
+                target = workdir / "curl" / record.name / str(f.path)
+                out.append((str(link.download_url), str(target), f.size_bytes or 0))
+    return out
+
+
+def curl(files: list[tuple[str, str, int]]) -> float:
+    argv = ["curl", "-s", "-S", "-f", "--parallel", "--parallel-max", str(PARALLELISM)]
+    argv += ["--create-dirs", "--no-progress-meter"]
+    for url, target, _ in files:
+        argv += ["-o", target, url]
+    started = time.perf_counter()
+    subprocess.run(argv, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--samples", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    emulator, url = start_emulator()
+    workdir = Path(tempfile.mkdtemp(prefix="dfr-bench-pull-"))
+    try:
+        env = {**os.environ, "DATAFRAMER_API_KEY": KEY, "DATAFRAMER_BASE_URL": url}
+        env["PYTHONPATH"] = str(ROOT)
+        env.pop("DFR_STATE", None)
+        (workdir / "manifests").mkdir()
+        write_manifests(workdir / "manifests", args.runs, args.samples)
+        dfr(env, workdir, "apply", "--auto-approve", "--poll-interval", "0.2s", "manifests")
+        # The emulator makes a file's bytes on its first download: one untimed pass
+        # first, so that both measure the transfer, not the emulator's generation.
+        curl(links(url, workdir))
+        dfr_times, curl_times, size = [], [], 0
+        for _ in range(args.repeat):
+            shutil.rmtree(workdir / "data", ignore_errors=True)
+            pull = (
+                "pull",
+                "--no-progress",
+                "--parallelism",
+                str(PARALLELISM),
+                "--path",
+                "manifests",
+            )
+            dfr_times.append(dfr(env, workdir, *pull))
+            shutil.rmtree(workdir / "curl", ignore_errors=True)
+            files = links(url, workdir)
+            size = sum(s for _, _, s in files)
+            curl_times.append(curl(files))
+        mb = size / 1e6
+        dfr_rate = mb / statistics.median(dfr_times)
+        curl_rate = mb / statistics.median(curl_times)
+        ratio = curl_rate / dfr_rate
+        figures = [
+            Figure(f"dfr pull, {args.runs} runs, {mb:.0f} MB", dfr_rate, "MB/s"),
+            Figure("curl --parallel, same files", curl_rate, "MB/s"),
+            Figure(
+                "curl MB/s / dfr MB/s",
+                ratio,
+                "x",
+                target=f"<= {TARGET_RATIO}",
+                met=ratio <= TARGET_RATIO,
+            ),
+        ]
+        write_report(
+            "pull",
+            figures,
+            {"dfr_seconds": dfr_times, "curl_seconds": curl_times, "bytes": size},
+        )
+        return 0
+    finally:
+        emulator.kill()
+        emulator.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
