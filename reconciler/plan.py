@@ -44,18 +44,8 @@ from reconciler.evaluate import EvaluateChange, plan_evaluations
 from reconciler.manifests import Manifest, SpecManifest, SpecRef
 from reconciler.matching import recorded_matches
 from reconciler.outputs.needs import PullChange
-from reconciler.specplan import (
-    KNOWN_AFTER_APPLY,
-    RunLink,
-    SpecAction,
-    SpecChange,
-    link_run,
-    plan_order,
-    plan_specs,
-    recorded_specs,
-    run_key,
-    with_dependants,
-)
+from reconciler.specgraph import link_change, link_run, plan_order, with_dependants
+from reconciler.specplan import SpecChange, plan_specs, recorded_specs, run_key
 from reconciler.state.model import FAILED, TERMINAL, Intent, RunRecord, State
 
 
@@ -292,7 +282,7 @@ def make_plan(
         else:
             link = link_run(manifest, by_name, recorded)
             resolved = replace(manifest, spec=link.spec) if link.spec != manifest.spec else manifest
-            change = _linked(_change(resolved, record, name in options.replace), link, by_name)
+            change = link_change(_change(resolved, record, name in options.replace), link, by_name)
             changes.append(replace(change, source=scope.sources.get(name)))
     return Plan(
         changes=tuple(_with_rename_hints(changes)),
@@ -305,44 +295,6 @@ def make_plan(
         evaluations=plan_evaluations(manifests, state, (c.name for c in changes if c.submits)),
         specs=with_dependants(spec_changes, changes),
     )
-
-
-def _linked(change: Change, link: RunLink, specs: Mapping[str, SpecChange]) -> Change:
-    """A run's change with its place in the graph (reconciler.specplan's RunLink).
-
-    A recorded run whose spec this plan creates anew (its id unknown until then)
-    is replaced, as Terraform replaces on a value known only after apply; a
-    recorded run on `latest` of a spec this plan changes is only "affected".
-    """
-    notes = link.notes
-    prior = change.prior
-    if link.affected_by and change.action is Action.NOOP and prior is not None:
-        notes = (
-            f"affected: uses latest of {link.affected_by}, which this plan changes; the "
-            f"recorded run {prior.run_id} is kept (a finished run is not redone because its "
-            f"spec moved on): `dfr apply --replace {change.name}` runs it on the new version",
-        )
-    out = replace(
-        change,
-        depends_on=link.depends_on,
-        unknown=link.unknown,
-        spec_ref=link.spec_ref,
-        affected_by=link.affected_by,
-        blocked_by=link.blocked_by,
-        reasons=(*change.reasons, *notes),
-    )
-    spec = specs.get(link.spec_ref.name) if link.spec_ref else None
-    fresh = spec is not None and spec.action is SpecAction.CREATE and not spec.resolve_intent
-    if "spec_id" in link.unknown and fresh and prior is not None and prior.run_id:
-        field_change = FieldChange("spec_id", prior.spec.get("spec_id", MISSING), KNOWN_AFTER_APPLY)
-        out = replace(
-            out,
-            action=Action.REPLACE,
-            fields=(*out.fields, field_change),
-            cancel_prior=prior.status not in TERMINAL,
-            reasons=(*out.reasons, "its spec is created anew by this plan"),
-        )
-    return out
 
 
 def _with_rename_hints(changes: list[Change]) -> list[Change]:

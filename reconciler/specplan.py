@@ -5,7 +5,8 @@ Pure: spec manifests (`reconciler.manifests.SpecManifest`, with any
 out. No I/O, no clock. `reconciler.plan.make_plan` calls it and puts the
 results on the `Plan`: `Plan.specs` (one `SpecChange` per Spec manifest,
 sorted by name) and, on each run `Change`, `depends_on` / `unknown` /
-`spec_ref` / `affected_by`. `Plan.order` is a topological order of every key.
+`spec_ref` / `affected_by` (`reconciler.specgraph` links runs to specs and orders
+the graph). `Plan.order` is a topological order of every key.
 
 ## What the applier (`reconciler.apply`, helper F2) consumes
 
@@ -61,13 +62,12 @@ finished run is not redone because its spec moved on: `--replace NAME` asks.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from reconciler.manifests import Manifest, SpecManifest, SpecRef
+from reconciler.manifests import SpecManifest
 from reconciler.speccontent import content_sha256, content_yaml
 
 SUCCEEDED = "SUCCEEDED"
@@ -161,7 +161,8 @@ class SpecChange:
 # so that the planner keeps working on a state from before it existed.
 
 
-def _get(obj: Any, key: str, default: Any = None) -> Any:
+def get_field(obj: Any, key: str, default: Any = None) -> Any:
+    """`obj.key` or `obj[key]` (a record, or its JSON form), else `default`."""
     if obj is None:
         return default
     if isinstance(obj, Mapping):
@@ -183,14 +184,14 @@ class _Latest:
 
 
 def _latest(record: Any) -> _Latest | None:
-    versions = list(_get(record, "versions", None) or ())
+    versions = list(get_field(record, "versions", None) or ())
     if not versions:
         return None
-    newest = max(versions, key=lambda v: int(_get(v, "number", 0) or 0))
+    newest = max(versions, key=lambda v: int(get_field(v, "number", 0) or 0))
     return _Latest(
-        int(_get(newest, "number", 0) or 0),
-        _get(newest, "sha256"),
-        bool(_get(newest, "by_dfr", False)),
+        int(get_field(newest, "number", 0) or 0),
+        get_field(newest, "sha256"),
+        bool(get_field(newest, "by_dfr", False)),
     )
 
 
@@ -234,11 +235,11 @@ def _spec_change(manifest: SpecManifest, record: Any) -> SpecChange:
             reasons=("no spec recorded", *then_put),
             **common,
         )
-    intent = _get(record, "intent")
-    spec_id = _get(record, "spec_id")
+    intent = get_field(record, "intent")
+    spec_id = get_field(record, "spec_id")
     if spec_id is None:
         return _create_again(manifest, intent, then_put, common)
-    if _get(record, "drift") == "not_found":
+    if get_field(record, "drift") == "not_found":
         return SpecChange(
             manifest.name,
             SpecAction.CREATE,
@@ -246,10 +247,10 @@ def _spec_change(manifest: SpecManifest, record: Any) -> SpecChange:
             reasons=(f"the recorded spec {spec_id} no longer exists in the API (404)", *then_put),
             **common,
         )
-    status = _get(record, "status")
+    status = get_field(record, "status")
     common.update(spec_id=spec_id, status=status)
     if status == FAILED:
-        error = _get(record, "error") or "no error given"
+        error = get_field(record, "error") or "no error given"
         return SpecChange(
             manifest.name,
             SpecAction.NOOP,
@@ -266,7 +267,7 @@ def _spec_change(manifest: SpecManifest, record: Any) -> SpecChange:
     waits = status != SUCCEEDED
     common.update(base_version=latest.number if latest else None, waits=waits)
     notes = (f"spec {spec_id} is {status or 'not finished'}: apply waits for SUCCEEDED",) * waits
-    if _get(intent, "kind") == "update":
+    if get_field(intent, "kind") == "update":
         return _update_again(manifest, intent, want_sha, notes, common)
     if want is None:
         return _without_content(manifest, latest, notes, common)
@@ -302,9 +303,10 @@ def _create_again(
     manifest: SpecManifest, intent: Any, then_put: tuple[str, ...], common: dict[str, Any]
 ) -> SpecChange:
     """No spec id recorded: a lost create answer is looked up by name; else a create."""
-    if _get(intent, "kind") == "create":
+    if get_field(intent, "kind") == "create":
+        at = get_field(intent, "at") or "time unknown"
         reasons = (
-            f"an earlier apply sent this spec's creation ({_get(intent, 'at') or 'time unknown'}) "
+            f"an earlier apply sent this spec's creation ({at}) "
             "and never learned its answer: apply looks the spec up by its name first; "
             "found, it is adopted; not found, it is created",
             *then_put,
@@ -334,7 +336,7 @@ def _update_again(
     common: dict[str, Any],
 ) -> SpecChange:
     """An update whose answer was lost: resolved from the versions, never re-sent blindly."""
-    sent = _get(intent, "content_sha256")
+    sent = get_field(intent, "content_sha256")
     lines = [
         *notes,
         "an earlier update's answer was lost: apply reads the versions and compares the "
@@ -367,197 +369,13 @@ def _without_content(
     return SpecChange(manifest.name, SpecAction.NOOP, reasons=notes, **common)
 
 
-# -- runs that name a spec ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RunLink:
-    """How a run manifest relates to the specs: its resolved body and its edges."""
-
-    spec: dict[str, Any]  # the manifest's `spec` with `spec_ref` resolved (spec_id, version)
-    depends_on: tuple[str, ...] = ()
-    unknown: tuple[str, ...] = ()  # body fields known only after apply ("spec_id")
-    affected_by: str | None = None  # a spec key this plan changes, the run being on latest
-    blocked_by: str | None = None  # a spec key that ended FAILED
-    notes: tuple[str, ...] = ()
-    spec_ref: SpecRef | None = None
-
-
-def link_run(
-    manifest: Manifest, changes: Mapping[str, SpecChange], recorded: Mapping[str, Any]
-) -> RunLink:
-    """`manifest`'s spec with `spec_ref` resolved against this plan's spec changes and state.
-
-    `changes` are this plan's spec changes by name; `recorded` is `State.specs`.
-    A run naming its spec by `spec_id` depends on a spec change whose recorded
-    id it names (compared case-insensitively).
-    """
-    ref = manifest.spec_ref
-    if ref is None:
-        return _by_id(manifest, changes)
-    change = changes.get(ref.name)
-    spec_id = _known_id(change, recorded.get(ref.name))
-    spec = {k: v for k, v in manifest.spec.items() if k != "spec_ref"}
-    if spec_id is not None:
-        spec = {"spec_id": spec_id, **spec}
-    if ref.version is not None:
-        spec["spec_version"] = ref.version
-    depends = (spec_key(ref.name),) if change is not None else ()
-    return RunLink(
-        spec=spec,
-        depends_on=depends,
-        unknown=() if spec_id is not None else ("spec_id",),
-        affected_by=_affected(change, ref.version),
-        blocked_by=change.key if change is not None and change.failed else None,
-        notes=_notes(ref, change),
-        spec_ref=ref,
-    )
-
-
-def _known_id(change: SpecChange | None, record: Any) -> str | None:
-    """The spec's id when it is known at plan time (not when this plan creates it)."""
-    if change is not None and change.action is SpecAction.CREATE:
-        return None
-    spec_id = _get(record, "spec_id")
-    return str(spec_id) if spec_id else None
-
-
-def _by_id(manifest: Manifest, changes: Mapping[str, SpecChange]) -> RunLink:
-    spec_id = manifest.spec.get("spec_id")
-    if isinstance(spec_id, str):
-        for change in changes.values():
-            if change.spec_id and change.spec_id.lower() == spec_id.lower():
-                version = manifest.spec.get("spec_version")
-                return RunLink(
-                    spec=dict(manifest.spec),
-                    depends_on=(change.key,),
-                    affected_by=_affected(change, version),
-                    blocked_by=change.key if change.failed else None,
-                    notes=_notes(SpecRef(change.name, version), change),
-                )
-    return RunLink(spec=dict(manifest.spec))
-
-
-def _affected(change: SpecChange | None, version: int | None) -> str | None:
-    """The key of a spec update a run on latest (`version` None) is affected by."""
-    if change is not None and change.action is SpecAction.UPDATE and version is None:
-        return change.key
-    return None
-
-
-def _notes(ref: SpecRef, change: SpecChange | None) -> tuple[str, ...]:
-    if change is None:
-        return ()
-    if change.failed:
-        return (f"blocked: spec {ref.name!r} ended FAILED: {change.error}",)
-    if change.action is not SpecAction.UPDATE:
-        return ()  # a spec created now: its runs are new too and wait for it (depends_on)
-    if ref.version is None:
-        after = change.new_version
-        made = f" (version {after})" if after is not None else ""
-        return (
-            f"affected: uses latest of spec {ref.name!r}, which this plan updates{made}; "
-            "submitted after the update",
-        )
-    if change.new_version is not None and ref.version > change.new_version:
-        return (
-            f"spec {ref.name!r} will have no version {ref.version} after this plan "
-            f"(its newest will be {change.new_version}): the API will refuse the run",
-        )
-    return (f"pinned to version {ref.version} of spec {ref.name!r}: its change does not touch it",)
-
-
-# -- the graph ----------------------------------------------------------------------
-
-
-def topological_order(
-    edges: Mapping[str, Iterable[str]], rank: Mapping[str, int] | None = None
-) -> list[str]:
-    """Every key of `edges` (key -> keys it depends on), dependencies first.
-
-    Among the keys ready at a time, the lowest (rank, key) goes first, so the
-    order is deterministic. Dependencies on keys not in `edges` are ignored
-    (a spec this plan does not manage). Raises ValueError naming the keys of a
-    cycle (the planner never builds one: runs depend only on specs).
-    """
-    ranks = rank or {}
-    waiting = {k: {d for d in deps if d in edges and d != k} for k, deps in edges.items()}
-    users: dict[str, list[str]] = {k: [] for k in edges}
-    for k, deps in waiting.items():
-        for d in deps:
-            users[d].append(k)
-    ready = [(ranks.get(k, 0), k) for k, deps in waiting.items() if not deps]
-    heapq.heapify(ready)
-    out: list[str] = []
-    while ready:
-        _, key = heapq.heappop(ready)
-        out.append(key)
-        for user in users[key]:
-            waiting[user].discard(key)
-            if not waiting[user]:
-                heapq.heappush(ready, (ranks.get(user, 0), user))
-    if len(out) != len(edges):
-        stuck = sorted(k for k in edges if k not in set(out))
-        raise ValueError(f"dependency cycle among: {', '.join(stuck)}")
-    return out
-
-
-def plan_order(specs: Sequence[SpecChange], runs: Sequence[Any]) -> tuple[str, ...]:
-    """The plan's keys in dependency order: spec creates, spec updates, the rest, runs."""
-    rank = {SpecAction.CREATE: 0, SpecAction.UPDATE: 1, SpecAction.NOOP: 2}
-    edges: dict[str, tuple[str, ...]] = {s.key: s.depends_on for s in specs}
-    ranks = {s.key: rank[s.action] for s in specs}
-    for change in runs:
-        edges[change.key] = tuple(change.depends_on)
-        ranks[change.key] = 3
-    return tuple(topological_order(edges, ranks))
-
-
-def with_dependants(specs: Sequence[SpecChange], runs: Sequence[Any]) -> tuple[SpecChange, ...]:
-    """`specs` with `dependants`: the keys of the runs that depend on each."""
-    users: dict[str, list[str]] = {}
-    for change in runs:
-        for key in change.depends_on:
-            users.setdefault(key, []).append(change.key)
-    return tuple(_with(s, dependants=tuple(sorted(users.get(s.key, ())))) for s in specs)
-
-
-@dataclass(frozen=True, slots=True)
-class SpecSummary:
-    """Counts for the summary line."""
-
-    create: int = 0
-    update: int = 0
-    noop: int = 0
-    failed: int = 0
-    resolve: int = 0
-    affected: tuple[str, ...] = field(default=())
-
-
-def summarise(specs: Sequence[SpecChange], runs: Sequence[Any]) -> SpecSummary:
-    return SpecSummary(
-        create=sum(s.action is SpecAction.CREATE for s in specs),
-        update=sum(s.action is SpecAction.UPDATE for s in specs),
-        noop=sum(s.action is SpecAction.NOOP for s in specs),
-        failed=sum(s.failed for s in specs),
-        resolve=sum(s.resolve_intent for s in specs),
-        affected=tuple(c.name for c in runs if getattr(c, "affected_by", None)),
-    )
-
-
 __all__ = [
     "KNOWN_AFTER_APPLY",
-    "RunLink",
     "SpecAction",
     "SpecChange",
-    "SpecSummary",
-    "link_run",
-    "plan_order",
+    "get_field",
     "plan_specs",
     "recorded_specs",
     "run_key",
     "spec_key",
-    "summarise",
-    "topological_order",
-    "with_dependants",
 ]

@@ -227,7 +227,11 @@ def format_text(text: str) -> str | None:
         return None
     for doc in docs:
         if _is_manifest(doc) and _needs_reorder(doc):
-            nested = {"metadata": METADATA, "spec": _spec_order(doc), "outputs": OUTPUTS}
+            nested: dict[str, Sequence[str]] = {
+                "metadata": METADATA,
+                "spec": _spec_order(doc),
+                "outputs": OUTPUTS,
+            }
             _reorder_top(doc, nested)
     buffer = io.StringIO()
     yaml.explicit_start = text.lstrip().startswith("---")

@@ -29,7 +29,8 @@ from reconciler.speccontent import (
     parse_content,
     same_content,
 )
-from reconciler.specplan import KNOWN_AFTER_APPLY, SpecAction, topological_order
+from reconciler.specgraph import topological_order
+from reconciler.specplan import KNOWN_AFTER_APPLY, SpecAction
 from reconciler.state.model import (
     RunRecord,
     SpecIntent,
