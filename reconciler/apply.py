@@ -31,28 +31,25 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from reconciler import hooks, observe, recovery, specapply
+from reconciler import recovery, specapply
+from reconciler.apply_recover import recover
+from reconciler.apply_submit import submit_one
+from reconciler.apply_wait import wait as wait_for
 from reconciler.errors import (
     APIError,
     AuthError,
     NotFoundError,
-    OutcomeUnknown,
     StateConflictError,
 )
 from reconciler.events import NO_EVENTS, ApplyEvents
-from reconciler.matching import used_of
 from reconciler.plan import Action, Change, Plan, changed_fields
 from reconciler.state.model import (
     CANCELED,
-    DRIFT_NOT_FOUND,
     FAILED,
-    PENDING,
     SUCCEEDED,
     TERMINAL,
-    Intent,
     RunRecord,
     State,
-    utc_now,
 )
 
 
@@ -174,10 +171,10 @@ class Applier:
         self.api: str | None = getattr(client, "base_url", None)
         self.stop = threading.Event()
         self.report = ApplyReport()
-        self._specs = specapply.SpecWork(client, store, (), options=options, stop=self.stop)
+        self.specs = specapply.SpecWork(client, store, (), options=options, stop=self.stop)
         # When each run of this apply was submitted (the clock's seconds), for
         # the polling pace: runs' ages say how soon they may be final.
-        self._submitted_at: dict[str, float] = {}
+        self.submitted_at: dict[str, float] = {}
 
     # -- the whole run -------------------------------------------------------
 
@@ -191,7 +188,7 @@ class Applier:
         report = self.report
         report.desired = [c.name for c in plan.changes if c.action is not Action.ORPHAN]
         # Specs first (their own workers); a run that uses one waits for it in `_submit`.
-        self._specs = specapply.SpecWork(
+        self.specs = specapply.SpecWork(
             self.client,
             self.store,
             specapply.spec_changes(plan),
@@ -201,20 +198,20 @@ class Applier:
             clock=self.clock,
         )
         try:
-            self._recover(plan)
+            recover(self, plan)
             self._prune(plan)
             self._update_labels(plan)
-            self._specs.start()
+            self.specs.start()
             # Unresolved names (several candidates for a lost answer) must not get
             # another run until the user picks with `dfr import`; adopted ones are
             # done when the adopted run answers the manifest, and are replaced (as
             # the plan said) when the manifest changed since that submission.
             settled = set(report.unresolved) | self._answered(plan, report.adopted)
             self._submit_all([c for c in plan.to_submit if c.name not in settled])
-            report.spec_problems.update(specapply.summary(self._specs.finish()))
+            report.spec_problems.update(specapply.summary(self.specs.finish()))
             if self.options.wait and not self.stop.is_set():
                 report.waited = True
-                self._wait(report.desired)
+                wait_for(self, report.desired)
             if self.stop.is_set():  # interrupt() was called: a signal, say
                 report.interrupted = True
             else:
@@ -224,7 +221,7 @@ class Applier:
             self.stop.set()
             report.interrupted = True
         finally:
-            self._specs.close()
+            self.specs.close()
             current = self.store.state.runs
             report.records = {n: current[n] for n in report.desired if n in current}
         return report
@@ -281,78 +278,6 @@ class Applier:
         """Ask a running apply to stop after the requests in flight (thread-safe)."""
         self.stop.set()
 
-    # -- 1. recovery ---------------------------------------------------------
-
-    def _recover(self, plan: Plan) -> None:
-        state = self.store.state
-        pending = [
-            r
-            for c in plan.changes
-            if (r := state.runs.get(c.name)) is not None and r.intent and not r.run_id
-        ]
-        if not pending:
-            return
-        self.say(f"Looking for {len(pending)} run(s) whose submission was not confirmed...")
-        resolutions = recovery.resolve(self.client, state, pending, skew=self.options.skew)
-        young = {
-            r.name: age
-            for r in resolutions
-            if r.run is None
-            and not r.ambiguous
-            and (age := recovery.intent_age(state.runs[r.name])) < self.options.recovery_grace
-        }
-        for resolution in resolutions:
-            if resolution.name not in young:
-                self._settle(resolution, state.runs[resolution.name])
-        if not young:
-            return
-        pause = self.options.recovery_grace - min(young.values())
-        self.say(
-            f"{len(young)} unconfirmed submission(s) are only seconds old and the API may "
-            f"still be creating them; looking again in {pause:.0f}s before submitting..."
-        )
-        if self.stop.wait(pause):
-            raise KeyboardInterrupt
-        state = self.store.state
-        again = [state.runs[name] for name in sorted(young)]
-        for resolution in recovery.resolve(self.client, state, again, skew=self.options.skew):
-            self._settle(resolution, state.runs[resolution.name])
-
-    def _settle(self, resolution: recovery.Resolution, record: RunRecord) -> bool:
-        """Record what a resolution found; True when the name needs no new POST."""
-        name = resolution.name
-        if resolution.run is not None:
-            run = resolution.run
-            self.store.put(
-                record.evolve(
-                    run_id=run.id,
-                    status=run.status or PENDING,
-                    intent=None,
-                    submitted_at=utc_now(),
-                    created_at=run.created_at,
-                    last_error=None,
-                    used=used_of(run),
-                )
-            )
-            self.report.adopted.append(name)
-            self.say(f"{name}: found run {run.id} from the unconfirmed submission; adopted it")
-            self.events.adopted(name, run.id)
-            replaced = record.intent.replaces if record.intent else None
-            if replaced:
-                # The successor exists now: finish the replace it was sent for.
-                self._cancel_replaced(name, replaced)
-            return True
-        if resolution.ambiguous:
-            message = resolution.ambiguity_message()
-            self.store.put(record.evolve(last_error=_error(message)))
-            self.report.unresolved[name] = message
-            self.say(f"{name}: {message}")
-            self.events.unresolved(name, message)
-            return True
-        # Nothing was created: forget the intent; submitting again is safe.
-        self.store.put(record.evolve(intent=None))
-        return False
-
     # -- 2. prune --------------------------------------------------------------
 
     def _prune(self, plan: Plan) -> None:
@@ -407,7 +332,7 @@ class Applier:
             return
         workers = max(1, min(self.options.parallelism, len(changes)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dfr-submit")
-        futures: list[Future[None]] = [pool.submit(self._submit, c) for c in changes]
+        futures: list[Future[None]] = [pool.submit(submit_one, self, c) for c in changes]
         try:
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             for future in done:
@@ -425,113 +350,7 @@ class Applier:
             if future.done() and not future.cancelled() and future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
 
-    def _submit(self, change: Change) -> None:
-        if self.stop.is_set():
-            return
-        if change.name in self.blocked:
-            self._block(change, self.blocked[change.name])
-            return
-        filled, why = self._specs.fill(change)  # waits for the specs it uses
-        if filled is None:
-            self._block(change, why or "its spec is not ready")
-            return
-        change = filled
-        if not self._gone_confirmed(change):
-            return
-        name, body = change.name, change.body
-        assert body is not None
-        record = self.store.state.runs.get(name)
-        previous: list[str] = list(record.previous_run_ids) if record else []
-        to_cancel = _superseded(change, record)
-        if record is not None and record.run_id:
-            previous.append(record.run_id)
-        # A replaced run is canceled only once its successor exists: if the new
-        # POST is refused, the user keeps the run they had. The intent names it,
-        # so a successor found after a lost answer finishes the replace too.
-        pending = RunRecord.new(
-            name,
-            spec=body,
-            labels=change.labels,
-            intent=Intent.new(body, replaces=to_cancel),
-            attempts=(record.attempts if record else 0) + 1,
-            previous_run_ids=previous,
-            source=change.source,
-            api=self.api,
-            # The folder still holds the files the last pull wrote: their lock stays
-            # (its run_id says which run they came from) until the next pull.
-            outputs=record.outputs if record else None,
-        )
-        self.store.put(pending)  # durable before the POST: the heart of "never a duplicate"
-        hooks.hit("before-post")
-        self._submitted_at[name] = self.clock()
-        try:
-            answer = self.client.create_run(body)
-        except OutcomeUnknown as exc:
-            self._unknown_outcome(pending, exc)
-            return
-        except APIError as exc:
-            # Refused or never sent: no run was created. The name keeps the run it
-            # had, if any, with the error; the others go on (but a refused key
-            # stops everything).
-            kept = record if record is not None and record.run_id else pending
-            self.store.put(kept.evolve(intent=None, last_error=_error(exc.message, exc)))
-            if isinstance(exc, AuthError):
-                raise
-            self.report.rejected[name] = exc.message
-            self.say(f"{name}: not submitted: {exc.message}")
-            self.events.rejected(name, exc.message)
-            return
-        hooks.hit("after-post")
-        run_id = answer.id
-        self.store.put(
-            pending.evolve(
-                run_id=run_id,
-                status=answer.status or PENDING,
-                intent=None,
-                submitted_at=utc_now(),
-                created_at=answer.created_at,
-                used=used_of(answer),  # the current API answers the whole run
-            )
-        )
-        hooks.hit("after-record")
-        self.report.submitted.append(name)
-        self.say(f"{name}: submitted run {run_id}")
-        self.events.submitted(name, run_id)
-        if to_cancel is not None:
-            self._cancel_replaced(name, to_cancel)
-
-    def _gone_confirmed(self, change: Change) -> bool:
-        """For a run recorded as gone (404), read it again before paying for another.
-
-        False when nothing is to be submitted: the run exists after all (it is
-        recorded again), or the API could not say (the name is reported).
-        """
-        prior = change.prior
-        if prior is None or prior.drift != DRIFT_NOT_FOUND or not prior.run_id:
-            return True
-        try:
-            run = self.client.get_run(prior.run_id)
-        except NotFoundError:
-            return True  # confirmed: it is gone
-        except AuthError:
-            raise
-        except APIError as exc:
-            message = (
-                f"could not confirm that run {prior.run_id} is gone ({exc.message}); "
-                "not submitted again"
-            )
-            self.report.rejected[change.name] = message
-            self.say(f"{change.name}: {message}")
-            return False
-        record = self.store.state.runs[change.name]
-        self.store.put(observe.updated(record, run, self.api) or record.evolve(drift=None))
-        self.say(
-            f"{change.name}: run {prior.run_id} exists after all (the 404 was not confirmed); "
-            "not submitted again"
-        )
-        return False
-
-    def _cancel_replaced(self, name: str, run_id: str) -> None:
+    def cancel_replaced(self, name: str, run_id: str) -> None:
         """Cancel the run a successful replace superseded; a failure only warns."""
         try:
             self._cancel(run_id, name)
@@ -545,75 +364,7 @@ class Applier:
                 f"({exc.message}); it may still be running: cancel it in Dataframer"
             )
 
-    def _block(self, change: Change, reason: str) -> None:
-        """Record a blocked change as a rejection (last_error); nothing is sent."""
-        name = change.name
-        record = self.store.state.runs.get(name) or RunRecord.new(
-            name, spec=change.body, labels=change.labels
-        )
-        self.store.put(record.evolve(last_error=_error(reason)))
-        self.report.rejected[name] = reason
-        self.say(f"{name}: not submitted: {reason}")
-        self.events.rejected(name, reason)
-
-    def _unknown_outcome(self, pending: RunRecord, exc: OutcomeUnknown) -> None:
-        name = pending.name
-        self.say(f"{name}: {exc.message}; looking for the run before anything else")
-        try:
-            (resolution,) = recovery.resolve(
-                self.client, self.store.state, [pending], skew=self.options.skew
-            )
-        except APIError as lookup_error:
-            reason = f"the lookup failed too ({lookup_error.message})"
-        else:
-            if resolution.run is not None or resolution.ambiguous:
-                self._settle(resolution, pending)
-                return
-            reason = "no matching run is listed yet"
-        # Keep the intent: the next apply resolves it again before submitting.
-        message = (
-            f"the outcome of its submission is unknown and {reason}; it was not submitted "
-            "again. Run `dfr apply` again later: it looks for the run before submitting"
-        )
-        self.store.put(pending.evolve(last_error=_error(message, exc)))
-        self.report.unresolved[name] = message
-        self.events.unresolved(name, message)
-
-    # -- 4. wait ---------------------------------------------------------------
-
-    def _wait(self, names: list[str]) -> None:
-        started = self.clock()
-        deadline = None if self.options.timeout is None else started + self.options.timeout
-        while True:
-            runs = self.store.state.runs
-            watching = [
-                r
-                for n in names
-                if (r := runs.get(n)) is not None
-                and r.run_id
-                and r.status not in TERMINAL
-                and not r.drift
-            ]
-            if not watching:
-                return
-            now = self.clock()
-            if deadline is not None and now >= deadline:
-                self.report.timed_out = True
-                return
-            self.events.waiting(watching)
-            interval = self._poll_pause(watching, now, started)
-            pause = interval if deadline is None else min(interval, deadline - now)
-            if self.stop.wait(pause):
-                raise KeyboardInterrupt
-            hooks.hit("wait-round")
-            try:
-                observe.observe(self.client, watching, self.store, on_change=self._changed)
-            except AuthError:
-                raise
-            except APIError as exc:
-                # The runs go on without us; keep watching until the deadline.
-                self.say(f"warning: could not read run statuses ({exc.message}); retrying")
-            self.events.polled(watching)
+    # -- 4. wait (reconciler.apply_wait) ---------------------------------------
 
     def _poll_pause(self, watching: list[RunRecord], now: float, started: float) -> float:
         """A share of the youngest watched run's age, within [poll_min, poll_max].
@@ -624,52 +375,6 @@ class Applier:
         the wait. --poll-interval (poll_max) is the longest pause, the first one
         included.
         """
-        youngest = max(self._submitted_at.get(r.name, started) for r in watching)
+        youngest = max(self.submitted_at.get(r.name, started) for r in watching)
         pause = max(self.options.poll_min, self.options.poll_share * (now - youngest))
         return min(pause, self.options.poll_max)
-
-    def _changed(self, before: RunRecord, after: RunRecord) -> None:
-        self.events.status_changed(before, after)
-        if after.drift and not before.drift:
-            self.say(f"{after.name}: run {after.run_id} no longer exists in the API (404)")
-        elif after.status != before.status:
-            detail = ""
-            if after.status == SUCCEEDED:
-                detail = _samples_and_cost(after)
-            elif after.status == FAILED:
-                detail = f": {after.failure_summary}"
-            self.say(f"{after.name}: {after.status}{detail}")
-
-
-def _superseded(change: Change, record: RunRecord | None) -> str | None:
-    """The run a submission for `change` supersedes, to cancel once the new one exists.
-
-    The recorded run when the plan replaces it (or when it was adopted from an
-    earlier submission and the manifest changed since), if it is unfinished; or
-    the run an earlier replace was sent for, when that replace's outcome was
-    unknown and nothing was created (its intent, in the plan's prior record).
-    """
-    if record is not None and record.run_id:
-        replacing = change.cancel_prior or change.resolve_intent
-        if replacing and record.status not in TERMINAL and not record.drift:
-            return record.run_id
-        return None
-    earlier = change.prior.intent if change.prior is not None else None
-    return earlier.replaces if earlier is not None else None
-
-
-def _samples_and_cost(record: RunRecord) -> str:
-    parts = []
-    if record.samples_completed is not None:
-        parts.append(f"{record.samples_completed:,} samples")
-    if record.total_cost is not None:
-        parts.append(f"${record.total_cost:,.2f}")
-    return f" ({', '.join(parts)})" if parts else ""
-
-
-def _error(message: str, exc: APIError | None = None) -> dict[str, Any]:
-    return {
-        "message": message,
-        "status_code": getattr(exc, "status_code", None),
-        "at": utc_now(),
-    }

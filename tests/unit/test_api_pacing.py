@@ -168,7 +168,7 @@ def test_wait_pauses_grow_with_the_age_of_the_youngest_run() -> None:
         RunRecord.new(n, spec={}, run_id=f"id-{n}", now="2026-01-01T00:00:00.000Z") for n in "ab"
     ]
     start = clock.now
-    applier._submitted_at = {"a": start - 8.0, "b": start - 1.0}
+    applier.submitted_at = {"a": start - 8.0, "b": start - 1.0}
     assert applier._poll_pause(runs[:1], clock.now, start) == 2.0  # a quarter of 8 s
     assert applier._poll_pause(runs, clock.now, start) == 0.5  # b is young: the floor
     # Runs of an earlier apply count from the start of the wait.
