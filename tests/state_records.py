@@ -4,6 +4,8 @@ drops one is seen (the state contract in `tests/state`, the file and postgres te
 from __future__ import annotations
 
 from reconciler.state.model import (
+    OutputFile,
+    OutputsRecord,
     PolicyRecord,
     RunRecord,
     SpecIntent,
@@ -27,6 +29,13 @@ def sample(name: str, run_id: str | None = "run-1", **fields: object) -> RunReco
         "api": "http://127.0.0.1:9",
         "total_cost": 1.5,
         "samples_completed": 10,
+        "outputs": OutputsRecord(
+            "data/x",
+            (OutputFile("part-1.jsonl", 12, "c" * 64, "file-1"),),
+            "2026-01-01T00:01:00.000Z",
+            run_id,
+            ("*.jsonl",),
+        ),
         **fields,
     }
     return RunRecord.new(
