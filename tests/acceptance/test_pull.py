@@ -316,3 +316,29 @@ def test_a_state_written_by_pull_has_no_key_and_reads_back(ws: Workspace, dfr: R
     doc = json.loads(ws.state.read_text())
     assert doc["format_version"] == 3
     assert dfr("state", "show", "tickets").code == 0
+
+
+def test_check_needs_no_api_key(
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    applied(ws, dfr, "tickets")
+    assert dfr("pull").code == 0
+    monkeypatch.delenv("DATAFRAMER_API_KEY")
+    assert dfr("pull", "--check").code == 0
+    assert "1 output folder(s) match state." in dfr("pull", "--check").out
+
+
+def test_a_moved_output_folder_is_pulled_there_from_the_old_one(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    run_id = applied(ws, dfr, "tickets")["tickets"]
+    assert dfr("pull").code == 0
+    outputs_manifest(ws, "tickets", path="datasets/tickets")
+    assert "outputs.path changed (was data/tickets)" in dfr("pull", "--check").out
+    before = host_stats(emu)["downloads"]
+    result = dfr("pull")
+    assert result.code == 0
+    assert "(0 downloaded, 5 reused)" in result.err  # linked from the old folder
+    assert host_stats(emu)["downloads"] == before
+    assert files_of(ws.root / "datasets/tickets") == emu.run_files(run_id)
+    assert pulled_record(ws, "tickets")["path"] == "datasets/tickets"

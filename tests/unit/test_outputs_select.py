@@ -141,3 +141,29 @@ def test_select_returns_only_safe_distinct_paths_or_refuses(names: list[str]) ->
     for want in chosen:
         assert name_problem(want.path) is None
         assert not any(f.startswith(want.path.casefold() + "/") for f in folded)
+
+
+globs = st.lists(
+    st.sampled_from(["*.md", "data/*.jsonl", "**/x", "a/**", "?.csv", "[ab]*", "sub/**/*.md"]),
+    max_size=3,
+).map(tuple)
+safe_paths = st.lists(
+    st.sampled_from(["a", "b.csv", "x", "data", "sub", "q", "r.md", "part.jsonl"]),
+    min_size=1,
+    max_size=4,
+).map("/".join)
+
+
+@FUZZ
+@given(globs, st.lists(safe_paths, max_size=8, unique_by=str.casefold))
+def test_select_keeps_exactly_what_the_globs_keep(
+    patterns: tuple[str, ...], names: list[str]
+) -> None:
+    outputs = Outputs("d", patterns)
+    try:
+        chosen = select_files("x", listed(*names), outputs.keeps)
+    except UnsafeName as exc:
+        assert "is a file and also a folder" in exc.message
+        return
+    assert [w.path for w in chosen] == sorted(n for n in names if outputs.keeps(n))
+    assert all(outputs.keeps(w.path) for w in chosen)
