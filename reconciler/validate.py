@@ -6,10 +6,8 @@ the diagnostics. Nothing is printed and no exception escapes for bad input,
 so plan and apply reuse this as their front end and refuse to go on when any
 error was found.
 
-The cross-field rules are warnings, each at the value it is about: a model of
-the old reference page that the current API no longer lists, the deprecated
-`enable_revisions`, and settings the API ignores (a thinking budget for a
-model without `-thinking`, revision settings while no revision runs).
+The cross-field rules are warnings (`reconciler.model_advice`); the cross-file
+rules are in `reconciler.validate_names`; `--jobs` workers in `validate_pool`.
 
 `extra_models` (dfr.yaml's, see `reconciler.project`) are models a user
 allows beyond this release's list: the schema check accepts them and no rule
@@ -19,7 +17,7 @@ warns about them; they are part of the validation cache's key.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -37,8 +35,10 @@ from reconciler.manifests import (
     read_bytes,
     read_documents,
 )
-from reconciler.matching import revisions_on
+from reconciler.model_advice import cross_field_warnings
 from reconciler.specs_check import SpecClaim, check_spec_document, is_spec_document
+from reconciler.validate_names import check_specs, check_unique_names
+from reconciler.validate_pool import examine_in_pool as _examine_in_pool
 from reconciler.yamlsafe import Document, key_node_of, locate, position, yaml11_reading
 
 if TYPE_CHECKING:
@@ -140,8 +140,8 @@ def validate_paths(
             _validate_file(source, read, result, skip_non_manifests, checks, cache, extra=extra)
     if cache is not None:
         cache.flush()
-    _check_unique_names(result)
-    _check_specs(result, known_specs, root)
+    check_unique_names(result)
+    check_specs(result, known_specs, root)
     result.diagnostics.extend(outputs_check.check_all(result.manifests, root))
     result.diagnostics = diag.sort(result.diagnostics)
     return result
@@ -296,82 +296,6 @@ def _examine(
         part.specs,
         part.spec_claims,
     )
-
-
-# -- several processes -----------------------------------------------------------------
-
-#: What the workers read, set in the parent just before they are forked (never pickled).
-_SHARED: (
-    tuple[list[SourceFile], list[_Read], list[int], bool, Sequence[DocumentCheck], tuple[str, ...]]
-    | None
-)
-_SHARED = None
-
-
-def _examine_in_pool(
-    sources: list[SourceFile],
-    reads: list[_Read],
-    todo: list[int],
-    skip_non_manifests: bool,
-    checks: Sequence[DocumentCheck],
-    jobs: int,
-    extra: tuple[str, ...] = (),
-) -> Generator[_Outcome, None, None] | None:
-    """The outcomes of the files `todo`, in order, from `jobs` forked workers.
-
-    None when fork is unavailable, other threads run (forking them is unsafe) or
-    the pool cannot start: the caller then parses in this process.
-    """
-    import threading
-
-    if threading.active_count() > 1:
-        return None
-    try:
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork")
-    except (ImportError, ValueError):
-        return None
-    global _SHARED
-    schema.validator(extra)  # compiled once here: the workers inherit it
-    size = max(16, min(250, -(-len(todo) // (jobs * 8))))
-    chunks = [(lo, min(lo + size, len(todo))) for lo in range(0, len(todo), size)]
-    _SHARED = (sources, reads, todo, skip_non_manifests, checks, extra)
-    try:
-        pool = context.Pool(min(jobs, len(chunks)), initializer=_worker_start)
-    except OSError:
-        _SHARED = None
-        return None
-    return _collect(pool, pool.imap(_examine_chunk, chunks))
-
-
-def _collect(pool: Any, results: Iterator[list[_Outcome]]) -> Generator[_Outcome, None, None]:
-    global _SHARED
-    try:
-        for outcomes in results:
-            yield from outcomes
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-        _SHARED = None
-
-
-def _worker_start() -> None:
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-
-
-def _examine_chunk(bounds: tuple[int, int]) -> list[_Outcome]:
-    assert _SHARED is not None
-    sources, reads, todo, skip_non_manifests, checks, extra = _SHARED
-    return [
-        _examine(sources[i], reads[i].data, skip_non_manifests, checks, extra)
-        for i in todo[bounds[0] : bounds[1]]
-    ]
 
 
 def _replay(
@@ -530,142 +454,5 @@ def _validate_document(
         **extra_sections,
     )
     result.manifests.append(manifest)
-    result.diagnostics.extend(_cross_field_warnings(source, doc, manifest, extra))
+    result.diagnostics.extend(cross_field_warnings(source, doc, manifest, extra))
     return manifest
-
-
-def _cross_field_warnings(
-    source: SourceFile, doc: Document, m: Manifest, extra: tuple[str, ...] = ()
-) -> list[Diagnostic]:
-    """Settings the schema allows but the current API refuses, deprecates or ignores.
-
-    Each is a warning at the value it is about; `extra` (dfr.yaml's
-    extra_models) are models the user vouches for, so none warns.
-    """
-    out: list[Diagnostic] = []
-    for key, message, code in _advice(m.spec, extra):
-        line, col = position(locate(doc.node, ("spec", key)))
-        out.append(diag.warning(message, source.display, line, col, code=code, path=("spec", key)))
-    return out
-
-
-#: What `enable_revisions: true` turns on, as the current API's own fields.
-REVISIONS_ON = (
-    "revision_types: [coherence_flow, consistency, conformance] (add distinguishability "
-    "for a seeded spec) and filtering_types: [structural]"
-)
-#: The settings that matter only while revisions or filtering run.
-REVISION_ONLY = ("revision_model", "max_revision_cycles", "revision_thinking_budget")
-
-
-def _advice(spec: dict[str, Any], extra: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
-    """(key, message, code) for each setting of `spec` worth a warning, in the schema's order."""
-    current = schema.current_model_set()
-    for key in schema.MODEL_FIELDS:
-        model = spec.get(key)
-        if isinstance(model, str) and model not in current and model not in extra:
-            yield key, _legacy_message(key, model), "legacy-model"
-    if "enable_revisions" in spec:
-        yield "enable_revisions", _deprecated_revisions(spec), "deprecated"
-    # As the planner reads it: revision_types / filtering_types decide when given.
-    revisions = revisions_on(spec, {}) is True
-    for budget, field_name in schema.THINKING_BUDGETS.items():
-        model = spec.get(field_name)
-        if budget not in spec or not isinstance(model, str) or schema.is_thinking(model):
-            continue
-        if budget in REVISION_ONLY and not revisions:
-            continue  # the warning below says more
-        yield budget, _budget_message(budget, field_name, model, extra), "no-effect"
-    if not revisions:
-        for key in REVISION_ONLY:
-            if key in spec:
-                yield (
-                    key,
-                    f"spec.{key} has no effect: no revision or filtering runs (spec sets "
-                    "neither revision_types nor filtering_types); add one of them, or remove "
-                    f"{key}",
-                    "no-effect",
-                )
-
-
-def _legacy_message(key: str, model: str) -> str:
-    closest = schema.closest_current_model(model)
-    instead = (
-        f"the closest current model is {closest!r}"
-        if closest
-        else "no current model is close (`dfr schema` lists them under $defs/current_model)"
-    )
-    return (
-        f"spec.{key}: {model!r} is a model of the old reference page that the current API "
-        f"(pydataframer {schema.sdk_version()}) does not list, so the service will refuse the "
-        f"run; {instead}; if you know the service still takes it, allow it with "
-        f"'extra_models: [{model}]' in dfr.yaml"
-    )
-
-
-def _deprecated_revisions(spec: dict[str, Any]) -> str:
-    head = "spec.enable_revisions is deprecated by the current API"
-    if "revision_types" in spec or "filtering_types" in spec:
-        return (
-            f"{head}; this spec already chooses its revisions with revision_types or "
-            "filtering_types: list everything you want there and remove enable_revisions"
-        )
-    if spec["enable_revisions"]:
-        return f"{head}; write what it turns on instead: {REVISIONS_ON}"
-    return f"{head}; remove it: no revisions is the default"
-
-
-def _budget_message(budget: str, field_name: str, model: str, extra: tuple[str, ...]) -> str:
-    thinking = model + schema.THINKING_SUFFIX
-    known = thinking in schema.current_model_set() or thinking in extra
-    fix = f"use {thinking!r}" if known else "use a -thinking model"
-    return (
-        f"spec.{budget} has no effect: the API uses a thinking budget only with a -thinking "
-        f"model, and spec.{field_name} is {model!r}; {fix} or remove {budget}"
-    )
-
-
-def _check_unique_names(result: ValidationResult) -> None:
-    """A name used twice is an error at each later use, naming the first place.
-
-    Invalid documents count too: a typo elsewhere must not hide a clash.
-    """
-    first: dict[str, _Claim] = {}
-    clashing: set[str] = set()
-    for claim in result.names:
-        other = first.setdefault(claim.name, claim)
-        if other is claim:
-            continue
-        clashing.add(claim.name)
-        result.diagnostics.append(
-            diag.error(
-                f"metadata.name {claim.name!r} is already used by the manifest at "
-                f"{other.file}:{other.line}:{other.column}; names must be unique across "
-                "all manifests",
-                claim.file,
-                claim.line,
-                claim.column,
-                code="duplicate-name",
-                path=("metadata", "name"),
-            )
-        )
-    if clashing:
-        result.manifests = [m for m in result.manifests if m.name not in clashing]
-
-
-def _check_specs(
-    result: ValidationResult,
-    known_specs: Callable[[], Collection[str]] | None,
-    root: str | os.PathLike[str] | None,
-) -> None:
-    """Content files read; Spec names unique among Spec manifests; each run's
-    spec_ref names a spec (reconciler.specs_check)."""
-    from reconciler.specs_check import check_refs, duplicates, load_content_files, unique_names
-
-    result.specs, problems = load_content_files(result.specs, root)
-    result.diagnostics.extend(problems)
-    result.diagnostics.extend(unique_names(result.spec_claims))
-    taken = duplicates(result.spec_claims)
-    result.specs = [s for s in result.specs if s.name not in taken]
-    refs = check_refs(result.manifests, result.specs, known_specs, result.spec_claims)
-    result.diagnostics.extend(refs)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reconciler import schema
-from reconciler.validate import _advice
+from reconciler.model_advice import _advice
 
 NEW = "acme/new-model-9"
 
