@@ -25,6 +25,7 @@ run and evaluation give the same ZIP bytes.
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import io
@@ -202,15 +203,17 @@ def _counts(run_id: str, samples: int, props: Properties) -> dict[str, Counter[s
     return {name: Counter(v[name] for v in values if name in v) for name, _ in props}
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=48)
 def _content(run_id: str, spec: str, samples: int, props: Properties, path: str) -> bytes:
     if path.endswith(".jsonl"):
         return _jsonl(run_id, samples, props, path)
     counts = _counts(run_id, samples, props)
     if path.endswith(".csv"):
-        rows = ["property,value,count"]
-        rows += [f"{name},{v},{counts[name][v]}" for name, values in props for v in values]
-        return ("\r\n".join(rows) + "\r\n").encode()
+        text = io.StringIO()
+        writer = csv.writer(text)  # quotes what needs it: values may hold commas
+        writer.writerow(("property", "value", "count"))
+        writer.writerows((name, v, counts[name][v]) for name, values in props for v in values)
+        return text.getvalue().encode()
     if path.endswith(".md"):
         lines = [f"# Run {run_id}", "", f"Spec `{spec}`, {samples} samples.", ""]
         for name, values in props:
