@@ -457,7 +457,7 @@ class SpecWork:
 #: What apply says of a recorded spec without a manifest, `--prune` or not.
 ORPHAN_NOTE = (
     "in state but no Spec manifest names it (orphan); kept: dfr never deletes a spec, "
-    "--prune included (delete it in Dataframer, then `dfr state rm` it, if it is unwanted)"
+    "in Dataframer or in state, --prune included (runs may still name it by spec_ref)"
 )
 
 

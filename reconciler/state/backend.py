@@ -124,7 +124,7 @@ class Store(abc.ABC):
     def remove_spec(self, name: str) -> None:
         """Forget the spec `name` (StateError if unknown); durable on return; serial += 1.
 
-        Only `dfr state rm spec/NAME`-like edits use it: apply never removes a spec.
+        For state edits (and `dfr state migrate`'s tests): apply never removes a spec.
         """
         raise StateError("this state cannot record a spec")
 
