@@ -41,6 +41,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 HOST = "127.0.0.1"
 BUCKET = "dataframer-outputs"
+#: Gateway request bodies above this are refused (they are a few hundred bytes).
+MAX_BODY = 1 << 20
 #: Bytes a wrong-size download adds after the real content.
 WRONG_SIZE_EXTRA = b"\n# trailing bytes the API did not announce\n"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -281,8 +283,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._download(head=True)
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        raw = self.headers.get("Content-Length") or "0"
+        length = int(raw) if raw.isdigit() else -1
+        if not 0 <= length <= MAX_BODY:
+            self.close_connection = True  # the body, if any, is left unread
+            self._send(
+                400, _s3_error("InvalidRequest", "Bad Content-Length"), "application/xml", {}
+            )
+            return
+        body = self.rfile.read(length)
         self._look_at_headers(count_authorization=False)
         self.server.stats.count("gateway")
         gateway = self.server.hooks.gateway
