@@ -372,3 +372,60 @@ def test_a_saved_plan_round_trips_its_spec_changes(tmp_path: Path, monkeypatch: 
     edited = make_plan([run("a")], state, specs=[spec(content={"description": "x"})])
     with pytest.raises(Exception, match="stale: the manifests changed"):
         planfile.check_current(saved, edited, "p.json")
+
+
+# -- any input ------------------------------------------------------------------------
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_SPEC_KEYS = st.sampled_from(
+    [
+        "objectives",
+        "dataset_id",
+        "content",
+        "content_file",
+        "description",
+        "generate_distributions",
+        "generate_conditional_distributions",
+        "spec_generation_model_name",
+        "extrapolate_axes",
+        "x",
+    ]
+)
+
+
+@given(st.dictionaries(_SPEC_KEYS, _JSONISH, max_size=6), _JSONISH)
+@settings(max_examples=150, deadline=None)
+def test_any_spec_document_gives_located_diagnostics_never_an_exception(
+    tmp_path_factory: Any, spec_body: dict[str, Any], ref: Any
+) -> None:
+    from reconciler.validate import validate_paths
+
+    folder = tmp_path_factory.mktemp("any")
+    docs = [
+        {
+            "apiVersion": "dataframer.ai/v1",
+            "kind": "Spec",
+            "metadata": {"name": "s"},
+            "spec": spec_body,
+        },
+        {
+            "apiVersion": "dataframer.ai/v1",
+            "kind": "GenerationRun",
+            "metadata": {"name": "r"},
+            "spec": {"spec_ref": ref, "number_of_samples": 1},
+        },
+    ]
+    path = folder / "m.yaml"
+    path.write_text(yaml.safe_dump_all(docs), encoding="utf-8")
+    result = validate_paths([str(path)], root=folder)
+    for d in result.diagnostics:
+        assert d.file and d.line >= 1 and d.column >= 1, d
+    if result.ok:
+        plan = make_plan(result.manifests, State.empty("l"), specs=result.specs)
+        json.dumps(plan_to_json(plan))
