@@ -12,7 +12,9 @@
         emu.configure(failure_rate=0)   # stop the faults, check convergence
         assert emu.stats()["runs_created"] == 1
 
-It binds 127.0.0.1 only. The API is `shared/API.md`'s runs and specs routes,
+It binds 127.0.0.1 only: the API on `base_url`, and the file host (the
+presigned URLs of generated files and ZIPs) on `file_base_url`, a second
+port. The API is `shared/API.md`'s runs, specs, files and evaluations routes,
 answered exactly as the official SDK's models (pydataframer 0.19.2) describe
 them; `EmulatorConfig(legacy=True)` (`dfr emulator --legacy`) answers as the
 old reference page did instead. `/_emulator/...` (no auth) exposes stats,
@@ -25,7 +27,10 @@ service's defaults), `specs` (specs: built-in and made through the API, their
 versions and lifecycle), `spec_content` (spec bodies and YAML), `store` (runs,
 lifecycle, rendering per mode),
 `faults` (seeded decisions, rate limiter, counters), `app` (routes, auth,
-fault injection), `server` (HTTP and the `Emulator` object).
+fault injection), `server` (HTTP and the `Emulator` object), `files` (a run's
+generated files and their ZIP), `outputs` (download and evaluation routes),
+`fileserver` (the file host), `evaluations`, `dataplane` (customer-hosted
+pointers and the gateway the SDK follows them through).
 
 Importing this package is cheap: the HTTP server and jsonschema load on first use.
 """
