@@ -97,28 +97,32 @@ def resolve_create(
         return Finding(Verdict.ABSENT)
     since = parse_time(intent.at)
     earliest = since - skew if since is not None else None
+    ours: list[Any] = []
+    taken: list[Finding] = []
     for spec in listed:
         try:
             detail = client.get_spec_versions(spec.id)
         except NotFoundError:
             continue  # deleted since it was listed
         created = parse_time(detail.created_at or spec.created_at)
-        if earliest is not None and created is not None and created < earliest:
-            return Finding(
-                Verdict.TAKEN,
-                detail,
-                why=f"spec {detail.id} has that name and was made at {detail.created_at}, "
-                f"before dfr sent its create ({intent.at})",
-            )
         wrong = contradicts(body, detail)
-        if wrong:
-            return Finding(
-                Verdict.TAKEN,
-                detail,
-                why=f"spec {detail.id} has that name but another {', '.join(wrong)}",
+        if earliest is not None and created is not None and created < earliest:
+            why = (
+                f"spec {detail.id} has that name and was made at {detail.created_at}, "
+                f"before dfr sent its create ({intent.at})"
             )
-        return Finding(Verdict.ADOPT, detail)
-    return Finding(Verdict.ABSENT)
+            taken.append(Finding(Verdict.TAKEN, detail, why=why))
+        elif wrong:
+            why = f"spec {detail.id} has that name but another {', '.join(wrong)}"
+            taken.append(Finding(Verdict.TAKEN, detail, why=why))
+        else:
+            ours.append(detail)
+    if len(ours) == 1:
+        return Finding(Verdict.ADOPT, ours[0])
+    if ours:  # never guess between two
+        ids = ", ".join(d.id for d in ours)
+        return Finding(Verdict.UNKNOWN, why=f"{len(ours)} specs of that name answer it ({ids})")
+    return taken[0] if taken else Finding(Verdict.ABSENT)
 
 
 def resolve_update(client: SpecLookup, record: SpecRecord, intent: SpecIntent) -> Finding:

@@ -132,3 +132,16 @@ def test_a_newer_version_without_yaml_cannot_be_compared() -> None:
     assert record.intent is not None
     found = resolve_update(with_versions("spec: {}", None), record, record.intent)
     assert found.verdict is Verdict.UNKNOWN and "your own cloud" in found.why
+
+
+def test_two_specs_of_that_name_are_never_guessed_between() -> None:
+    # An API that lets names repeat (names are unique per dataset, and may not be
+    # enforced everywhere): one old spec of someone else's and dfr's own is dfr's own;
+    # two that both answer the body are a question for the user.
+    old = made("s-0", at="2026-05-01T00:00:00Z")
+    found = resolve_create(Lookup(old, made("s-1")), "tickets", create_intent(), skew=SKEW)
+    assert found.verdict is Verdict.ADOPT and found.detail is not None
+    assert found.detail.id == "s-1"
+    both = Lookup(made("s-1"), made("s-2", at="2026-06-01T12:00:02Z"))
+    found = resolve_create(both, "tickets", create_intent(), skew=SKEW)
+    assert found.verdict is Verdict.UNKNOWN and "s-1, s-2" in found.why
