@@ -90,7 +90,6 @@ def _field_changes(change: Change, indent: str) -> list[str]:
 
 
 def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
-    counts = plan.counts()
     shown = [
         c
         for c in plan.changes
@@ -117,7 +116,19 @@ def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
     for evaluation in evaluate_plan.shown(plan, show_noop=show_noop):
         out += [*evaluate_plan.render_change(evaluation), ""]
     out += pull_plan.render_all(plan)
-    out.append(summary_line(plan))
+    out += _totals(plan)
+    order = spec_plan.order_lines(plan)
+    if order:
+        out += ["", *order]
+    out += scope_lines(plan)
+    return "\n".join(out) + "\n"
+
+
+def _totals(plan: Plan) -> list[str]:
+    """The plan's summary lines, the samples to request and the notes on what apply
+    will not do (FAILED runs, orphans, unconfirmed submissions)."""
+    counts = plan.counts()
+    out = [summary_line(plan)]
     evaluations_line = evaluate_plan.summary_line(plan)
     if evaluations_line:
         out.append(evaluations_line)
@@ -154,11 +165,7 @@ def render_plan(plan: Plan, *, show_noop: bool = False) -> str:
             f"{'are' if n != 1 else 'is'} unconfirmed: apply looks for those runs before "
             "submitting anything for them."
         )
-    order = spec_plan.order_lines(plan)
-    if order:
-        out += ["", *order]
-    out += scope_lines(plan)
-    return "\n".join(out) + "\n"
+    return out
 
 
 def scope_lines(plan: Plan) -> list[str]:

@@ -291,53 +291,66 @@ def _explain(err: Any) -> Iterator[SchemaProblem]:
         for key in missing:
             yield SchemaProblem(path, f"{name} is missing the required key {key!r}", on_key=True)
     elif kind in ("enum", "const"):
-        options = err.validator_value if kind == "enum" else [err.validator_value]
-        hint = suggest(value, [str(o) for o in options]) if isinstance(value, str) else ""
-        if not hint and isinstance(value, str) and _is_model_list(options):
-            hint = (
-                f"; the current API (pydataframer {sdk_version()}) offers: "
-                f"{', '.join(current_models())}; to use a model newer than this dfr release, "
-                "add it to extra_models: in dfr.yaml"
-            )
-        if not hint:
-            listed = ", ".join(map(str, options))
-            hint = f"; allowed: {listed}" if len(options) > 1 else f"; it must be {listed!r}"
-        yield SchemaProblem(path, f"{name}: {_describe(value)} is not allowed{hint}")
-    elif kind == "type":
+        yield SchemaProblem(path, f"{name}: {_describe(value)} is not allowed{_enum_hint(err)}")
+    else:
+        yield _value_problem(err, path, name)
+
+
+def _enum_hint(err: Any) -> str:
+    """What a value outside an enum could be instead: the closest option, the current
+    models, or the options."""
+    kind, value = err.validator, err.instance
+    options = err.validator_value if kind == "enum" else [err.validator_value]
+    hint = suggest(value, [str(o) for o in options]) if isinstance(value, str) else ""
+    if not hint and isinstance(value, str) and _is_model_list(options):
+        hint = (
+            f"; the current API (pydataframer {sdk_version()}) offers: "
+            f"{', '.join(current_models())}; to use a model newer than this dfr release, "
+            "add it to extra_models: in dfr.yaml"
+        )
+    if not hint:
+        listed = ", ".join(map(str, options))
+        hint = f"; allowed: {listed}" if len(options) > 1 else f"; it must be {listed!r}"
+    return hint
+
+
+def _value_problem(err: Any, path: tuple[Any, ...], name: str) -> SchemaProblem:
+    """A value of the wrong type, out of bounds, of the wrong form or length."""
+    kind, value = err.validator, err.instance
+    if kind == "type":
         expected = err.validator_value
         words = (
             " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in expected)
             if isinstance(expected, list)
             else _TYPE_NAMES.get(str(expected), str(expected))
         )
-        yield SchemaProblem(path, f"{name} must be {words}, not {_describe(value)}")
-    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return SchemaProblem(path, f"{name} must be {words}, not {_describe(value)}")
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         bound = {
             "minimum": "at least",
             "maximum": "at most",
             "exclusiveMinimum": "greater than",
             "exclusiveMaximum": "less than",
         }[kind]
-        yield SchemaProblem(path, f"{name} must be {bound} {err.validator_value}, not {value}")
-    elif kind == "pattern" and path and path[-1] == "name":
-        yield SchemaProblem(
+        return SchemaProblem(path, f"{name} must be {bound} {err.validator_value}, not {value}")
+    if kind == "pattern" and path and path[-1] == "name":
+        return SchemaProblem(
             path,
             f"{name} {value!r} is not a valid name: use 1 to 63 lowercase letters, digits "
             "and '-', starting and ending with a letter or digit",
         )
-    elif kind == "pattern" and path[-2:] == ("outputs", "path") and isinstance(value, str):
+    if kind == "pattern" and path[-2:] == ("outputs", "path") and isinstance(value, str):
         from reconciler.outputs_rules import path_problem
 
-        yield SchemaProblem(path, path_problem(value) or f"{name}: {err.message}")
-    elif kind == "pattern" and path and path[-1] == "spec_id":
-        yield SchemaProblem(
+        return SchemaProblem(path, path_problem(value) or f"{name}: {err.message}")
+    if kind == "pattern" and path and path[-1] == "spec_id":
+        return SchemaProblem(
             path,
             f"{name} must be a UUID like 3c90c3cc-0d44-4b50-8888-8dd25736052a, not {value!r}",
         )
-    elif kind in ("minLength", "maxLength"):
+    if kind in ("minLength", "maxLength"):
         word = "at least" if kind == "minLength" else "at most"
         count = err.validator_value
         unit = "character" if count == 1 else "characters"
-        yield SchemaProblem(path, f"{name} must be {word} {count} {unit} long")
-    else:
-        yield SchemaProblem(path, f"{name}: {err.message}")
+        return SchemaProblem(path, f"{name} must be {word} {count} {unit} long")
+    return SchemaProblem(path, f"{name}: {err.message}")

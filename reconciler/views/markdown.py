@@ -171,10 +171,17 @@ def render_plan_markdown(
     text += evaluate_plan.markdown_section(plan)  # paid evaluations this apply starts
     text += pull_plan.markdown_section(plan)  # the data a merge would change
     tail = "".join(f"\n_{note}_\n" for note in notes)
+    text = _changes(plan, text, budget, reserve_extra=len(tail))
+    return text.rstrip("\n") + "\n" + tail
+
+
+def _changes(plan: Plan, text: str, budget: int, *, reserve_extra: int) -> str:
+    """`text` with the changes by group, in full while the budget allows, then by name,
+    then counted; `reserve_extra` characters are kept for what follows."""
     groups = [(label, [c for c in plan.changes if pick(c)]) for label, pick in _GROUPS]
     groups = [(label, changes) for label, changes in groups if changes]
     # Room for every group's heading and "and N more" line, and for the notes.
-    reserve = len(tail) + 160 * len(groups) + 200
+    reserve = reserve_extra + 160 * len(groups) + 200
     # Names of the changes after each one: kept room for, so that a large plan
     # lists (up to half the budget of) names rather than details of the first few.
     ordered = [c for _, changes in groups for c in changes]
@@ -216,4 +223,4 @@ def render_plan_markdown(
             + (f" and {_n(hidden, 'change')} only counted" if hidden else "")
             + "; `dfr plan` shows every one in full._\n"
         )
-    return text.rstrip("\n") + "\n" + tail
+    return text
