@@ -208,6 +208,8 @@ def load_content_files(
 
 def content_path_problem(manifest_file: str, value: str, root: Path) -> tuple[Path | None, str]:
     """The content file's path, or None and why it is refused."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return None, "spec.content_file holds a control character; name a file in plain text"
     if "\\" in value:
         return None, f"spec.content_file {value!r} holds a backslash; separate folders with '/'"
     if os.path.isabs(value) or value.startswith("~"):
@@ -236,8 +238,10 @@ def _read_content_file(
 
     if path is None:
         return None, located(why)
-    if not path.is_file():
+    if not path.exists():
         return None, located(f"spec.content_file {value!r}: no such file ({path.as_posix()})")
+    if not path.is_file() or path.is_fifo():
+        return None, located(f"spec.content_file {value!r} is not a regular file")
     shown = os.path.normpath(os.path.join(os.path.dirname(spec.file), value))
     documents, problems = read_documents(SourceFile(path, shown, explicit=True))
     if problems:

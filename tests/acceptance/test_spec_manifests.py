@@ -184,6 +184,8 @@ def test_a_content_file_is_read_and_checked_in_its_own_file(ws: Workspace, dfr: 
         "link/content.yaml",
         "missing.yaml",
         "back\\slash.yaml",
+        "nul\x00byte.yaml",
+        ".",
     ],
 )
 def test_a_content_file_outside_the_repository_or_missing_is_refused(
