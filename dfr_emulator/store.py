@@ -197,7 +197,8 @@ class Store:
 
     def list(self, spelling: str, *, full: bool = False) -> list[dict[str, Any]]:
         with self._lock:
-            out = [self._render(run, spelling) for run in reversed(self._runs.values())]
+            runs = reversed(self._runs.values())
+            out = [self._render(run, spelling, files=full) for run in runs]
         if not full:
             for item in out:
                 for name in LIST_OMITTED:
@@ -259,7 +260,7 @@ class Store:
             run = self._runs.get(run_id.lower())
             if run is None:
                 return None
-            shown = self._render(run, PROCESSING)
+            shown = self._render(run, PROCESSING, files=False)
         done = int(shown["samples_completed"])
         return shown["status"], _output(run, done) if shown["status"] == SUCCEEDED else None
 
@@ -282,7 +283,7 @@ class Store:
             return PROCESSING
         return run.outcome
 
-    def _render(self, run: Run, spelling: str) -> dict[str, Any]:
+    def _render(self, run: Run, spelling: str, *, files: bool = True) -> dict[str, Any]:
         now = self._timeline.now()
         status = self._status(run, now)
         completed_t: float | None = None
@@ -325,9 +326,9 @@ class Store:
                 reason = run.forced_reason or run.failure_reason or "Run failed"
                 out["error"] = reason
                 out["failure_reason"] = reason
-        if status == SUCCEEDED:
-            files = _output(run, processed - failed).files()
-            out["generated_files"] = [file.listing() for file in files]
+        if status == SUCCEEDED and files:  # not for a list: it leaves them out
+            generated = _output(run, processed - failed).files()
+            out["generated_files"] = [file.listing() for file in generated]
         return out
 
 
