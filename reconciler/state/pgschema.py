@@ -16,12 +16,21 @@ setting that fixes them.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "privilege_hint", "schema_version", "timeout_hint"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "head_sql",
+    "privilege_hint",
+    "schema_version",
+    "state_document",
+    "timeout_hint",
+]
 
 #: The schema as a list of migrations: `MIGRATIONS[v]` takes version v-1 to v.
 #: Add a new version for any change; never edit a released one.
@@ -131,3 +140,31 @@ def timeout_hint(detail: str, role: str) -> str:
             f"session's transaction, or ALTER ROLE {role} SET lock_timeout = 0"
         )
     return "the statement was canceled on the server (an administrator or a server setting)"
+
+
+_HEAD_SQL = (
+    "SELECT lineage, serial, format_version, moved::text, policy::text FROM dfr_workspaces "
+    "WHERE name = %s"
+)
+
+
+def head_sql(version: int) -> str:
+    """The query of a workspace's row (lineage, serial, format, tombstone, policy) in a
+    schema of `version`: version 1 has no tombstones, versions before 3 no policy."""
+    sql = _HEAD_SQL if version >= 2 else _HEAD_SQL.replace("moved::text", "NULL")
+    return sql if version >= 3 else sql.replace("policy::text", "NULL")
+
+
+def state_document(head: Any, rows: list[tuple[str, str]], spec_rows: list[tuple[str, str]]) -> str:
+    """The workspace's rows as one state document (the text a state file holds): the
+    records are kept byte for byte."""
+    lineage, serial, format_version, _moved, policy_text = head
+    runs = ", ".join(f"{json.dumps(name)}: {text}" for name, text in rows)
+    policy = f', "policy": {policy_text}' if policy_text is not None else ""
+    if spec_rows:
+        specs = ", ".join(f"{json.dumps(name)}: {text}" for name, text in spec_rows)
+        policy += f', "specs": {{{specs}}}'
+    return (
+        f'{{"format_version": {int(format_version)}, "serial": {int(serial)}, '
+        f'"lineage": {json.dumps(lineage)}, "runs": {{{runs}}}{policy}}}'
+    )

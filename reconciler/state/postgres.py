@@ -71,8 +71,10 @@ from reconciler.state.model import State
 from reconciler.state.pgschema import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    head_sql,
     privilege_hint,
     schema_version,
+    state_document,
     timeout_hint,
 )
 from reconciler.state.pgstore import PostgresStore
@@ -108,11 +110,6 @@ _MAX_LOCK_WAIT_MS = 2**31 - 1
 #: Server-side keepalives on the lock session: a runner whose machine vanished
 #: (no FIN ever arrives) loses its lock after about idle + interval * count seconds.
 _KEEPALIVE = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
-
-_HEAD_SQL = (
-    "SELECT lineage, serial, format_version, moved::text, policy::text FROM dfr_workspaces "
-    "WHERE name = %s"
-)
 
 
 # --------------------------------------------------------------------------- backend
@@ -300,14 +297,11 @@ class PostgresBackend(Backend):
         transaction); StateMovedError for a moved workspace unless allow_moved."""
         import psycopg
 
-        # Schema version 1 has no tombstones, and versions before 3 no policy.
-        head_sql = _HEAD_SQL if version >= 2 else _HEAD_SQL.replace("moved::text", "NULL")
-        head_sql = head_sql if version >= 3 else head_sql.replace("policy::text", "NULL")
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         try:
             with self.db("read the state"), conn.transaction():
-                head = conn.execute(head_sql, (self.workspace,)).fetchone()
+                head = conn.execute(head_sql(version), (self.workspace,)).fetchone()
                 if head is None:
                     return State.empty(), None
                 rows = conn.execute(
@@ -324,22 +318,14 @@ class PostgresBackend(Backend):
         finally:
             conn.isolation_level = None
             conn.read_only = None
-        lineage, serial, format_version, moved_text, policy_text = head
+        moved_text = head[3]
         moved = None
         if moved_text is not None:
             moved = Moved.from_json(moved_text, "in dfr_workspaces.moved")
             if not self.allow_moved:
                 raise StateMovedError(self, moved)
         # One document, parsed like a state file: same validation, same upgrades.
-        runs = ", ".join(f"{json.dumps(name)}: {text}" for name, text in rows)
-        policy = f', "policy": {policy_text}' if policy_text is not None else ""
-        if spec_rows:
-            specs = ", ".join(f"{json.dumps(name)}: {text}" for name, text in spec_rows)
-            policy += f', "specs": {{{specs}}}'
-        document = (
-            f'{{"format_version": {int(format_version)}, "serial": {int(serial)}, '
-            f'"lineage": {json.dumps(lineage)}, "runs": {{{runs}}}{policy}}}'
-        )
+        document = state_document(head, rows, spec_rows)
         return statefile.loads(document, self._display), moved
 
     # -- locking
