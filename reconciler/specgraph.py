@@ -17,7 +17,14 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from reconciler.manifests import Manifest, SpecRef
-from reconciler.specplan import KNOWN_AFTER_APPLY, SpecAction, SpecChange, get_field, spec_key
+from reconciler.specplan import (
+    KNOWN_AFTER_APPLY,
+    SpecAction,
+    SpecChange,
+    get_field,
+    recorded_specs,
+    spec_key,
+)
 
 if TYPE_CHECKING:
     from reconciler.plan import Change
@@ -217,3 +224,13 @@ def with_dependants(specs: Sequence[SpecChange], runs: Sequence[Any]) -> tuple[S
         for key in change.depends_on:
             users.setdefault(key, []).append(change.key)
     return tuple(replace(s, dependants=tuple(sorted(users.get(s.key, ())))) for s in specs)
+
+
+def resolve_manifest(manifest: Manifest, state: Any) -> Manifest | None:
+    """`manifest` with its `spec_ref` resolved against the specs `state` records (for
+    commands that use one manifest outside a plan: import, diff); the manifest itself
+    without a spec_ref; None when state records no id for the spec it names."""
+    if manifest.spec_ref is None:
+        return manifest
+    link = link_run(manifest, {}, recorded_specs(state))
+    return None if link.unknown else replace(manifest, spec=link.spec)

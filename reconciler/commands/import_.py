@@ -47,9 +47,10 @@ def run_import(inv: Invocation, args: ImportArgs, out: TextIO, err: TextIO) -> i
         raise DfrError(
             f"no manifest is named {name!r}; import adopts a run for an existing manifest"
         )
-    body = manifest.body
     with session(inv, "import") as s:
         client, store = s.client, s.store
+        manifest = _resolved(manifest, store.state)
+        body = manifest.body
         record = store.state.runs.get(name)
         if record is not None and record.run_id and record.run_id.lower() == run_id.lower():
             out.write(f"{name} already records run {record.run_id}; nothing to do.\n")
@@ -74,6 +75,22 @@ def run_import(inv: Invocation, args: ImportArgs, out: TextIO, err: TextIO) -> i
             "for a new run\n"
         )
     return EXIT_OK
+
+
+def _resolved(manifest: Manifest, state: State) -> Manifest:
+    """The manifest with its spec_ref resolved to the recorded spec's id: a run is
+    checked against, and recorded with, the body apply would send (reconciler.specgraph)."""
+    from reconciler.specgraph import resolve_manifest
+
+    resolved = resolve_manifest(manifest, state)
+    if resolved is None:
+        ref = manifest.spec_ref
+        raise DfrError(
+            f"manifest {manifest.name!r} names spec {ref.name if ref else '?'!r} by spec_ref, "
+            "and state records no id for it yet: create it with `dfr apply`, or adopt it with "
+            "`dfr import spec NAME SPEC_ID`, then import the run"
+        )
+    return resolved
 
 
 def _check_free(state: State, name: str, run_id: str, manifests: dict[str, Manifest]) -> None:

@@ -201,3 +201,37 @@ def test_a_saved_plan_with_a_spec_change_is_refused_once_the_content_moved(
     r = dfr("apply", "--auto-approve", "spec.plan")
     assert r.code == 1
     assert "stale: the manifests changed since the plan was made" in r.err
+
+
+def test_import_checks_and_records_a_spec_ref_run_by_its_resolved_spec_id(
+    ws: Workspace, dfr: Runner
+) -> None:
+    # A run of another spec must not be adopted for a manifest that names its spec by
+    # spec_ref, and an adopted one is recorded with the id: no replace is planned.
+    write_pipeline(ws)
+    ws.write("other")  # a run of another spec (by spec_id)
+    assert dfr(*ws.apply_args()).code == 0
+    pinned, other = ws.run_ids()["tickets-pinned"], ws.run_ids()["other"]
+    assert pinned is not None and other is not None
+    assert dfr("state", "rm", "tickets-pinned").code == 0
+    assert dfr("state", "rm", "other").code == 0
+    r = dfr("import", "tickets-pinned", str(other), "manifests")
+    assert r.code == 1 and "does not match manifest 'tickets-pinned'" in r.err
+    assert dfr("import", "tickets-pinned", str(pinned), "manifests").code == 0
+    assert (
+        ws.record("tickets-pinned")["spec"]["spec_id"]
+        == ws.state_doc()["specs"]["tickets"]["spec_id"]
+    )
+    r = dfr("plan", "--json", "manifests")
+    assert {c["name"]: c["action"] for c in json.loads(r.out)["changes"]}["tickets-pinned"] == (
+        "noop"
+    )
+
+
+def test_import_of_a_run_whose_spec_state_does_not_know_is_refused(
+    ws: Workspace, dfr: Runner
+) -> None:
+    write_pipeline(ws)
+    r = dfr("import", "tickets-pinned", "3c90c3cc-0d44-4b50-8888-8dd25736052a", "manifests")
+    assert r.code == 1
+    assert "names spec 'tickets' by spec_ref, and state records no id for it yet" in r.err
