@@ -6,7 +6,8 @@ with `/`. It may never leave that root, so it is refused when it is
 absolute (`/data`, `C:/data`, `~/data`), holds a `..` segment, a backslash
 (Windows' separator: write `/`), a control character, a character Windows
 refuses in file names (`<>:"|?*`), a segment starting or ending with a space,
-a `.git` segment (git's own folder), or names the root itself (`.`).
+a `.git` segment (git's own folder), a name Windows cannot hold (a device
+name such as `NUL` or `com1.txt`, a trailing dot), or names the root itself (`.`).
 `normalise_path` drops `.` segments, repeated and trailing slashes. Symbolic
 links are a matter of the filesystem: `reconciler.outputs_check` resolves
 them.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Iterable
 
 #: Characters Windows refuses in a file name (besides `/`, `\\` and controls):
@@ -39,8 +41,13 @@ WINDOWS_RESERVED = '<>:"|?*'
 PATH_PATTERN = (
     r"^(?![/~])(?![A-Za-z]:)(?!.*[\\\x00-\x1f\x7f<>:\"|?*])"
     r"(?!(?:.*/)?\.\.(?:/|$))(?!(?:.*/)?\.[Gg][Ii][Tt](?:/|$))"
-    r"(?!(?:.*/)?\s)(?!.*\s(?:/|$))(?!(?:\.?/)*\.?$).+$"
+    r"(?!(?:.*/)?\s)(?!.*\s(?:/|$))(?!(?:\.?/)*\.?$)"
+    r"(?!(?:.*/)?(?:[Cc][Oo][Nn]|[Pp][Rr][Nn]|[Aa][Uu][Xx]|[Nn][Uu][Ll]|[Cc][Oo][Mm][1-9]"
+    r"|[Ll][Pp][Tt][1-9])(?:\.[^/]*)?(?:/|$))"
+    r"(?!(?:.*/)?(?!\.\.?(?:/|$))[^/]*\.(?:/|$)).+$"
 )
+#: Device names Windows reserves, with or without an extension ('nul.txt' too).
+_WINDOWS_DEVICES = re.compile(r"(?i)(con|prn|aux|nul|com[1-9]|lpt[1-9])(\.[^/]*)?")
 #: The longest `outputs.path` (most filesystems allow 4096 bytes for a whole path).
 MAX_PATH_LENGTH = 1024
 
@@ -81,6 +88,16 @@ def path_problem(value: str) -> str | None:
         return f"outputs.path {value!r} is inside git's own '.git' folder; choose another folder"
     if any(s != s.strip() for s in segments):
         return f"outputs.path {value!r} has a folder name that starts or ends with a space"
+    if any(_WINDOWS_DEVICES.fullmatch(s) for s in segments):
+        return (
+            f"outputs.path {value!r} names a device Windows reserves (CON, NUL, COM1, ...); "
+            "choose another folder name"
+        )
+    if any(s.endswith(".") and s not in (".", "..") for s in segments):
+        return (
+            f"outputs.path {value!r} has a folder name ending with '.', which Windows drops; "
+            "remove the dot"
+        )
     if not normalise_path(value):
         return (
             f"outputs.path {value!r} is the project root itself; name a folder below it, "
@@ -97,9 +114,10 @@ def normalise_path(value: str) -> str:
 
 
 def path_parts(value: str) -> tuple[str, ...]:
-    """A valid, normalised path's folder names, case-folded (for overlap checks: a
-    repository checked out on macOS or Windows does not tell 'Data' from 'data')."""
-    return tuple(s.casefold() for s in value.split("/") if s)
+    """A valid, normalised path's folder names, case-folded and in Unicode's composed
+    form (for overlap checks: a checkout on macOS or Windows does not tell 'Data' from
+    'data', and macOS stores 'é' decomposed)."""
+    return tuple(unicodedata.normalize("NFC", s).casefold() for s in value.split("/") if s)
 
 
 def glob_problem(pattern: str) -> str | None:

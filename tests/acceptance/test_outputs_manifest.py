@@ -108,6 +108,9 @@ def test_outputs_survive_the_validation_cache(
         ("data/ x", "starts or ends with a space"),
         ("data/a:b", "which Windows refuses"),
         ("data/\u0007", "control character"),
+        ("data/NUL", "names a device Windows reserves"),
+        ("com1.txt/x", "names a device Windows reserves"),
+        ("data./x", "ending with '.'"),
     ],
 )
 def test_bad_paths_are_located_errors(ws: Workspace, dfr: Runner, path: str, words: str) -> None:
@@ -201,6 +204,7 @@ def test_an_empty_pattern_is_a_schema_error(ws: Workspace, dfr: Runner) -> None:
         ("data", "data/x/y", "is inside"),
         ("data/x/y", "data", "holds"),
         ("Data/X", "data/x/", "is the same folder as"),
+        ("caf\u00e9", "cafe\u0301/x", "is inside"),
     ],
 )
 def test_overlapping_folders_name_both_manifests(

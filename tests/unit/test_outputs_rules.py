@@ -32,9 +32,20 @@ from reconciler.outputs_rules import (
 
 #: Characters that make paths interesting: separators, dots, spaces, drive and home marks.
 PIECES = st.sampled_from(
-    ["a", "b", "data", ".", "..", "/", "\\", " ", "~", ":", "C", ".git", "\x00", "\t", "é", "*"]
+    [
+        *("a", "b", "data", ".", "..", "/", "\\", " ", "~", ":", "C", ".git", "\x00", "\t", "é"),
+        *("*", "nul", "Con", "com1", "lpt", ".txt", "\u00a0", "\u2028", "e\u0301"),
+    ]
 )
 PATHS = st.lists(PIECES, max_size=10).map("".join) | st.text(max_size=20)
+
+
+def test_the_schema_holds_this_pattern() -> None:
+    from reconciler.schema import manifest_schema
+
+    path = manifest_schema()["$defs"]["outputs"]["properties"]["path"]
+    assert path["pattern"] == PATH_PATTERN
+    assert path["maxLength"] == MAX_PATH_LENGTH
 
 
 @given(PATHS)
