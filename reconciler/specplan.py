@@ -250,19 +250,7 @@ def _spec_change(manifest: SpecManifest, record: Any) -> SpecChange:
     status = get_field(record, "status")
     common.update(spec_id=spec_id, status=status)
     if status == FAILED:
-        error = get_field(record, "error") or "no error given"
-        return SpecChange(
-            manifest.name,
-            SpecAction.NOOP,
-            failed=True,
-            error=error,
-            reasons=(
-                f"spec {spec_id} ended FAILED: {error}; the runs that use it are blocked "
-                "(its name stays taken: fix the spec in the web app and `dfr plan --refresh`, "
-                "or give the manifest a new name)",
-            ),
-            **common,
-        )
+        return _failed(manifest, spec_id, get_field(record, "error"), common)
     latest = _latest(record)
     waits = status != SUCCEEDED
     common.update(base_version=latest.number if latest else None, waits=waits)
@@ -278,6 +266,25 @@ def _spec_change(manifest: SpecManifest, record: Any) -> SpecChange:
         SpecAction.UPDATE,
         drift=latest is not None and not latest.by_dfr,
         reasons=(*notes, _update_reason(latest)),
+        **common,
+    )
+
+
+def _failed(
+    manifest: SpecManifest, spec_id: str, error: str | None, common: dict[str, Any]
+) -> SpecChange:
+    """A FAILED spec: nothing to do for it, and the runs that use it are blocked."""
+    error = error or "no error given"
+    return SpecChange(
+        manifest.name,
+        SpecAction.NOOP,
+        failed=True,
+        error=error,
+        reasons=(
+            f"spec {spec_id} ended FAILED: {error}; the runs that use it are blocked "
+            "(its name stays taken: fix the spec in the web app and `dfr plan --refresh`, "
+            "or give the manifest a new name)",
+        ),
         **common,
     )
 
