@@ -86,6 +86,7 @@ class ValidationResult:
             "valid": self.ok,
             "files": self.files,
             "manifests": len(self.manifests),
+            "specs": len(self.specs),  # kind: Spec manifests
             "errors": self.errors,
             "warnings": self.warnings,
             "diagnostics": [d.to_json() for d in self.diagnostics],

@@ -59,6 +59,7 @@ def test_a_spec_and_the_runs_that_name_it_validate(ws: Workspace, dfr: Runner) -
     assert r.code == 0, r.text
     doc = json.loads(r.out)
     assert doc["valid"] and doc["errors"] == 0
+    assert (doc["manifests"], doc["specs"]) == (2, 1)  # runs, and Spec manifests
 
 
 def test_each_bad_spec_manifest_is_an_error_at_its_line(ws: Workspace, dfr: Runner) -> None:
