@@ -278,6 +278,11 @@ def _detail_items(error: Any) -> list[dict[str, Any]]:
             }
             for name in extra
         ]
+    return _value_items(error, loc, keyword, value)
+
+
+def _value_items(error: Any, loc: list[Any], keyword: str, value: Any) -> list[dict[str, Any]]:
+    """The detail item of a value of the wrong type, out of bounds or not allowed."""
     if keyword == "type":
         expected = error.validator_value
         kind, msg = _TYPE_ERRORS.get(
