@@ -14,7 +14,10 @@ lists the run's evaluations and adopts the one created after the intent
 before it sends anything); else `noop`. An evaluation of a run this plan
 submits, or of one still running, `depends_on` that run ("run/NAME"): apply
 starts it once the run SUCCEEDED, never before (the API refuses it). A run that
-ended FAILED or CANCELED has nothing to evaluate: noop, with the reason.
+ended FAILED or CANCELED has nothing to evaluate: noop, with the reason. An
+evaluation that ended FAILED (a judge's failure, not the data's) is asked for
+again, as Terraform replaces a tainted resource: the manifest wants one that
+finished.
 """
 
 from __future__ import annotations
@@ -144,13 +147,18 @@ def _change(manifest: Manifest, record: RunRecord | None, fresh: bool) -> Evalua
             ),
             **common,
         )
-    if evaluation is not None and evaluation.id is not None:
+    if evaluation is not None and evaluation.id is not None and evaluation.status != FAILED:
         return EvaluateChange(
             manifest.name, EvaluateAction.NOOP, reasons=(_recorded(evaluation),), **common
         )
     reason = f"run {record.run_id} has no evaluation"
-    if evaluation is not None and evaluation.error:
-        reason = f"the last request for an evaluation was refused: {evaluation.error}"
+    if evaluation is not None and evaluation.id is not None:  # it ended FAILED
+        reason = (
+            f"evaluation {evaluation.id} ended FAILED ({evaluation.error or 'no reason given'}); "
+            "a new one is started"
+        )
+    elif evaluation is not None and evaluation.error:
+        reason = f"the last request for an evaluation did not succeed: {evaluation.error}"
     if waits:
         reason += f"; started once the run ({record.status or 'status unknown'}) has SUCCEEDED"
     return EvaluateChange(

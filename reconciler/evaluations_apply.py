@@ -72,13 +72,14 @@ class EvaluationReport:
     rejected: dict[str, str] = field(default_factory=dict)
     unresolved: dict[str, str] = field(default_factory=dict)
     deferred: dict[str, str] = field(default_factory=dict)  # not started: the run is not done
+    failed: dict[str, str] = field(default_factory=dict)  # an `evaluate:` one ended FAILED
     problems: list[GapProblem] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)  # no finished evaluation to check
     timed_out: bool = False
 
     @property
     def ok(self) -> bool:
-        return not (self.rejected or self.unresolved or self.problems)
+        return not (self.rejected or self.unresolved or self.problems or self.failed)
 
 
 def record_of(evaluation: Any, run_id: str, model: str | None) -> EvaluationRecord:
@@ -133,6 +134,7 @@ class EvaluationApplier:
         pending = self._observe(sorted(tracked))
         if self.options.wait:
             self._wait(pending)
+        self._failures([c.name for c in changes])
         problems, unchecked = gap_problems(
             self.options.max_distribution_gap, self.store.state.runs, tracked
         )
@@ -140,6 +142,16 @@ class EvaluationApplier:
         for problem in problems:
             self.say(f"{problem.name}: {problem.message}")
         return self.report
+
+    def _failures(self, names: Iterable[str]) -> None:
+        """The `evaluate:` manifests whose evaluation ended FAILED (the next plan asks again)."""
+        for name in names:
+            own = own_evaluation(self.store.state.runs.get(name))
+            if own is not None and own.id is not None and own.status == "FAILED":
+                why = own.error or "the API gives no reason"
+                self.report.failed[name] = (
+                    f"evaluation {own.id} ended FAILED: {why}; the next apply starts another"
+                )
 
     # -- 1. start -----------------------------------------------------------------
 
@@ -312,7 +324,12 @@ class EvaluationApplier:
     ) -> EvaluationRecord | None:
         assert record.run_id is not None
         if current is not None and current.id is not None:
-            evaluation = self._read(current.id)
+            try:
+                evaluation = self._read(current.id)
+            except NotFoundError:
+                gone = f"evaluation {current.id} no longer exists in the API (404)"
+                self.say(f"{record.name}: {gone}")
+                return EvaluationRecord(at=utc_now(), run_id=record.run_id, error=gone)
             return _same_but_time(current, record_of(evaluation, record.run_id, current.model))
         listed = self.client.list_evaluations(record.run_id)
         if not listed:

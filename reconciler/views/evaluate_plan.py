@@ -89,6 +89,8 @@ def apply_lines(report: Any) -> list[str]:
     out = []
     for problem in evaluations.problems:
         out.append(one_line(f"  {problem.name}: {problem.message}"))
+    for name, message in sorted(evaluations.failed.items()):
+        out.append(one_line(f"  {name}: {message}"))
     for name, message in sorted(evaluations.rejected.items()):
         out.append(one_line(f"  {name}: evaluation not started: {message}"))
     for name, message in sorted(evaluations.unresolved.items()):

@@ -348,3 +348,26 @@ def test_the_markdown_plan_lists_the_evaluations_to_start(ws: Workspace, dfr: Ru
     assert r.code == 0, r.text
     assert "#### Evaluations to start (1, each paid like a run)" in r.out
     assert "`tickets` with `openai/gpt-6-astra` after `run/tickets`" in r.out
+
+
+@pytest.mark.emulator(
+    evaluation_pending_seconds=0.05,
+    evaluation_processing_seconds=0.15,
+    evaluation_gap=7.5,
+    evaluation_fail_next=1,
+)
+def test_a_failed_evaluation_fails_apply_and_the_next_apply_asks_again(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    write(ws)
+    r = apply(dfr)
+    assert r.code == 1, r.text
+    record = evaluation(ws)
+    assert record["status"] == "FAILED" and record["error"]
+    assert f"evaluation {record['id']} ended FAILED" in r.out
+    plan = dfr("plan", "manifests")
+    assert "ended FAILED" in plan.out and "a new one is started" in plan.out
+    again = apply(dfr)
+    assert again.code == 0, again.text
+    assert len(emu.evaluations()) == 2
+    assert evaluation(ws)["status"] == "SUCCEEDED"
