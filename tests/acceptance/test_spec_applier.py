@@ -264,3 +264,34 @@ def test_an_update_the_api_refuses_is_reported_and_blocks_only_its_runs(h: Harne
     record = h.backend.read().specs["insurance-claims"]
     assert record.intent is None and record.error is not None and "data plane" in record.error
     assert len(h.spec_named("insurance-claims")[0]["versions"]) == before
+
+
+def test_runs_pinned_to_a_version_this_apply_makes_wait_for_it(h: Harness) -> None:
+    content = {"description": "as the manifest says"}
+    runs = [run_manifest("on-v2", version=2), run_manifest("on-v1", version=1)]
+    report = h.apply([spec_manifest(content=content)], runs)
+    assert report.ok, h.said
+    state = h.backend.read()
+    assert state.runs["on-v2"].used["spec_version"] == 2
+    assert state.runs["on-v1"].used["spec_version"] == 1
+
+
+def test_a_run_pinned_past_the_newest_version_is_blocked_alone(h: Harness) -> None:
+    runs = [run_manifest("on-v5", version=5), run_manifest("on-latest")]
+    report = h.apply([spec_manifest()], runs)
+    assert not report.ok
+    assert "has no version 5 (the newest is 1)" in report.rejected["on-v5"]
+    assert h.backend.read().runs["on-latest"].status == "SUCCEEDED"
+
+
+def test_independent_runs_are_submitted_while_the_spec_is_being_made(h: Harness) -> None:
+    h.emu.configure(spec_processing_seconds=1.0)
+    report = h.apply([spec_manifest()], [plain_run("plain"), run_manifest("uses")])
+    assert report.ok, h.said
+    (spec,) = h.spec_named("tickets")
+    state = h.backend.read()
+    plain = h.emu.run(state.runs["plain"].run_id or "")
+    uses = h.emu.run(state.runs["uses"].run_id or "")
+    assert plain is not None and uses is not None
+    ready = spec["versions"][0]["created_at"]
+    assert plain["created_at"] < ready <= uses["created_at"]
