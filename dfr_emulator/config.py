@@ -149,8 +149,9 @@ class EmulatorConfig:
         403 from their first use on (counts down).
       customer_hosted: the company runs its own data plane: file answers carry a
         data-plane pointer instead of a `download_url` (501 to a client that does
-        not send `X-Data-Plane-Follow`), and the SDK's token, grant and gateway
-        calls work (the gateway is on the file host).
+        not send `X-Data-Plane-Follow`), evaluations made meanwhile keep their
+        results there (`content_location`), and the SDK's token, grant and
+        gateway calls work (the gateway is on the file host).
       evaluation_pending_seconds / evaluation_processing_seconds: an evaluation's
         PENDING and PROCESSING phases. evaluation_fail_rate / evaluation_fail_next:
         evaluations that end FAILED. evaluation_gap: the largest gap (percentage
@@ -229,7 +230,8 @@ class EmulatorConfig:
         default=0, metadata={"help": "the next N presigned URLs are expired (403) from first use"}
     )
     customer_hosted: bool = field(
-        default=False, metadata={"help": "answer file downloads with data-plane pointers"}
+        default=False,
+        metadata={"help": "answer file downloads and evaluation results with data-plane pointers"},
     )
     evaluation_pending_seconds: float = field(
         default=1.0, metadata={"help": "seconds a new evaluation stays PENDING"}

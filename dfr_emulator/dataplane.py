@@ -20,7 +20,11 @@ gateway. This module emulates both ends the SDK talks to:
   key into a presigned URL on the file host, `POST /gateway/archives/prepare`
   answers `{"status": "building"}` until the ZIP is built (the same
   `zip_build_*` settings), then `{"status": "ready", "download_url",
-  "bytes_size"}`. It takes the token and the grant, never the API key.
+  "bytes_size"}`, and `POST /gateway/objects/content` returns a
+  customer-hosted evaluation's result object (its API answer is a
+  `content_location` pointer with `content_unavailable_reason:
+  result_content_in_data_plane`). It takes the token and the grant, never
+  the API key.
 
 Credentials live `CREDENTIAL_SECONDS` of lifecycle time, as the SDK expects.
 """
@@ -34,6 +38,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from dfr_emulator.evaluations import SUCCEEDED, envelope_text, result_key
 from dfr_emulator.files import GeneratedFile, RunOutput
 from dfr_emulator.seeds import DATA_PLANE_BUCKET, DATA_PLANE_COMPANY
 from dfr_emulator.store import ApiProblem
@@ -141,6 +146,8 @@ class DataPlane:
                 return self._presign_get(body, granted)
             if path == "/gateway/archives/prepare":
                 return self._prepare(body, granted)
+            if path == "/gateway/objects/content":
+                return self._content(body, granted)
         except (ValueError, AttributeError, KeyError, TypeError):
             return 400, {"detail": {"code": "invalid_request", "error": "Malformed request."}}
         return 404, {"detail": {"code": "unknown_route", "error": f"No gateway route {path}."}}
@@ -170,6 +177,18 @@ class DataPlane:
             return 200, {"status": "building"}
         url, size = ready
         return 200, {"status": "ready", "download_url": url, "bytes_size": size}
+
+    def _content(self, body: dict[str, Any], granted: frozenset[str]) -> tuple[int, Any]:
+        """A customer-hosted evaluation's result object, inline (`as_text`)."""
+        key = str(body["s3_key"])
+        evaluation_id = key.rsplit("/", 1)[-1].removesuffix(".json")
+        if key != result_key(evaluation_id) or f"result:{evaluation_id}" not in granted:
+            return 403, {"detail": {"code": "key_not_granted", "error": "Key not granted."}}
+        evaluation = self.outputs.evaluation(evaluation_id)
+        now = self.outputs.timeline.now()
+        if evaluation is None or not evaluation.hosted or evaluation.status(now) != SUCCEEDED:
+            return 404, {"detail": {"code": "unknown_object", "error": "No such object."}}
+        return 200, {"content": envelope_text(evaluation)}
 
     def _output(self, run_id: str) -> RunOutput | None:
         found = self.outputs.store.output(run_id)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dfr_emulator.files import RunOutput, sample_id
+from dfr_emulator.seeds import DATA_PLANE_BUCKET, DATA_PLANE_COMPANY
 
 PENDING = "PENDING"
 PROCESSING = "PROCESSING"
@@ -61,6 +62,8 @@ EVALUATION_MODELS = (
 )
 #: What an evaluation without `evaluation_model` uses (made up, among the list).
 DEFAULT_EVALUATION_MODEL = "anthropic/claude-sonnet-5-5-thinking"
+#: `content_unavailable_reason` of a customer-hosted evaluation's results.
+IN_DATA_PLANE = "result_content_in_data_plane"
 #: Keys of a list item (the SDK's EvaluationListResponseItem).
 LIST_FIELDS = ("id", "run_id", "status", "created_at", "completed_at", "created_by_email")
 
@@ -85,6 +88,8 @@ class Evaluation:
     outcome: str
     error: str | None
     gap: float
+    #: Made for a customer-hosted company: its results live in the data plane.
+    hosted: bool = False
 
     @property
     def end_t(self) -> float:
@@ -195,6 +200,7 @@ def new_evaluation(
     processing_s: float,
     error: str | None,
     gap: float | None,
+    hosted: bool = False,
 ) -> Evaluation:
     return Evaluation(
         id=str(uuid.uuid4()),
@@ -207,11 +213,18 @@ def new_evaluation(
         outcome=FAILED if error else SUCCEEDED,
         error=error,
         gap=round(default_gap(output.run_id) if gap is None else gap, 2),
+        hosted=hosted,
     )
 
 
-def render(evaluation: Evaluation, now: float, iso: Callable[[float], str]) -> dict[str, Any]:
-    """The evaluation as `GET /evaluations/{id}/` answers it; `iso(t)`: a time's text."""
+def render(
+    evaluation: Evaluation, now: float, iso: Callable[[float], str], *, full: bool = False
+) -> dict[str, Any]:
+    """The evaluation as `GET /evaluations/{id}/` answers it; `iso(t)`: a time's text.
+
+    A customer-hosted evaluation's results are a pointer into the data plane
+    (`content_location`), unless `full` (what the emulator itself knows).
+    """
     status = evaluation.status(now)
     done = status in (SUCCEEDED, FAILED)
     completed_at = iso(evaluation.end_t) if done else None
@@ -228,10 +241,57 @@ def render(evaluation: Evaluation, now: float, iso: Callable[[float], str]) -> d
         "content_location": None,
         "content_unavailable_reason": None,
     }
-    if status == SUCCEEDED:
+    if status == SUCCEEDED and evaluation.hosted and not full:
+        out["distribution_analysis"] = []
+        out["content_location"] = result_pointer(evaluation)
+        out["content_unavailable_reason"] = IN_DATA_PLANE
+    elif status == SUCCEEDED:
         out["distribution_analysis"] = analysis(evaluation.output, evaluation.gap)
         out["sample_classifications"] = classifications(evaluation, completed_at)
     return out
+
+
+def result_key(evaluation_id: str) -> str:
+    """Where a customer-hosted evaluation's results live in the customer's bucket."""
+    return f"dataframer/{DATA_PLANE_COMPANY}/Results/EVALUATION/{evaluation_id}.json"
+
+
+def envelope_text(evaluation: Evaluation) -> str:
+    """The result object the worker wrote to the data plane, under the worker's names."""
+    samples = evaluation.output.values()
+    envelope = {
+        "distribution_analysis": [
+            {
+                "property_name": entry["property_name"],
+                "expected_distributions": entry["requested_distributions"],
+                "generation_distributions": entry["expected_distributions"],
+                "classification_distributions": entry["evaluated_distributions"],
+                "total_samples": entry["total_samples"],
+                "total_samples_analyzed": entry["total_samples_analyzed"],
+            }
+            for entry in analysis(evaluation.output, evaluation.gap)
+        ],
+        "classifications": {
+            sample_id(n): {"classifications": dict(values)}
+            for n, values in enumerate(samples, start=1)
+        },
+        "generation_tags": {},
+        "sampled_identifiers": [sample_id(n) for n in range(1, len(samples) + 1)],
+    }
+    return json.dumps(envelope)
+
+
+def result_pointer(evaluation: Evaluation) -> dict[str, Any]:
+    """`content_location` of a customer-hosted evaluation (the SDK's DataPlaneContentLocation)."""
+    data = envelope_text(evaluation).encode()
+    key = result_key(evaluation.id)
+    return {
+        "data_plane": True,
+        "s3_key": key,
+        "storage_uri": f"s3://{DATA_PLANE_BUCKET}/{key}",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes_size": len(data),
+    }
 
 
 def list_item(evaluation: Evaluation, now: float, iso: Callable[[float], str]) -> dict[str, Any]:

@@ -226,7 +226,7 @@ class Outputs:
         now = self.timeline.now()
         for evaluation in self.evaluations.of_run(run_id):
             if evaluation.status(now) == SUCCEEDED:
-                return render(evaluation, now, self._iso)
+                return render(evaluation, now, self._iso, full=True)
         return None
 
     # ----- what the file host serves ----------------------------------------
@@ -262,6 +262,7 @@ class Outputs:
             processing_s=cfg.evaluation_processing_seconds,
             error=self.dice.choice("evaluation_error", ERROR_MESSAGES) if failing else None,
             gap=cfg.evaluation_gap,
+            hosted=cfg.customer_hosted,
         )
         self.evaluations.add(evaluation)
         return render(evaluation, self.timeline.now(), self._iso)

@@ -159,7 +159,7 @@ def test_the_evaluation_gap_knob(http: httpx.Client, emu: Emulator, sdk: Any) ->
     evaluation = sdk.dataframer.evaluations.create(run_id=run["id"])
     done = http.get(f"{EVALUATIONS}{evaluation.id}/").json()
     prop, gap = largest_gap(done["distribution_analysis"])
-    assert (prop, gap) == ("priority", pytest.approx(12.5, abs=0.011))
+    assert prop == "priority" and gap == pytest.approx(12.5, abs=0.011)
     for entry in done["distribution_analysis"]:
         assert sum(entry["evaluated_distributions"].values()) == pytest.approx(100, abs=0.05)
 
@@ -234,3 +234,31 @@ def test_customer_hosted_pointers_followed_by_the_sdk(hosted: Emulator) -> None:
     stats = hosted.stats()["file_host"]
     assert stats["gateway_requests"] >= 3 and stats["api_key_seen"] == 0
     assert stats["authorization_headers"] == 0  # the gateway's token is not on a download
+
+
+def test_a_customer_hosted_evaluation_is_filled_by_the_sdk(hosted: Emulator) -> None:
+    with httpx.Client(base_url=hosted.base_url, headers=AUTH, timeout=5.0) as http:
+        run = succeeded_run(http, hosted, samples=9)
+        hosted.configure(evaluation_gap=6.0)
+        created = http.post(EVALUATIONS, json={"run_id": run["id"]}).json()
+        hosted.advance(60)
+        raw = http.get(f"{EVALUATIONS}{created['id']}/").json()
+    assert conforms(EvaluationRetrieveResponse, raw) == []
+    assert raw["status"] == "SUCCEEDED"
+    assert raw["content_unavailable_reason"] == "result_content_in_data_plane"
+    assert raw["distribution_analysis"] == [] and raw["sample_classifications"] == []
+    assert raw["content_location"]["data_plane"] is True
+    sdk = Dataframer(api_key=KEY, base_url=hosted.base_url, max_retries=0, timeout=5.0)
+    try:
+        filled = sdk.dataframer.evaluations.retrieve(created["id"])
+    finally:
+        sdk.close()
+    assert filled.content_unavailable_reason is None
+    assert filled.distribution_analysis is not None
+    analysis = [entry.model_dump() for entry in filled.distribution_analysis]
+    assert conforms(list[DistributionAnalysis], analysis) == []
+    prop, gap = largest_gap(analysis)
+    assert prop == "priority" and gap == pytest.approx(6.0, abs=0.011)
+    assert filled.sample_classifications is not None
+    assert len(filled.sample_classifications) == run["samples_completed"]
+    assert hosted.stats()["file_host"]["api_key_seen"] == 0
