@@ -142,7 +142,8 @@ class EmulatorConfig:
       zip_build_polls / zip_build_seconds: the ZIP of a run's files answers 202 to
         this many requests, and for at least this many lifecycle seconds, before 200.
       truncated_downloads: the next N file-host downloads stop after
-        `truncate_after_bytes` bytes and close the connection (counts down).
+        `truncate_after_bytes` bytes (half the file when it is not larger) and
+        close the connection, `Content-Length` announcing the whole (counts down).
       wrong_size_downloads: the next N downloads serve bytes that differ from the
         announced `size_bytes` (counts down).
       expired_urls: the next N presigned URLs handed out are already expired:
