@@ -229,3 +229,16 @@ def test_plan_refresh_sees_a_web_app_edit_and_plans_the_update_back(
     code, out, err = dfr(*apply_args("manifests"))
     assert code == 0, out + err
     assert len(named(emu)[0]["versions"]) == 4 and emu.stats()["runs_created"] == 3
+
+
+def test_a_saved_plan_applies_the_spec_then_its_runs(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    repository(ws, "description: tickets\n")
+    planfile = ws.root / "spec.plan"
+    assert dfr("plan", "--out", str(planfile), "manifests").code == 0
+    code, out, err = dfr("apply", "--auto-approve", str(planfile))
+    assert code == 0, out + err
+    (made,) = named(emu)
+    assert len(made["versions"]) == 2 and emu.stats()["runs_created"] == 3
+    assert all(r.spec["spec_id"] == made["id"] for r in ws.read_state().runs.values())
