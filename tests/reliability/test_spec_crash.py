@@ -93,3 +93,16 @@ def test_a_kill_during_the_recovery_of_a_killed_create(
         assert killed.code == -signal.SIGKILL, f"{point} was never reached:\n{killed.text}"
     ws.apply_until_ok(3)
     _check(emu, ws)
+
+
+def test_sigterm_after_the_specs_post_records_its_id_and_stops(
+    start_emulator: Start, workspace: Make
+) -> None:
+    emu, ws = _setup(start_emulator, workspace)
+    stopped = ws.dfr(*ws.apply_args(), crash_at="after-spec-post:1:SIGTERM")
+    assert stopped.code == 143, stopped.text
+    record = ws.read_state().specs["crash-spec"]
+    assert record.spec_id is not None and record.intent is None  # the id was kept
+    assert emu.stats()["runs_created"] == 0
+    ws.apply_until_ok(3)
+    _check(emu, ws)
