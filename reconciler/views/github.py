@@ -112,6 +112,25 @@ def plan_annotations(plan: Plan) -> list[Annotation]:
                     title=f"dfr: {change.name} orphaned",
                 )
             )
+    return out + _spec_annotations(plan)
+
+
+def _spec_annotations(plan: Plan) -> list[Annotation]:
+    """A spec that ended FAILED (its runs are blocked) or was edited outside dfr."""
+    out = []
+    for spec in plan.specs:
+        file, line, col = _place(spec.where)
+        if spec.failed:
+            message = f"spec {spec.name} ended FAILED: {spec.error}; the runs that use it are blocked"
+            title = f"dfr: spec {spec.name} failed"
+        elif spec.drift:
+            message = f"spec {spec.name} has a version made outside dfr (the web app?); " + (
+                "apply puts the manifest's content back" if spec.acts else "it is kept"
+            )
+            title = f"dfr: spec {spec.name} edited outside dfr"
+        else:
+            continue
+        out.append(Annotation("warning", message, file, line, col, title=title))
     return out
 
 

@@ -84,9 +84,10 @@ def code_quality(diagnostics: Sequence[Diagnostic]) -> list[dict[str, Any]]:
 
 def mr_summary(plan: Plan) -> dict[str, int]:
     """What GitLab's merge-request widget reads from a `terraform` report."""
+    specs = [s.action.value for s in plan.specs]  # spec-create / spec-update count too
     return {
-        "create": len(plan.by_action(Action.CREATE)),
-        "update": len(plan.by_action(Action.REPLACE)),
+        "create": len(plan.by_action(Action.CREATE)) + specs.count("spec-create"),
+        "update": len(plan.by_action(Action.REPLACE)) + specs.count("spec-update"),
         "delete": sum(1 for c in plan.by_action(Action.ORPHAN) if c.prune),
     }
 

@@ -235,3 +235,24 @@ def test_import_of_a_run_whose_spec_state_does_not_know_is_refused(
     r = dfr("import", "tickets-pinned", "3c90c3cc-0d44-4b50-8888-8dd25736052a", "manifests")
     assert r.code == 1
     assert "names spec 'tickets' by spec_ref, and state records no id for it yet" in r.err
+
+
+def test_a_failed_spec_is_annotated_for_review_and_specs_count_in_the_mr_summary(
+    ws: Workspace, dfr: Runner
+) -> None:
+    write_pipeline(ws)
+    assert dfr("plan", "--summary-file", "summary.json", "manifests").code == 0
+    summary = json.loads((ws.root / "summary.json").read_text())
+    assert summary == {"create": 4, "update": 0, "delete": 0}  # the spec and its three runs
+    failed = SpecRecord(
+        "tickets", NOW, spec_id=SPEC_ID, status="FAILED", error="objectives too vague"
+    )
+    with LocalBackend(ws.state).lock("test") as store:
+        store.put_spec(failed)
+    r = dfr("plan", "--format", "github", "manifests")
+    assert r.code == 0, r.text
+    assert (
+        "::warning file=manifests/pipeline.yaml,line=4,col=9,title=dfr%3A spec tickets failed::"
+        "spec tickets ended FAILED: objectives too vague" in r.out
+    )
+    assert "# spec tickets ended FAILED" in r.out
