@@ -366,9 +366,12 @@ class SpecWork:
                 if final.status != record.status:
                     self.say(f"spec {record.name}: {final.status}")
                 return final
+            if detail is not None and detail.status and detail.status != record.status:
+                record = self._put(record.evolve(status=detail.status))  # PROCESSING, say
             age = self.clock() - started
             if timeout is not None and age >= timeout:
-                raise Blocked(f"spec {record.spec_id} is still {record.status} after {timeout:g}s")
+                status = record.status or "not finished"
+                raise Blocked(f"spec {record.spec_id} is still {status} after {timeout:g}s")
             pause = max(self.options.poll_min, self.options.poll_share * age)
             if self.stop.wait(min(pause, self.options.poll_max)):
                 raise KeyboardInterrupt
