@@ -24,7 +24,9 @@ the oracle for the create-run body. From its `RunCreateParams` this script takes
   silently removed (an old manifest must keep a clear error or warning);
 - each field's enum (Literal) and its description (the SDK's docstring);
 - `deprecated: true` where the docstring says to use other fields instead;
-- the SDK version it was made from (`$defs/current_model/x-sdk-version`).
+- the SDK version it was made from (`$defs/current_model/x-sdk-version`);
+- the evaluation models (`$defs/evaluation_model`, a manifest's `evaluate.model`),
+  from the Literal of `EvaluationCreateParams.evaluation_model`.
 
 What stays hand-written: ranges (`minimum`, `maximum`), patterns, the old
 reference page's models (`$defs/legacy_model`), the field order, and the
@@ -133,10 +135,19 @@ def sdk_facts() -> dict[str, Any]:
     return {
         "version": version,
         "models": models,
+        "evaluation_models": evaluation_models(),
         "fields": {name: json_type(hint) for name, hint in hints.items()},
         "required": required,
         "docs": field_docs(cls),
     }
+
+
+def evaluation_models() -> list[str]:
+    """The models `POST /api/dataframer/evaluations/` takes (`evaluate.model`)."""
+    from dataframer.types.dataframer.evaluation_create_params import EvaluationCreateParams
+
+    hints = typing.get_type_hints(EvaluationCreateParams, include_extras=True)
+    return list(typing.get_args(_unwrap(hints["evaluation_model"])))
 
 
 def _description(name: str, doc: str) -> str:
@@ -152,6 +163,9 @@ def regenerate(schema: dict[str, Any], facts: dict[str, Any]) -> tuple[dict[str,
     current = defs.setdefault("current_model", {"type": "string"})
     current["enum"] = list(facts["models"])
     current["x-sdk-version"] = facts["version"]
+    if "evaluation_model" in defs and facts.get("evaluation_models"):
+        defs["evaluation_model"]["enum"] = list(facts["evaluation_models"])
+        defs["evaluation_model"]["x-sdk-version"] = facts["version"]
     legacy = defs["legacy_model"]["enum"]
     defs["model"]["enum"] = [*facts["models"], *[m for m in legacy if m not in facts["models"]]]
 
