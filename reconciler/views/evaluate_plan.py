@@ -115,7 +115,8 @@ def apply_parts(report: Any) -> list[str]:
         return []
     parts = []
     if evaluations.started or evaluations.adopted:
-        parts.append(f"{len(evaluations.started) + len(evaluations.adopted)} evaluations started")
+        n = len(evaluations.started) + len(evaluations.adopted)
+        parts.append(f"{n} evaluation{'s' if n != 1 else ''} started")
     if evaluations.problems:
         runs = len({p.name for p in evaluations.problems})
         parts.append(f"{runs} over max_distribution_gap")
