@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -703,7 +704,7 @@ def test_reset_drops_connections_before_acting(clock: ManualClock) -> None:
 
 
 def test_hang_outlasts_the_client_timeout(clock: ManualClock) -> None:
-    config = EmulatorConfig(clock=clock, hang_rate=1.0, hang_seconds=3.0)
+    config = EmulatorConfig(clock=clock, hang_rate=1.0, hang_seconds=60.0)
     with Emulator(config) as emu, httpx.Client(base_url=emu.base_url, headers=AUTH) as c:
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
@@ -711,8 +712,9 @@ def test_hang_outlasts_the_client_timeout(clock: ManualClock) -> None:
         assert len(emu.runs()) == 1  # it acted before hanging
         emu.configure(hang_rate=0.0)
         assert c.get(RUNS).status_code == 200
-    # stop() cut the hung answer short instead of waiting 3 s.
-    assert time.monotonic() - started < 2.5
+    # stop() cut the hung answer short instead of waiting its 60 s (a bound far
+    # from both, so a loaded machine cannot make it flaky).
+    assert time.monotonic() - started < 30
 
 
 def test_latency(clock: ManualClock) -> None:
@@ -931,13 +933,30 @@ def test_concurrent_creates_with_keep_alive(clock: ManualClock) -> None:
         assert stats["requests"]["runs.get"] == threads * per_thread
 
 
-def test_throughput_on_one_connection(client: httpx.Client) -> None:
-    run_id = create(client)
-    started = time.monotonic()
-    for _ in range(200):
-        get(client, run_id)
-    # Far above the 50-200 requests/s the suite needs; catches Nagle-style stalls.
-    assert time.monotonic() - started < 2.0
+def test_keep_alive_answers_are_not_held_back_by_nagle(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Headers and body go out in two writes: without TCP_NODELAY, Nagle and
+    delayed ACKs add ~40 ms to every keep-alive answer (the suite makes
+    thousands). Checked on the socket itself, not with a clock: 200 answers on
+    one connection, and that connection's server side has NODELAY set."""
+    from dfr_emulator import server
+
+    seen: list[int] = []
+    setup = server._Handler.setup
+
+    def recording_setup(self: server._Handler) -> None:
+        setup(self)
+        seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(server._Handler, "setup", recording_setup)
+    fresh = httpx.Client(base_url=str(client.base_url), headers=dict(client.headers))
+    with fresh:
+        run_id = create(fresh)
+        for _ in range(200):
+            assert get(fresh, run_id)["id"] == run_id
+    assert len(seen) == 1  # one keep-alive connection served them all
+    assert seen[0] != 0
 
 
 def test_python_m_entry_point() -> None:
