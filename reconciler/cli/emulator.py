@@ -145,9 +145,11 @@ def demo(inv: Invocation, paths: tuple[str, ...], keep_state: str | None) -> int
     No account needed: an emulator starts in this process on a free port, runs
     finish in a few seconds, and the state goes to a temporary file.
     """
+    from reconciler.cli import run
     from reconciler.commands.emulator import DemoArgs, run_demo
 
-    return run_demo(inv, DemoArgs(paths or ("examples/manifests",), keep_state), out(), err())
+    args = DemoArgs(paths or ("examples/manifests",), keep_state)
+    return run_demo(inv, args, out(), err(), dfr=run)
 
 
 def register(group: click.Group) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
@@ -76,9 +76,17 @@ def _environment(values: dict[str, str | None]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def run_demo(inv: Invocation, args: DemoArgs, out: TextIO, err: TextIO) -> int:
+def run_demo(
+    inv: Invocation,
+    args: DemoArgs,
+    out: TextIO,
+    err: TextIO,
+    *,
+    dfr: Callable[[Sequence[str]], int],
+) -> int:
+    """The whole loop against an emulator; `dfr` runs one dfr command line (the CLI's
+    `run`, handed down so that this layer does not reach up into it)."""
     from dfr_emulator import Emulator, EmulatorConfig
-    from reconciler.cli import run
 
     paths, keep_state = args.paths, args.keep_state
     for path in paths:
@@ -113,7 +121,7 @@ def run_demo(inv: Invocation, args: DemoArgs, out: TextIO, err: TextIO) -> int:
                 out.write(f"\n$ dfr {' '.join(step)}\n")
                 out.flush()
                 err.flush()
-                code = run(step)
+                code = dfr(step)
                 if code != EXIT_OK:
                     out.write(f"\n`dfr {step[0]}` exited {code}; the demo stops here.\n")
                     return code

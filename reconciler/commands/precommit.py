@@ -16,7 +16,7 @@ touch does not block it. A given file whose name is also used by a manifest it
 was not given gets the error itself ("is also used by the manifest at ..."), so
 the clash is reported whichever of the two was read first.
 
-Entry of `.pre-commit-hooks.yaml`: `python -m reconciler.commands.precommit
+Entry of `.pre-commit-hooks.yaml`: `python -m reconciler.cli.precommit
 [--skip-non-manifests] FILE...`; `require_serial` keeps pre-commit from running
 batches in parallel, and each batch still compares names across the whole set.
 Errors become messages in `reconciler.cli.run`, as for every dfr command.
@@ -24,11 +24,10 @@ Errors become messages in `reconciler.cli.run`, as for every dfr command.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from reconciler.errors import EXIT_ERROR, EXIT_OK
 
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 
 #: Folder names that hold manifests (the hook's default `files` pattern).
 MANIFEST_FOLDERS = ("dataframer", "manifests")
-NAME = "pre-commit"
 
 
 def manifest_roots(files: Sequence[str]) -> list[str]:
@@ -138,29 +136,3 @@ def run_hook(inv: Invocation, args: HookArgs, out: TextIO, err: TextIO) -> int:
         )
         return EXIT_ERROR
     return EXIT_OK
-
-
-_FLAGS = ("--skip-non-manifests", "--help", "-h")
-
-
-def run(argv: Sequence[str]) -> int:
-    """`dfr pre-commit ARGV...` through the CLI's one error handler.
-
-    pre-commit puts the file names after the hook's own arguments, with no `--`:
-    everything after the leading flags is a file, even one named `--config=x.yaml`.
-    """
-    from reconciler import cli
-
-    args = list(argv)
-    flags = []
-    while args and args[0] in _FLAGS:
-        flags.append(args.pop(0))
-    return cli.run([NAME, *flags, "--", *args])
-
-
-def main() -> NoReturn:
-    sys.exit(run(sys.argv[1:]))
-
-
-if __name__ == "__main__":
-    main()

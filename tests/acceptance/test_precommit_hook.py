@@ -195,7 +195,7 @@ def test_all_files_in_parallel_batches_still_see_every_duplicate(
 
 
 def hook(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    from reconciler.commands.precommit import run
+    from reconciler.cli.precommit import run
 
     capsys.readouterr()
     code = run(list(argv))
