@@ -136,3 +136,67 @@ def test_a_lost_answer_is_an_unknown_outcome_sent_once(
         c.create_evaluation(run_id)
     assert len(emu.evaluations()) == 1  # made once, never sent again by the client
     assert len(c.list_evaluations(run_id)) == 1
+
+
+# -- hostile answers (a test transport) ---------------------------------------------------
+
+
+def _client(handler: Any) -> DataframerClient:
+    import httpx
+
+    from reconciler.api.retry import RetryPolicy
+
+    return DataframerClient(
+        "http://127.0.0.1:9",
+        KEY,
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(sleep=lambda _s: None),
+    )
+
+
+def test_a_create_answer_without_an_id_is_an_unknown_outcome() -> None:
+    import httpx
+
+    answer = httpx.Response(200, json={"status": "PENDING"})
+    with _client(lambda _r: answer) as c, pytest.raises(OutcomeUnknown):
+        c.create_evaluation("r-1")
+
+
+@pytest.mark.parametrize(
+    "answer", [{"not": "a list"}, ["not an object"], "text"], ids=["object", "strings", "string"]
+)
+def test_a_list_that_is_not_a_list_of_objects_is_a_clear_error(answer: Any) -> None:
+    import httpx
+
+    from reconciler.errors import APIError
+
+    with (
+        _client(lambda _r: httpx.Response(200, json=answer)) as c,
+        pytest.raises(APIError) as caught,
+    ):
+        c.list_evaluations("r-1")
+    assert KEY not in caught.value.message
+
+
+def test_another_runs_items_and_items_without_id_are_dropped() -> None:
+    import httpx
+
+    items = [{"id": "e1", "run_id": "R-1"}, {"id": "e2", "run_id": "r-2"}, {"run_id": "r-1"}]
+    with _client(lambda _r: httpx.Response(200, json=items)) as c:
+        assert [e.id for e in c.list_evaluations("r-1")] == ["e1"]
+
+
+def test_a_hostile_analysis_never_raises_and_keeps_numbers_finite() -> None:
+    data = {
+        "id": "e",
+        "status": "SUCCEEDED",
+        "distribution_analysis": [
+            {
+                "property_name": "p\n\x1b[31m",
+                "requested_distributions": {"a": "1e999", "b": 50, "c": True},
+                "evaluated_distributions": {"a": float("nan"), "b": "70"},
+            }
+        ],
+    }
+    evaluation = Evaluation.from_json(data)
+    assert evaluation.gaps() == {"p\n\x1b[31m": 20.0}
