@@ -7,16 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.options import (
-    api_options,
-    err,
-    invocation,
-    lock_option,
-    out,
-    policy_change_option,
-    state_options,
-    switch_api_option,
-)
+from reconciler.cli.options import change_options, err, invocation, lock_option, out
 
 if TYPE_CHECKING:
     from reconciler.invocation import Invocation
@@ -24,10 +15,7 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@state_options
-@api_options
-@switch_api_option
-@policy_change_option
+@change_options
 @lock_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(

@@ -143,6 +143,12 @@ policy_change_option = click.option(
 )
 
 
+def change_options(f: F) -> F:
+    """The options of the commands that plan changes (plan, apply): the state, the API,
+    --switch-api and --policy-change."""
+    return state_options(api_options(switch_api_option(policy_change_option(f))))
+
+
 def invocation(*, project: str = "strict") -> Callable[[F], F]:
     """Build the command's `Invocation` from its shared options and pass it first.
 

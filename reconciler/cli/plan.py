@@ -6,16 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.options import (
-    api_options,
-    err,
-    format_option,
-    invocation,
-    out,
-    policy_change_option,
-    state_options,
-    switch_api_option,
-)
+from reconciler.cli.options import change_options, err, format_option, invocation, out
 
 if TYPE_CHECKING:
     from reconciler.invocation import Invocation
@@ -23,10 +14,7 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@state_options
-@api_options
-@switch_api_option
-@policy_change_option
+@change_options
 @click.option("--refresh", is_flag=True, help="Ask the API for unfinished runs' statuses first.")
 @click.option("--replace", multiple=True, metavar="NAME", help="Plan to resubmit this run.")
 @click.option("--prune", is_flag=True, help="Plan to cancel and forget runs with no manifest.")
