@@ -1,5 +1,7 @@
-"""One module per `dfr` command; each function returns an exit code.
+"""One module per `dfr` command (or group of commands): each has an args dataclass
+and `run(inv, args, out, err) -> int` (an exit code).
 
-The click layer in `reconciler.cli` parses arguments and calls these; they
-wire the core objects together and write to the streams they are given.
+`reconciler.cli` parses the command line into the args and the `Invocation` (the
+settings, resolved once); the commands wire the core through `reconciler.engine`
+and write to the streams they are given. No click here.
 """
