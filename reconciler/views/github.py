@@ -121,7 +121,9 @@ def _spec_annotations(plan: Plan) -> list[Annotation]:
     for spec in plan.specs:
         file, line, col = _place(spec.where)
         if spec.failed:
-            message = f"spec {spec.name} ended FAILED: {spec.error}; the runs that use it are blocked"
+            message = (
+                f"spec {spec.name} ended FAILED: {spec.error}; the runs that use it are blocked"
+            )
             title = f"dfr: spec {spec.name} failed"
         elif spec.drift:
             message = f"spec {spec.name} has a version made outside dfr (the web app?); " + (
