@@ -228,3 +228,25 @@ def test_another_tools_kind_spec_in_a_directory_is_not_ours(ws: Workspace, dfr: 
     )
     ws.write_text("run", run_text(ref="tickets") + "---\n" + spec_text())
     assert dfr("validate", "manifests").code == 0
+
+
+def test_the_process_pool_and_the_cache_give_the_same_specs(ws: Workspace, tmp_path: Path) -> None:
+    from reconciler.validate import validate_paths
+    from reconciler.vcache import ValidationCache
+
+    content = "  content:\n    description: Support tickets\n"
+    ws.write_text("pipeline", spec_text(content) + "---\n" + run_text())
+    ws.write_text("latest", run_text("tickets-latest", version="latest"))
+    ws.write_text("bad", run_text("tickets-bad", ref="nowhere"))
+    serial = validate_paths(["manifests"])
+    pooled = validate_paths(["manifests"], jobs=2, parallel_min=1)
+    validate_paths(["manifests"], cache=ValidationCache.open(tmp_path / "cache"))
+    again = ValidationCache.open(tmp_path / "cache")
+    assert again is not None
+    cached = validate_paths(["manifests"], cache=again)
+    assert again.hits >= 1  # the runs-only files came from the cache
+    for result in (pooled, cached):
+        assert result.specs == serial.specs and len(serial.specs) == 1
+        assert [m.name for m in result.manifests] == [m.name for m in serial.manifests]
+        assert [str(d) for d in result.diagnostics] == [str(d) for d in serial.diagnostics]
+    assert any("'nowhere' names no Spec manifest" in d.message for d in serial.diagnostics)
