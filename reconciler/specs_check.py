@@ -261,6 +261,15 @@ def _read_content_file(
     return (None, errors) if errors else (content, [])
 
 
+def content_file_paths(specs: Sequence[SpecManifest]) -> set[str]:
+    """The content files of `specs` as their diagnostics name them (FILE of FILE:LINE:COL)."""
+    return {
+        os.path.normpath(os.path.join(os.path.dirname(s.file), s.content_file))
+        for s in specs
+        if s.content_file is not None
+    }
+
+
 def _content_of(value: Any) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
     """The content in a file: under `spec:` (the web app's YAML) or the fields themselves."""
     if not isinstance(value, dict):
@@ -370,6 +379,7 @@ __all__ = [
     "SpecClaim",
     "check_refs",
     "check_spec_document",
+    "content_file_paths",
     "content_path_problem",
     "create_body",
     "duplicates",

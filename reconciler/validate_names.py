@@ -48,9 +48,22 @@ def check_specs(
 ) -> None:
     """Content files read; Spec names unique among Spec manifests; each run's
     spec_ref names a spec (reconciler.specs_check)."""
-    from reconciler.specs_check import check_refs, duplicates, load_content_files, unique_names
+    from reconciler.specs_check import (
+        check_refs,
+        content_file_paths,
+        duplicates,
+        load_content_files,
+        unique_names,
+    )
 
     result.specs, problems = load_content_files(result.specs, root)
+    # A content file read from a directory is no manifest: it is skipped in silence.
+    content = content_file_paths(result.specs)
+    result.diagnostics = [
+        d
+        for d in result.diagnostics
+        if not (d.code == "not-a-manifest" and not d.is_error and d.file in content)
+    ]
     result.diagnostics.extend(problems)
     result.diagnostics.extend(unique_names(result.spec_claims))
     taken = duplicates(result.spec_claims)

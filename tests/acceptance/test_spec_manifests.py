@@ -250,3 +250,18 @@ def test_the_process_pool_and_the_cache_give_the_same_specs(ws: Workspace, tmp_p
         assert [m.name for m in result.manifests] == [m.name for m in serial.manifests]
         assert [str(d) for d in result.diagnostics] == [str(d) for d in serial.diagnostics]
     assert any("'nowhere' names no Spec manifest" in d.message for d in serial.diagnostics)
+
+
+def test_the_web_apps_yaml_as_a_content_file_is_no_manifest_and_no_warning(
+    ws: Workspace, dfr: Runner
+) -> None:
+    # The web app's YAML has `metadata:` and `spec:`, so a directory scan would warn that
+    # it looks like a run without its header: it is the spec's content, read as such.
+    web_app = "metadata:\n  name: tickets\n  version: 3\nspec:\n  description: Tickets\n"
+    ws.file("manifests/tickets.content.yaml", web_app)
+    ws.write_text("tickets", spec_text("  content_file: tickets.content.yaml\n"))
+    r = dfr("validate", "manifests")
+    assert (r.code, r.diagnostics) == (0, []), r.text
+    ws.file("manifests/stray.yaml", web_app)  # no spec reads this one: still a warning
+    (line,) = dfr("validate", "manifests").diagnostics
+    assert line.startswith("manifests/stray.yaml:1:1: warning: skipped")
