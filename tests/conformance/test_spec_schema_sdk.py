@@ -75,9 +75,14 @@ def test_the_sync_check_names_a_field_the_sdk_added(
     assert "spec.schema.json: out of date with the installed SDK" in err
     assert "/$defs/spec/properties/spec_temperature: new from the SDK" in err
     assert SPEC_SCHEMA.read_bytes() == before  # --check never writes
-    copy = tmp_path / "spec.schema.json"
-    copy.write_bytes(before)
-    assert sync_module().main(["--spec-schema", str(copy)]) == 0  # rewrites the copy
+    copies = {}
+    for name in ("generation-run", "project", "spec"):
+        copies[name] = tmp_path / f"{name}.schema.json"
+        copies[name].write_bytes((SPEC_SCHEMA.parent / f"{name}.schema.json").read_bytes())
+    args = ["--schema", str(copies["generation-run"]), "--project-schema"]
+    args += [str(copies["project"]), "--spec-schema", str(copies["spec"])]
+    assert sync_module().main(args) == 0  # rewrites the copies only
+    copy = copies["spec"]
     assert "spec_temperature" in json.loads(copy.read_text())["$defs"]["spec"]["properties"]
 
 
