@@ -282,7 +282,10 @@ class SpecWork:
         assert intent is not None
         finding = self._look(record, intent)
         if finding.verdict is Verdict.ABSENT and self._young(intent):
-            pause = self.options.recovery_grace - self._age(intent)
+            # An intent stamped in the future (this machine's clock went back) waits
+            # one grace period, not until that time.
+            grace = self.options.recovery_grace
+            pause = min(grace, grace - self._age(intent))
             self.say(
                 f"spec {record.name}: an unconfirmed {intent.kind} is only seconds old and the "
                 f"API may still be making it; looking again in {pause:.0f}s"
