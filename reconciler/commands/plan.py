@@ -80,7 +80,14 @@ def run(inv: Invocation, args: PlanArgs, out: TextIO, err: TextIO) -> int:
     if args.refresh:
         state = refreshed(inv, state, switch_api=args.switch_api)
     options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
-    prepared = prepare_plan(loaded, state, gate, options, outputs_root=project.root())
+    prepared = prepare_plan(
+        loaded,
+        state,
+        gate,
+        options,
+        outputs_root=project.root(),
+        outputs_cache=not inv.no_cache,
+    )
     if args.refresh and prepared.plan.to_submit:
         with make_client(inv) as client:
             prepared = prepared.preflighted(client)

@@ -167,7 +167,10 @@ def _pull(
             if current is not None:
                 s.store.put(current.evolve(outputs=pulled))
 
+    from reconciler.outputs.hashcache import HashCache
+
     observer = _observer(args, err)
+    cache = HashCache.open(disabled=inv.no_cache)
     with (
         FileHost(timeout=timeouts(60.0), pool_size=inv.parallelism) as host,
         _stop_on_signals(cancel.set) as signals,
@@ -181,8 +184,12 @@ def _pull(
             observer=observer,
             parallelism=inv.parallelism,
             cancel=cancel,
+            cache=cache,
         )
-        return puller.pull(targets), signals
+        try:
+            return puller.pull(targets), signals
+        finally:
+            cache.flush()
 
 
 def _observer(args: PullArgs, err: TextIO) -> PlainPullProgress:

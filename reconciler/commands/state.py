@@ -67,9 +67,13 @@ def _data_checks(inv: Invocation, records: list[RunRecord]) -> dict[str, Any] | 
     run recorded a pull (then status shows no DATA column)."""
     if not any(r.outputs is not None for r in records):
         return None
+    from reconciler.outputs.hashcache import HashCache
     from reconciler.outputs.scan import check_records
 
-    return dict(check_records(inv.project.root(), records))
+    cache = HashCache.open(disabled=inv.no_cache)
+    checks = dict(check_records(inv.project.root(), records, cache))
+    cache.flush()
+    return checks
 
 
 @dataclass(frozen=True, slots=True)

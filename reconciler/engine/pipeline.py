@@ -64,17 +64,19 @@ def prepare_plan(
     policy: Policy | None = None,
     client: SpecClient | None = None,
     outputs_root: Path | None = None,
+    outputs_cache: bool = True,
 ) -> Prepared:
     """Plan `loaded` against `state`, check the budget of `policy` (default: the gate's
     policy in force) and, with a `client`, run the preflight. With `outputs_root`
-    (the project root), the output folders are read for the plan's `pull` changes."""
+    (the project root), the output folders are read for the plan's `pull` changes
+    (`outputs_cache`: reusing the digests of unchanged files)."""
     from reconciler.plan import make_plan
 
     plan = make_plan(loaded.manifests, state, options, loaded.scope, specs=loaded.specs)
     if outputs_root is not None:
         from reconciler.outputs.scan import with_pulls
 
-        plan = with_pulls(plan, loaded.manifests, state, outputs_root)
+        plan = with_pulls(plan, loaded.manifests, state, outputs_root, use_cache=outputs_cache)
     prepared = Prepared(plan, gate, budget(plan, gate.effective if policy is None else policy))
     return prepared if client is None else prepared.preflighted(client)
 

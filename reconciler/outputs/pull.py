@@ -44,6 +44,7 @@ from reconciler.state.model import SUCCEEDED, OutputFile, OutputsRecord, RunReco
 
 if TYPE_CHECKING:
     from reconciler.api.client import DataframerClient
+    from reconciler.outputs.hashcache import HashCache
 
 __all__ = ["PullObserver", "PullResult", "PullTarget", "Puller"]
 
@@ -91,6 +92,7 @@ class Puller:
         observer: PullObserver,
         parallelism: int = 4,
         cancel: threading.Event | None = None,
+        cache: HashCache | None = None,
     ) -> None:
         self._client = client
         self._root = root
@@ -102,6 +104,7 @@ class Puller:
             client, host, cancel=self.cancel, on_bytes=observer.bytes_received
         )
         self._files: ThreadPoolExecutor | None = None
+        self._cache = cache  # digests of unchanged files (reconciler.outputs.hashcache)
 
     def pull(self, targets: Sequence[PullTarget]) -> list[PullResult]:
         """Pull every target; one result each, in the order given."""
@@ -152,7 +155,8 @@ class Puller:
         pulled = record.outputs
         if pulled is None:
             return False
-        check = check_folder(pulled, listing(folder_of(self._root, pulled.path), pulled))
+        folder = folder_of(self._root, pulled.path)
+        check = check_folder(pulled, listing(folder, pulled, self._cache))
         return pull_reason(record, outputs, check) is None
 
     def _fetch_run(
@@ -199,7 +203,7 @@ class Puller:
         if want.size is not None and known.size != want.size:
             return None
         old_folder = folder_of(self._root, pulled.path)
-        seen = seen_file(old_folder, want.path, known.size)
+        seen = seen_file(old_folder, want.path, known.size, self._cache)
         if seen is None or not seen.regular or seen.sha256 != known.sha256:
             return None
         entry = Verified(run_id, want.file_id, want.path, known.size, known.sha256)

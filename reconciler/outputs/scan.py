@@ -14,12 +14,15 @@ import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import DfrError
 from reconciler.outputs.compare import FolderCheck, Seen, check_folder
 from reconciler.outputs.select import name_problem
 from reconciler.state.model import OutputsRecord, RunRecord, State
+
+if TYPE_CHECKING:
+    from reconciler.outputs.hashcache import HashCache
 
 __all__ = [
     "OutputsError",
@@ -92,8 +95,9 @@ def _lstat_below(folder: Path, rel: str) -> os.stat_result | None:
         return None
 
 
-def seen_file(folder: Path, rel: str, size: int) -> Seen | None:
-    """The file `rel` below `folder` as found (None: not there); hashed if its size is `size`."""
+def seen_file(folder: Path, rel: str, size: int, cache: HashCache | None = None) -> Seen | None:
+    """The file `rel` below `folder` as found (None: not there); hashed if its size is
+    `size` (through `cache` when given: an unchanged file is not read again)."""
     if name_problem(rel) is not None:
         return Seen(0, None, regular=False)
     info = _lstat_below(folder, rel)
@@ -104,12 +108,16 @@ def seen_file(folder: Path, rel: str, size: int) -> Seen | None:
     if info.st_size != size:
         return Seen(info.st_size, None)
     try:
-        return Seen(info.st_size, hash_file(folder / rel))
+        path = folder / rel
+        digest = hash_file(path) if cache is None else cache.sha256(path, info)
+        return Seen(info.st_size, digest)
     except OSError:
         return Seen(info.st_size, None, regular=False)
 
 
-def listing(folder: Path, record: OutputsRecord) -> dict[str, Seen] | None:
+def listing(
+    folder: Path, record: OutputsRecord, cache: HashCache | None = None
+) -> dict[str, Seen] | None:
     """The recorded files found below `folder`; None when the folder does not exist."""
     try:
         info = os.lstat(folder)
@@ -119,13 +127,15 @@ def listing(folder: Path, record: OutputsRecord) -> dict[str, Seen] | None:
         return None
     found: dict[str, Seen] = {}
     for file in record.files:
-        seen = seen_file(folder, file.path, file.size)
+        seen = seen_file(folder, file.path, file.size, cache)
         if seen is not None:
             found[file.path] = seen
     return found
 
 
-def check_folders(root: Path, manifests: Iterable[Any], state: State) -> dict[str, FolderCheck]:
+def check_folders(
+    root: Path, manifests: Iterable[Any], state: State, cache: HashCache | None = None
+) -> dict[str, FolderCheck]:
     """The FolderCheck of every manifest with `outputs:` whose run has a recorded pull,
     read where the pull wrote (its recorded path)."""
     checks: dict[str, FolderCheck] = {}
@@ -142,12 +152,15 @@ def check_folders(root: Path, manifests: Iterable[Any], state: State) -> dict[st
         except OutputsError:
             checks[manifest.name] = check_folder(pulled, None)
             continue
-        checks[manifest.name] = check_folder(pulled, listing(folder, pulled))
+        checks[manifest.name] = check_folder(pulled, listing(folder, pulled, cache))
     return checks
 
 
-def with_pulls(plan: Any, manifests: Iterable[Any], state: State, root: Path) -> Any:
-    """`plan` with its `pulls`: the output folders read here, the pure rule of
+def with_pulls(
+    plan: Any, manifests: Iterable[Any], state: State, root: Path, *, use_cache: bool = True
+) -> Any:
+    """`plan` with its `pulls`: the output folders read here (unchanged files' digests
+    from the hash cache unless `use_cache` is False), the pure rule of
     `needs.pulls_needed` applied (a run the plan submits is pulled after it)."""
     import dataclasses
 
@@ -156,13 +169,19 @@ def with_pulls(plan: Any, manifests: Iterable[Any], state: State, root: Path) ->
     listed = [m for m in manifests if getattr(m, "outputs", None) is not None]
     if not listed:
         return plan
-    checks = check_folders(root, listed, state)
+    from reconciler.outputs.hashcache import HashCache
+
+    cache = HashCache.open(disabled=not use_cache)
+    checks = check_folders(root, listed, state, cache)
+    cache.flush()
     submitting = frozenset(c.name for c in plan.changes if c.submits)
     pulls = pulls_needed(listed, state, checks, submitting=submitting)
     return dataclasses.replace(plan, pulls=pulls)
 
 
-def check_records(root: Path, records: Iterable[RunRecord]) -> dict[str, FolderCheck]:
+def check_records(
+    root: Path, records: Iterable[RunRecord], cache: HashCache | None = None
+) -> dict[str, FolderCheck]:
     """The FolderCheck of every record with a recorded pull, read where it wrote
     (for `dfr status`, which reads state only)."""
     checks: dict[str, FolderCheck] = {}
@@ -171,7 +190,7 @@ def check_records(root: Path, records: Iterable[RunRecord]) -> dict[str, FolderC
         if pulled is None:
             continue
         try:
-            found = listing(folder_of(root, pulled.path), pulled)
+            found = listing(folder_of(root, pulled.path), pulled, cache)
         except OutputsError:
             found = None
         checks[record.name] = check_folder(pulled, found)
