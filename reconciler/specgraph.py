@@ -72,7 +72,7 @@ def link_run(
         unknown=() if spec_id is not None else ("spec_id",),
         affected_by=_affected(change, ref.version),
         blocked_by=change.key if change is not None and change.failed else None,
-        notes=_notes(ref, change),
+        notes=(*_notes(ref, change), *_missing_version(ref, change, recorded.get(ref.name))),
         spec_ref=ref,
     )
 
@@ -99,6 +99,21 @@ def _by_id(manifest: Manifest, changes: Mapping[str, SpecChange]) -> RunLink:
                     notes=_notes(SpecRef(change.name, version), change),
                 )
     return RunLink(spec=dict(manifest.spec))
+
+
+def _missing_version(ref: SpecRef, change: SpecChange | None, record: Any) -> tuple[str, ...]:
+    """A note when the pinned version is past the newest one state records (and this
+    plan does not make it): the API would refuse the run."""
+    if ref.version is None or (change is not None and change.new_version is not None):
+        return ()  # a planned version is checked by _notes
+    numbers = [int(get_field(v, "number", 0) or 0) for v in get_field(record, "versions") or ()]
+    if not numbers or ref.version <= max(numbers):
+        return ()
+    return (
+        f"spec {ref.name!r} has no version {ref.version} in state (its newest is "
+        f"{max(numbers)}): the API will refuse the run unless someone made it since "
+        "(`dfr plan --refresh` reads the versions)",
+    )
 
 
 def _affected(change: SpecChange | None, version: int | None) -> str | None:

@@ -207,9 +207,37 @@ def plan_specs(
     recorded = recorded_specs(state)
     out = []
     for manifest in sorted(specs, key=lambda m: m.name):
-        change = _spec_change(manifest, recorded.get(manifest.name))
-        out.append(_with(change, source=(sources or {}).get(manifest.name)))
+        record = recorded.get(manifest.name)
+        change = _spec_change(manifest, record)
+        moved = _options_moved(manifest, record) if change.action is not SpecAction.CREATE else ()
+        out.append(
+            _with(
+                change,
+                source=(sources or {}).get(manifest.name),
+                reasons=(*change.reasons, *moved),
+            )
+        )
     return tuple(out)
+
+
+def _options_moved(manifest: SpecManifest, record: Any) -> tuple[str, ...]:
+    """A note when the create options differ from those the spec was created with.
+
+    They count only at creation and the name stays taken, so the spec is never
+    re-created for them (Terraform would replace; the API cannot): said, not done.
+    """
+    sent = get_field(record, "body") or {}
+    if not isinstance(sent, Mapping) or not sent:
+        return ()  # adopted with `dfr import spec`: how it was made is not known
+    wanted = manifest.create_body
+    moved = sorted(k for k in {*sent, *wanted} if k != "name" and sent.get(k) != wanted.get(k))
+    if not moved:
+        return ()
+    return (
+        f"create options changed since the spec was created ({', '.join(moved)}): they count "
+        "only when a spec is created, so this one is kept; to make a new spec with them, give "
+        "the manifest a new name",
+    )
 
 
 def _with(change: SpecChange, **kwargs: Any) -> SpecChange:

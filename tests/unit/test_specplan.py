@@ -374,6 +374,30 @@ def test_a_saved_plan_round_trips_its_spec_changes(tmp_path: Path, monkeypatch: 
         planfile.check_current(saved, edited, "p.json")
 
 
+def test_changed_create_options_are_said_never_acted_on() -> None:
+    sent = {"name": "tickets", "generation_objectives": "tickets data"}
+    state = state_with({"tickets": recorded(versions=versions("v1"), body=sent)})
+    same = make_plan([], state, specs=[spec()]).specs[0]
+    assert same.action is SpecAction.NOOP and same.reasons == ()
+    moved = SpecManifest("tickets", {"objectives": "other data", "generate_distributions": True})
+    (s,) = make_plan([], state, specs=[moved]).specs
+    assert s.action is SpecAction.NOOP and s.body is None
+    assert (
+        "create options changed since the spec was created (generate_distributions, "
+        in (s.reasons[-1])
+    )
+    adopted = state_with({"tickets": recorded(versions=versions("v1"))})  # body {}: unknown
+    assert make_plan([], adopted, specs=[moved]).specs[0].reasons == ()
+
+
+def test_a_run_pinned_past_the_newest_recorded_version_is_warned_about() -> None:
+    state = state_with({"tickets": recorded(versions=versions("v1", "v2"))})
+    (past,) = make_plan([run("a", version=3)], state).changes
+    assert "spec 'tickets' has no version 3 in state (its newest is 2)" in past.reasons[-1]
+    (fine,) = make_plan([run("a", version=2)], state).changes
+    assert not any("no version" in r for r in fine.reasons)
+
+
 # -- any input ------------------------------------------------------------------------
 
 _JSONISH = st.recursive(
