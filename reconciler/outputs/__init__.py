@@ -12,6 +12,7 @@ Pure (no filesystem, no network):
 I/O:
 
     scan.py      reading output folders (lstat, sha256; never following a link)
+    hashcache.py the sha256 of unchanged files, remembered between commands
     staging.py   the staging folder beside the output folder: verified files,
                  the resume journal, the atomic swap and its crash recovery
     download.py  one file: fresh link, stream, verify, retry once
