@@ -1,12 +1,12 @@
-"""The spec half of the plan: `kind: Spec` manifests against `State.specs`, and the graph.
+"""The spec half of the plan: `kind: Spec` manifests against `State.specs`.
 
 Pure: spec manifests (`reconciler.manifests.SpecManifest`, with any
 `content_file` already read by the loader) and the state in, frozen values
 out. No I/O, no clock. `reconciler.plan.make_plan` calls it and puts the
 results on the `Plan`: `Plan.specs` (one `SpecChange` per Spec manifest,
 sorted by name) and, on each run `Change`, `depends_on` / `unknown` /
-`spec_ref` / `affected_by` (`reconciler.specgraph` links runs to specs and orders
-the graph). `Plan.order` is a topological order of every key.
+`spec_ref` / `affected_by` / `blocked_by` (`reconciler.specgraph` links runs to
+specs and orders the graph). `Plan.order` is a topological order of every key.
 
 ## What the applier (`reconciler.apply`, helper F2) consumes
 
@@ -39,9 +39,10 @@ depend only on specs, so the graph has no cycle by construction
   versions and compares the latest content with `intent_sha256` (what was
   sent) before anything is sent again;
 - `waits`: the recorded spec is not SUCCEEDED yet (PROCESSING): apply waits
-  for it before its update and its dependants;
+  for it before its update and its dependants; `status`: the recorded status;
 - `failed` / `error`: the spec ended FAILED (state's `error`): nothing is
-  sent for it and its dependants are blocked, with that error shown;
+  sent for it and its dependants (runs with `blocked_by` = its key) are
+  blocked, with that error shown;
 - `drift`: the newest version was made outside dfr (the web app): with content
   in the manifest the change is a spec-update back to it; without, a noop
   (the new version is only recorded, by the refresh);
@@ -58,6 +59,7 @@ the spec's change, makes the manifest's). Such a run whose spec this plan
 changes has `affected_by = "spec/NAME"`: a run still to submit gets the new
 version; a recorded one is left alone ("affected: uses latest"), since a
 finished run is not redone because its spec moved on: `--replace NAME` asks.
+(A spec this plan creates gives new runs only: they wait for it, unaffected.)
 """
 
 from __future__ import annotations
