@@ -14,9 +14,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# Light (contextlib, dataclasses), and named like its module: imported here, so that
+# the package's `session` is the function, not the submodule.
+from reconciler.engine.session import Session, session
+
 if TYPE_CHECKING:
     from reconciler.engine.pipeline import Loaded, Prepared, prepare_plan
-    from reconciler.engine.session import Session, session
 
 __all__ = ["Loaded", "Prepared", "Session", "prepare_plan", "session"]
 
@@ -24,8 +27,6 @@ _HOMES = {
     "Loaded": "pipeline",
     "Prepared": "pipeline",
     "prepare_plan": "pipeline",
-    "Session": "session",
-    "session": "session",
 }
 
 
