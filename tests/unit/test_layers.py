@@ -12,6 +12,9 @@ And nothing but `reconciler/cli/` imports click.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +113,34 @@ def test_the_walk_sees_the_layers() -> None:
         t for p in modules() if module_name(p) == "reconciler.cli.plan" for _, t in imports(p)
     }
     assert "reconciler.commands.plan" in arrows and "click" in arrows
+
+
+def test_validate_loads_neither_the_planner_nor_the_network(tmp_path: Path) -> None:
+    """`dfr validate` stays quick: the engine's pipeline, the planner, apply, the state
+    and the API client (httpx) are not imported by it."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "run.yaml").write_text(
+        "apiVersion: dataframer.ai/v1\nkind: GenerationRun\nmetadata:\n  name: run\n"
+        "spec:\n  spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a\n  number_of_samples: 1\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "reconciler", "validate", "run.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "DFR_NO_CACHE": "1"},
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+    assert "reconciler.validate" in imported, proc.stderr[-2000:]
+    for heavy in (
+        "httpx",
+        "reconciler.engine.pipeline",
+        "reconciler.plan",
+        "reconciler.apply",
+        "reconciler.api.client",
+        "reconciler.state.backend",
+    ):
+        assert heavy not in imported, f"dfr validate imports {heavy}"
