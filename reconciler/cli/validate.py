@@ -54,12 +54,13 @@ def validate(
 @click.command()
 @click.option("--state-schema", is_flag=True, help="Print the state file's schema instead.")
 @click.option("--project-schema", is_flag=True, help="Print dfr.yaml's schema instead.")
+@click.option("--spec-schema", is_flag=True, help="Print the kind: Spec manifests' schema instead.")
 @invocation(project="none")
-def schema(inv: Invocation, state_schema: bool, project_schema: bool) -> int:
+def schema(inv: Invocation, state_schema: bool, project_schema: bool, spec_schema: bool) -> int:
     """Print the manifest JSON Schema (for editors and other tools)."""
     from reconciler.commands.validate import SchemaArgs, run_schema
 
-    return run_schema(inv, SchemaArgs(state_schema, project_schema), out(), err())
+    return run_schema(inv, SchemaArgs(state_schema, project_schema, spec_schema), out(), err())
 
 
 @click.command("pre-commit", hidden=True)

@@ -66,6 +66,7 @@ def summary(result: Any) -> str:
 class SchemaArgs:
     state_schema: bool = False
     project_schema: bool = False
+    spec_schema: bool = False  # kind: Spec manifests' (reconciler.specs_check)
 
 
 def run_schema(inv: Invocation, args: SchemaArgs, out: TextIO, err: TextIO) -> int:
@@ -73,5 +74,6 @@ def run_schema(inv: Invocation, args: SchemaArgs, out: TextIO, err: TextIO) -> i
     from reconciler.schema import schema_text
 
     name = "state.schema.json" if args.state_schema else "generation-run.schema.json"
+    name = "spec.schema.json" if args.spec_schema else name
     out.write(schema_text("project.schema.json" if args.project_schema else name))
     return EXIT_OK

@@ -265,3 +265,20 @@ def test_the_web_apps_yaml_as_a_content_file_is_no_manifest_and_no_warning(
     ws.file("manifests/stray.yaml", web_app)  # no spec reads this one: still a warning
     (line,) = dfr("validate", "manifests").diagnostics
     assert line.startswith("manifests/stray.yaml:1:1: warning: skipped")
+
+
+def test_dfr_schema_prints_the_spec_schema_that_validates_spec_manifests(
+    ws: Workspace, dfr: Runner
+) -> None:
+    import jsonschema
+
+    r = dfr("schema", "--spec-schema")
+    assert r.code == 0
+    doc = json.loads(r.out)
+    assert doc["$id"].endswith("/spec.schema.json")
+    assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(doc)
+    import yaml
+
+    manifest = yaml.safe_load(spec_text("  content: {description: Tickets}\n"))
+    jsonschema.Draft202012Validator(doc).validate(manifest)  # what editors check, too
