@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from reconciler import policy, preflight, project
+from reconciler import policy, preflight, project, project_checks
 from reconciler.api import Spec
 from reconciler.errors import APIError, AuthError, NotFoundError, UsageError
 from reconciler.plan import Action, Change
@@ -26,7 +26,7 @@ def test_project_schema_is_a_valid_draft_2020_12_schema_with_its_id() -> None:
 
 
 def test_every_field_has_a_description() -> None:
-    schema = project.project_schema()
+    schema = project_checks.project_schema()
     missing: list[str] = []
 
     def walk(node: dict[str, Any], where: str) -> None:
@@ -45,7 +45,7 @@ def test_every_field_has_a_description() -> None:
 
 def test_the_model_list_is_the_manifest_schemas() -> None:
     assert (
-        project.project_schema()["$defs"]["model"]["enum"]
+        project_checks.project_schema()["$defs"]["model"]["enum"]
         == (manifest_schema()["$defs"]["model"]["enum"])
     )
 
