@@ -27,6 +27,16 @@ if TYPE_CHECKING:
 #: How a setting was given: its `Given.level`.
 FLAG, ENV, FILE = 0, 1, 2
 
+#: The variables of settings that only commands with the matching option read (their
+#: flag's `envvar`); the CLI hands a command only those of the options it has.
+OPTION_VARIABLES = {
+    "state": "DFR_STATE",
+    "backend": "DFR_BACKEND",
+    "workspace": "DFR_WORKSPACE",
+    "api_url": "DATAFRAMER_BASE_URL",
+    "max_rps": "DFR_MAX_RPS",
+}
+
 DEFAULT_PARALLELISM = 10
 DEFAULT_POLL_SECONDS = 30.0
 

@@ -171,9 +171,13 @@ def build(kwargs: dict[str, Any], project: str) -> Invocation:
     """Pop the shared options out of `kwargs` (a command's arguments) into an Invocation."""
     import dataclasses
 
-    from reconciler.invocation import Flags, Invocation
+    from reconciler.invocation import OPTION_VARIABLES, Flags, Invocation
 
     ctx = click.get_current_context()
+    # A variable counts only for a command that has its option (`dfr validate` never
+    # looked at DFR_MAX_RPS, and must not start refusing a bad one).
+    unread = {var for name, var in OPTION_VARIABLES.items() if name not in kwargs}
+    environ = {k: v for k, v in os.environ.items() if k not in unread}
     given: dict[str, Any] = {}
     for field in dataclasses.fields(Flags):
         if field.name not in kwargs:
@@ -189,4 +193,4 @@ def build(kwargs: dict[str, Any], project: str) -> Invocation:
         loaded = discover(flags.config)
         if project == "strict":
             require(loaded, err())
-    return Invocation.build(flags, os.environ, loaded)
+    return Invocation.build(flags, environ, loaded)

@@ -131,3 +131,19 @@ def test_the_cli_gives_each_command_its_invocation(
     assert seen[-1].project.file == "dfr.yaml" and seen[-1].parallelism == 4
     assert run(["state", "list", "--state", "from-flag.json"]) == 0
     assert seen[-1].state == Given("from-flag.json", FLAG)
+
+
+def test_a_variable_counts_only_for_a_command_with_its_option(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`dfr validate` and `dfr status` never read DFR_MAX_RPS: a bad one does not stop
+    them; `dfr plan` has --max-rps, whose variable click checks."""
+    from reconciler.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".git").mkdir()
+    monkeypatch.delenv("DFR_CONFIG", raising=False)
+    monkeypatch.setenv("DFR_MAX_RPS", "fast")
+    assert run(["validate", str(tmp_path)]) == 0
+    assert run(["status"]) == 0
+    assert run(["plan", str(tmp_path)]) == 1
