@@ -342,3 +342,24 @@ def test_a_moved_output_folder_is_pulled_there_from_the_old_one(
     assert host_stats(emu)["downloads"] == before
     assert files_of(ws.root / "datasets/tickets") == emu.run_files(run_id)
     assert pulled_record(ws, "tickets")["path"] == "datasets/tickets"
+
+
+def test_a_download_url_that_holds_the_api_key_is_never_fetched(
+    ws: Workspace, dfr: Runner, emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dfr_emulator.fileserver import Presigner
+
+    applied(ws, dfr, "tickets")
+    real = Presigner.issue
+    key = emu.config.api_key
+
+    def leaky(self: Presigner, *args: Any, **kwargs: Any) -> str:
+        return f"{real(self, *args, **kwargs)}&token={key}"
+
+    monkeypatch.setattr(Presigner, "issue", leaky)
+    before = host_stats(emu)["requests"]
+    result = dfr("pull")
+    assert result.code == 1
+    assert "the download URL holds the API key; refusing to send it" in result.err
+    assert host_stats(emu)["requests"] == before
+    assert not (ws.root / "data/tickets").exists()
