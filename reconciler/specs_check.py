@@ -321,6 +321,10 @@ def check_refs(
 ) -> list[Diagnostic]:
     """Each run's `spec_ref.name` must name a Spec manifest or an adopted spec.
 
+    `known_specs` gives the spec names state records (plan, apply); without it
+    (`dfr validate`, which reads no state) a name no manifest declares is a
+    warning, not an error.
+
     `claims`: every Spec document's name, valid or not (an invalid Spec manifest
     already has its own error; its runs are not reported again).
     """
@@ -337,6 +341,23 @@ def check_refs(
             continue
         where = _ref_place(run)
         near = schema.suggest(ref.name, sorted(declared | adopted))
+        if known_specs is None:
+            # `dfr validate` reads no state (it runs offline, in pre-commit hooks
+            # too): a name no manifest declares may be an adopted spec, which
+            # plan and apply check against state.
+            out.append(
+                diag.warning(
+                    f"spec.spec_ref.name {ref.name!r} names no Spec manifest among the files "
+                    f"read; plan and apply need it adopted in state "
+                    f"(`dfr import spec {ref.name} SPEC_ID`){near}",
+                    run.file,
+                    where[0],
+                    where[1],
+                    code="unknown-spec",
+                    path=("spec", "spec_ref", "name"),
+                )
+            )
+            continue
         out.append(
             diag.error(
                 f"spec.spec_ref.name {ref.name!r} names no Spec manifest and no spec in state: "

@@ -23,7 +23,6 @@ def run_validate(inv: Invocation, args: ValidateArgs, out: TextIO, err: TextIO) 
     """Every problem of every file as FILE:LINE:COL: error: MESSAGE; exit 1 on any error."""
     from reconciler import diagnostics as diag
     from reconciler import vcache
-    from reconciler.engine.specnames import recorded_spec_names
     from reconciler.project import validate_with_project
 
     result = validate_with_project(
@@ -32,7 +31,6 @@ def run_validate(inv: Invocation, args: ValidateArgs, out: TextIO, err: TextIO) 
         skip_non_manifests=args.skip_non_manifests,
         cache=vcache.open_cache(disabled=inv.no_cache),
         jobs=inv.jobs,
-        known_specs=recorded_spec_names(inv),
     )
     if args.fmt == "json":
         diag.write_json(result.to_json(), out)

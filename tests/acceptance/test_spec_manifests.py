@@ -110,15 +110,32 @@ def test_each_bad_spec_manifest_is_an_error_at_its_line(ws: Workspace, dfr: Runn
     ), found
 
 
-def test_spec_ref_to_an_unknown_name_is_an_error_at_the_name_with_a_hint(
+def test_spec_ref_to_an_unknown_name_warns_in_validate_and_is_an_error_in_plan(
     ws: Workspace, dfr: Runner
 ) -> None:
+    """validate reads no state (CONTRACT: no state, no network; it runs in
+    pre-commit hooks): a name no manifest declares may be an adopted spec, so it
+    warns at the name; plan, which reads state, refuses it."""
     ws.write_text("pipeline", spec_text() + "---\n" + run_text(ref="tikets"))
     r = dfr("validate", "manifests")
+    assert r.code == 0, r.text
+    (line,) = [x for x in r.err.splitlines() if ": warning: spec.spec_ref" in x]
+    assert line.startswith("manifests/pipeline.yaml:14:20: warning: spec.spec_ref.name 'tikets'")
+    assert "did you mean 'tickets'?" in line and "dfr import spec" in line
+    r = dfr("plan", "manifests")
     assert r.code == 1
     (line,) = errors(r.err)
     assert line.startswith("manifests/pipeline.yaml:14:20: error: spec.spec_ref.name 'tikets'")
     assert "did you mean 'tickets'?" in line and "dfr import spec" in line
+
+
+def test_validate_never_reads_state_for_spec_ref_names(ws: Workspace, dfr: Runner) -> None:
+    """Even a state that cannot be read does not change what validate says."""
+    ws.write_text("run", run_text(ref="handmade"))
+    Path(ws.state).write_text("{ not json", encoding="utf-8")
+    r = dfr("validate", "manifests", state=None)
+    assert r.code == 0, r.text
+    assert "warning: spec.spec_ref.name 'handmade'" in r.err
 
 
 def test_an_adopted_spec_in_state_is_a_known_name(ws: Workspace, dfr: Runner) -> None:
