@@ -38,6 +38,7 @@ class LateAPI:
     lists: int = 0
     posts: list[dict[str, Any]] = field(default_factory=list)
     appeared: bool = False
+    created_at: str | None = None  # the API's clock; default: now
 
     def list_runs(self) -> list[Any]:
         self.lists += 1
@@ -54,8 +55,8 @@ class LateAPI:
         raise AssertionError("nothing to cancel")
 
     def _run(self) -> FakeRun:
-        now = datetime.now(timezone.utc).isoformat()
-        return FakeRun("late-run", SPEC, 2, now, runtime_params=dict(self.body))
+        at = self.created_at or datetime.now(timezone.utc).isoformat()
+        return FakeRun("late-run", SPEC, 2, at, runtime_params=dict(self.body))
 
 
 def _setup(intent_age: float) -> tuple[InMemoryBackend, Manifest, dict[str, Any]]:
@@ -69,13 +70,21 @@ def _setup(intent_age: float) -> tuple[InMemoryBackend, Manifest, dict[str, Any]
     return InMemoryBackend(State.empty().with_record(record)), manifest, body
 
 
-def _apply(backend: InMemoryBackend, manifest: Manifest, api: LateAPI, grace: float) -> Any:
+def _apply(
+    backend: InMemoryBackend,
+    manifest: Manifest,
+    api: LateAPI,
+    grace: float,
+    waits: list[float | None] | None = None,
+) -> Any:
     with backend.lock("apply") as store:
         plan = make_plan([manifest], store.state)
         applier = Applier(api, store, options=ApplyOptions(wait=False, recovery_grace=grace))
         original_wait = applier.stop.wait
 
         def wait_and_land(timeout: float | None = None) -> bool:
+            if waits is not None:
+                waits.append(timeout)
             api.appeared = True  # the API finishes the POST while dfr waits
             return original_wait(0)
 
@@ -102,3 +111,17 @@ def test_old_intent_with_no_match_is_submitted_at_once() -> None:
     assert len(api.posts) == 1
     assert report.submitted == ["tickets"]
     assert state.runs["tickets"].run_id == "new-run"
+
+
+def test_an_intent_stamped_in_the_future_waits_one_grace_period_not_hours() -> None:
+    """The clock went back two hours since the intent was written: its age is
+    negative, and the wait must stay one grace period, not grace + 2 h. (The
+    API's clock did not move: the run it made carries the intent's time.)"""
+    backend, manifest, body = _setup(intent_age=-7200.0)
+    intent = backend.read().runs["tickets"].intent
+    assert intent is not None
+    api = LateAPI(body, created_at=intent.at)
+    waits: list[float | None] = []
+    report, _ = _apply(backend, manifest, api, grace=60.0, waits=waits)
+    assert waits == [60.0]
+    assert api.posts == [] and report.adopted == ["tickets"]
