@@ -148,6 +148,8 @@ class EmulatorConfig:
         announced `size_bytes` (counts down).
       expired_urls: the next N presigned URLs handed out are already expired:
         403 from their first use on (counts down).
+      download_latency: real seconds the file host waits before each download's
+        body, so that overlapping downloads show in its `max_in_flight` counter.
       customer_hosted: the company runs its own data plane: file answers carry a
         data-plane pointer instead of a `download_url` (501 to a client that does
         not send `X-Data-Plane-Follow`), evaluations made meanwhile keep their
@@ -229,6 +231,10 @@ class EmulatorConfig:
     )
     expired_urls: int = field(
         default=0, metadata={"help": "the next N presigned URLs are expired (403) from first use"}
+    )
+    download_latency: float = field(
+        default=0.0,
+        metadata={"help": "real seconds the file host waits before each download's body"},
     )
     customer_hosted: bool = field(
         default=False,

@@ -33,7 +33,8 @@ import socket
 import socketserver
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -123,6 +124,21 @@ class FileHostStats:
         with self._lock:
             self._counts[name] += n
 
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Count a download while its body is being sent (`max_in_flight`: the most
+        at once, which shows how many downloads a client runs side by side)."""
+        with self._lock:
+            self._counts["in_flight"] += 1
+            self._counts["max_in_flight"] = max(
+                self._counts["max_in_flight"], self._counts["in_flight"]
+            )
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._counts["in_flight"] -= 1
+
     def response(self, status: int) -> None:
         with self._lock:
             self._responses[str(status)] += 1
@@ -138,6 +154,7 @@ class FileHostStats:
                 "requests": counts["requests"],
                 "downloads": counts["downloads"],
                 "downloads_completed": counts["completed"],
+                "max_in_flight": counts["max_in_flight"],
                 "bytes_sent": counts["bytes_sent"],
                 "gateway_requests": counts["gateway"],
                 "authorization_headers": counts["authorization"],
@@ -160,6 +177,8 @@ class FileHostHooks:
     settings: Callable[[], tuple[int, str | None]]
     #: POST /gateway/...: (path, headers, body) -> (status, JSON payload).
     gateway: Callable[[str, dict[str, str], bytes], tuple[int, Any]] | None = None
+    #: Real seconds to wait before a download's body (`download_latency`).
+    latency: Callable[[], float] = lambda: 0.0
 
 
 class _Server(ThreadingHTTPServer):
@@ -359,7 +378,11 @@ class _Handler(BaseHTTPRequestHandler):
             after, _ = hooks.settings()
             cut = min(after, len(data) // 2)
         stats.count("downloads")
-        self._send(status, data, ticket.content_type, headers, head, cut=cut)
+        with stats.in_flight():
+            delay = 0.0 if head else hooks.latency()
+            if delay > 0:
+                time.sleep(delay)
+            self._send(status, data, ticket.content_type, headers, head, cut=cut)
 
     def _error(self, refusal: str, head: bool = False) -> None:
         status, code, message = _REFUSALS[refusal]

@@ -99,6 +99,7 @@ class Outputs:
             resolve=self.resolve,
             take=take,
             settings=lambda: (config().truncate_after_bytes, config().api_key),
+            latency=lambda: config().download_latency,
             gateway=self.plane.gateway,
         )
         self.file_host = FileHost(hooks)

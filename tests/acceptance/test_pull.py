@@ -90,6 +90,21 @@ def test_the_api_key_never_reaches_the_file_host(ws: Workspace, dfr: Runner, emu
     assert stats["api_key_seen"] == 0
 
 
+@pytest.mark.parametrize("parallelism", [1, 3])
+def test_parallelism_bounds_the_downloads_in_flight(
+    ws: Workspace, dfr: Runner, emu: Emulator, parallelism: int
+) -> None:
+    """Two runs of 5 files each, every download held 0.15 s by the file host: at
+    most --parallelism bodies are ever in flight at once, across runs too."""
+    applied(ws, dfr, "tickets", "reviews")
+    emu.configure(download_latency=0.15)
+    result = dfr("pull", "--parallelism", str(parallelism))
+    assert result.code == 0, result.err
+    stats = host_stats(emu)
+    assert stats["downloads"] == 10
+    assert 1 <= stats["max_in_flight"] <= parallelism, stats
+
+
 def test_a_second_pull_downloads_nothing(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
     applied(ws, dfr, "tickets")
     assert dfr("pull").code == 0
