@@ -84,19 +84,23 @@ def run_demo(
     *,
     dfr: Callable[[Sequence[str]], int],
 ) -> int:
-    """The whole loop against an emulator; `dfr` runs one dfr command line (the CLI's
-    `run`, handed down so that this layer does not reach up into it)."""
+    """The whole loop against an emulator, in a temporary copy of the manifests (so
+    the data `apply --pull` writes lands there, not in your checkout); `dfr` runs one
+    dfr command line (the CLI's `run`, handed down so that this layer does not reach
+    up into it)."""
     from dfr_emulator import Emulator, EmulatorConfig
 
-    paths, keep_state = args.paths, args.keep_state
-    for path in paths:
+    for path in args.paths:
         if not os.path.exists(path):
             raise UsageError(
                 f"{path}: no such file or directory (run the demo from the "
                 "repository's top folder, or name your own manifests)"
             )
+    keep_state = os.path.abspath(args.keep_state) if args.keep_state else None
     config = EmulatorConfig(pending_seconds=1.0, processing_seconds=2.0)
     with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp, Emulator(config) as emulator:
+        project = os.path.join(tmp, "project")
+        paths = _copy_project(args.paths, project)
         state = keep_state or os.path.join(tmp, "dfr.state.json")
         # The demo's own state only: a backend or workspace chosen in the
         # environment (a team database, say) must not receive emulator runs.
@@ -108,25 +112,74 @@ def run_demo(
             "DFR_WORKSPACE": None,
             "DFR_CONFIG": None,
         }
-        out.write(f"Started a Dataframer emulator at {emulator.base_url}; state: {state}\n")
-        steps = [
-            ["validate", *paths],
-            ["plan", *paths],
-            ["apply", "--auto-approve", "--poll-interval", "1s", *paths],
-            ["status"],
-            ["plan", *paths],
-        ]
-        with _environment(env):
-            for step in steps:
-                out.write(f"\n$ dfr {' '.join(step)}\n")
-                out.flush()
-                err.flush()
-                code = dfr(step)
-                if code != EXIT_OK:
-                    out.write(f"\n`dfr {step[0]}` exited {code}; the demo stops here.\n")
-                    return code
         out.write(
-            "\nThe whole loop ran against the emulator: runs submitted, ids recorded, "
-            "final statuses seen,\nand the second plan shows nothing left to do.\n"
+            f"Started a Dataframer emulator at {emulator.base_url}; state: {state}\n"
+            f"Working in a copy of the manifests: {project}\n"
         )
+        with _environment(env), _working_directory(project):
+            code = _demo_steps(paths, out, err, dfr)
+        if code != EXIT_OK:
+            return code
+    out.write(
+        "\nThe whole loop ran against the emulator: the spec and the runs submitted, ids "
+        "recorded,\nfinal statuses seen, the data pulled and verified, and the second plan "
+        "shows nothing left to do.\n"
+    )
     return EXIT_OK
+
+
+def _copy_project(paths: Sequence[str], project: str) -> list[str]:
+    """Copy each PATH into `project` (relative paths keep their place; others go in by
+    their base name); the paths to use from `project`."""
+    import shutil
+
+    copied = []
+    for path in paths:
+        relative = os.path.relpath(path)
+        inside = not relative.startswith(os.pardir) and not os.path.isabs(relative)
+        target = (
+            relative
+            if inside and relative != os.curdir
+            else os.path.basename(os.path.abspath(path))
+        )
+        destination = os.path.join(project, target)
+        if os.path.isdir(path):
+            shutil.copytree(path, destination, symlinks=False, dirs_exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(destination) or project, exist_ok=True)
+            shutil.copyfile(path, destination)
+        copied.append(target)
+    os.makedirs(project, exist_ok=True)
+    return copied
+
+
+def _demo_steps(
+    paths: Sequence[str], out: TextIO, err: TextIO, dfr: Callable[[Sequence[str]], int]
+) -> int:
+    steps = [
+        ["validate", *paths],
+        ["plan", *paths],
+        ["apply", "--auto-approve", "--pull", "--poll-interval", "1s", *paths],
+        ["status"],
+        ["pull", "--check"],
+        ["plan", *paths],
+    ]
+    for step in steps:
+        out.write(f"\n$ dfr {' '.join(step)}\n")
+        out.flush()
+        err.flush()
+        code = dfr(step)
+        if code != EXIT_OK:
+            out.write(f"\n`dfr {step[0]}` exited {code}; the demo stops here.\n")
+            return code
+    return EXIT_OK
+
+
+@contextmanager
+def _working_directory(path: str) -> Iterator[None]:
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)

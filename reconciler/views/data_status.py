@@ -2,9 +2,9 @@
 
 `reconciler.views.status` shows a DATA column (and `status --json` a `data`
 object per run) from the `FolderCheck`s `reconciler.outputs.scan.check_records`
-read: `pulled`, `missing`, `modified`; `not pulled` for a SUCCEEDED run with
-no recorded pull (status reads state only: that includes runs whose manifest
-has no `outputs:`); `-` otherwise.
+read: `pulled`, `missing`, `modified`; `-` for a run with no recorded pull.
+Status reads state only, so it cannot tell a run whose manifest declares
+`outputs:` from one that does not: `dfr plan` shows which need a `pull`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.outputs.compare import FolderCheck, FolderState
-from reconciler.state.model import SUCCEEDED, RunRecord
+from reconciler.outputs.compare import FolderCheck
+from reconciler.state.model import RunRecord
 from reconciler.textsafe import one_line
 
 __all__ = ["data_cell", "data_json", "data_notes"]
@@ -22,9 +22,7 @@ __all__ = ["data_cell", "data_json", "data_notes"]
 def data_cell(record: RunRecord, checks: Mapping[str, FolderCheck]) -> str:
     """The DATA cell of a run."""
     check = checks.get(record.name)
-    if check is not None:
-        return check.state.value
-    return FolderState.NOT_PULLED.value if record.status == SUCCEEDED else "-"
+    return "-" if check is None else check.state.value
 
 
 def data_json(record: RunRecord, checks: Mapping[str, FolderCheck]) -> dict[str, Any]:

@@ -31,21 +31,23 @@ def test_demo_runs_the_whole_loop_over_the_examples() -> None:
     text = result.stdout + result.stderr
     assert result.returncode == 0, text
     assert "Traceback" not in text
-    for step in ("$ dfr validate", "$ dfr plan", "$ dfr apply", "$ dfr status"):
+    for step in ("$ dfr validate", "$ dfr plan", "$ dfr apply", "$ dfr status", "$ dfr pull"):
         assert step in result.stdout
     assert "Plan: 7 to create, 0 to replace, 0 orphaned." in result.stdout
     # The spec of examples/manifests/support/tickets-from-spec.yaml first, then its runs.
     assert "Specs: 1 to create, 0 to update, 0 unchanged." in result.stdout
     assert "1. spec/support-tickets-seedless (spec-create)" in result.stdout
     assert "Apply complete: 7 submitted, 0 adopted, 7 succeeded, 0 failed" in result.stdout
-    # The second plan submits nothing and leaves the spec alone (its data may still be
-    # pulled: tickets-baseline declares outputs).
+    # apply --pull wrote the data of the one manifest with outputs, in the demo's copy
+    # of the examples (never in the checkout), and pull --check found it intact.
+    assert "support-tickets-baseline: pulled 3 files into data/support/tickets-baseline" in (
+        result.stderr
+    )
+    assert "1 output folder(s) match state." in result.stdout + result.stderr
+    assert not (ROOT / "data" / "support").exists()
+    # The second plan submits nothing, leaves the spec alone and pulls nothing.
     second = result.stdout.rsplit("$ dfr plan", 1)[1]
-    assert (
-        "No changes. Manifests and state agree (7 runs, 1 spec)." in second
-        or "Plan: 0 to create, 0 to replace, 0 orphaned.\nOutputs: 1 folder to pull" in second
-    ), second
-    assert "spec-create" not in second and "spec-update" not in second
+    assert "No changes. Manifests and state agree (7 runs, 1 spec)." in second, second
 
 
 def test_demo_ignores_a_backend_chosen_in_the_environment(tmp_path: Path) -> None:

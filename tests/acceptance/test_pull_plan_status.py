@@ -75,7 +75,9 @@ def test_status_shows_whether_each_folder_matches(ws: Workspace, dfr: Runner) ->
     assert "DATA" in table.splitlines()[0]
     rows = {line.split()[0]: line.rstrip() for line in table.splitlines()[1:3]}
     assert rows["tickets"].endswith("  pulled")
-    assert rows["reviews"].endswith("  not pulled")
+    # No pull recorded: status reads state only and cannot tell whether the manifest
+    # declares outputs (plan shows the pull), so it says nothing.
+    assert rows["reviews"].endswith("  -")
     (ws.root / "data/tickets/run_summary.json").unlink()
     after = dfr("status")
     assert "missing" in after.out
@@ -87,5 +89,5 @@ def test_status_shows_whether_each_folder_matches(ws: Workspace, dfr: Runner) ->
         "missing": ["run_summary.json"],
         "modified": [],
     }
-    assert runs["reviews"]["data"]["state"] == "not pulled"
+    assert runs["reviews"]["data"]["state"] is None
     assert runs["tickets"]["outputs"]["path"] == "data/tickets"
