@@ -53,7 +53,8 @@ def _register() -> None:
     import importlib
 
     for name in ("validate", "plan", "apply", "state", "run_import", "tools", "emulator", "pull"):
-        importlib.import_module(f"reconciler.cli.{name}").register(cli)
+        for command in importlib.import_module(f"reconciler.cli.{name}").COMMANDS:
+            cli.add_command(command)
 
 
 _register()

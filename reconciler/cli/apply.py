@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli.options import change_options, err, invocation, lock_option, out
+from reconciler.cli.options import (
+    change_options,
+    err,
+    invocation,
+    lock_option,
+    no_progress_option,
+    out,
+    parallelism_option,
+)
 
 if TYPE_CHECKING:
     from reconciler.invocation import Invocation
@@ -18,11 +26,8 @@ if TYPE_CHECKING:
 @change_options
 @lock_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option(
-    "--parallelism",
-    type=click.IntRange(1, 256),
-    default=None,
-    help="Concurrent API calls while submitting (default: parallelism in dfr.yaml, else 10).",
+@parallelism_option(
+    "Concurrent API calls while submitting (default: parallelism in dfr.yaml, else 10)."
 )
 @click.option(
     "--wait/--no-wait",
@@ -55,24 +60,11 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Then download SUCCEEDED runs' files into their outputs.path, verified (dfr pull).",
 )
-@click.option(
-    "--no-progress",
-    is_flag=True,
-    help="No live display on a terminal: plain progress lines, as in CI (also NO_COLOR).",
+@no_progress_option(
+    "No live display on a terminal: plain progress lines, as in CI (also NO_COLOR)."
 )
 @invocation()
-def apply(
-    inv: Invocation,
-    paths: tuple[str, ...],
-    switch_api: bool,
-    policy_change: bool,
-    auto_approve: bool,
-    wait: bool,
-    replace: tuple[str, ...],
-    prune: bool,
-    pull: bool,
-    no_progress: bool,
-) -> int:
+def apply(inv: Invocation, **options: Any) -> int:
     """Submit what the manifests ask for, record each run id, wait for final statuses.
 
     PATHS are manifest files or directories (default: the current directory),
@@ -82,20 +74,9 @@ def apply(
     """
     from reconciler.commands import apply as command
 
-    args = command.ApplyArgs(
-        paths=paths,
-        auto_approve=auto_approve,
-        interactive=sys.stdin.isatty(),
-        wait=wait,
-        replace=replace,
-        prune=prune,
-        no_progress=no_progress,
-        switch_api=switch_api,
-        policy_change=policy_change,
-        pull=pull,
-    )
+    # The options' names are ApplyArgs' fields.
+    args = command.ApplyArgs(interactive=sys.stdin.isatty(), **options)
     return command.run(inv, args, out(), err())
 
 
-def register(group: click.Group) -> None:
-    group.add_command(apply)
+COMMANDS = (apply,)

@@ -152,6 +152,4 @@ def demo(inv: Invocation, paths: tuple[str, ...], keep_state: str | None) -> int
     return run_demo(inv, args, out(), err(), dfr=run)
 
 
-def register(group: click.Group) -> None:
-    for command in (emulator, demo):
-        group.add_command(command)
+COMMANDS = (emulator, demo)

@@ -143,6 +143,20 @@ policy_change_option = click.option(
 )
 
 
+def session_options(f: F) -> F:
+    """The options of the commands that bring the state in line with the API (pull,
+    refresh): the state, the API, --switch-api and --lock-timeout."""
+    return state_options(api_options(switch_api_option(lock_option(f))))
+
+
+def parallelism_option(help: str) -> Callable[[F], F]:
+    return click.option("--parallelism", type=click.IntRange(1, 256), default=None, help=help)
+
+
+def no_progress_option(help: str) -> Callable[[F], F]:
+    return click.option("--no-progress", is_flag=True, help=help)
+
+
 def change_options(f: F) -> F:
     """The options of the commands that plan changes (plan, apply): the state, the API,
     --switch-api and --policy-change."""

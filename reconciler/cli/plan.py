@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,20 +35,7 @@ if TYPE_CHECKING:
     "widget (artifacts: reports: terraform).",
 )
 @invocation()
-def plan(
-    inv: Invocation,
-    paths: tuple[str, ...],
-    switch_api: bool,
-    policy_change: bool,
-    refresh: bool,
-    replace: tuple[str, ...],
-    prune: bool,
-    as_json: bool,
-    detailed_exitcode: bool,
-    out_file: str | None,
-    fmt: str,
-    summary_file: str | None,
-) -> int:
+def plan(inv: Invocation, **options: Any) -> int:
     """Show what `dfr apply` would submit, without changing anything.
 
     Offline unless --refresh: manifests under PATHS (default: the current
@@ -59,21 +46,10 @@ def plan(
     from reconciler.commands import plan as command
     from reconciler.views import resolve_format
 
-    args = command.PlanArgs(
-        paths=paths,
-        refresh=refresh,
-        replace=replace,
-        prune=prune,
-        as_json=as_json,
-        detailed_exitcode=detailed_exitcode,
-        out_file=out_file,
-        fmt="json" if as_json else resolve_format(fmt),
-        summary_file=summary_file,
-        switch_api=switch_api,
-        policy_change=policy_change,
-    )
-    return command.run(inv, args, out(), err())
+    # The options' names are PlanArgs' fields; --json is --format json.
+    fmt = options.pop("fmt")
+    fmt = "json" if options["as_json"] else resolve_format(fmt)
+    return command.run(inv, command.PlanArgs(fmt=fmt, **options), out(), err())
 
 
-def register(group: click.Group) -> None:
-    group.add_command(plan)
+COMMANDS = (plan,)

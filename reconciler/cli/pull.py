@@ -5,13 +5,12 @@ from __future__ import annotations
 import click
 
 from reconciler.cli.options import (
-    api_options,
     err,
     invocation,
-    lock_option,
+    no_progress_option,
     out,
-    state_options,
-    switch_api_option,
+    parallelism_option,
+    session_options,
 )
 from reconciler.invocation import Invocation
 
@@ -27,27 +26,15 @@ from reconciler.invocation import Invocation
     help="Read the manifests here (repeatable; default: dfr.yaml's manifests, else the "
     "current folder).",
 )
-@state_options
-@api_options
-@switch_api_option
-@lock_option
-@click.option(
-    "--parallelism",
-    type=click.IntRange(1, 256),
-    default=None,
-    help="Downloads at once (default: parallelism in dfr.yaml, else 10).",
-)
+@session_options
+@parallelism_option("Downloads at once (default: parallelism in dfr.yaml, else 10).")
 @click.option(
     "--check",
     is_flag=True,
     help="Download nothing: exit 1 when an output folder differs from what state recorded, "
     "naming each differing file (for CI).",
 )
-@click.option(
-    "--no-progress",
-    is_flag=True,
-    help="No live display on a terminal: one line per run, as in CI (also NO_COLOR).",
-)
+@no_progress_option("No live display on a terminal: one line per run, as in CI (also NO_COLOR).")
 @invocation()
 def pull(
     inv: Invocation,
@@ -76,5 +63,4 @@ def pull(
     return run(inv, args, out(), err())
 
 
-def register(group: click.Group) -> None:
-    group.add_command(pull)
+COMMANDS = (pull,)

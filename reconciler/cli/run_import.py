@@ -46,5 +46,4 @@ def import_(inv: Invocation, name: str, run_id: str, paths: tuple[str, ...], for
     return run_import(inv, ImportArgs(name, run_id, paths, force), out(), err())
 
 
-def register(group: click.Group) -> None:
-    group.add_command(import_)
+COMMANDS = (import_,)

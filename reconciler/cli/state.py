@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.options import (
-    api_options,
     err,
     invocation,
     lock_option,
     out,
+    session_options,
     state_options,
-    switch_api_option,
 )
 
 if TYPE_CHECKING:
@@ -21,10 +20,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@state_options
-@api_options
-@switch_api_option
-@lock_option
+@session_options
 @click.option(
     "--confirm-gone",
     is_flag=True,
@@ -187,6 +183,4 @@ def force_unlock(inv: Invocation, lock_id: str) -> int:
     return run_force_unlock(inv, ForceUnlockArgs(lock_id), out(), err())
 
 
-def register(group: click.Group) -> None:
-    for command in (refresh, status, state_group, force_unlock):
-        group.add_command(command)
+COMMANDS = (refresh, status, state_group, force_unlock)

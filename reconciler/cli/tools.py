@@ -58,6 +58,4 @@ def fmt(inv: Invocation, paths: tuple[str, ...], check: bool) -> int:
     return run_fmt(inv, FmtArgs(paths, check), out(), err())
 
 
-def register(group: click.Group) -> None:
-    for command in (init, diff, fmt):
-        group.add_command(command)
+COMMANDS = (init, diff, fmt)

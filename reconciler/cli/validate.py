@@ -79,6 +79,4 @@ def pre_commit(inv: Invocation, files: tuple[str, ...], skip_non_manifests: bool
     return run_hook(inv, HookArgs(files, skip_non_manifests), out(), err())
 
 
-def register(group: click.Group) -> None:
-    for command in (validate, schema, pre_commit):
-        group.add_command(command)
+COMMANDS = (validate, schema, pre_commit)
