@@ -19,7 +19,6 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +31,7 @@ from reconciler.api.errors import ErrorMapper, Redactor, checked_key, status_tex
 from reconciler.api.files import FileLink, ZipLink
 from reconciler.api.models import ClientStats, Run, Spec, as_float, as_str
 from reconciler.api.pacing import Pacer, PacingConfig
+from reconciler.api.pool import PooledHttp
 from reconciler.api.retry import (
     MAY_HAVE_ACTED,
     Outcome,
@@ -68,7 +68,7 @@ class _Tried:
         return None if self.response is None else self.response.status_code
 
 
-class DataframerClient:
+class DataframerClient(PooledHttp):
     """Thread-safe client of the Dataframer runs and specs API.
 
     `retry`: when and how patiently requests are sent again (default
@@ -113,7 +113,7 @@ class DataframerClient:
         self._backoff_seconds = 0.0
         # One pool for every thread of apply: keep-alive connections are reused
         # and at most `pool_size` are open at once.
-        self._http = httpx.Client(
+        super().__init__(
             base_url=self.base_url,
             headers={
                 "Authorization": f"Bearer {api_key}",
@@ -121,28 +121,11 @@ class DataframerClient:
                 "User-Agent": user_agent,
             },
             timeout=timeout,
-            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+            pool_size=pool_size,
             transport=transport,
-            # A redirect is reported, not followed: a POST must not be replayed
-            # elsewhere, and a moved API means the base URL needs fixing.
-            follow_redirects=False,
         )
 
     # -- lifecycle ---------------------------------------------------------
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> DataframerClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"DataframerClient(base_url={self.base_url!r})"

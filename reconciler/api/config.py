@@ -10,7 +10,14 @@ import httpx
 
 from reconciler.errors import UsageError
 
-__all__ = ["CONNECT_TIMEOUT", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "check_base_url", "timeouts"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "check_base_url",
+    "is_loopback",
+    "timeouts",
+]
 
 DEFAULT_BASE_URL = "https://df-api.dataframer.ai"
 CONNECT_TIMEOUT = 10.0
@@ -25,7 +32,8 @@ def timeouts(seconds: float, *, connect: float = CONNECT_TIMEOUT) -> httpx.Timeo
 DEFAULT_TIMEOUT = timeouts(30.0)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (v4 or v6, bracketed or not)."""
     host = host.strip("[]").rstrip(".").lower()
     if host == "localhost":
         return True
@@ -49,7 +57,7 @@ def check_base_url(base_url: str, allow_insecure_http: bool) -> str:
         raise UsageError(
             "the API URL must not carry a user name or password; put the key in DATAFRAMER_API_KEY"
         )
-    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+    if url.scheme == "http" and not allow_insecure_http and not is_loopback(url.host):
         raise UsageError(
             f"refusing plain http:// to {url.host}: the key in DATAFRAMER_API_KEY would"
             " cross the network unencrypted; use https:// (plain http is allowed only"

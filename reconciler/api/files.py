@@ -26,16 +26,16 @@ Failures of a download:
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import httpx
 
 from reconciler import __version__
+from reconciler.api.config import is_loopback
 from reconciler.api.models import as_int, as_sha256, as_str
+from reconciler.api.pool import PooledHttp
 from reconciler.errors import DfrError
 
 __all__ = [
@@ -126,16 +126,6 @@ class ZipLink:
         )
 
 
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_download_url(url: str) -> httpx.URL | str:
     """The URL to fetch, or why it may not be fetched (a phrase).
 
@@ -150,12 +140,12 @@ def check_download_url(url: str) -> httpx.URL | str:
         return f"it is not an https URL (scheme {parsed.scheme or 'none'!r})"
     if parsed.userinfo:
         return "it carries a user name or password"
-    if parsed.scheme == "http" and not _is_loopback(parsed.host):
+    if parsed.scheme == "http" and not is_loopback(parsed.host):
         return f"it is plain http to {parsed.host}; only https is followed"
     return parsed
 
 
-class FileHost:
+class FileHost(PooledHttp):
     """Streams presigned URLs into sinks. Thread-safe; one pool for every download.
 
     `name` in the methods below is how messages name the file (its path in
@@ -173,27 +163,12 @@ class FileHost:
         self._chunk = chunk_bytes
         # No Authorization, no cookies, no base URL: this client knows nothing of
         # the API. `Accept-Encoding: identity` makes the bytes read the bytes stored.
-        self._http = httpx.Client(
+        super().__init__(
             headers={"User-Agent": f"dfr/{__version__}", "Accept-Encoding": "identity"},
             timeout=timeout,
-            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+            pool_size=pool_size,
             transport=transport,
-            follow_redirects=False,
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> FileHost:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def fetch(
         self,

@@ -1,0 +1,58 @@
+"""`PooledHttp`: the one shape of dfr's HTTP clients (the API's and the file host's).
+
+Each owns one `httpx.Client` with a bounded connection pool, shared by every
+thread that uses it, that never follows a redirect itself, and is closed by
+`close()` or by leaving a `with` block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TypeVar
+
+import httpx
+
+__all__ = ["PooledHttp"]
+
+_Owner = TypeVar("_Owner", bound="PooledHttp")
+
+
+class PooledHttp:
+    """Owner of one pooled `httpx.Client` (`self._http`): at most `pool_size`
+    connections open at once, keep-alive connections reused."""
+
+    def __init__(
+        self,
+        *,
+        headers: Mapping[str, str],
+        timeout: httpx.Timeout,
+        pool_size: int,
+        transport: httpx.BaseTransport | None,
+        base_url: str = "",
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers=dict(headers),
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+            transport=transport,
+            # A redirect is never followed by httpx: the API reports it (a POST
+            # must not be replayed elsewhere, and a moved API means the base URL
+            # needs fixing); the file host checks each hop itself.
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self: _Owner) -> _Owner:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
