@@ -16,16 +16,13 @@ something was added; an unreadable or foreign file is ignored.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import stat
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from reconciler.cachefile import read_entries, write_entries
 from reconciler.outputs.scan import hash_file
 
 __all__ = ["RACY_SECONDS", "HashCache"]
@@ -85,26 +82,7 @@ class HashCache:
 
     def _read(self) -> dict[str, Any]:
         assert self._file is not None
-        try:
-            fd = os.open(self._file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            return {}
-        try:
-            info = os.fstat(fd)
-            getuid = getattr(os, "getuid", None)
-            if not stat.S_ISREG(info.st_mode) or (getuid is not None and info.st_uid != getuid()):
-                return {}
-            with os.fdopen(fd, "rb", closefd=False) as handle:
-                data = json.loads(handle.read())
-        except (OSError, ValueError, RecursionError):
-            return {}
-        finally:
-            os.close(fd)
-        if not isinstance(data, dict) or data.get("version") != VERSION:
-            return {}
-        entries = data.get("entries")
-        if not isinstance(entries, dict):
-            return {}
+        entries = read_entries(self._file, VERSION)
         return entries if len(entries) <= MAX_ENTRIES else {}
 
     def flush(self) -> None:
@@ -112,16 +90,9 @@ class HashCache:
         with self._lock:
             if self._file is None or not self._dirty or self._entries is None:
                 return
-            text = json.dumps({"version": VERSION, "entries": self._entries}, separators=(",", ":"))
+            entries = dict(self._entries)
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".outputs-", suffix=".tmp", dir=self._file.parent)
+            write_entries(self._file, VERSION, entries, prefix=".outputs-")
         except OSError:
             return
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, self._file)
-            self._dirty = False
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        self._dirty = False
