@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from reconciler.engine.loading import load_manifests
 from reconciler.errors import EXIT_OK, DfrError
 from reconciler.matching import body_of, run_mismatches, used_of
+from reconciler.observe import TRACKED
 from reconciler.state.model import PENDING, RunRecord, utc_now
 from reconciler.textsafe import one_line
 
@@ -134,22 +135,19 @@ def _record(
     body = manifest.body
     sent = {**body_of(run), "spec_id": run.spec_id or body["spec_id"]} if forced else body
     base = store.state.runs.get(manifest.name) or RunRecord.new(manifest.name)
+    # What refresh tracks, as the run reports it now (None included: the run's word).
+    reported = {key: getattr(run, key) for key in TRACKED}
     store.put(
         base.evolve(
             run_id=run.id or run_id,
-            status=run.status or PENDING,
             spec=sent,
             labels=dict(manifest.labels),
             intent=None,
             submitted_at=utc_now(),
-            created_at=run.created_at,
-            completed_at=run.completed_at,
-            samples_completed=run.samples_completed,
-            samples_failed=run.samples_failed,
-            total_cost=run.total_cost,
             last_error=None,
             drift=None,
             used=used_of(run),
             api=client.base_url,
+            **{**reported, "status": run.status or PENDING},
         )
     )
