@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -204,16 +204,8 @@ def _settings(doc: Document, shown: str, base: str, diagnostics: tuple[Diagnosti
     places: dict[str, tuple[int, int]] = {}
     for key in policy_value:
         places[key] = position(key_node_of(doc.node, ("policy", key)))
-    models = policy_value.get("allowed_models")
-    policy = Policy(
-        max_samples_per_run=policy_value.get("max_samples_per_run"),
-        max_samples_per_apply=policy_value.get("max_samples_per_apply"),
-        allowed_models=tuple(models) if models is not None else None,
-        required_labels=tuple(policy_value.get("required_labels") or ()),
-        max_distribution_gap=_float_or_none(policy_value.get("max_distribution_gap")),
-        source=shown,
-        places=places,
-    )
+    # dfr.yaml's policy reads as the settings state records, with each key's place.
+    policy = replace(Policy.from_settings(policy_value, source=shown), places=places)
     return Project(
         file=shown,
         manifests=tuple(rel(p) for p in value.get("manifests") or ()),
@@ -229,10 +221,6 @@ def _settings(doc: Document, shown: str, base: str, diagnostics: tuple[Diagnosti
         policy=policy,
         diagnostics=diagnostics,
     )
-
-
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def _backend_setting(raw: str | None, rel: Any) -> str | None:
