@@ -32,6 +32,19 @@ __all__ = [
     "timeout_hint",
 ]
 
+
+def _records_table(table: str) -> str:
+    """A table of one workspace's records by name, each a statefile JSON object
+    (the runs in version 1, the specs in version 4: the same columns)."""
+    return f"""CREATE TABLE IF NOT EXISTS {table} (
+            workspace text NOT NULL REFERENCES dfr_workspaces (name) ON DELETE CASCADE,
+            name text NOT NULL,
+            record json NOT NULL,
+            serial bigint NOT NULL,
+            PRIMARY KEY (workspace, name)
+        )"""
+
+
 #: The schema as a list of migrations: `MIGRATIONS[v]` takes version v-1 to v.
 #: Add a new version for any change; never edit a released one.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -49,13 +62,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             dfr_version text NOT NULL,
             updated_at timestamptz NOT NULL DEFAULT now()
         )""",
-        """CREATE TABLE IF NOT EXISTS dfr_runs (
-            workspace text NOT NULL REFERENCES dfr_workspaces (name) ON DELETE CASCADE,
-            name text NOT NULL,
-            record json NOT NULL,
-            serial bigint NOT NULL,
-            PRIMARY KEY (workspace, name)
-        )""",
+        _records_table("dfr_runs"),
         """CREATE TABLE IF NOT EXISTS dfr_locks (
             workspace text PRIMARY KEY,
             lock_id text NOT NULL,
@@ -71,15 +78,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # recorded by apply; NULL until one is.
     3: ("ALTER TABLE dfr_workspaces ADD COLUMN IF NOT EXISTS policy json",),
     # The specs dfr made or adopted (statefile's `specs` records), one row each.
-    4: (
-        """CREATE TABLE IF NOT EXISTS dfr_specs (
-            workspace text NOT NULL REFERENCES dfr_workspaces (name) ON DELETE CASCADE,
-            name text NOT NULL,
-            record json NOT NULL,
-            serial bigint NOT NULL,
-            PRIMARY KEY (workspace, name)
-        )""",
-    ),
+    4: (_records_table("dfr_specs"),),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
