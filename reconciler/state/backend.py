@@ -160,6 +160,12 @@ class Backend(abc.ABC):
     #: (`dfr state migrate` only: to move a state back into it, or with --force).
     allow_moved: bool = False
 
+    def admit_moved(self, moved: Moved) -> Moved:
+        """The tombstone just read, if `allow_moved`; else StateMovedError."""
+        if not self.allow_moved:
+            raise StateMovedError(self, moved)
+        return moved
+
     def address(self) -> tuple[str, str | None]:
         """(what `--backend`/`--to` takes to name this state, its workspace or None)."""
         return self.describe(), None

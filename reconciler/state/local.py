@@ -46,7 +46,7 @@ from typing import Any
 from reconciler import hooks
 from reconciler.errors import StateConflictError, StateCorruptError, StateError
 from reconciler.state import statefile
-from reconciler.state.backend import Backend, Moved, StateMovedError, Store
+from reconciler.state.backend import Backend, Moved, Store
 from reconciler.state.files import (
     Folder,
     Identity,
@@ -153,10 +153,7 @@ class LocalBackend(Backend):
             raise oserror("read", shown, exc) from None
         if data is None:
             return None
-        moved = Moved.from_json(data, shown)
-        if not self.allow_moved:
-            raise StateMovedError(self, moved)
-        return moved
+        return self.admit_moved(Moved.from_json(data, shown))
 
     def read(self) -> State:
         self._refuse_if_moved()

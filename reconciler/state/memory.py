@@ -19,7 +19,6 @@ from reconciler.state import statefile
 from reconciler.state.backend import (
     Backend,
     Moved,
-    StateMovedError,
     Store,
     Unlock,
     force_unlock_action,
@@ -98,9 +97,7 @@ class InMemoryBackend(Backend):
         self.moved: Moved | None = None
 
     def _refuse_if_moved(self) -> Moved | None:
-        if self.moved is not None and not self.allow_moved:
-            raise StateMovedError(self, self.moved)
-        return self.moved
+        return None if self.moved is None else self.admit_moved(self.moved)
 
     def read(self) -> State:
         self._refuse_if_moved()

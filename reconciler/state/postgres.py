@@ -59,7 +59,6 @@ from reconciler.state import statefile
 from reconciler.state.backend import (
     Backend,
     Moved,
-    StateMovedError,
     Store,
     Unlock,
     force_unlock_action,
@@ -321,9 +320,7 @@ class PostgresBackend(Backend):
         moved_text = head[3]
         moved = None
         if moved_text is not None:
-            moved = Moved.from_json(moved_text, "in dfr_workspaces.moved")
-            if not self.allow_moved:
-                raise StateMovedError(self, moved)
+            moved = self.admit_moved(Moved.from_json(moved_text, "in dfr_workspaces.moved"))
         # One document, parsed like a state file: same validation, same upgrades.
         document = state_document(head, rows, spec_rows)
         return statefile.loads(document, self._display), moved
