@@ -42,8 +42,6 @@ from reconciler.validate_pool import examine_in_pool as _examine_in_pool
 from reconciler.yamlsafe import Document, key_node_of, locate, position, yaml11_reading
 
 if TYPE_CHECKING:
-    from yaml.nodes import Node
-
     from reconciler.vcache import Entry, ValidationCache
 
 
@@ -335,21 +333,14 @@ class _LazyDocument:
                 return doc
         raise LookupError(f"{self._source.display}: document {self.index} is gone")
 
-    @property
-    def value(self) -> Any:
-        return self._doc().value
+    def __getattr__(self, name: str) -> Any:
+        """`value`, `node`, `line`, `column`: the parsed document's (`index` is known)."""
+        if name not in _PARSED_FIELDS:
+            raise AttributeError(name)
+        return getattr(self._doc(), name)
 
-    @property
-    def node(self) -> Node:
-        return self._doc().node
 
-    @property
-    def line(self) -> int:
-        return self._doc().line
-
-    @property
-    def column(self) -> int:
-        return self._doc().column
+_PARSED_FIELDS = frozenset({"value", "node", "line", "column"})
 
 
 def _check_documents(
