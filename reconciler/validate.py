@@ -45,14 +45,9 @@ if TYPE_CHECKING:
     from reconciler.vcache import Entry, ValidationCache
 
 
-@dataclass(frozen=True, slots=True)
-class _Claim:
-    """A document's metadata.name and its place, valid or not, for the uniqueness rule."""
-
-    name: str
-    file: str
-    line: int
-    column: int
+# A document's metadata.name and its place, valid or not, for the uniqueness rule:
+# the record a Spec document's name is claimed with.
+_Claim = SpecClaim
 
 
 @dataclass(slots=True)
