@@ -146,19 +146,8 @@ class DataframerClient(PooledHttp):
     def create_run(self, body: Mapping[str, Any]) -> Run:
         """Submit a run; return it as answered (the current API answers the whole run,
         the old page's only `{"id"}`). Never sent twice unless surely refused."""
-        response, _ = self._send("POST", RUNS_PATH, json_body=dict(body), idempotent=False)
-        if response.status_code == 404:
-            # On create a 404 is about the body (the spec), not the URL.
-            self._errors.reject(response, "POST", RUNS_PATH)
-        self._errors.raise_for_status(response, "POST", RUNS_PATH, what=None)
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        run_id = as_str(data.get("id")) if isinstance(data, dict) else None
-        if not run_id:
-            raise self._errors.create_unreadable(response, RUNS_PATH)
-        assert isinstance(data, dict)
+        # A 404 is about the body (the spec it names), not the URL.
+        run_id, data = self._create(RUNS_PATH, dict(body), noun="run")
         return Run.from_json(data, fallback_id=run_id)
 
     def get_run(self, run_id: str) -> Run:
@@ -249,6 +238,31 @@ class DataframerClient(PooledHttp):
             raise UsageError(f"a {kind} id is needed, got {item_id!r}")
         # Quote everything: an id is one path segment, never "../" or "?x".
         return f"{collection}{quote(item_id.strip(), safe='')}/"
+
+    def _create(
+        self, path: str, body: Mapping[str, Any], *, noun: str
+    ) -> tuple[str, Mapping[str, Any]]:
+        """POST `body` to make a new `noun` (sent once unless surely refused); its id
+        and the answer. A 404 is about the body (what it names), not the URL."""
+        response, _ = self._send("POST", path, json_body=body, idempotent=False, noun=noun)
+        if response.status_code == 404:
+            self._errors.reject(response, "POST", path)
+        self._errors.raise_for_status(response, "POST", path, what=None)
+        return self._created(response, "POST", path, noun=noun)
+
+    def _created(
+        self, response: httpx.Response, method: str, path: str, *, noun: str
+    ) -> tuple[str, Mapping[str, Any]]:
+        """The id and object of a 2xx answer to a create or update;
+        CreateAnswerUnreadable (the outcome is unknown) when it names no id."""
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        new_id = as_str(data.get("id")) if isinstance(data, dict) else None
+        if not new_id or not isinstance(data, dict):
+            raise self._errors.create_unreadable(response, path, noun=noun, method=method)
+        return new_id, data
 
     def _get_object(
         self, path: str, *, what: str, params: Mapping[str, str] | None = None

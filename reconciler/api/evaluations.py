@@ -203,17 +203,6 @@ def create_evaluation(client: DataframerClient, run_id: str, model: str | None) 
     body: dict[str, Any] = {"run_id": run_id}
     if model is not None:
         body["evaluation_model"] = model
-    path = EVALUATIONS_PATH
-    response, _ = client._send("POST", path, json_body=body, idempotent=False, noun="evaluation")
-    if response.status_code == 404:
-        # On create a 404 is about the body (the run), not the URL.
-        client._errors.reject(response, "POST", path)
-    client._errors.raise_for_status(response, "POST", path, what=None)
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    evaluation_id = as_str(data.get("id")) if isinstance(data, dict) else None
-    if not evaluation_id or not isinstance(data, dict):
-        raise client._errors.create_unreadable(response, path, noun="evaluation", method="POST")
+    # A 404 is about the body (the run), not the URL.
+    evaluation_id, data = client._create(EVALUATIONS_PATH, body, noun="evaluation")
     return Evaluation.from_json(data, fallback_id=evaluation_id)

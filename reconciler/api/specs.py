@@ -121,13 +121,7 @@ class SpecDetail:
 
 def _answer(client: DataframerClient, response: Any, method: str, path: str) -> SpecDetail:
     """The spec in a 2xx answer to a create or update; OutcomeUnknown when it has no id."""
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    spec_id = as_str(data.get("id")) if isinstance(data, dict) else None
-    if not spec_id or not isinstance(data, dict):
-        raise client._errors.create_unreadable(response, path, noun="spec", method=method)
+    spec_id, data = client._created(response, method, path, noun="spec")
     return SpecDetail.from_json(data, fallback_id=spec_id)
 
 
