@@ -42,10 +42,11 @@ import json
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
+
+from reconciler.cachefile import read_entries, write_entries
 
 __all__ = ["ENTRY_VERSION", "MAX_PER_SHARD", "ValidationCache", "cache_dir", "open_cache"]
 
@@ -184,52 +185,17 @@ class ValidationCache:
         """Write the shards that gained entries; failures are ignored (it is a cache)."""
         for name in sorted(self._dirty):
             with contextlib.suppress(OSError, TypeError, ValueError):
-                self._write(name, self._shards[name])
+                path = self.folder / f"{name}.json"
+                write_entries(path, ENTRY_VERSION, self._shards[name], prefix=f".{name}-")
         self._dirty.clear()
 
     def _shard(self, name: str) -> dict[str, Any]:
         shard = self._shards.get(name)
         if shard is None:
-            shard = self._read(self.folder / f"{name}.json")
+            path = self.folder / f"{name}.json"
+            shard = read_entries(path, ENTRY_VERSION, refuse_shared=True)
             self._shards[name] = shard
         return shard
-
-    @staticmethod
-    def _read(path: Path) -> dict[str, Any]:
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            return {}
-        try:
-            info = os.fstat(fd)
-            if (
-                not stat.S_ISREG(info.st_mode)
-                or info.st_uid != os.getuid()
-                or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-            ):
-                return {}
-            with os.fdopen(fd, "rb", closefd=False) as handle:
-                data = json.loads(handle.read())
-        except (OSError, ValueError, RecursionError):
-            return {}
-        finally:
-            os.close(fd)
-        if not isinstance(data, dict) or data.get("version") != ENTRY_VERSION:
-            return {}
-        entries = data.get("entries")
-        return entries if isinstance(entries, dict) else {}
-
-    def _write(self, name: str, entries: dict[str, Any]) -> None:
-        text = json.dumps({"version": ENTRY_VERSION, "entries": entries}, separators=(",", ":"))
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, self.folder / f"{name}.json")
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
 
 
 def _well_formed(entry: Any) -> bool:
