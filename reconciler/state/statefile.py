@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler import __version__
 from reconciler.errors import StateCorruptError, StateError, StateVersionError
@@ -276,16 +276,7 @@ def check_spec(obj: Any, source_name: str, where: list[str | int]) -> SpecRecord
 def canonical_spec(record: SpecRecord) -> tuple[str, SpecRecord]:
     """Check a spec record about to be stored; its JSON text and its re-read value
     (as `canonical_record` for runs)."""
-    name = record.name
-    try:
-        text = encode(spec_to_dict(record))
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise StateError(f"cannot record spec {name!r}: not JSON-serialisable: {exc}") from None
-    try:
-        return text, check_spec(decode_json(text, "spec"), "spec", [])
-    except StateCorruptError as exc:
-        detail = exc.message.removeprefix("spec: ")
-        raise StateError(f"cannot record spec {name!r}: {detail}") from None
+    return _canonical(record, f"spec {record.name!r}", "spec", spec_to_dict, check_spec)
 
 
 def check_policy(obj: Any, source_name: str, where: list[str | int]) -> PolicyRecord:
@@ -345,14 +336,28 @@ def canonical_record(record: RunRecord) -> tuple[str, RunRecord]:
     A record that cannot be stored (a set in `spec`, a NaN cost, an int run id)
     raises StateError before anything is written.
     """
-    name = record.name
+    return _canonical(record, f"run {record.name!r}", "record", record_to_dict, check_record)
+
+
+_Stored = TypeVar("_Stored")
+
+
+def _canonical(
+    record: _Stored,
+    label: str,
+    kind: str,
+    to_dict: Callable[[_Stored], dict[str, Any]],
+    check: Callable[[Any, str, list[str | int]], _Stored],
+) -> tuple[str, _Stored]:
+    """`record`'s JSON text and the value read back from it through the same
+    `check` as a journal line of `kind`; StateError naming `label` ("run 'x'")
+    when it cannot be stored."""
     try:
-        text = encode(record_to_dict(record))
+        text = encode(to_dict(record))
     except (TypeError, ValueError, RecursionError) as exc:
-        raise StateError(f"cannot record run {name!r}: not JSON-serialisable: {exc}") from None
+        raise StateError(f"cannot record {label}: not JSON-serialisable: {exc}") from None
     try:
-        obj = decode_json(text, "record")
-        return text, check_record(obj, "record", [])
+        return text, check(decode_json(text, kind), kind, [])
     except StateCorruptError as exc:
-        detail = exc.message.removeprefix("record: ")
-        raise StateError(f"cannot record run {name!r}: {detail}") from None
+        detail = exc.message.removeprefix(f"{kind}: ")
+        raise StateError(f"cannot record {label}: {detail}") from None
