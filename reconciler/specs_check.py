@@ -345,24 +345,22 @@ def check_refs(
             # `dfr validate` reads no state (it runs offline, in pre-commit hooks
             # too): a name no manifest declares may be an adopted spec, which
             # plan and apply check against state.
-            out.append(
-                diag.warning(
-                    f"spec.spec_ref.name {ref.name!r} names no Spec manifest among the files "
-                    f"read; plan and apply need it adopted in state "
-                    f"(`dfr import spec {ref.name} SPEC_ID`){near}",
-                    run.file,
-                    where[0],
-                    where[1],
-                    code="unknown-spec",
-                    path=("spec", "spec_ref", "name"),
-                )
+            report, message = (
+                diag.warning,
+                f"spec.spec_ref.name {ref.name!r} names no Spec manifest among the files "
+                f"read; plan and apply need it adopted in state "
+                f"(`dfr import spec {ref.name} SPEC_ID`){near}",
             )
-            continue
-        out.append(
-            diag.error(
+        else:
+            report, message = (
+                diag.error,
                 f"spec.spec_ref.name {ref.name!r} names no Spec manifest and no spec in state: "
                 f"add a `kind: Spec` manifest, or adopt the spec with "
                 f"`dfr import spec {ref.name} SPEC_ID`{near}",
+            )
+        out.append(
+            report(
+                message,
                 run.file,
                 where[0],
                 where[1],
