@@ -30,17 +30,16 @@ import json
 import re
 import secrets
 import socket
-import socketserver
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-HOST = "127.0.0.1"
+from dfr_emulator.httpserver import HOST, LocalServer
+
 BUCKET = "dataframer-outputs"
 #: Gateway request bodies above this are refused (they are a few hundred bytes).
 MAX_BODY = 1 << 20
@@ -181,38 +180,11 @@ class FileHostHooks:
     latency: Callable[[], float] = lambda: 0.0
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
+class _Server(LocalServer):
     def __init__(self, port: int, hooks: FileHostHooks, stats: FileHostStats) -> None:
         self.hooks = hooks
         self.stats = stats
-        self.conns: set[socket.socket] = set()
-        self.conn_lock = threading.Lock()
-        super().__init__((HOST, port), _Handler)
-
-    def server_bind(self) -> None:
-        # No reverse DNS lookup (HTTPServer.server_bind's getfqdn can be slow).
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = HOST
-        self.server_port = self.socket.getsockname()[1]
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, address = super().get_request()
-        with self.conn_lock:
-            self.conns.add(conn)
-        return conn, address
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.conn_lock:
-            self.conns.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return  # a client that hung up mid-download is routine
-        super().handle_error(request, client_address)
+        super().__init__(port, _Handler)
 
 
 class FileHost:
@@ -244,11 +216,7 @@ class FileHost:
             return
         server.shutdown()
         server.server_close()
-        with server.conn_lock:
-            conns = list(server.conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
 

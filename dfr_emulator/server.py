@@ -11,20 +11,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import socket
-import socketserver
 import struct
 import sys
 import threading
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
 from dfr_emulator.app import EmulatorApp, Reply, Request
 from dfr_emulator.config import EmulatorConfig
+from dfr_emulator.httpserver import HOST, LocalServer
 
-#: The only address the emulator ever binds: it is a local test bench.
-HOST = "127.0.0.1"
 #: Bodies above this are refused (413); real create bodies are a few hundred bytes.
 MAX_BODY = 1 << 20
 
@@ -36,32 +34,12 @@ class _BadRequest(Exception):
         self.detail = detail
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    # Daemon threads: a hung or idle keep-alive connection never blocks exit.
-    daemon_threads = True
-    # Room for bursts of new connections from parallel clients.
-    request_queue_size = 128
-
+class _HTTPServer(LocalServer):
     def __init__(self, port: int, app: EmulatorApp, stopping: threading.Event) -> None:
         self.app = app
         self.stopping = stopping
-        self._conn_lock = threading.Lock()
-        self._open: set[socket.socket] = set()
         self._aborting: set[socket.socket] = set()
-        super().__init__((HOST, port), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls getfqdn(), a reverse DNS lookup that can
-        # take seconds on a badly configured machine; the name is not needed.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = HOST
-        self.server_port = self.socket.getsockname()[1]
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, address = super().get_request()
-        with self._conn_lock:
-            self._open.add(conn)
-        return conn, address
+        super().__init__(port, _Handler)
 
     def abort_on_close(self, conn: socket.socket) -> None:
         """Close `conn` with a TCP reset instead of an orderly shutdown."""
@@ -70,12 +48,12 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def shutdown_request(self, request: Any) -> None:
         with self._conn_lock:
-            self._open.discard(request)
             abort = request in self._aborting
             self._aborting.discard(request)
         if not abort:
             super().shutdown_request(request)
             return
+        self.forget(request)
         # SO_LINGER 0 makes close() send RST: the client sees a reset
         # connection, not a clean end of stream. OSError: already gone.
         with contextlib.suppress(OSError):
@@ -102,20 +80,6 @@ class _HTTPServer(ThreadingHTTPServer):
             socket.create_connection((HOST, self.server_port), timeout=1.0),
         ):
             pass
-
-    def close_connections(self) -> None:
-        """Wake every connection thread (idle keep-alive ones too) so it ends."""
-        with self._conn_lock:
-            conns = list(self._open)
-        for conn in conns:
-            with contextlib.suppress(OSError):  # closed meanwhile by its own thread
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up (after a timeout, say) is routine, not an error.
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
