@@ -70,17 +70,10 @@ RUNTIME_PARAM_FIELDS = (
     "unified_multifield",
 )
 
-#: Keys of a legacy run's `runtime_params`, in the order the old page lists them.
-LEGACY_RUNTIME_PARAM_FIELDS = (
-    "number_of_samples",
-    "generation_model",
-    "outline_model",
-    "revision_model",
-    "enable_revisions",
-    "max_revision_cycles",
-    "seed_shuffling_level",
-    "max_examples_in_prompt",
-    "unified_multifield",
+#: Keys of a legacy run's `runtime_params`, in the order the old page lists them:
+#: its create fields but the spec's id and version.
+LEGACY_RUNTIME_PARAM_FIELDS = tuple(
+    name for name in LEGACY_FIELDS if name not in ("spec_id", "spec_version")
 )
 
 # The service's defaults. They belong to the service and change over time;
