@@ -31,7 +31,6 @@ Credentials live `CREDENTIAL_SECONDS` of lifecycle time, as the SDK expects.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import threading
@@ -40,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from dfr_emulator.evaluations import SUCCEEDED, envelope_text, result_key
 from dfr_emulator.files import GeneratedFile, RunOutput
-from dfr_emulator.seeds import DATA_PLANE_BUCKET, DATA_PLANE_COMPANY
+from dfr_emulator.seeds import DATA_PLANE_COMPANY, data_plane_location
 from dfr_emulator.store import ApiProblem
 
 if TYPE_CHECKING:
@@ -79,11 +78,7 @@ class DataPlane:
         _require_follow(headers)
         key = object_key(output.run_id, file.path)
         pointer = {
-            "data_plane": True,
-            "s3_key": key,
-            "storage_uri": f"s3://{DATA_PLANE_BUCKET}/{key}",
-            "sha256": hashlib.sha256(output.content(file)).hexdigest(),
-            "bytes_size": file.size_bytes,
+            **data_plane_location(key, output.content(file)),  # file.size_bytes bytes
             "filename": file.filename,
             "content_type": file.file_type,
         }

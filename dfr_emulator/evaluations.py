@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dfr_emulator.files import RunOutput, sample_id
-from dfr_emulator.seeds import DATA_PLANE_BUCKET, DATA_PLANE_COMPANY
+from dfr_emulator.seeds import DATA_PLANE_COMPANY, data_plane_location
 
 PENDING = "PENDING"
 PROCESSING = "PROCESSING"
@@ -283,15 +283,7 @@ def envelope_text(evaluation: Evaluation) -> str:
 
 def result_pointer(evaluation: Evaluation) -> dict[str, Any]:
     """`content_location` of a customer-hosted evaluation (the SDK's DataPlaneContentLocation)."""
-    data = envelope_text(evaluation).encode()
-    key = result_key(evaluation.id)
-    return {
-        "data_plane": True,
-        "s3_key": key,
-        "storage_uri": f"s3://{DATA_PLANE_BUCKET}/{key}",
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "bytes_size": len(data),
-    }
+    return data_plane_location(result_key(evaluation.id), envelope_text(evaluation).encode())
 
 
 def list_item(evaluation: Evaluation, now: float, iso: Callable[[float], str]) -> dict[str, Any]:

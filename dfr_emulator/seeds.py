@@ -48,6 +48,19 @@ ANY_SPEC_VERSIONS = 10
 DATA_PLANE_COMPANY = "c0ffee00-0000-4000-8000-00000000d00d"
 DATA_PLANE_BUCKET = "acme-dataframer-data-plane"
 
+
+def data_plane_location(key: str, data: bytes) -> dict[str, Any]:
+    """Where `data` lies in the customer's bucket, at `key` (the SDK's
+    DataPlaneContentLocation: what the API answers instead of the content)."""
+    return {
+        "data_plane": True,
+        "s3_key": key,
+        "storage_uri": f"s3://{DATA_PLANE_BUCKET}/{key}",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes_size": len(data),
+    }
+
+
 #: What the seed specs say they were generated with (`runtime_params` of a spec).
 SPEC_RUNTIME_PARAMS: dict[str, Any] = {
     "spec_generation_model_name": "anthropic/claude-sonnet-5-5-thinking",
@@ -97,16 +110,9 @@ class SeedSpec:
 
     def content_location(self, version: int) -> dict[str, Any]:
         """The data-plane pointer to `version`'s YAML (SDK's DataPlaneContentLocation)."""
-        text = self.content_yaml(version).encode()
         key = f"dataframer/{DATA_PLANE_COMPANY}/Specs/{self.id}/versions/{version}/spec.yaml"
-        return {
-            "data_plane": True,
-            "s3_key": key,
-            "storage_uri": f"s3://{DATA_PLANE_BUCKET}/{key}",
-            "sha256": hashlib.sha256(text).hexdigest(),
-            "bytes_size": len(text),
-            "version": version,
-        }
+        text = self.content_yaml(version).encode()
+        return {**data_plane_location(key, text), "version": version}
 
 
 SEED_SPECS: tuple[SeedSpec, ...] = (
