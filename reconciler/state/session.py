@@ -174,11 +174,8 @@ class BaseStore(Store):
         """
         with self._mutex:
             self._check_usable()
-            try:
+            with self._stop_on_failure():
                 self._write_overwrite(state)
-            except BaseException as exc:
-                self._poison(exc)
-                raise
             self._lineage, self._serial, self._runs = state.lineage, state.serial, dict(state.runs)
             self._policy = state.policy
             self._specs = dict(state.specs)
@@ -192,11 +189,8 @@ class BaseStore(Store):
     def mark_moved(self, moved: Moved | None) -> None:
         with self._mutex:
             self._check_usable()
-            try:
+            with self._stop_on_failure():
                 self._write_moved(moved)
-            except BaseException as exc:
-                self._poison(exc)
-                raise
             self.moved = moved
 
     @abc.abstractmethod
@@ -213,6 +207,15 @@ class BaseStore(Store):
                 f"state {self._name}: an earlier write failed ({self._poisoned}); "
                 "nothing more is written in this session"
             )
+
+    @contextlib.contextmanager
+    def _stop_on_failure(self) -> Iterator[None]:
+        """A write whose failure (any exception) poisons the session, then propagates."""
+        try:
+            yield
+        except BaseException as exc:
+            self._poison(exc)
+            raise
 
     def _poison(self, exc: BaseException) -> None:
         self._poisoned = str(exc) or type(exc).__name__
@@ -236,11 +239,8 @@ class BaseStore(Store):
     ) -> int:
         """Write one change and move the in-memory view (the mutex is held)."""
         serial = self._serial + 1
-        try:
+        with self._stop_on_failure():
             ticket = self._write(op, name, text, serial)
-        except BaseException as exc:
-            self._poison(exc)
-            raise
         # Only now that the change is written does the view move, so a
         # failed write leaves memory equal to what is on disk.
         self._serial = serial
@@ -287,13 +287,10 @@ class BaseStore(Store):
     def _checkpoint_locked(self) -> None:
         if self._pending == 0:
             return
-        try:
+        # A failed checkpoint loses nothing (every change is still in the
+        # journal), but the files' exact shape is now uncertain: stop writing.
+        with self._stop_on_failure():
             self._write_checkpoint(self._current())
-        except BaseException as exc:
-            # A failed checkpoint loses nothing (every change is still in the
-            # journal), but the files' exact shape is now uncertain: stop writing.
-            self._poison(exc)
-            raise
         self._pending = 0
 
     def _close(self, *, checkpoint: bool) -> None:
