@@ -25,11 +25,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.events import ApplyEvents
 from reconciler.plan import Action, Plan
+from reconciler.recovery import parse_time
 from reconciler.state.model import SUCCEEDED, TERMINAL, RunRecord
 from reconciler.textsafe import one_line
 
@@ -57,15 +57,8 @@ def duration(seconds: float) -> str:
 
 
 def _wall(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.timestamp()
+    when = parse_time(stamp)
+    return None if when is None else when.timestamp()
 
 
 class Tracker(ApplyEvents):

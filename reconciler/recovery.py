@@ -75,6 +75,8 @@ class Resolution:
 
 
 def parse_time(text: str | None) -> datetime | None:
+    """An ISO 8601 stamp of the API or the state (`Z` for UTC; UTC when it names
+    no zone); None when it is missing or unreadable."""
     if not text:
         return None
     try:
