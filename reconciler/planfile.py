@@ -167,25 +167,28 @@ def check_current(saved: SavedPlan, plan: Plan, path: str) -> None:
             "make a new plan with `dfr plan --out`"
         )
 
-    def comparable(changes: Any) -> Any:
-        # Where a manifest sits may read differently from another directory.
-        if not isinstance(changes, list):
-            return changes
-        return [
-            {k: v for k, v in c.items() if k != "manifest"} if isinstance(c, dict) else c
-            for c in changes
-        ]
-
     now = plan_to_json(plan)
     # The spec changes (reconciler.specplan) too; plans saved before specs have none.
-    moved = comparable(now["specs"]) != comparable(saved.plan.get("specs", []))
-    if comparable(now["changes"]) != comparable(saved.plan.get("changes")) or moved:
+    moved = _without_places(now["specs"]) != _without_places(saved.plan.get("specs", []))
+    if _without_places(now["changes"]) != _without_places(saved.plan.get("changes")) or moved:
         raise PlanError(f"{path} does not match what its manifests and state give; make a new plan")
     # The evaluations to start (reconciler.evaluate); plans saved before them have none.
     from reconciler.views import evaluate_plan as ev
 
-    if ev.comparable(ev.plan_json(plan)) != ev.comparable(saved.plan.get("evaluations", [])):
+    evaluations = _without_places(ev.plan_json(plan))
+    if evaluations != _without_places(saved.plan.get("evaluations", [])):
         raise PlanError(f"{path} does not match what its manifests and state give; make a new plan")
+
+
+def _without_places(items: Any) -> Any:
+    """A plan JSON's list of changes without their `manifest` places (where a
+    manifest sits may read differently from another directory)."""
+    if not isinstance(items, list):
+        return items
+    return [
+        {k: v for k, v in item.items() if k != "manifest"} if isinstance(item, dict) else item
+        for item in items
+    ]
 
 
 def check_policy(saved: SavedPlan, policy_sha256: str, shown: str, path: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from reconciler.evaluate import KNOWN_AFTER_APPLY, EvaluateChange
 from reconciler.textsafe import one_line
+from reconciler.views.comments import change_comments
 
 
 def _evaluations(plan: Any) -> tuple[EvaluateChange, ...]:
@@ -30,15 +31,10 @@ def render_change(e: EvaluateChange) -> list[str]:
     name = one_line(e.name)
     if e.acts:
         verb = "will be looked up, else started" if e.resolve_intent else "will be started"
-        head = f"# evaluation of {name} {verb}"
+        head = f"evaluation of {name} {verb}"
     else:
-        head = f"# evaluation of {name}: nothing to do"
-    lines = [f"  {head}"]
-    lines += [f"  #   {one_line(reason)}" for reason in e.reasons]
-    if e.where:
-        lines.append(f"  #   manifest: {one_line(e.where)}")
-    if e.depends_on:
-        lines.append(f"  #   after: {one_line(', '.join(e.depends_on))}")
+        head = f"evaluation of {name}: nothing to do"
+    lines = change_comments(head, e.reasons, e.where, [("after", e.depends_on)])
     if e.acts:
         body = e.body
         width = max(len(k) for k in body)
@@ -66,16 +62,6 @@ def summary_line(plan: Any) -> str | None:
 
 def plan_json(plan: Any) -> list[dict[str, Any]]:
     return [e.to_json() for e in _evaluations(plan)]
-
-
-def comparable(items: Any) -> Any:
-    """A plan JSON's evaluations without their places (they read differently elsewhere)."""
-    if not isinstance(items, list):
-        return items
-    return [
-        {k: v for k, v in item.items() if k != "manifest"} if isinstance(item, dict) else item
-        for item in items
-    ]
 
 
 # -- after an apply ------------------------------------------------------------------------
