@@ -11,6 +11,7 @@ from typing import Any
 
 from reconciler.outputs.needs import PullChange
 from reconciler.textsafe import md_text, one_line
+from reconciler.views.comments import change_comments
 
 __all__ = ["markdown_section", "plan_json", "render_change", "summary_line"]
 
@@ -25,11 +26,12 @@ def _pulls(plan: Any) -> tuple[PullChange, ...]:
 def render_change(p: PullChange) -> list[str]:
     """One pull as Terraform-like text lines."""
     name, path = one_line(p.name), one_line(p.path)
-    lines = [f"  # files of {name} will be pulled into {path}", f"  #   {one_line(p.reason)}"]
-    if p.where:
-        lines.append(f"  #   manifest: {one_line(p.where)}")
-    if p.depends_on:
-        lines.append(f"  #   after: {one_line(', '.join(p.depends_on))}")
+    lines = change_comments(
+        f"files of {name} will be pulled into {path}",
+        [p.reason],
+        p.where,
+        [("after", p.depends_on)],
+    )
     lines.append(f'  ↓ pull "{name}" {{')
     lines.append(f"      run_id = {one_line(p.run_id or '(known after apply)')}")
     lines += [f"      ~ {one_line(f)}" for f in p.files[:SHOWN_FILES]]

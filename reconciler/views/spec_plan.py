@@ -14,6 +14,7 @@ from typing import Any
 from reconciler.plan import Action, Change, Plan
 from reconciler.specplan import KNOWN_AFTER_APPLY, SpecAction, SpecChange
 from reconciler.textsafe import md_code, md_text, one_line
+from reconciler.views.comments import change_comments
 
 
 def _value(value: Any) -> str:
@@ -58,12 +59,7 @@ def _body_lines(s: SpecChange, indent: str) -> list[str]:
 
 def render_spec_change(s: SpecChange) -> list[str]:
     """One spec change as Terraform-like text lines."""
-    out = [f"  # {spec_header(s)}"]
-    out += [f"  #   {one_line(r)}" for r in s.reasons]
-    if s.where:
-        out.append(f"  #   manifest: {one_line(s.where)}")
-    if s.dependants:
-        out.append(f"  #   used by: {one_line(', '.join(s.dependants))}")
+    out = change_comments(spec_header(s), s.reasons, s.where, [("used by", s.dependants)])
     if s.acts:
         mark = "+" if s.action is SpecAction.CREATE else "~"
         out.append(f'  {mark} spec "{one_line(s.name)}" {{')
