@@ -77,17 +77,21 @@ def hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _real_folder(path: Path) -> bool:
+    """`path` is a folder itself, not a link to one (nor anything else)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _lstat_below(folder: Path, rel: str) -> os.stat_result | None:
     """The lstat of `folder/rel` if every folder on the way is a real folder, else None."""
     current = folder
     parts = rel.split("/")
     for part in parts[:-1]:
         current = current / part
-        try:
-            info = os.lstat(current)
-        except OSError:
-            return None
-        if not stat.S_ISDIR(info.st_mode):
+        if not _real_folder(current):
             return None
     try:
         return os.lstat(current / parts[-1])
@@ -119,11 +123,7 @@ def listing(
     folder: Path, record: OutputsRecord, cache: HashCache | None = None
 ) -> dict[str, Seen] | None:
     """The recorded files found below `folder`; None when the folder does not exist."""
-    try:
-        info = os.lstat(folder)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode):
+    if not _real_folder(folder):
         return None
     found: dict[str, Seen] = {}
     for file in record.files:
