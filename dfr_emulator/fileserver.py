@@ -34,11 +34,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from dfr_emulator.httpserver import HOST, LocalServer
+from dfr_emulator.httpserver import HOST, LocalHandler, LocalServer
 
 BUCKET = "dataframer-outputs"
 #: Gateway request bodies above this are refused (they are a few hundred bytes).
@@ -252,16 +251,9 @@ _REFUSALS = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LocalHandler):
     server_version = "dataframer-emulator-files"
-    sys_version = ""
-    timeout = 60.0
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         self._download(head=False)

@@ -15,13 +15,12 @@ import struct
 import sys
 import threading
 import traceback
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
 from dfr_emulator.app import EmulatorApp, Reply, Request
 from dfr_emulator.config import EmulatorConfig
-from dfr_emulator.httpserver import HOST, LocalServer
+from dfr_emulator.httpserver import HOST, LocalHandler, LocalServer
 
 #: Bodies above this are refused (413); real create bodies are a few hundred bytes.
 MAX_BODY = 1 << 20
@@ -82,19 +81,9 @@ class _HTTPServer(LocalServer):
             pass
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive
+class _Handler(LocalHandler):
     server_version = "dataframer-emulator"
-    sys_version = ""
-    # An idle keep-alive connection gives its thread back after this long.
-    timeout = 60.0
     server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in two writes; without NODELAY, Nagle and
-        # delayed ACKs add ~40 ms to every keep-alive answer.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         self._serve()
