@@ -8,12 +8,31 @@ from pathlib import Path
 # The reliability suite's harness: emulator processes, dfr subprocesses, invariants.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
 
+import pytest
 from pg_server import drop_workspace, sql
 from reliability_harness import Workspace
 
 from reconciler.state.model import State
 
-__all__ = ["PgWorkspace", "drop_workspace", "sql"]
+__all__ = ["PgWorkspace", "clear_settings", "drop_workspace", "in_process_dfr", "sql"]
+
+SETTINGS = ("DFR_BACKEND", "DFR_STATE", "DFR_WORKSPACE", "DFR_CONFIG")
+
+
+def clear_settings(monkeypatch: pytest.MonkeyPatch, cwd: Path, *more: str) -> None:
+    """No dfr setting (nor any of `more`) from outside the test; the working folder is `cwd`."""
+    for name in (*SETTINGS, *more):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(cwd)
+
+
+def in_process_dfr(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`dfr ARGS` run in this process: its exit code, stdout and stderr."""
+    from reconciler.cli import run
+
+    code = run(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 class PgWorkspace(Workspace):

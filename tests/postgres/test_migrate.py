@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from pg_helpers import drop_workspace
+from pg_helpers import clear_settings, drop_workspace, in_process_dfr
 
-from reconciler.cli import run
 from reconciler.state.local import LocalBackend
 from reconciler.state.model import Intent, RunRecord
 from reconciler.state.postgres import PostgresBackend
@@ -18,15 +17,10 @@ from reconciler.state.postgres import PostgresBackend
 
 @pytest.fixture(autouse=True)
 def _no_outside_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("DFR_BACKEND", "DFR_STATE", "DFR_WORKSPACE", "DFR_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+    clear_settings(monkeypatch, tmp_path)
 
 
-def dfr(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+dfr = in_process_dfr
 
 
 def _file_state(path: Path) -> LocalBackend:

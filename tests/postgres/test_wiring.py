@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pg_helpers import clear_settings, in_process_dfr
 
-from reconciler.cli import run
 from reconciler.state.local import LocalBackend
 from reconciler.state.model import RunRecord
 from reconciler.state.postgres import PostgresBackend
@@ -14,15 +14,10 @@ from reconciler.state.postgres import PostgresBackend
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("DFR_BACKEND", "DFR_STATE", "DFR_WORKSPACE", "DFR_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+    clear_settings(monkeypatch, tmp_path)
 
 
-def dfr(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+dfr = in_process_dfr
 
 
 def _seed(pg_url: str, ws_name: str, tmp_path: Path) -> None:
