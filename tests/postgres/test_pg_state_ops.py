@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pg_helpers import sql
+from pg_helpers import clear_settings, sql
 from state_records import policy, sample
 
 from reconciler.errors import StateConflictError, StateError
@@ -80,9 +80,7 @@ def test_state_mv_through_the_cli_on_a_workspace(
     pg_url: str,
     ws_name: str,
 ) -> None:
-    for name in ("DFR_BACKEND", "DFR_STATE", "DFR_WORKSPACE", "DFR_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+    clear_settings(monkeypatch, tmp_path)
     backend = PostgresBackend(pg_url, ws_name)
     with backend.lock("test") as store:
         store.put_many([sample("old"), sample("taken", "run-2")])
