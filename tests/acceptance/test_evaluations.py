@@ -24,9 +24,12 @@ from dfr_emulator import Emulator
 
 #: Evaluations finish within a few polls; the gap is known: 7.5 points on the
 #: spec's first property, half of it on every other.
-pytestmark = pytest.mark.emulator(
-    evaluation_pending_seconds=0.05, evaluation_processing_seconds=0.15, evaluation_gap=7.5
-)
+QUICK: dict[str, Any] = {
+    "evaluation_pending_seconds": 0.05,
+    "evaluation_processing_seconds": 0.15,
+    "evaluation_gap": 7.5,
+}
+pytestmark = pytest.mark.emulator(**QUICK)
 EVALUATE = "evaluate:\n  model: openai/gpt-6-astra\n"
 
 
@@ -190,12 +193,7 @@ def test_a_bad_max_distribution_gap_is_a_located_error(ws: Workspace, dfr: Runne
 # -- a paid POST: exactly one evaluation --------------------------------------------------------
 
 
-@pytest.mark.emulator(
-    evaluation_pending_seconds=0.05,
-    evaluation_processing_seconds=0.15,
-    evaluation_gap=7.5,
-    ambiguous_evaluation_posts=1,
-)
+@pytest.mark.emulator(**QUICK, ambiguous_evaluation_posts=1)
 def test_a_lost_answer_is_looked_up_not_sent_again(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
@@ -208,12 +206,7 @@ def test_a_lost_answer_is_looked_up_not_sent_again(
     assert evaluation(ws)["status"] == "SUCCEEDED"
 
 
-@pytest.mark.emulator(
-    evaluation_pending_seconds=0.05,
-    evaluation_processing_seconds=0.15,
-    evaluation_gap=7.5,
-    evaluation_5xx_before_create_rate=1.0,
-)
+@pytest.mark.emulator(**QUICK, evaluation_5xx_before_create_rate=1.0)
 def test_a_5xx_without_effect_is_unresolved_never_retried_blindly(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
@@ -276,9 +269,7 @@ def test_a_kill_around_the_post_leaves_exactly_one_evaluation(
     assert record["status"] == "SUCCEEDED"
 
 
-@pytest.mark.emulator(
-    evaluation_pending_seconds=0.05, evaluation_processing_seconds=600, evaluation_gap=7.5
-)
+@pytest.mark.emulator(**(QUICK | {"evaluation_processing_seconds": 600}))
 def test_refresh_records_an_evaluation_that_finished_later(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
@@ -350,12 +341,7 @@ def test_the_markdown_plan_lists_the_evaluations_to_start(ws: Workspace, dfr: Ru
     assert "`tickets` with `openai/gpt-6-astra` after `run/tickets`" in r.out
 
 
-@pytest.mark.emulator(
-    evaluation_pending_seconds=0.05,
-    evaluation_processing_seconds=0.15,
-    evaluation_gap=7.5,
-    evaluation_fail_next=1,
-)
+@pytest.mark.emulator(**QUICK, evaluation_fail_next=1)
 def test_a_failed_evaluation_fails_apply_and_the_next_apply_asks_again(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
