@@ -66,23 +66,8 @@ def test_diff_manifest_against_recorded_run(ws: Workspace, dfr: Runner) -> None:
 
 # -- fmt -------------------------------------------------------------------------------
 
-MESSY = """\
-# yaml-language-server: $schema=generation-run.schema.json
-# A header that stays on top.
-kind: GenerationRun
-apiVersion: dataframer.ai/v1
-spec:   # the request body
-  number_of_samples: 10  # ten
-  # why this spec
-  spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a
-  spec_version: 2
-  # a quoted model
-  generation_model: "anthropic/claude-sonnet-4-5"
-# about metadata
-metadata:
-  labels: {team: support}   # flow style kept
-  # the name
-  name: messy    # end of line
+#: A second document, already tidy: fmt leaves it as it is.
+ALREADY_TIDY = """\
 ---
 apiVersion: dataframer.ai/v1
 kind: GenerationRun
@@ -94,7 +79,30 @@ spec:
   number_of_samples: 5
 """
 
-TIDY = """\
+MESSY = (
+    """\
+# yaml-language-server: $schema=generation-run.schema.json
+# A header that stays on top.
+kind: GenerationRun
+apiVersion: dataframer.ai/v1
+spec:   # the request body
+  number_of_samples: 10  # ten
+  # why this spec
+  spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a
+  spec_version: 2
+  # a quoted model
+  generation_model: "anthropic/claude-sonnet-4-5"
+# about metadata
+metadata:
+  labels: {team: support}   # flow style kept
+  # the name
+  name: messy    # end of line
+"""
+    + ALREADY_TIDY
+)
+
+TIDY = (
+    """\
 # yaml-language-server: $schema=generation-run.schema.json
 # A header that stays on top.
 apiVersion: dataframer.ai/v1
@@ -111,16 +119,9 @@ spec:   # the request body
   number_of_samples: 10  # ten
   # a quoted model
   generation_model: "anthropic/claude-sonnet-4-5"
----
-apiVersion: dataframer.ai/v1
-kind: GenerationRun
-metadata:
-  name: tidy
-spec:
-  spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a
-  spec_version: 2
-  number_of_samples: 5
 """
+    + ALREADY_TIDY
+)
 
 
 def test_fmt_check_and_rewrite_keep_comments(ws: Workspace, dfr: Runner) -> None:
