@@ -110,9 +110,8 @@ def test_a_failed_state_push_fails_the_job_prints_the_ids_and_the_next_job_submi
     assert runs_created(emulator) == RUNS
 
 
-def test_two_jobs_racing_on_the_state_branch_submit_each_run_once(
-    ci: CI, emulator: Emulator
-) -> None:
+def _two_jobs_at_once(ci: CI) -> list[JobResult]:
+    """Two apply jobs started together (a barrier arms both); both must succeed."""
     barrier = threading.Barrier(2, timeout=60)
     results: list[JobResult] = []
 
@@ -127,6 +126,13 @@ def test_two_jobs_racing_on_the_state_branch_submit_each_run_once(
     assert len(results) == 2
     for result in results:
         _ok(result)
+    return results
+
+
+def test_two_jobs_racing_on_the_state_branch_submit_each_run_once(
+    ci: CI, emulator: Emulator
+) -> None:
+    results = _two_jobs_at_once(ci)
     assert runs_created(emulator) == RUNS
     assert sum("Waiting for the state lock" in r.log for r in results) >= 1 or any(
         "moved meanwhile" in r.log for r in results
@@ -263,20 +269,7 @@ def test_the_database_path_two_jobs_at_once_submit_each_run_once(
         {"dfr.yaml": _dfr_yaml(emulator, f"backend: {url}\nworkspace: {workspace}\n")}
     )
     ci.use_database(url, password)
-    barrier = threading.Barrier(2, timeout=60)
-    results: list[JobResult] = []
-
-    def job() -> None:
-        results.append(ci.apply(arm=barrier.wait))
-
-    threads = [threading.Thread(target=job) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert len(results) == 2
-    for result in results:
-        _ok(result)
+    _two_jobs_at_once(ci)
     assert runs_created(emulator) == RUNS
     # Nothing on the branch: the database holds the state.
     assert not ci.branch_exists()
