@@ -73,28 +73,25 @@ def test_a_clone_without_tags_builds_a_development_version_that_dfr_reports(
     assert re.fullmatch(r"\d+\.\d+\.dev\d+\+g[0-9a-f]+(\.d\d+)?", version), version
     # The build hook wrote the version file into the tree too, as an editable install does.
     assert (clone / "reconciler" / "_version.py").read_text().strip().endswith(f'"{version}"')
-    shown = subprocess.run(
+    shown = _version_shown(clone)
+    assert (shown.returncode, shown.stdout) == (0, f"dfr {version}\n"), shown.stderr
+
+
+def _version_shown(tree: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m reconciler --version` run from the source tree `tree`, on its own path."""
+    return subprocess.run(
         [sys.executable, "-m", "reconciler", "--version"],
-        cwd=clone,
+        cwd=tree,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(clone)},
+        env={**os.environ, "PYTHONPATH": str(tree)},
         timeout=60,
         check=False,
     )
-    assert (shown.returncode, shown.stdout) == (0, f"dfr {version}\n"), shown.stderr
 
 
 def test_a_tree_never_installed_still_answers_version(tmp_path: Path) -> None:
     copy_tree(tmp_path)
     (tmp_path / "reconciler" / "_version.py").unlink(missing_ok=True)
-    shown = subprocess.run(
-        [sys.executable, "-m", "reconciler", "--version"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        timeout=60,
-        check=False,
-    )
+    shown = _version_shown(tmp_path)
     assert (shown.returncode, shown.stdout, shown.stderr) == (0, "dfr 0.0.0+unknown\n", "")
