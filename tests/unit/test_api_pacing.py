@@ -5,6 +5,7 @@ every figure here is exact."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import httpx
 import pytest
@@ -108,17 +109,24 @@ def sliding_window_api(clock: FakeClock, limit: int) -> tuple[httpx.MockTranspor
     return httpx.MockTransport(handler), codes
 
 
-@pytest.mark.parametrize("limit", [5, 50])
-def test_learning_client_spends_only_the_first_429(limit: int) -> None:
-    clock = FakeClock()
-    transport, codes = sliding_window_api(clock, limit)
-    with DataframerClient(
+def _paced_client(
+    clock: FakeClock, transport: httpx.MockTransport, **pacing: Any
+) -> DataframerClient:
+    """A client on `transport` whose retries and pacing wait on the fake `clock`."""
+    return DataframerClient(
         BASE,
         KEY,
         transport=transport,
         retry=RetryPolicy(sleep=clock.sleep),
-        pacing=Pacer(learn=True, clock=clock, sleep=clock.sleep),
-    ) as client:
+        pacing=Pacer(**pacing, clock=clock, sleep=clock.sleep),
+    )
+
+
+@pytest.mark.parametrize("limit", [5, 50])
+def test_learning_client_spends_only_the_first_429(limit: int) -> None:
+    clock = FakeClock()
+    transport, codes = sliding_window_api(clock, limit)
+    with _paced_client(clock, transport, learn=True) as client:
         for _ in range(6 * limit):
             client.list_runs()
         assert client.stats().rate_limited == 1
@@ -128,13 +136,7 @@ def test_learning_client_spends_only_the_first_429(limit: int) -> None:
 def test_client_with_an_even_rate_at_the_quota_gets_no_429() -> None:
     clock = FakeClock()
     transport, codes = sliding_window_api(clock, 10)
-    with DataframerClient(
-        BASE,
-        KEY,
-        transport=transport,
-        retry=RetryPolicy(sleep=clock.sleep),
-        pacing=Pacer(max_requests_per_second=9.5, burst=1, clock=clock, sleep=clock.sleep),
-    ) as client:
+    with _paced_client(clock, transport, max_requests_per_second=9.5, burst=1) as client:
         for _ in range(60):
             client.list_runs()
     assert 429 not in codes
@@ -143,13 +145,7 @@ def test_client_with_an_even_rate_at_the_quota_gets_no_429() -> None:
 def test_without_learning_a_429_only_pauses() -> None:
     clock = FakeClock()
     transport, codes = sliding_window_api(clock, 5)
-    with DataframerClient(
-        BASE,
-        KEY,
-        transport=transport,
-        retry=RetryPolicy(sleep=clock.sleep),
-        pacing=Pacer(clock=clock, sleep=clock.sleep),
-    ) as c:
+    with _paced_client(clock, transport) as c:
         for _ in range(30):
             c.list_runs()
     # No pace: every window opens with a burst that ends in a 429.
