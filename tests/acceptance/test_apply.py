@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from support.emulators import KEY, SLOW, cancels, emu_status, posts, requests, wait_for
 from support.runner import Runner, apply_args
+from support.unfinished import submit_unfinished
 from support.workspace import Workspace
 
 from dfr_emulator import SPEC_MEDICAL_NOTES, Emulator
@@ -43,10 +44,7 @@ def test_apply_submits_records_and_waits_then_reapplying_posts_nothing(
 def test_changed_field_replaces_once_and_cancels_the_unfinished_run(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    emu.configure(**SLOW)
-    ws.write("alpha")
-    ws.write("beta")
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    submit_unfinished(emu, ws, dfr, "alpha", "beta")
     old = ws.record("alpha")["run_id"]
     ws.write("alpha", number_of_samples=99)
     code, out, err = dfr(*apply_args("--no-wait", "manifests"))
@@ -135,9 +133,7 @@ def test_failed_run_is_reported_not_resubmitted_until_replace(
 def test_forced_failure_while_waiting_is_reported_with_what_the_api_says(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    emu.configure(**SLOW)
-    ws.write("alpha")
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    submit_unfinished(emu, ws, dfr, "alpha")
     run_id = ws.record("alpha")["run_id"]
     emu.force_status(run_id, "FAILED", "the seed data ran out")
     code, out, err = dfr(*apply_args("manifests"))
@@ -209,10 +205,7 @@ def test_prune_cancels_unfinished_orphans_and_forgets_them(
 ) -> None:
     ws.write("done")
     assert dfr(*apply_args("manifests")).code == 0
-    emu.configure(**SLOW)
-    ws.write("running")
-    ws.write("kept")
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    submit_unfinished(emu, ws, dfr, "running", "kept")
     ids = ws.run_ids()
     ws.remove("done")
     ws.remove("running")
@@ -272,12 +265,9 @@ def test_prune_with_no_manifests_found_is_refused_and_cancels_nothing(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
     """`dfr apply --prune` in the wrong folder must not cancel every run in state."""
-    emu.configure(**SLOW)
-    ws.write("keep-me")
-    code, out, err = dfr(*apply_args("--no-wait", "manifests"))
-    assert code == 0, out + err
+    submit_unfinished(emu, ws, dfr, "keep-me")
     (ws.root / "empty").mkdir()
-    code, out, err = dfr("apply", "--auto-approve", "--prune", "empty")
+    code, _out, err = dfr("apply", "--auto-approve", "--prune", "empty")
     assert code == 1
     assert "warning: no manifests found under empty" in err
     assert "refusing to prune" in err

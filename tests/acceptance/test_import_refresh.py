@@ -6,8 +6,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from support.emulators import KEY, SLOW, emu_status, posts, wait_for
+from support.emulators import KEY, emu_status, posts, wait_for
 from support.runner import Runner, apply_args
+from support.unfinished import submit_unfinished
 from support.workspace import Workspace, spec
 
 from dfr_emulator import Emulator
@@ -123,9 +124,7 @@ def test_refresh_records_statuses(emu: Emulator, ws: Workspace, dfr: Runner) -> 
 def test_refresh_records_a_failure_without_inventing_a_reason(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    emu.configure(**SLOW)
-    ws.write("alpha")
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    submit_unfinished(emu, ws, dfr, "alpha")
     run_id = str(ws.record("alpha")["run_id"])
     emu.force_status(run_id, "FAILED", "quota exceeded")
     assert dfr("refresh").code == 0
@@ -141,10 +140,7 @@ def test_refresh_records_a_failure_without_inventing_a_reason(
 def test_a_vanished_run_is_drift_and_plans_a_create(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    emu.configure(**SLOW)
-    ws.write("alpha")
-    ws.write("beta")
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    submit_unfinished(emu, ws, dfr, "alpha", "beta")
     gone = str(ws.record("alpha")["run_id"])
     emu.forget(gone)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from support.emulators import KEY, SLOW, cancels, emu_status, posts
 from support.runner import Runner, apply_args
+from support.unfinished import submit_unfinished
 from support.workspace import Workspace, spec
 
 from dfr_emulator import Emulator
@@ -34,9 +35,8 @@ def unfinished(emu: Emulator) -> list[dict[str, Any]]:
 def test_a_replace_whose_answer_was_lost_still_cancels_the_old_run(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    emu.configure(**SLOW)  # runs held unfinished, as in the issue
-    ws.write("alpha", number_of_samples=111)
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    # Runs held unfinished, as in the issue.
+    submit_unfinished(emu, ws, dfr, "alpha", number_of_samples=111)
     old = str(ws.record("alpha")["run_id"])
     ws.write("alpha", number_of_samples=112)
     emu.configure(ambiguous_posts=1)  # the replacement is created; its answer is lost
@@ -56,9 +56,7 @@ def _replace_left_unconfirmed(
 ) -> tuple[str, dict[str, Any]]:
     """A run of 111 samples, and what a kill right after its replacement's POST leaves:
     the replacement's intent (112 samples), naming the run it replaces."""
-    emu.configure(**SLOW)
-    ws.write("alpha", number_of_samples=111)
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    submit_unfinished(emu, ws, dfr, "alpha", number_of_samples=111)
     old = str(ws.record("alpha")["run_id"])
     body = spec(number_of_samples=112)
     with LocalBackend(ws.state).lock("test") as store:
@@ -262,9 +260,7 @@ def test_prune_refuses_a_run_whose_manifest_lost_its_header(
 def test_a_state_refuses_another_api_url_without_switch_api(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    emu.configure(**SLOW)
-    ws.write("alpha")
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    submit_unfinished(emu, ws, dfr, "alpha")
     assert ws.record("alpha")["api"] == emu.base_url
     from dfr_emulator import EmulatorConfig
 
@@ -288,10 +284,8 @@ def test_a_state_refuses_another_api_url_without_switch_api(
 
 
 def _two_unfinished_runs(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
-    emu.configure(**SLOW)
     ws.write("alpha", number_of_samples=11)
-    ws.write("beta", number_of_samples=12)
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    submit_unfinished(emu, ws, dfr, "beta", number_of_samples=12)
 
 
 def test_when_every_run_404s_the_api_is_suspected_until_confirmed(
@@ -328,9 +322,7 @@ def test_one_run_gone_among_others_is_recorded_gone(
 def test_a_404_recorded_earlier_is_read_again_before_paying_again(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    emu.configure(**SLOW)
-    ws.write("alpha")
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    submit_unfinished(emu, ws, dfr, "alpha")
     run_id = ws.record("alpha")["run_id"]
     with LocalBackend(ws.state).lock("test") as store:  # a 404 seen once, by a glitch
         store.put(store.state.runs["alpha"].evolve(drift="not_found"))
@@ -347,9 +339,7 @@ def test_a_404_recorded_earlier_is_read_again_before_paying_again(
 def test_switch_api_moves_the_state_when_the_new_url_knows_its_runs(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    emu.configure(**SLOW)
-    ws.write("alpha")
-    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    submit_unfinished(emu, ws, dfr, "alpha")
     moved = emu.base_url.replace("127.0.0.1", "localhost")  # the same service, renamed
     assert dfr("refresh", "--api-url", moved).code == 1
     code, _out, err = dfr("refresh", "--switch-api", "--api-url", moved)
