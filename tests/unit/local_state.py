@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from reconciler.state.local import LocalBackend
 from reconciler.state.model import RunRecord
 
 
@@ -33,3 +34,12 @@ def journal_lines(p: Path) -> list[dict[str, Any]]:
 
 def mode(p: Path | str) -> int:
     return stat.S_IMODE(os.stat(p).st_mode)
+
+
+def saved(p: Path, *runs: RunRecord) -> LocalBackend:
+    """The file backend at `p` after one apply session that put `runs`."""
+    backend = LocalBackend(p)
+    with backend.lock("apply") as store:
+        for run in runs:
+            store.put(run)
+    return backend

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_state import files, journal_lines, mode, rec
+from local_state import files, journal_lines, mode, rec, saved
 
 from reconciler.errors import StateConflictError, StateError
 from reconciler.state import statefile
@@ -35,9 +35,7 @@ def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_backup_holds_the_previous_snapshot(path: Path) -> None:
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put(rec("a"))
+    b = saved(path, rec("a"))
     assert not Path(str(path) + ".backup").exists()  # nothing to back up the first time
     first = path.read_bytes()
     with b.lock("apply") as store:
@@ -53,9 +51,7 @@ def test_backup_holds_the_previous_snapshot(path: Path) -> None:
 def test_backup_falls_back_to_a_copy_without_hard_links(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put(rec("a"))
+    b = saved(path, rec("a"))
     first = path.read_bytes()
 
     def no_links(src: str, dst: str) -> None:
@@ -69,9 +65,7 @@ def test_backup_falls_back_to_a_copy_without_hard_links(
 
 
 def test_read_only_session_does_not_rewrite_anything(path: Path) -> None:
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put(rec("a"))
+    b = saved(path, rec("a"))
     with b.lock("apply") as store:
         store.put(rec("b"))
     stamp = {n: os.stat(path.parent / n).st_ino for n in files(path)}
@@ -137,9 +131,7 @@ class Crash(Exception):
 
 @pytest.mark.parametrize("step", CHECKPOINT_STEPS)
 def test_failure_inside_a_checkpoint_loses_nothing(path: Path, step: str) -> None:
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put(rec("a"))
+    b = saved(path, rec("a"))
 
     def hook(at: str) -> None:
         if at == step:
@@ -183,9 +175,7 @@ def test_failed_journal_write_is_cut_back_and_poisons_the_store(
 
 
 def test_snapshot_replaced_under_a_held_lock_is_a_conflict(path: Path) -> None:
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put(rec("a"))
+    b = saved(path, rec("a"))
     other = State.empty().with_record(rec("x"))
     with pytest.raises(StateConflictError, match="changed by another process"):  # noqa: SIM117
         with b.lock("apply") as store:
@@ -199,9 +189,7 @@ def test_snapshot_replaced_under_a_held_lock_is_a_conflict(path: Path) -> None:
 def test_a_conflict_never_points_at_a_journal_that_is_gone(path: Path) -> None:
     """The other writer folded our journal into its snapshot and removed it: the message
     used to say our changes were "kept in" that deleted file."""
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put(rec("a"))
+    b = saved(path, rec("a"))
     other = State.empty().with_record(rec("x"))
     journal = Path(str(path) + ".journal")
     with pytest.raises(StateConflictError) as info:  # noqa: SIM117

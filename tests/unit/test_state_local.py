@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from local_state import files, journal_lines, mode, rec
+from local_state import files, journal_lines, mode, rec, saved
 
 from reconciler.errors import (
     StateCorruptError,
@@ -41,9 +41,7 @@ def test_a_session_that_writes_nothing_leaves_only_the_lock_file(path: Path) -> 
 
 
 def test_put_appends_one_journal_line_without_touching_the_snapshot(path: Path) -> None:
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put(rec("a"))
+    b = saved(path, rec("a"))
     before = path.read_bytes()
     with b.lock("apply") as store:
         store.put(rec("b"))
@@ -87,9 +85,7 @@ def test_symlinked_state_file_is_followed(path: Path) -> None:
     with b0.lock("apply") as store:
         store.put(rec("a"))
     path.symlink_to(real)
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put(rec("b"))
+    saved(path, rec("b"))
     assert path.is_symlink() and set(LocalBackend(real).read().runs) == {"a", "b"}
 
 
@@ -107,9 +103,7 @@ def test_unusable_directory_gives_a_clear_state_error(tmp_path: Path) -> None:
 
 
 def test_journal_is_replayed_after_a_crash(path: Path) -> None:
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put(rec("a"))
+    b = saved(path, rec("a"))
     snapshot = path.read_bytes()
     with b.lock("apply") as store:
         store.put(rec("b"))
@@ -143,9 +137,7 @@ def test_first_session_crash_without_snapshot_keeps_its_runs(path: Path) -> None
 
 def _crashed_session(path: Path, n: int = 3) -> bytes:
     """Leave PATH (serial 1) and a journal of `n` more puts, as a crash would."""
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put(rec("base"))
+    b = saved(path, rec("base"))
     snapshot = path.read_bytes()
     with b.lock("apply") as store:
         for i in range(n):
@@ -247,9 +239,7 @@ def test_already_applied_journal_lines_are_skipped(path: Path) -> None:
 
 
 def test_a_corrupt_snapshot_names_the_backup_which_holds_the_version_before(path: Path) -> None:
-    b = LocalBackend(path)
-    with b.lock("apply") as store:
-        store.put(rec("a"))
+    b = saved(path, rec("a"))
     with b.lock("apply") as store:
         store.put(rec("b"))
     path.write_bytes(path.read_bytes()[:-40])  # truncated
