@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from support.emulators import posts, requests
 from support.runner import Runner, apply_args, parse_json
+from support.unfinished import apply_finished
 from support.workspace import Workspace
 
 from dfr_emulator import SPEC_PRODUCT_REVIEWS, Emulator
@@ -45,9 +46,7 @@ def test_detailed_exitcode_and_noop_after_apply(emu: Emulator, ws: Workspace, df
 def test_changed_field_is_one_replace_with_the_diff(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    ws.write("alpha")
-    ws.write("beta")
-    assert dfr(*apply_args("manifests")).code == 0
+    apply_finished(ws, dfr, "alpha", "beta")
     old_id = ws.record("alpha")["run_id"]
     ws.write("alpha", number_of_samples=20, generation_model="anthropic/claude-haiku-4-5")
     code, out, _ = dfr("plan", "--detailed-exitcode", "manifests")
@@ -89,9 +88,7 @@ def test_writing_out_what_the_api_used_is_not_a_change(ws: Workspace, dfr: Runne
 def test_orphan_is_reported_and_pruning_is_a_change(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    ws.write("alpha")
-    ws.write("beta")
-    assert dfr(*apply_args("manifests")).code == 0
+    apply_finished(ws, dfr, "alpha", "beta")
     beta_id = ws.record("beta")["run_id"]
     ws.remove("beta")
     code, out, _ = dfr("plan", "--detailed-exitcode", "manifests")
@@ -122,10 +119,7 @@ def test_failed_runs_are_shown_with_the_command_to_resubmit(
 
 
 def test_plan_json_is_one_document(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
-    ws.write("alpha")
-    ws.write("beta")
-    ws.write("gamma")
-    assert dfr(*apply_args("manifests")).code == 0
+    apply_finished(ws, dfr, "alpha", "beta", "gamma")
     ws.write("alpha", spec_id=SPEC_PRODUCT_REVIEWS)
     ws.remove("beta")
     ws.write("delta", number_of_samples=7)

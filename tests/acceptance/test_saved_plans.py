@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from support.emulators import posts
-from support.runner import POLL, Runner, apply_args
+from support.runner import POLL, Runner
+from support.unfinished import apply_finished
 from support.workspace import Workspace
 
 from dfr_emulator import Emulator
@@ -37,9 +38,7 @@ def test_a_valid_saved_plan_applies_without_confirmation(
 
 
 def test_saved_plan_carries_its_options(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
-    ws.write("alpha")
-    ws.write("beta")
-    assert dfr(*apply_args("manifests")).code == 0
+    apply_finished(ws, dfr, "alpha", "beta")
     ws.remove("beta")
     ws.write("alpha", number_of_samples=5)
     plan = _save(dfr, "--prune")
@@ -53,9 +52,7 @@ def test_saved_plan_carries_its_options(emu: Emulator, ws: Workspace, dfr: Runne
 def test_stale_plan_after_a_state_change_is_refused(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
-    ws.write("alpha")
-    ws.write("beta")
-    assert dfr(*apply_args("manifests")).code == 0
+    apply_finished(ws, dfr, "alpha", "beta")
     ws.write("alpha", number_of_samples=50)
     plan = _save(dfr)
     assert dfr("state", "rm", "beta").code == 0

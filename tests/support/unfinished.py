@@ -1,7 +1,8 @@
-"""Runs held unfinished: where every test that replaces, refreshes or loses a run starts.
+"""Runs submitted for a test to start from: held unfinished, or finished.
 
 `submit_unfinished` holds the emulator's runs PENDING (`SLOW`), writes one
-manifest per name and submits them with `apply --no-wait`, which must succeed.
+manifest per name and submits them with `apply --no-wait`; `apply_finished`
+waits for them instead. Either apply must succeed.
 """
 
 from __future__ import annotations
@@ -22,4 +23,12 @@ def submit_unfinished(
     for name in names:
         ws.write(name, **fields)
     result = dfr(*apply_args("--no-wait", "manifests"))
+    assert result.code == 0, result.text
+
+
+def apply_finished(ws: Workspace, dfr: Runner, *names: str) -> None:
+    """Write a manifest for each of `names` and apply them until their runs finished."""
+    for name in names:
+        ws.write(name)
+    result = dfr(*apply_args("manifests"))
     assert result.code == 0, result.text
