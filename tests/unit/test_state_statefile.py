@@ -471,19 +471,24 @@ RECORD_KEYS = [f.name for f in dataclasses.fields(RunRecord)]
 BASE_RECORD = doc_of(state_with(full_record("foo")))["runs"]["foo"]
 
 
+def _mutate(draw: st.DrawFn, target: dict[str, Any], key: str) -> None:
+    """Replace `key` of `target` with any JSON value, drop it, or make it null."""
+    action = draw(st.sampled_from(["replace", "drop", "null"]))
+    if action == "drop":
+        target.pop(key, None)
+    elif action == "null":
+        target[key] = None
+    else:
+        target[key] = draw(json_values)
+
+
 @st.composite
 def mutated_records(draw: st.DrawFn) -> Any:
     """A valid record with a few fields replaced, dropped or added: near the boundary."""
     record = copy.deepcopy(BASE_RECORD)
     for _ in range(draw(st.integers(0, 3))):
         key = draw(st.sampled_from([*RECORD_KEYS, "extra"]))
-        action = draw(st.sampled_from(["replace", "drop", "null"]))
-        if action == "drop":
-            record.pop(key, None)
-        elif action == "null":
-            record[key] = None
-        else:
-            record[key] = draw(json_values)
+        _mutate(draw, record, key)
     return record
 
 
@@ -597,13 +602,7 @@ def near_policies(draw: st.DrawFn) -> Any:
             else ["settings", "sha256", "at", "by", "source"]
         )
         key = draw(st.sampled_from([*keys, "extra"]))
-        action = draw(st.sampled_from(["replace", "drop", "null"]))
-        if action == "drop":
-            target.pop(key, None)
-        elif action == "null":
-            target[key] = None
-        else:
-            target[key] = draw(json_values)
+        _mutate(draw, target, key)
     if draw(st.booleans()) and isinstance(policy.get("settings"), dict):
         policy["sha256"] = policy_digest(policy["settings"])  # a consistent hash, often
     return policy
