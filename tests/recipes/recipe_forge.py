@@ -317,6 +317,21 @@ class _Handler(BaseHTTPRequestHandler):
                     return comment
         return None
 
+    def _post(self, thread: str, raw: bytes) -> int:
+        """A new comment on `thread` from the request body; answers 201 with it."""
+        comment = self._new_comment(thread, json.loads(raw)["body"])
+        self._json(201, {"id": comment.id, "body": comment.body})
+        return 201
+
+    def _edit(self, comment_id: int, raw: bytes) -> bool:
+        """The comment's new body from the request; answers 200 with it (False: no such one)."""
+        found = self._find(comment_id)
+        if found is None:
+            return False
+        found.body = json.loads(raw)["body"]
+        self._json(200, {"id": found.id, "body": found.body})
+        return True
+
     def _github(self, match: re.Match[str], raw: bytes) -> int:
         query = parse_qs(urlsplit(self.path).query)
         if match["number"]:
@@ -326,15 +341,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, [{"id": c.id, "body": c.body} for c in items])
                 return 200
             if self.command == "POST":
-                comment = self._new_comment(thread, json.loads(raw)["body"])
-                self._json(201, {"id": comment.id, "body": comment.body})
-                return 201
-        elif self.command == "PATCH":
-            found = self._find(int(match["id"]))
-            if found is not None:
-                found.body = json.loads(raw)["body"]
-                self._json(200, {"id": found.id, "body": found.body})
-                return 200
+                return self._post(thread, raw)
+        elif self.command == "PATCH" and self._edit(int(match["id"]), raw):
+            return 200
         self._json(404, {"message": "Not Found"})
         return 404
 
@@ -347,15 +356,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, [{"id": c.id, "body": c.body, "system": False} for c in items])
                 return 200
             if self.command == "POST":
-                comment = self._new_comment(thread, json.loads(raw)["body"])
-                self._json(201, {"id": comment.id, "body": comment.body})
-                return 201
-        elif self.command == "PUT":
-            found = self._find(int(match["id"]))
-            if found is not None:
-                found.body = json.loads(raw)["body"]
-                self._json(200, {"id": found.id, "body": found.body})
-                return 200
+                return self._post(thread, raw)
+        elif self.command == "PUT" and self._edit(int(match["id"]), raw):
+            return 200
         self._json(404, {"message": "404 Not found"})
         return 404
 
