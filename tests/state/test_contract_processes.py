@@ -10,19 +10,31 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from state_holder import Holder
 from state_records import sample
 from state_subjects import Subject
 
 from reconciler.errors import StateLockedError
 
 
+@contextmanager
+def _child(persistent: Subject) -> Iterator[Holder]:
+    """A process holding the lock, ended (killed if need be) on the way out."""
+    holder = persistent.child()
+    try:
+        yield holder
+    finally:
+        holder.end()
+
+
 def test_another_process_is_refused_at_once_naming_the_holder_and_its_kill_frees_the_lock(
     persistent: Subject,
 ) -> None:
-    holder = persistent.child()
-    try:
+    with _child(persistent) as holder:
         start = time.monotonic()
         with pytest.raises(StateLockedError) as info, persistent.open().lock("plan"):
             pass
@@ -40,35 +52,27 @@ def test_another_process_is_refused_at_once_naming_the_holder_and_its_kill_frees
             store.put(sample("after-kill"))
             assert (persistent.open().lock_holder() or {}).get("pid") == os.getpid()
         assert persistent.open().lock_holder() is None
-    finally:
-        holder.end()
 
 
 def test_a_waiting_process_gets_the_lock_when_the_holder_ends_and_sees_its_writes(
     persistent: Subject,
 ) -> None:
-    holder = persistent.child()
-    try:
+    with _child(persistent) as holder:
         assert holder.ask("put first") == "ok first"
         threading.Timer(0.5, holder.tell, args=("release",)).start()
         with persistent.open().lock("apply", timeout=20) as store:
             assert "first" in store.state.runs
             assert holder.proc.wait(10) == 0
-    finally:
-        holder.end()
 
 
 def test_a_killed_holder_keeps_every_acknowledged_put_and_nothing_else(
     persistent: Subject,
 ) -> None:
-    holder = persistent.child()
-    try:
+    with _child(persistent) as holder:
         acknowledged = [f"run-{i}" for i in range(5)]
         for name in acknowledged:
             assert holder.ask(f"put {name}") == f"ok {name}"
         holder.kill()
-    finally:
-        holder.end()
     state = persistent.open().read()
     assert sorted(state.runs) == acknowledged and state.serial == 5
     # The intents (write-ahead notes) are there for the next runner to resolve.
@@ -84,8 +88,7 @@ def test_a_writer_killed_at_any_moment_keeps_every_acknowledged_put(
 ) -> None:
     """Killed mid-append, mid-transaction or mid-checkpoint: whatever it was doing."""
     acked: dict[str, int] = {}
-    holder = persistent.child()
-    try:
+    with _child(persistent) as holder:
         holder.tell("flood")
         for _ in range(acks):
             name, index = holder.readline().split()
@@ -97,8 +100,6 @@ def test_a_writer_killed_at_any_moment_keeps_every_acknowledged_put(
         for line in holder.proc.stdout:
             name, index = line.split()
             acked[name] = int(index)
-    finally:
-        holder.end()
     state = persistent.open().read()
     last = max(acked.values())
     # Every acknowledged put is there; at most the one in flight is extra.
