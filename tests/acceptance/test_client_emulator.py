@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from support.manual_api import serve
 
 pytest.importorskip("dfr_emulator")
 
@@ -51,8 +52,7 @@ MakeClient = Callable[..., DataframerClient]
 
 @pytest.fixture
 def emu(clock: ManualClock) -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(clock=clock, api_key=KEY, seed=11)) as emulator:
-        yield emulator
+    yield from serve(clock, api_key=KEY, seed=11)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.manual_api import authorized, get_ok, serve
 
 from dfr_emulator import (
     SPEC_CHAT_TRANSCRIPTS,
@@ -39,14 +40,12 @@ BODY: dict[str, Any] = {"spec_id": SPEC_SUPPORT_TICKETS, "number_of_samples": 10
 
 @pytest.fixture
 def emu(clock: ManualClock) -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(clock=clock)) as emulator:
-        yield emulator
+    yield from serve(clock)
 
 
 @pytest.fixture
 def client(emu: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.base_url, headers=AUTH, timeout=5.0) as c:
-        yield c
+    yield from authorized(emu, "test-key")
 
 
 def create(client: httpx.Client, **fields: Any) -> str:
@@ -64,10 +63,7 @@ def spec_versions(client: httpx.Client, spec_id: str) -> list[dict[str, Any]]:
 
 
 def get(client: httpx.Client, run_id: str) -> dict[str, Any]:
-    response = client.get(f"{RUNS}{run_id}/")
-    assert response.status_code == 200, response.text
-    run: dict[str, Any] = response.json()
-    return run
+    return get_ok(client, f"{RUNS}{run_id}/")
 
 
 # ----- the API ---------------------------------------------------------------

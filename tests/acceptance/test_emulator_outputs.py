@@ -20,8 +20,9 @@ from typing import Any
 import httpx
 import pytest
 from support.emulators import KEY, SUPPORT, EmulatorProcess
+from support.manual_api import authorized, serve
 
-from dfr_emulator import Emulator, EmulatorConfig, ManualClock
+from dfr_emulator import Emulator, ManualClock
 from dfr_emulator.evaluations import largest_gap
 from dfr_emulator.fileserver import WRONG_SIZE_EXTRA
 
@@ -33,14 +34,12 @@ MIB = 1 << 20
 
 @pytest.fixture
 def emu(clock: ManualClock) -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(clock=clock, api_key=KEY, seed=11)) as emulator:
-        yield emulator
+    yield from serve(clock, api_key=KEY, seed=11)
 
 
 @pytest.fixture
 def api(emu: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.base_url, headers=AUTH, timeout=10.0) as client:
-        yield client
+    yield from authorized(emu, KEY, timeout=10.0)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import yaml
 from support.emulators import EmulatorProcess
+from support.manual_api import authorized, serve
 
 from dfr_emulator import (
     SPEC_INSURANCE_CLAIMS,
@@ -33,14 +34,12 @@ LATER = 60.0
 
 @pytest.fixture
 def emu(clock: ManualClock) -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(clock=clock, seed=11)) as emulator:
-        yield emulator
+    yield from serve(clock, seed=11)
 
 
 @pytest.fixture
 def client(emu: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.base_url, headers=AUTH, timeout=5.0) as c:
-        yield c
+    yield from authorized(emu, "test-key")
 
 
 def create(client: httpx.Client, **fields: Any) -> dict[str, Any]:

@@ -12,33 +12,30 @@ from typing import Any
 
 import httpx
 import pytest
-from conformance_helpers import AUTH, KEY
+from conformance_helpers import KEY
+from support.manual_api import authorized, serve
 
-from dfr_emulator import Emulator, EmulatorConfig, ManualClock
+from dfr_emulator import Emulator, ManualClock
 
 
 @pytest.fixture
 def emu(clock: ManualClock) -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(clock=clock, api_key=KEY, seed=5)) as emulator:
-        yield emulator
+    yield from serve(clock, api_key=KEY, seed=5)
 
 
 @pytest.fixture
 def legacy_emu(clock: ManualClock) -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(clock=clock, api_key=KEY, seed=5, legacy=True)) as emulator:
-        yield emulator
+    yield from serve(clock, api_key=KEY, seed=5, legacy=True)
 
 
 @pytest.fixture
 def http(emu: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.base_url, headers=AUTH, timeout=5.0) as client:
-        yield client
+    yield from authorized(emu, KEY)
 
 
 @pytest.fixture
 def legacy_http(legacy_emu: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=legacy_emu.base_url, headers=AUTH, timeout=5.0) as client:
-        yield client
+    yield from authorized(legacy_emu, KEY)
 
 
 @pytest.fixture

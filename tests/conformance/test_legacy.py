@@ -22,6 +22,7 @@ from conformance_helpers import AUTH, BODY, RUNS, SPECS, conforms, model_keys
 from dataframer.types.dataframer.run_retrieve_response import RunRetrieveResponse
 from dataframer.types.dataframer.spec_list_response import SpecListResponse
 from dataframer.types.dataframer.spec_retrieve_response import SpecRetrieveResponse
+from support.manual_api import get_ok
 
 from dfr_emulator import (
     SPEC_LEGAL_CONTRACTS,
@@ -44,10 +45,7 @@ def create(http: httpx.Client, **fields: Any) -> str:
 
 
 def run(http: httpx.Client, run_id: str) -> dict[str, Any]:
-    response = http.get(f"{RUNS}{run_id}/")
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
+    return get_ok(http, f"{RUNS}{run_id}/")
 
 
 def test_runs_the_old_pages_way(legacy_http: httpx.Client, legacy_emu: Emulator) -> None:
