@@ -46,6 +46,21 @@ def evaluation(ws: Workspace, name: str = "tickets") -> dict[str, Any]:
     return value
 
 
+def finished_without_evaluate(ws: Workspace, dfr: Runner) -> str:
+    """`tickets` applied, finished, with no `evaluate:` in its manifest: its run id."""
+    write(ws, extra="")
+    assert apply(dfr).code == 0
+    return str(ws.record("tickets")["run_id"])
+
+
+def evaluate_elsewhere(emu: Emulator, run_id: str) -> Any:
+    """An evaluation of `run_id` started outside dfr, as the web app would."""
+    from reconciler.api.client import client_from_env
+
+    with client_from_env(emu.base_url) as client:
+        return client.create_evaluation(run_id)
+
+
 # -- plan ------------------------------------------------------------------------------------
 
 
@@ -69,9 +84,7 @@ def test_plan_shows_evaluate_as_its_own_action(ws: Workspace, dfr: Runner) -> No
 def test_a_finished_run_without_evaluation_plans_one_with_its_id(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    write(ws, extra="")
-    assert apply(dfr).code == 0
-    run_id = ws.record("tickets")["run_id"]
+    run_id = finished_without_evaluate(ws, dfr)
     write(ws)  # evaluate: added later
     doc = json.loads(dfr("plan", "--json", "manifests").out)
     (change,) = doc["evaluations"]
@@ -153,13 +166,8 @@ def test_the_policy_checks_evaluations_started_outside_dfr(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
     # No evaluate: in the manifest; someone evaluated the run in the web app.
-    write(ws, extra="")
-    assert apply(dfr).code == 0
-    run_id = ws.record("tickets")["run_id"]
-    from reconciler.api.client import client_from_env
-
-    with client_from_env(emu.base_url) as client:
-        client.create_evaluation(run_id)
+    run_id = finished_without_evaluate(ws, dfr)
+    evaluate_elsewhere(emu, run_id)
     ws.config("policy:\n  max_distribution_gap: 2.5\n")
     r = apply(dfr, "--policy-change")
     assert r.code == 1, r.text
@@ -291,13 +299,8 @@ def test_refresh_records_an_evaluation_that_finished_later(
 def test_an_evaluation_made_elsewhere_is_adopted_not_paid_twice(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    write(ws, extra="")
-    assert apply(dfr).code == 0
-    run_id = ws.record("tickets")["run_id"]
-    from reconciler.api.client import client_from_env
-
-    with client_from_env(emu.base_url) as client:
-        made = client.create_evaluation(run_id)
+    run_id = finished_without_evaluate(ws, dfr)
+    made = evaluate_elsewhere(emu, run_id)
     write(ws)  # evaluate: added after someone evaluated the run in the web app
     r = apply(dfr)
     assert r.code == 0, r.text
@@ -323,8 +326,7 @@ def test_a_saved_plan_carries_its_evaluations(ws: Workspace, dfr: Runner, emu: E
 def test_a_saved_plan_whose_evaluations_moved_is_refused(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    write(ws, extra="")
-    assert apply(dfr).code == 0
+    finished_without_evaluate(ws, dfr)
     assert dfr("plan", "--out", "p.plan", "manifests").code == 0
     write(ws)  # evaluate: added after the plan was saved (the run's body is the same)
     r = dfr("apply", "p.plan")
