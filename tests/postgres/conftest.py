@@ -14,9 +14,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from pg_helpers import PgWorkspace, drop_workspace, sql
+from pg_helpers import PgWorkspace, Started, drop_workspace, sql
 from pg_server import database_url, in_schema
 from reliability_harness import EmulatorProcess
 
@@ -54,5 +55,21 @@ def pg_workspace(tmp_path: Path, pg_url: str, ws_name: str) -> Callable[..., PgW
         root = tmp_path / clone
         root.mkdir(exist_ok=True)
         return PgWorkspace(root, emu.url, pg_url=pg_url, name=ws_name)
+
+    return make
+
+
+@pytest.fixture
+def pg_started(
+    start_emulator: Callable[..., EmulatorProcess], pg_workspace: Callable[..., PgWorkspace]
+) -> Started:
+    """(emulator, workspace): an emulator started with OPTIONS, a workspace on it with
+    `manifests` manifests written."""
+
+    def make(manifests: int, **options: Any) -> tuple[EmulatorProcess, PgWorkspace]:
+        emu = start_emulator(**options)
+        ws = pg_workspace(emu)
+        ws.write_manifests(manifests)
+        return emu, ws
 
     return make

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 # The reliability suite's harness: emulator processes, dfr subprocesses, invariants.
@@ -10,11 +11,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
 
 import pytest
 from pg_server import drop_workspace, sql
-from reliability_harness import Workspace
+from reliability_harness import EmulatorProcess, Workspace
 
 from reconciler.state.model import State
 
-__all__ = ["PgWorkspace", "clear_settings", "drop_workspace", "in_process_dfr", "sql"]
+__all__ = [
+    "PgWorkspace",
+    "Started",
+    "clear_settings",
+    "drop_workspace",
+    "in_process_dfr",
+    "sql",
+]
 
 SETTINGS = ("DFR_BACKEND", "DFR_STATE", "DFR_WORKSPACE", "DFR_CONFIG")
 
@@ -54,3 +62,7 @@ class PgWorkspace(Workspace):
         from reconciler.state.postgres import PostgresBackend
 
         return PostgresBackend(self.pg_url, self.name).read()
+
+
+#: pg_started(manifests, **emulator_options): an emulator and one workspace on it.
+Started = Callable[..., tuple[EmulatorProcess, PgWorkspace]]

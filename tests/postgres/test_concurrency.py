@@ -14,7 +14,7 @@ import re
 import signal
 from collections.abc import Callable
 
-from pg_helpers import PgWorkspace
+from pg_helpers import PgWorkspace, Started
 from reliability_harness import EmulatorProcess, check_converged
 
 Start = Callable[..., EmulatorProcess]
@@ -23,11 +23,9 @@ N = 6
 
 
 def test_four_applies_at_once_queue_on_the_lock_and_submit_each_run_once(
-    start_emulator: Start, pg_workspace: Make
+    pg_started: Started,
 ) -> None:
-    emu = start_emulator(latency=0.02, seed=11)
-    ws = pg_workspace(emu)
-    ws.write_manifests(N)
+    emu, ws = pg_started(N, latency=0.02, seed=11)
     procs = [
         ws.start(*ws.apply_args("--lock-timeout", "60s", "--parallelism", "4")) for _ in range(4)
     ]
@@ -40,12 +38,8 @@ def test_four_applies_at_once_queue_on_the_lock_and_submit_each_run_once(
     assert counts == [0, 0, 0, N], [o.out for o in outcomes]
 
 
-def test_four_applies_without_waiting_one_wins_the_others_name_it(
-    start_emulator: Start, pg_workspace: Make
-) -> None:
-    emu = start_emulator(latency=0.05, seed=12)
-    ws = pg_workspace(emu)
-    ws.write_manifests(N)
+def test_four_applies_without_waiting_one_wins_the_others_name_it(pg_started: Started) -> None:
+    emu, ws = pg_started(N, latency=0.05, seed=12)
     procs = [ws.start(*ws.apply_args("--no-wait")) for _ in range(4)]
     outcomes = [ws.finish(p) for p in procs]
     winners = [o for o in outcomes if o.code == 0]

@@ -11,11 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pg_helpers import PgWorkspace, sql
-from reliability_harness import EmulatorProcess, assert_no_traceback, check_converged
+from pg_helpers import PgWorkspace, Started, sql
+from reliability_harness import assert_no_traceback, check_converged
 
-Start = Callable[..., EmulatorProcess]
-Make = Callable[..., PgWorkspace]
 N = 4
 
 
@@ -37,11 +35,9 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 def test_database_lost_mid_apply_says_how_many_are_unconfirmed_and_the_next_apply_adopts_them(
-    start_emulator: Start, pg_workspace: Make
+    pg_started: Started,
 ) -> None:
-    emu = start_emulator(latency=1.5, seed=31)
-    ws = pg_workspace(emu)
-    ws.write_manifests(N)
+    emu, ws = pg_started(N, latency=1.5, seed=31)
     proc = ws.start(*ws.apply_args("--parallelism", str(N)))
     # Every intent is committed and every POST is in flight: end the lock session.
     _wait_for(lambda: _pending_intents(ws) == N)

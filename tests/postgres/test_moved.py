@@ -11,12 +11,12 @@ import json
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_helpers import PgWorkspace, drop_workspace, sql
-from reliability_harness import EmulatorProcess, assert_no_traceback, check_converged
+from pg_helpers import Started, drop_workspace, sql
+from reliability_harness import assert_no_traceback, check_converged
 
 from dfr_emulator import SPEC_SUPPORT_TICKETS
 from reconciler.cli import run
@@ -25,8 +25,6 @@ from reconciler.state.local import LocalBackend
 from reconciler.state.model import Intent, RunRecord
 from reconciler.state.postgres import PostgresBackend
 
-Start = Callable[..., EmulatorProcess]
-Make = Callable[..., PgWorkspace]
 N = 3
 
 #: Every command that reads or writes state, as it would be run on the moved copy.
@@ -188,13 +186,11 @@ def test_a_moved_source_migrates_again_only_to_where_it_went_unless_forced(
 
 
 def test_an_apply_on_a_migrated_workspace_submits_nothing_the_new_one_did(
-    start_emulator: Start, pg_workspace: Make, pg_url: str, other_ws: str
+    pg_started: Started, pg_url: str, other_ws: str
 ) -> None:
     # The reported case: after migrate a -> b, b applies new manifests and an apply
     # still pointed at a submitted them again (32 runs for 31 manifests).
-    emu = start_emulator(seed=41)
-    ws = pg_workspace(emu)
-    ws.write_manifests(N)
+    emu, ws = pg_started(N, seed=41)
     assert ws.dfr(*ws.apply_args()).code == 0
     moved = ws.dfr("state", "migrate", "--to", pg_url, "--to-workspace", other_ws)
     assert moved.code == 0, moved.text
@@ -211,11 +207,9 @@ def test_an_apply_on_a_migrated_workspace_submits_nothing_the_new_one_did(
 
 
 def test_an_apply_waiting_for_the_lock_refuses_once_the_state_moved(
-    start_emulator: Start, pg_workspace: Make, pg_url: str, other_ws: str
+    pg_started: Started, pg_url: str, other_ws: str
 ) -> None:
-    emu = start_emulator(seed=42)
-    ws = pg_workspace(emu)
-    ws.write_manifests(N)
+    emu, ws = pg_started(N, seed=42)
     source = PostgresBackend(pg_url, ws.name)
     with source.lock("state migrate") as store:
         store.put(RunRecord.new("seed", run_id="run-seed"))
