@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from support.emulators import EmulatorProcess
-from support.runner import Runner
+from support.runner import Result, Runner
 from support.workspace import Workspace, manifest_text
 
 from dfr_emulator import Emulator
@@ -39,6 +39,14 @@ def write(ws: Workspace, name: str = "tickets", extra: str = EVALUATE) -> None:
 
 def apply(dfr: Runner, *extra: str) -> Any:
     return dfr("apply", "--auto-approve", "--poll-interval", "0.05s", *extra, "manifests")
+
+
+def write_and_apply(ws: Workspace, dfr: Runner, code: int, *extra: str) -> Result:
+    """Write `tickets` with `evaluate:`, apply it with `extra`: it must exit `code`."""
+    write(ws)
+    r = apply(dfr, *extra)
+    assert r.code == code, r.text
+    return r
 
 
 def evaluation(ws: Workspace, name: str = "tickets") -> dict[str, Any]:
@@ -99,9 +107,7 @@ def test_a_finished_run_without_evaluation_plans_one_with_its_id(
 def test_apply_starts_one_evaluation_and_records_status_and_gaps(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    write(ws)
-    r = apply(dfr)
-    assert r.code == 0, r.text
+    r = write_and_apply(ws, dfr, 0)
     assert "tickets: started evaluation" in r.text
     (made,) = emu.evaluations()
     record = evaluation(ws)
@@ -140,9 +146,7 @@ def test_max_distribution_gap_fails_apply_naming_run_and_property(
     ws: Workspace, dfr: Runner
 ) -> None:
     ws.config("policy:\n  max_distribution_gap: 5\n")
-    write(ws)
-    r = apply(dfr)
-    assert r.code == 1, r.text
+    r = write_and_apply(ws, dfr, 1)
     record = evaluation(ws)
     run_id = ws.record("tickets")["run_id"]
     worst = record["worst_property"]
@@ -156,9 +160,7 @@ def test_max_distribution_gap_fails_apply_naming_run_and_property(
 
 def test_a_gap_within_the_limit_passes(ws: Workspace, dfr: Runner) -> None:
     ws.config("policy:\n  max_distribution_gap: 10\n")
-    write(ws)
-    r = apply(dfr)
-    assert r.code == 0, r.text
+    r = write_and_apply(ws, dfr, 0)
     assert "max_distribution_gap" not in r.out
 
 
@@ -205,9 +207,7 @@ def test_a_bad_max_distribution_gap_is_a_located_error(ws: Workspace, dfr: Runne
 def test_a_lost_answer_is_looked_up_not_sent_again(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    write(ws)
-    r = apply(dfr)
-    assert r.code == 0, r.text
+    r = write_and_apply(ws, dfr, 0)
     assert "looking for the evaluation before anything else" in r.text
     (made,) = emu.evaluations()
     assert evaluation(ws)["id"] == made["id"]
@@ -218,9 +218,7 @@ def test_a_lost_answer_is_looked_up_not_sent_again(
 def test_a_5xx_without_effect_is_unresolved_never_retried_blindly(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    write(ws)
-    r = apply(dfr)
-    assert r.code == 1
+    write_and_apply(ws, dfr, 1)
     assert emu.evaluations() == []
     assert evaluation(ws)["intent"] is not None  # kept: the next apply looks first
     emu.configure(evaluation_5xx_before_create_rate=0.0)
@@ -234,9 +232,7 @@ def test_a_5xx_without_effect_is_unresolved_never_retried_blindly(
 def test_no_wait_defers_the_evaluation_until_the_run_succeeded(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    write(ws)
-    r = apply(dfr, "--no-wait")
-    assert r.code == 0, r.text
+    r = write_and_apply(ws, dfr, 0, "--no-wait")
     assert "evaluation not started: the run is PENDING" in r.text
     assert emu.evaluations() == []
     assert ws.record("tickets")["evaluation"] is None
@@ -281,9 +277,7 @@ def test_a_kill_around_the_post_leaves_exactly_one_evaluation(
 def test_refresh_records_an_evaluation_that_finished_later(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    write(ws)
-    r = apply(dfr, "--timeout", "1s")
-    assert r.code == 0, r.text
+    r = write_and_apply(ws, dfr, 0, "--timeout", "1s")
     assert "stopped waiting for 1 evaluation(s)" in r.text
     assert evaluation(ws)["status"] in ("PENDING", "PROCESSING")
     assert evaluation(ws)["max_gap"] is None
@@ -347,9 +341,7 @@ def test_the_markdown_plan_lists_the_evaluations_to_start(ws: Workspace, dfr: Ru
 def test_a_failed_evaluation_fails_apply_and_the_next_apply_asks_again(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
-    write(ws)
-    r = apply(dfr)
-    assert r.code == 1, r.text
+    r = write_and_apply(ws, dfr, 1)
     record = evaluation(ws)
     assert record["status"] == "FAILED" and record["error"]
     assert f"evaluation {record['id']} ended FAILED" in r.out
