@@ -32,6 +32,14 @@ def write(ws: Workspace, name: str, extra: str) -> Path:
     return ws.write_text(name, manifest_text(name, extra))
 
 
+def write_linked_outside(ws: Workspace, tmp_path: Path) -> None:
+    """`linked` writes into `data/linked`, where `data` links to a folder outside the repo."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (ws.root / "data").symlink_to(outside)
+    write(ws, "linked", outputs("data/linked"))
+
+
 def errors(dfr: Runner, *paths: str) -> list[str]:
     r = dfr("validate", "--no-cache", *(paths or ("runs",)))
     assert r.code == (1 if r.lines(": error: ") else 0), r.text
@@ -124,10 +132,7 @@ def test_bad_paths_are_located_errors(ws: Workspace, dfr: Runner, path: str, wor
 def test_a_symlink_leading_outside_the_repository_is_refused(
     ws: Workspace, dfr: Runner, tmp_path: Path
 ) -> None:
-    outside = tmp_path / "elsewhere"
-    outside.mkdir()
-    (ws.root / "data").symlink_to(outside)
-    write(ws, "linked", outputs("data/linked"))
+    write_linked_outside(ws, tmp_path)
     found = errors(dfr)
     assert len(found) == 1
     assert found[0].startswith("runs/linked.yaml:9:1: error: ")
@@ -323,10 +328,7 @@ def test_plan_refuses_an_output_folder_that_leaves_the_repository(
 ) -> None:
     # plan and apply read manifests through the same checks as validate, the
     # filesystem's included: nothing is planned on an escaping folder.
-    outside = tmp_path / "elsewhere"
-    outside.mkdir()
-    (ws.root / "data").symlink_to(outside)
-    write(ws, "linked", outputs("data/linked"))
+    write_linked_outside(ws, tmp_path)
     r = dfr("plan", "runs")
     assert r.code == 1
     assert any("outside the project root" in line for line in r.lines(": error: "))

@@ -62,6 +62,11 @@ def test_a_spec_and_the_runs_that_name_it_validate(ws: Workspace, dfr: Runner) -
     assert (doc["manifests"], doc["specs"]) == (2, 1)  # runs, and Spec manifests
 
 
+def starts(found: list[str], prefix: str, also: str = "") -> None:
+    """One of the `found` error lines starts with `prefix` (and holds `also`)."""
+    assert any(line.startswith(prefix) and also in line for line in found), found
+
+
 def test_each_bad_spec_manifest_is_an_error_at_its_line(ws: Workspace, dfr: Runner) -> None:
     both = spec_text("  dataset_id: 0b7c4a52-3f1e-4d8a-9c61-2e5f8a7b9d10\n")
     neither = both.replace("  objectives: Support tickets for a SaaS product.\n", "").replace(
@@ -85,29 +90,15 @@ def test_each_bad_spec_manifest_is_an_error_at_its_line(ws: Workspace, dfr: Runn
     r = dfr("validate", "manifests")
     assert r.code == 1
     found = errors(r.err)
-    assert any(
-        line.startswith("manifests/both.yaml:6:3: error: spec needs exactly one of 'objectives'")
-        for line in found
-    ), found
-    assert any(
-        line.startswith("manifests/neither.yaml:6:3: error: spec needs exactly one")
-        for line in found
+    starts(found, "manifests/both.yaml:6:3: error: spec needs exactly one of 'objectives'")
+    starts(found, "manifests/neither.yaml:6:3: error: spec needs exactly one")
+    starts(
+        found,
+        "manifests/typos.yaml:10:5: error: unknown key 'requirments' in spec.content",
+        "did you mean 'requirements'?",
     )
-    assert any(
-        line.startswith(
-            "manifests/typos.yaml:10:5: error: unknown key 'requirments' in spec.content"
-        )
-        and "did you mean 'requirements'?" in line
-        for line in found
-    ), found
-    assert any(
-        line.startswith("manifests/typos.yaml:8:31: error: spec.spec_generation_model_name")
-        for line in found
-    ), found
-    assert any(
-        line.startswith("manifests/cond.yaml:8:39: error: spec.generate_conditional_distributions")
-        for line in found
-    ), found
+    starts(found, "manifests/typos.yaml:8:31: error: spec.spec_generation_model_name")
+    starts(found, "manifests/cond.yaml:8:39: error: spec.generate_conditional_distributions")
 
 
 def test_spec_ref_to_an_unknown_name_warns_in_validate_and_is_an_error_in_plan(
