@@ -53,13 +53,22 @@ def test_four_applies_without_waiting_one_wins_the_others_name_it(pg_started: St
     check_converged(ws, emu.runs())
 
 
+def _two_clones(
+    start_emulator: Start, pg_workspace: Make, seed: int, *clones: str
+) -> tuple[EmulatorProcess, PgWorkspace, PgWorkspace]:
+    """An emulator and two clones (named `clones`) on one workspace, each with N manifests."""
+    emu = start_emulator(latency=0.02, seed=seed)
+    one, two = (pg_workspace(emu, clone=clone) for clone in clones)
+    one.write_manifests(N)
+    two.write_manifests(N)
+    return emu, one, two
+
+
 def test_two_clones_of_a_repository_apply_at_once(
     start_emulator: Start, pg_workspace: Make
 ) -> None:
-    emu = start_emulator(latency=0.02, seed=13)
-    one, two = pg_workspace(emu, clone="clone-a"), pg_workspace(emu, clone="clone-b")
-    one.write_manifests(N)
-    two.write_manifests(N)  # the same manifests, checked out twice
+    # The same manifests, checked out twice.
+    emu, one, two = _two_clones(start_emulator, pg_workspace, 13, "clone-a", "clone-b")
     procs = [
         clone.start(*clone.apply_args("--lock-timeout", "60s")) for clone in (one, two, one, two)
     ]
@@ -80,10 +89,7 @@ def test_two_clones_of_a_repository_apply_at_once(
 def test_a_runner_killed_mid_submission_is_finished_by_another_clone(
     start_emulator: Start, pg_workspace: Make
 ) -> None:
-    emu = start_emulator(latency=0.02, seed=14)
-    one, two = pg_workspace(emu, clone="runner-a"), pg_workspace(emu, clone="runner-b")
-    one.write_manifests(N)
-    two.write_manifests(N)
+    emu, one, two = _two_clones(start_emulator, pg_workspace, 14, "runner-a", "runner-b")
     # Runner A dies between a POST's answer and recording its id: only the
     # intent (in the database) knows that run exists.
     killed = one.dfr(*one.apply_args("--no-wait"), env={"DFR_TEST_CRASH_AT": "after-post:3"})

@@ -75,6 +75,12 @@ def _records() -> list[RunRecord]:
     ]
 
 
+def _seed(backend: LocalBackend | PostgresBackend) -> None:
+    """The runs of `_records()` put in `backend`."""
+    with backend.lock("test") as store:
+        store.put_many(_records())
+
+
 def _assert_refused(
     capsys: pytest.CaptureFixture[str], where: tuple[str, ...], destination: str, options: str
 ) -> None:
@@ -93,8 +99,7 @@ def _assert_refused(
 def test_a_file_state_migrated_to_postgres_refuses_every_command(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, pg_url: str, ws_name: str
 ) -> None:
-    with LocalBackend(tmp_path / "dfr.state.json").lock("test") as store:
-        store.put_many(_records())
+    _seed(LocalBackend(tmp_path / "dfr.state.json"))
     before = {p.name: p.read_bytes() for p in tmp_path.glob("dfr.state.json*")}
     code, out, err = dfr(capsys, "state", "migrate", "--to", pg_url, "--to-workspace", ws_name)
     assert code == 0, err
@@ -121,8 +126,7 @@ def test_a_file_state_migrated_to_postgres_refuses_every_command(
 def test_a_workspace_migrated_to_another_refuses_and_moving_back_clears_the_mark(
     capsys: pytest.CaptureFixture[str], pg_url: str, ws_name: str, other_ws: str
 ) -> None:
-    with PostgresBackend(pg_url, ws_name).lock("test") as store:
-        store.put_many(_records())
+    _seed(PostgresBackend(pg_url, ws_name))
     a = ("--backend", pg_url, "--workspace", ws_name)
     b = ("--backend", pg_url, "--workspace", other_ws)
     code, _, err = dfr(capsys, "state", "migrate", *a, "--to", pg_url, "--to-workspace", other_ws)
@@ -151,8 +155,7 @@ def test_a_workspace_migrated_to_another_refuses_and_moving_back_clears_the_mark
 def test_a_workspace_migrated_to_a_file_refuses(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, pg_url: str, ws_name: str
 ) -> None:
-    with PostgresBackend(pg_url, ws_name).lock("test") as store:
-        store.put_many(_records())
+    _seed(PostgresBackend(pg_url, ws_name))
     a = ("--backend", pg_url, "--workspace", ws_name)
     code, _, err = dfr(capsys, "state", "migrate", *a, "--to", "moved.json")
     assert code == 0, err
@@ -164,8 +167,7 @@ def test_a_workspace_migrated_to_a_file_refuses(
 def test_a_moved_source_migrates_again_only_to_where_it_went_unless_forced(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, pg_url: str, ws_name: str, other_ws: str
 ) -> None:
-    with LocalBackend(tmp_path / "dfr.state.json").lock("test") as store:
-        store.put_many(_records())
+    _seed(LocalBackend(tmp_path / "dfr.state.json"))
     to_a = ("state", "migrate", "--to", pg_url, "--to-workspace", ws_name)
     assert dfr(capsys, *to_a)[0] == 0
     # Re-running the same migration is harmless (say, after it was interrupted).

@@ -261,13 +261,19 @@ def database(emulator: Emulator) -> Iterator[tuple[str, str, str]]:
             conn.execute("DELETE FROM dfr_locks WHERE workspace = %s", (workspace,))
 
 
-def test_the_database_path_two_jobs_at_once_submit_each_run_once(
-    ci: CI, emulator: Emulator, database: tuple[str, str, str]
-) -> None:
+def _on_database(ci: CI, emulator: Emulator, database: tuple[str, str, str]) -> tuple[str, str]:
+    """Commit a dfr.yaml naming the test database's workspace; its URL and password back."""
     url, password, workspace = database
     ci.project.commit(
         {"dfr.yaml": _dfr_yaml(emulator, f"backend: {url}\nworkspace: {workspace}\n")}
     )
+    return url, password
+
+
+def test_the_database_path_two_jobs_at_once_submit_each_run_once(
+    ci: CI, emulator: Emulator, database: tuple[str, str, str]
+) -> None:
+    url, password = _on_database(ci, emulator, database)
     ci.use_database(url, password)
     _two_jobs_at_once(ci)
     assert runs_created(emulator) == RUNS
@@ -278,10 +284,7 @@ def test_the_database_path_two_jobs_at_once_submit_each_run_once(
 def test_the_database_path_refuses_a_variable_that_names_another_database(
     ci: CI, emulator: Emulator, database: tuple[str, str, str]
 ) -> None:
-    url, password, workspace = database
-    ci.project.commit(
-        {"dfr.yaml": _dfr_yaml(emulator, f"backend: {url}\nworkspace: {workspace}\n")}
-    )
+    url, password = _on_database(ci, emulator, database)
     ci.use_database(url.rsplit("/", 1)[0] + "/another_db", password)
     failed = ci.apply()
     _failed(failed)
