@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.subproc import run_text
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "corpus" / "bad"
@@ -69,14 +70,11 @@ def run_dfr(
     env.pop("DFR_DEBUG", None)
     env.pop("GITHUB_ACTIONS", None)
     env.pop("GITLAB_CI", None)
-    return subprocess.run(
+    return run_text(
         [sys.executable, "-m", "reconciler", "validate", *args],
         cwd=cwd,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=False,
         user=user,
         group=user,
         extra_groups=[] if user is not None else None,

@@ -9,21 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support.subproc import run_text
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _demo(env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DFR_", "DATAFRAMER_"))}
     env.update(env_extra)
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", "demo"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_text([sys.executable, "-m", "reconciler", "demo"], cwd=ROOT, env=env, timeout=120)
 
 
 def test_demo_runs_the_whole_loop_over_the_examples() -> None:

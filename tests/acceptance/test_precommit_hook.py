@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.subproc import run_text
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
@@ -97,7 +98,7 @@ def try_repo(
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         PIP_NO_INPUT="1",
     )
-    return subprocess.run(
+    return run_text(
         [
             sys.executable,
             "-m",
@@ -111,10 +112,7 @@ def try_repo(
         ],
         cwd=project,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
     )
 
 
