@@ -12,8 +12,10 @@ the tests that use it, not the collection of the whole folder.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import types
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from dfr_emulator import SPEC_SUPPORT_TICKETS
@@ -80,3 +82,24 @@ def conforms(annotation: Any, value: Any) -> list[str]:
 
 def model_keys(model: type[pydantic.BaseModel]) -> set[str]:
     return {(f.alias or name) for name, f in model.model_fields.items()}
+
+
+def reference_errors(model: type[pydantic.BaseModel], body: Any) -> list[dict[str, Any]]:
+    """What FastAPI answers for `body` with the reference `model` (sorted by loc)."""
+    import pydantic
+
+    try:
+        model.model_validate(body)
+    except pydantic.ValidationError as exc:
+        items = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors(include_url=False)]
+        return sorted(items, key=lambda i: [str(p) for p in i["loc"]])
+    return []
+
+
+def load_script(path: Path, name: str) -> types.ModuleType:
+    """The script at `path`, imported afresh as module `name` (its `main` not run)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any, Literal
 
 import pytest
+from conformance_helpers import load_script
 
 params = pytest.importorskip("dataframer.types.dataframer.run_create_params")
 RunCreateParams: Any = params.RunCreateParams
@@ -220,11 +221,7 @@ def test_legacy_models_are_a_list_of_their_own_kept_out_of_the_current_one() -> 
 
 
 def sync_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sync_sdk_schema_under_test", SYNC)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SYNC, "sync_sdk_schema_under_test")
 
 
 def test_the_committed_schema_is_what_the_sync_script_makes() -> None:

@@ -20,6 +20,7 @@ import httpx
 import pydantic
 import pytest
 from conformance_helpers import BODY, RUNS
+from conformance_helpers import reference_errors as errors_of
 from dataframer.types.dataframer.run_create_params import RunCreateParams
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -57,12 +58,7 @@ REFERENCE = _reference_model()
 
 def reference_errors(body: Any) -> list[dict[str, Any]]:
     """What FastAPI answers for `body` with the reference model (sorted by loc)."""
-    try:
-        REFERENCE.model_validate(body)
-    except pydantic.ValidationError as exc:
-        items = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors(include_url=False)]
-        return sorted(items, key=lambda i: [str(p) for p in i["loc"]])
-    return []
+    return errors_of(REFERENCE, body)
 
 
 def test_the_reference_is_the_sdks_create_body() -> None:

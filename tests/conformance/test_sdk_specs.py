@@ -19,7 +19,7 @@ import httpx
 import pydantic
 import pytest
 import yaml
-from conformance_helpers import SPECS, conforms, model_keys
+from conformance_helpers import SPECS, conforms, model_keys, reference_errors
 from dataframer import Dataframer
 from dataframer.types.dataframer.spec_create_params import SpecCreateParams
 from dataframer.types.dataframer.spec_create_response import SpecCreateResponse
@@ -147,15 +147,6 @@ def _reference(params: type) -> type[pydantic.BaseModel]:
 
 CREATE_REFERENCE = _reference(SpecCreateParams)
 UPDATE_REFERENCE = _reference(SpecUpdateParams)
-
-
-def reference_errors(model: type[pydantic.BaseModel], body: Any) -> list[dict[str, Any]]:
-    try:
-        model.model_validate(body)
-    except pydantic.ValidationError as exc:
-        items = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors(include_url=False)]
-        return sorted(items, key=lambda i: [str(p) for p in i["loc"]])
-    return []
 
 
 def test_the_references_are_the_sdks_params() -> None:

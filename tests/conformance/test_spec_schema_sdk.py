@@ -8,7 +8,6 @@ the SDK moved, and what `create_body` sends type-checks against the SDK.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import typing
 from pathlib import Path
@@ -16,6 +15,7 @@ from types import ModuleType
 from typing import Any, Literal
 
 import pytest
+from conformance_helpers import load_script
 
 params = pytest.importorskip("dataframer.types.dataframer.spec_create_params")
 pydantic = pytest.importorskip("pydantic")
@@ -33,11 +33,7 @@ RENAMED = {"objectives": "generation_objectives"}
 
 
 def sync_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sync_sdk_schema_spec_test", SYNC)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SYNC, "sync_sdk_schema_spec_test")
 
 
 def props() -> dict[str, Any]:
