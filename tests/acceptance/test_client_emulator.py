@@ -88,6 +88,12 @@ def creates_seen(emu: Emulator) -> int:
     return requests.get("runs.create", 0)
 
 
+def assert_sent_once(emu: Emulator, created: int) -> None:
+    """The create was sent exactly once, and the emulator made `created` runs of it."""
+    assert creates_seen(emu) == 1
+    assert emu.stats()["runs_created"] == created
+
+
 def test_the_whole_run_lifecycle(emu: Emulator, make: MakeClient) -> None:
     client = make()
     created = client.create_run({**BODY, "spec_id": SPEC_SUPPORT_TICKETS.upper()})
@@ -278,8 +284,7 @@ def test_dropped_create_is_outcome_unknown_and_sent_once(emu: Emulator, make: Ma
     client = make()
     with pytest.raises(OutcomeUnknown, match="may or may not have been created"):
         client.create_run(BODY)
-    assert creates_seen(emu) == 1
-    assert emu.stats()["runs_created"] == 1  # it was created: the caller must look for it
+    assert_sent_once(emu, created=1)  # it was created: the caller must look for it
 
 
 def test_5xx_after_create_is_outcome_unknown_and_sent_once(emu: Emulator, make: MakeClient) -> None:
@@ -287,24 +292,21 @@ def test_5xx_after_create_is_outcome_unknown_and_sent_once(emu: Emulator, make: 
     with pytest.raises(OutcomeUnknown) as info:
         make().create_run(BODY)
     assert info.value.status_code in (500, 502, 503)
-    assert creates_seen(emu) == 1
-    assert emu.stats()["runs_created"] == 1
+    assert_sent_once(emu, created=1)
 
 
 def test_hung_create_is_outcome_unknown_and_sent_once(emu: Emulator, make: MakeClient) -> None:
     emu.configure(hang_rate=1.0, hang_seconds=1.0)
     with pytest.raises(OutcomeUnknown, match="read timeout"):
         make(timeout=0.2).create_run(BODY)
-    assert creates_seen(emu) == 1
-    assert emu.stats()["runs_created"] == 1
+    assert_sent_once(emu, created=1)
 
 
 def test_garbage_create_answer_is_unknown_and_sent_once(emu: Emulator, make: MakeClient) -> None:
     emu.configure(garbage_rate=1.0)
     with pytest.raises(CreateAnswerUnreadable):
         make().create_run(BODY)
-    assert creates_seen(emu) == 1
-    assert emu.stats()["runs_created"] == 1
+    assert_sent_once(emu, created=1)
 
 
 def test_reset_before_acting_is_still_unknown_for_a_create(emu: Emulator, make: MakeClient) -> None:
@@ -312,8 +314,7 @@ def test_reset_before_acting_is_still_unknown_for_a_create(emu: Emulator, make: 
     emu.configure(reset_rate=1.0)
     with pytest.raises(OutcomeUnknown):
         make().create_run(BODY)
-    assert creates_seen(emu) == 1
-    assert emu.stats()["runs_created"] == 0
+    assert_sent_once(emu, created=0)
 
 
 def test_create_under_faults_never_duplicates(emu: Emulator, make: MakeClient) -> None:
