@@ -88,6 +88,24 @@ def creates_seen(emu: Emulator) -> int:
     return requests.get("runs.create", 0)
 
 
+def in_threads(work: Callable[[], None], count: int) -> list[BaseException]:
+    """Run `work` in `count` threads at once; what any of them raised."""
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            work()
+        except BaseException as exc:  # pragma: no cover - reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return errors
+
+
 def assert_sent_once(emu: Emulator, created: int) -> None:
     """The create was sent exactly once, and the emulator made `created` runs of it."""
     assert creates_seen(emu) == 1
@@ -343,24 +361,15 @@ def test_rate_limited_threads_all_get_through(emu: Emulator, make: MakeClient) -
     emu.configure(rate_limit=5)
     client = make(max_retries=10, backoff_max=1.5)
     ids: list[str] = []
-    errors: list[BaseException] = []
     lock = threading.Lock()
 
     def work() -> None:
-        try:
-            run_id = client.create_run(BODY).id
-            client.get_run(run_id)
-            with lock:
-                ids.append(run_id)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        run_id = client.create_run(BODY).id
+        client.get_run(run_id)
+        with lock:
+            ids.append(run_id)
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert errors == []
+    assert in_threads(work, 8) == []
     assert len(set(ids)) == 8
     stats = client.stats()
     assert stats.rate_limited > 0
@@ -382,20 +391,11 @@ def test_client_side_rate_limit_avoids_429s(emu: Emulator, make: MakeClient) -> 
 def test_one_client_many_threads(emu: Emulator, make: MakeClient) -> None:
     client = make()
     run_id = client.create_run(BODY).id
-    errors: list[BaseException] = []
 
     def work() -> None:
-        try:
-            for _ in range(5):
-                assert client.get_run(run_id).id == run_id
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for _ in range(5):
+            assert client.get_run(run_id).id == run_id
 
-    threads = [threading.Thread(target=work) for _ in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert errors == []
+    assert in_threads(work, 32) == []
     assert client.stats().requests == {"POST": 1, "GET": 160}
     assert emu.stats()["requests"]["runs.get"] == 160
