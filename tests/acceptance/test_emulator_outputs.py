@@ -49,6 +49,11 @@ def files() -> Iterator[httpx.Client]:
         yield client
 
 
+def zip_path(run: dict[str, Any]) -> str:
+    """Where the ZIP of all of `run`'s files is asked for."""
+    return f"{RUNS}{run['id']}/files/download/"
+
+
 def finished_run(api: httpx.Client, emu: Emulator, samples: int = 30) -> dict[str, Any]:
     created = api.post(RUNS, json={"spec_id": SUPPORT, "number_of_samples": samples})
     assert created.status_code == 201
@@ -140,7 +145,7 @@ def test_the_zip_is_202_then_200_and_holds_every_file(
 ) -> None:
     run = finished_run(api, emu, samples=8)
     emu.configure(zip_build_polls=3, zip_build_seconds=5)
-    path = f"{RUNS}{run['id']}/files/download/"
+    path = zip_path(run)
     answers = [api.get(path) for _ in range(3)]
     assert [a.status_code for a in answers] == [202, 202, 202]
     assert answers[0].headers["retry-after"] == "1"
@@ -174,7 +179,7 @@ def test_a_new_evaluation_rebuilds_the_zip_with_its_summary(
 ) -> None:
     run = finished_run(api, emu, samples=6)
     emu.configure(zip_build_polls=0, evaluation_gap=4.0)
-    path = f"{RUNS}{run['id']}/files/download/"
+    path = zip_path(run)
     assert api.get(path).status_code == 200
     evaluation = api.post(EVALUATIONS, json={"run_id": run["id"]}).json()
     emu.advance(10)

@@ -54,6 +54,14 @@ def evaluation(ws: Workspace, name: str = "tickets") -> dict[str, Any]:
     return value
 
 
+def the_one_evaluation(ws: Workspace, emu: Emulator) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The emulator made exactly one evaluation and state records its id: (made, record)."""
+    (made,) = emu.evaluations()
+    record = evaluation(ws)
+    assert record["id"] == made["id"]
+    return made, record
+
+
 def finished_without_evaluate(ws: Workspace, dfr: Runner) -> str:
     """`tickets` applied, finished, with no `evaluate:` in its manifest: its run id."""
     write(ws, extra="")
@@ -109,9 +117,8 @@ def test_apply_starts_one_evaluation_and_records_status_and_gaps(
 ) -> None:
     r = write_and_apply(ws, dfr, 0)
     assert "tickets: started evaluation" in r.text
-    (made,) = emu.evaluations()
-    record = evaluation(ws)
-    assert record["id"] == made["id"] and record["run_id"] == ws.record("tickets")["run_id"]
+    made, record = the_one_evaluation(ws, emu)
+    assert record["run_id"] == ws.record("tickets")["run_id"]
     assert record["status"] == "SUCCEEDED" and record["intent"] is None
     assert record["model"] == "openai/gpt-6-astra"
     assert record["max_gap"] == pytest.approx(7.5)
@@ -209,9 +216,8 @@ def test_a_lost_answer_is_looked_up_not_sent_again(
 ) -> None:
     r = write_and_apply(ws, dfr, 0)
     assert "looking for the evaluation before anything else" in r.text
-    (made,) = emu.evaluations()
-    assert evaluation(ws)["id"] == made["id"]
-    assert evaluation(ws)["status"] == "SUCCEEDED"
+    _, record = the_one_evaluation(ws, emu)
+    assert record["status"] == "SUCCEEDED"
 
 
 @pytest.mark.emulator(**QUICK, evaluation_5xx_before_create_rate=1.0)
