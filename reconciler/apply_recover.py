@@ -40,10 +40,7 @@ def recover(app: Applier, plan: Plan) -> None:
             settle(app, resolution, state.runs[resolution.name])
     if not young:
         return
-    # An intent stamped in the future (this machine's clock went back since) has
-    # a negative age: wait one grace period, never more.
-    grace = app.options.recovery_grace
-    pause = min(grace, grace - min(young.values()))
+    pause = recovery.grace_pause(min(young.values()), app.options.recovery_grace)
     app.say(
         f"{len(young)} unconfirmed submission(s) are only seconds old and the API may "
         f"still be creating them; looking again in {pause:.0f}s before submitting..."

@@ -34,7 +34,13 @@ from typing import Any, Protocol
 from reconciler import hooks
 from reconciler.errors import APIError, AuthError, NotFoundError, OutcomeUnknown
 from reconciler.evaluate import EvaluateChange, GapProblem, gap_problems, own_evaluation
-from reconciler.recovery import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW, parse_time
+from reconciler.recovery import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_SKEW,
+    age_of,
+    grace_pause,
+    parse_time,
+)
 from reconciler.state.model import SUCCEEDED, EvaluationRecord, Intent, RunRecord, utc_now
 from reconciler.textsafe import one_line
 
@@ -187,9 +193,9 @@ class EvaluationApplier:
         assert pending.intent is not None and record.run_id is not None
         self.say(f"{record.name}: looking for the evaluation an earlier apply asked for...")
         found = self._look(record.run_id, pending.intent)
-        age = _age(pending.intent.at)
+        age = age_of(pending.intent.at)
         if found is None and age < self.options.recovery_grace:
-            pause = self.options.recovery_grace - age
+            pause = grace_pause(age, self.options.recovery_grace)
             self.say(f"{record.name}: the request is {age:.0f}s old; looking again in {pause:.0f}s")
             if self.stop.wait(pause):
                 raise KeyboardInterrupt
@@ -375,13 +381,6 @@ def _same_but_time(old: EvaluationRecord, new: EvaluationRecord) -> EvaluationRe
 
 def _fields(record: EvaluationRecord) -> dict[str, Any]:
     return {name: getattr(record, name) for name in record.__dataclass_fields__}
-
-
-def _age(at: str) -> float:
-    when = parse_time(at)
-    if when is None:
-        return float("inf")
-    return (datetime.now(timezone.utc) - when).total_seconds()
 
 
 def run_evaluations(applier: Any, plan: Any) -> EvaluationReport | None:

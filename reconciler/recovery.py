@@ -86,12 +86,25 @@ def parse_time(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def intent_age(record: RunRecord, now: datetime | None = None) -> float:
-    """Seconds since the record's intent was written (infinite when unknown)."""
-    at = parse_time(record.intent.at) if record.intent else None
+def age_of(stamp: str | None, now: datetime | None = None) -> float:
+    """Seconds since the ISO time `stamp` (infinite when unknown); negative for a
+    stamp in the future (this machine's clock went back since)."""
+    at = parse_time(stamp) if stamp else None
     if at is None:
         return float("inf")
     return ((now or datetime.now(timezone.utc)) - at).total_seconds()
+
+
+def intent_age(record: RunRecord, now: datetime | None = None) -> float:
+    """Seconds since the record's intent was written (infinite when unknown)."""
+    return age_of(record.intent.at if record.intent else None, now)
+
+
+def grace_pause(age: float, grace: float) -> float:
+    """How long to wait before looking again for what an intent `age` seconds old
+    made: the rest of the grace period, and never more than one period (an intent
+    stamped in the future must not make dfr wait until that time)."""
+    return min(grace, grace - age)
 
 
 def owned_ids(state: State) -> set[str]:

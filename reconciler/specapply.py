@@ -30,12 +30,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from reconciler import hooks
 from reconciler.errors import APIError, AuthError, NotFoundError, OutcomeUnknown
-from reconciler.recovery import parse_time
+from reconciler.recovery import age_of, grace_pause
 from reconciler.specrecord import content_digest, with_detail
 from reconciler.specrecovery import Finding, Verdict, resolve_create, resolve_update
 from reconciler.state.model import (
@@ -282,10 +281,7 @@ class SpecWork:
         assert intent is not None
         finding = self._look(record, intent)
         if finding.verdict is Verdict.ABSENT and self._young(intent):
-            # An intent stamped in the future (this machine's clock went back) waits
-            # one grace period, not until that time.
-            grace = self.options.recovery_grace
-            pause = min(grace, grace - self._age(intent))
+            pause = grace_pause(age_of(intent.at), self.options.recovery_grace)
             self.say(
                 f"spec {record.name}: an unconfirmed {intent.kind} is only seconds old and the "
                 f"API may still be making it; looking again in {pause:.0f}s"
@@ -335,14 +331,8 @@ class SpecWork:
             cleared = with_detail(cleared, finding.detail)
         return self._put(cleared), (intent.at if intent.kind == "create" else None)
 
-    def _age(self, intent: SpecIntent) -> float:
-        at = parse_time(intent.at)
-        if at is None:
-            return float("inf")
-        return (datetime.now(timezone.utc) - at).total_seconds()
-
     def _young(self, intent: SpecIntent) -> bool:
-        return self._age(intent) < self.options.recovery_grace
+        return age_of(intent.at) < self.options.recovery_grace
 
     # -- waiting and updating -------------------------------------------------
 

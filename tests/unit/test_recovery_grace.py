@@ -125,3 +125,15 @@ def test_an_intent_stamped_in_the_future_waits_one_grace_period_not_hours() -> N
     report, _ = _apply(backend, manifest, api, grace=60.0, waits=waits)
     assert waits == [60.0]
     assert api.posts == [] and report.adopted == ["tickets"]
+
+
+def test_the_grace_pause_is_what_is_left_and_never_more_than_one_period() -> None:
+    """One rule for runs, specs and evaluations (reconciler.recovery.grace_pause)."""
+    from reconciler.recovery import age_of, grace_pause
+
+    assert grace_pause(10.0, 60.0) == 50.0
+    assert grace_pause(0.0, 60.0) == 60.0
+    assert grace_pause(-7200.0, 60.0) == 60.0  # stamped in the future: one period
+    assert age_of(None) == float("inf") and age_of("not a time") == float("inf")
+    future = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
+    assert age_of(future) < -7000
