@@ -121,7 +121,7 @@ def run_demo(
         if code != EXIT_OK:
             return code
     out.write(
-        "\nThe whole loop ran against the emulator: the spec and the runs submitted, ids "
+        "\nThe whole loop ran against the emulator: specs and runs submitted, ids "
         "recorded,\nfinal statuses seen, the data pulled and verified, and the second plan "
         "shows nothing left to do.\n"
     )
@@ -133,23 +133,19 @@ def _copy_project(paths: Sequence[str], project: str) -> list[str]:
     their base name); the paths to use from `project`."""
     import shutil
 
+    os.makedirs(project, exist_ok=True)
     copied = []
     for path in paths:
         relative = os.path.relpath(path)
-        inside = not relative.startswith(os.pardir) and not os.path.isabs(relative)
-        target = (
-            relative
-            if inside and relative != os.curdir
-            else os.path.basename(os.path.abspath(path))
-        )
+        inside = relative != os.curdir and not relative.startswith(os.pardir)
+        target = relative if inside else os.path.basename(os.path.abspath(path))
         destination = os.path.join(project, target)
         if os.path.isdir(path):
             shutil.copytree(path, destination, symlinks=False, dirs_exist_ok=True)
         else:
-            os.makedirs(os.path.dirname(destination) or project, exist_ok=True)
+            os.makedirs(os.path.dirname(destination), exist_ok=True)
             shutil.copyfile(path, destination)
         copied.append(target)
-    os.makedirs(project, exist_ok=True)
     return copied
 
 
