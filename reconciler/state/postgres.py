@@ -55,17 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
 from reconciler.errors import StateError, StateLockedError, StateVersionError
-from reconciler.state import statefile
-from reconciler.state.backend import (
-    Backend,
-    Moved,
-    Store,
-    Unlock,
-    force_unlock_action,
-    holder_info,
-    locked_message,
-    wait_for_holder,
-)
+from reconciler.state import backend, statefile
 from reconciler.state.model import State
 from reconciler.state.pgschema import (
     MIGRATIONS,
@@ -114,7 +104,7 @@ _KEEPALIVE = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_kee
 # --------------------------------------------------------------------------- backend
 
 
-class PostgresBackend(Backend):
+class PostgresBackend(backend.Backend):
     """One workspace of a dfr state database."""
 
     def __init__(self, url: str, workspace: str = DEFAULT_WORKSPACE) -> None:
@@ -291,7 +281,9 @@ class PostgresBackend(Backend):
             self._check_version(version)
             return self._load(conn, version)[0]
 
-    def _load(self, conn: psycopg.Connection[Any], version: int) -> tuple[State, Moved | None]:
+    def _load(
+        self, conn: psycopg.Connection[Any], version: int
+    ) -> tuple[State, backend.Moved | None]:
         """The workspace's state and tombstone as one consistent snapshot (one read-only
         transaction); StateMovedError for a moved workspace unless allow_moved."""
         import psycopg
@@ -320,7 +312,7 @@ class PostgresBackend(Backend):
         moved_text = head[3]
         moved = None
         if moved_text is not None:
-            moved = self.admit_moved(Moved.from_json(moved_text, "in dfr_workspaces.moved"))
+            moved = self.admit_moved(backend.Moved.from_json(moved_text, "in dfr_workspaces.moved"))
         # One document, parsed like a state file: same validation, same upgrades.
         document = state_document(head, rows, spec_rows)
         return statefile.loads(document, self._display), moved
@@ -359,7 +351,7 @@ class PostgresBackend(Backend):
             pid, info = self._holder(conn)
             return pid is not None, info
 
-        return wait_for_holder(look, poll=0.02)
+        return backend.wait_for_holder(look, poll=0.02)
 
     def lock_holder(self) -> dict[str, Any] | None:
         """The info of the current lock holder, or None when the workspace is not locked."""
@@ -387,7 +379,7 @@ class PostgresBackend(Backend):
         return True
 
     @contextlib.contextmanager
-    def lock(self, operation: str, timeout: float = 0.0) -> Iterator[Store]:
+    def lock(self, operation: str, timeout: float = 0.0) -> Iterator[backend.Store]:
         conn = self._connect(lock_session=True)
         try:
             self.ensure_schema(conn)
@@ -396,8 +388,8 @@ class PostgresBackend(Backend):
             if not acquired:
                 with self.db("read the lock holder"):
                     info = self._holder_info_of_taken(conn)
-                raise StateLockedError(locked_message(self._display, info))
-            info = holder_info(operation)
+                raise StateLockedError(backend.locked_message(self._display, info))
+            info = backend.holder_info(operation)
             with self.db("record the lock holder"):
                 row = conn.execute("SELECT pg_backend_pid()").fetchone()
                 info["backend_pid"] = int(row[0]) if row else None
@@ -450,9 +442,11 @@ class PostgresBackend(Backend):
                     f"state {self._display} is locked by a session that recorded no holder "
                     f"information (server pid {pid}); nothing was changed"
                 )
-            action = force_unlock_action(self._display, lock_id, info, lambda: pid is not None)
+            action = backend.force_unlock_action(
+                self._display, lock_id, info, lambda: pid is not None
+            )
             doing = "remove stale lock info"  # its holder died; PostgreSQL released the lock
-            if action is Unlock.END_HOLD:
+            if action is backend.Unlock.END_HOLD:
                 assert pid is not None
                 self._end_session(conn, pid)
                 doing = "end the lock holder's session"
