@@ -117,6 +117,7 @@ class FileHostStats:
             self._counts: collections.Counter[str] = collections.Counter()
             self._responses: collections.Counter[str] = collections.Counter()
             self._injected: collections.Counter[str] = collections.Counter()
+            self._sizes: list[int] = []  # each download's body size, in the order asked
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -136,6 +137,10 @@ class FileHostStats:
         finally:
             with self._lock:
                 self._counts["in_flight"] -= 1
+
+    def served(self, size: int) -> None:
+        with self._lock:
+            self._sizes.append(size)
 
     def response(self, status: int) -> None:
         with self._lock:
@@ -159,6 +164,7 @@ class FileHostStats:
                 "api_key_seen": counts["api_key"],
                 "responses": dict(self._responses),
                 "injected": dict(self._injected),
+                "download_sizes": list(self._sizes),
             }
 
 
@@ -338,6 +344,7 @@ class _Handler(LocalHandler):
             after, _ = hooks.settings()
             cut = min(after, len(data) // 2)
         stats.count("downloads")
+        stats.served(len(data))
         with stats.in_flight():
             delay = 0.0 if head else hooks.latency()
             if delay > 0:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from reconciler.api.files import DownloadError, FileHost, FileLink, LinkExpired, Truncated
 from reconciler.errors import DfrError
 from reconciler.outputs.select import Wanted
-from reconciler.outputs.staging import Staging, Verified
+from reconciler.outputs.staging import Staging, Verified, start_writeback
 
 if TYPE_CHECKING:
     from reconciler.api.client import DataframerClient
@@ -123,8 +123,11 @@ class Downloader:
                 self._on_bytes(name, len(chunk))
 
             written = self._host.fetch(url, sink, name=wanted.path, expected_size=size)
-        # No fsync per file: the journal only spares downloads (a resume re-hashes what
-        # it reuses), and the whole tree is made durable once, before the swap.
+            handle.flush()
+            # No fsync per file: the journal only spares downloads (a resume re-hashes
+            # what it reuses), and the whole tree is made durable once, before the
+            # swap; writing starts now, while other files still download.
+            start_writeback(handle.fileno())
         sha256 = digest.hexdigest()
         expected = wanted.sha256 or link.sha256
         if expected is not None and sha256 != expected:

@@ -215,9 +215,12 @@ class Puller:
         self, name: str, run_id: str, todo: Sequence[Wanted], staging: Staging
     ) -> list[Verified]:
         assert self._files is not None
+        # Largest first: the big files set how long a pull takes, so they start at
+        # once and the small ones fill the gaps (`index` names each file's part).
+        order = sorted(enumerate(todo), key=lambda item: -(item[1].size or 0))
         futures: list[Future[Verified]] = [
             self._files.submit(self._download_one, name, run_id, want, staging, index)
-            for index, want in enumerate(todo)
+            for index, want in order
         ]
         done: list[Verified] = []
         failure: BaseException | None = None

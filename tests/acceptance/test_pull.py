@@ -105,6 +105,18 @@ def test_parallelism_bounds_the_downloads_in_flight(
     assert 1 <= stats["max_in_flight"] <= parallelism, stats
 
 
+def test_the_largest_files_are_downloaded_first(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
+    """The big files set how long a pull takes: with one download at a time, the
+    file host is asked for the run's files from the largest to the smallest."""
+    applied(ws, dfr, "tickets")
+    result = dfr("pull", "--parallelism", "1")
+    assert result.code == 0, result.err
+    sizes = host_stats(emu)["download_sizes"]
+    assert len(sizes) == 5
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[0] > sizes[-1]
+
+
 def test_a_second_pull_downloads_nothing(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
     applied(ws, dfr, "tickets")
     assert dfr("pull").code == 0

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from reconciler import hooks
+from reconciler.outputs import staging as staging_module
 from reconciler.outputs.scan import OutputsError, folder_of, listing
 from reconciler.outputs.select import Wanted
-from reconciler.outputs.staging import Staging, Verified
+from reconciler.outputs.staging import Staging, Verified, start_writeback
 from reconciler.state.model import OutputFile, OutputsRecord
 
 
@@ -181,3 +182,30 @@ def test_listing_never_follows_a_link(folder: Path, tmp_path: Path) -> None:
     found = listing(folder, record)
     assert found is not None and found["a.txt"].regular is False
     assert listing(tmp_path / "nowhere", record) is None
+
+
+def test_start_writeback_is_a_hint_that_never_fails_or_changes_a_file(tmp_path: Path) -> None:
+    """On Linux it asks the kernel to start writing (sync_file_range); elsewhere, or
+    on a descriptor it cannot use, it does nothing: the sync before the swap stays
+    the only promise of durability."""
+    path = tmp_path / "part"
+    with open(path, "wb") as handle:
+        handle.write(b"x" * 100_000)
+        handle.flush()
+        start_writeback(handle.fileno())
+    assert path.read_bytes() == b"x" * 100_000
+    read_only = os.open(path, os.O_RDONLY)
+    try:
+        start_writeback(read_only)  # EBADF-like refusals are ignored
+    finally:
+        os.close(read_only)
+
+
+def test_start_writeback_does_nothing_off_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    staging_module._sync_file_range.cache_clear()
+    monkeypatch.setattr(staging_module.sys, "platform", "darwin")
+    try:
+        assert staging_module._sync_file_range() is None
+        start_writeback(-1)
+    finally:
+        staging_module._sync_file_range.cache_clear()
