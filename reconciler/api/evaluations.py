@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reconciler.api.models import as_float, as_int, as_str
+from reconciler.api.models import as_float, as_int, as_str, str_fields
 
 if TYPE_CHECKING:
     from reconciler.api.client import DataframerClient
@@ -167,12 +167,9 @@ class Evaluation:
             )
         return cls(
             id=as_str(data.get("id")) or fallback_id,
-            run_id=as_str(data.get("run_id")),
             status=_status(data.get("status")),
-            created_at=as_str(data.get("created_at")),
-            completed_at=as_str(data.get("completed_at")),
-            error_message=as_str(data.get("error_message")),
-            content_unavailable_reason=as_str(data.get("content_unavailable_reason")),
+            **str_fields(data, "run_id", "created_at", "completed_at"),
+            **str_fields(data, "error_message", "content_unavailable_reason"),
             distribution=distribution,
             raw=dict(data),
         )

@@ -81,6 +81,11 @@ def as_dict(value: object) -> dict[str, Any] | None:
     return dict(value) if isinstance(value, dict) else None
 
 
+def str_fields(data: Mapping[str, Any], *names: str) -> dict[str, str | None]:
+    """Each named field of `data` read with `as_str`, by name: a parser's plain fields."""
+    return {name: as_str(data.get(name)) for name in names}
+
+
 @dataclass(frozen=True)
 class GeneratedFile:
     """One output file of a finished run."""
@@ -101,9 +106,7 @@ class GeneratedFile:
         known = {"id", "path", "file_type", "size_bytes", "sha256"}
         size = as_int(data.get("size_bytes"))
         return cls(
-            id=as_str(data.get("id")),
-            path=as_str(data.get("path")),
-            file_type=as_str(data.get("file_type")),
+            **str_fields(data, "id", "path", "file_type"),
             size_bytes=size if size is None or size >= 0 else None,
             sha256=as_sha256(data.get("sha256")),
             extra={k: v for k, v in data.items() if k not in known},
@@ -185,15 +188,9 @@ class Run:
             id=as_str(data.get("id")) or fallback_id,
             status=status,
             raw_status=as_str(data.get("status")),
-            spec_id=as_str(data.get("spec_id")),
-            spec_name=as_str(data.get("spec_name")),
+            **str_fields(data, "spec_id", "spec_name", "created_at", "completed_at"),
+            **str_fields(data, "created_by_email", "dataset_id", "dataset_name", "dataset_type"),
             spec_version=as_int(data.get("spec_version")),
-            created_at=as_str(data.get("created_at")),
-            completed_at=as_str(data.get("completed_at")),
-            created_by_email=as_str(data.get("created_by_email")),
-            dataset_id=as_str(data.get("dataset_id")),
-            dataset_name=as_str(data.get("dataset_name")),
-            dataset_type=as_str(data.get("dataset_type")),
             samples_completed=as_int(data.get("samples_completed")),
             samples_failed=as_int(data.get("samples_failed")),
             total_cost=as_float(data.get("total_cost")),
@@ -230,9 +227,8 @@ class SpecVersion:
         version = data.get("version", data.get("version_number"))
         return cls(
             version=as_int(version),
-            id=as_str(data.get("id")),
+            **str_fields(data, "id", "created_at"),
             status=normalize_status(data.get("status")),
-            created_at=as_str(data.get("created_at")),
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -303,20 +299,14 @@ class Spec:
             id=as_str(data.get("id")) or fallback_id,
             status=normalize_status(data.get("status")),
             raw_status=as_str(data.get("status")),
-            name=as_str(data.get("name")),
-            description=as_str(data.get("description")),
-            dataset_id=as_str(data.get("dataset_id")),
-            dataset_name=as_str(data.get("dataset_name")),
-            created_at=as_str(data.get("created_at")),
-            updated_at=as_str(data.get("updated_at")),
+            **str_fields(data, "name", "description", "dataset_id", "dataset_name", "error"),
+            **str_fields(data, "created_at", "updated_at", "content_unavailable_reason"),
             latest_version=as_int(data.get("latest_version")),
             versions=(
                 tuple(SpecVersion.from_json(v) for v in versions)
                 if isinstance(versions, list)
                 else None
             ),
-            error=as_str(data.get("error")),
-            content_unavailable_reason=as_str(data.get("content_unavailable_reason")),
             extra={k: v for k, v in data.items() if k not in _SPEC_KNOWN},
             raw=dict(data),
         )

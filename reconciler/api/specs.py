@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reconciler.api.models import Spec, as_dict, as_int, as_str, normalize_status
+from reconciler.api.models import Spec, as_dict, as_int, as_str, normalize_status, str_fields
 from reconciler.errors import RequestRejected
 
 if TYPE_CHECKING:
@@ -66,11 +66,7 @@ def _versions(value: object) -> tuple[SpecVersionText, ...] | None:
     if not all(isinstance(n, int) for n in numbers) or len(set(numbers)) != len(numbers):
         numbers = list(range(1, len(entries) + 1))  # version N is the Nth entry
     out = [
-        SpecVersionText(
-            number=int(n or 0),
-            content_yaml=as_str(v.get("content_yaml")),
-            created_at=as_str(v.get("created_at")),
-        )
+        SpecVersionText(number=int(n or 0), **str_fields(v, "content_yaml", "created_at"))
         for n, v in zip(numbers, entries, strict=True)
     ]
     return tuple(sorted(out, key=lambda v: v.number))
@@ -104,15 +100,9 @@ class SpecDetail:
     def from_json(cls, data: Mapping[str, Any], *, fallback_id: str = "") -> SpecDetail:
         return cls(
             id=as_str(data.get("id")) or fallback_id,
-            name=as_str(data.get("name")),
             status=normalize_status(data.get("status")),
-            error=as_str(data.get("error")),
-            dataset_id=as_str(data.get("dataset_id")),
-            description=as_str(data.get("description")),
-            content_yaml=as_str(data.get("content_yaml")),
-            content_unavailable_reason=as_str(data.get("content_unavailable_reason")),
-            created_at=as_str(data.get("created_at")),
-            updated_at=as_str(data.get("updated_at")),
+            **str_fields(data, "name", "error", "dataset_id", "description", "content_yaml"),
+            **str_fields(data, "content_unavailable_reason", "created_at", "updated_at"),
             runtime_params=as_dict(data.get("runtime_params")),
             versions=_versions(data.get("versions")),
             raw=dict(data),
