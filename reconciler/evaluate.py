@@ -28,6 +28,7 @@ from enum import Enum
 from typing import Any
 
 from reconciler.manifests import Manifest
+from reconciler.specplan import PlanChange
 from reconciler.state.model import (
     CANCELED,
     FAILED,
@@ -45,15 +46,11 @@ class EvaluateAction(str, Enum):
     NOOP = "noop"
 
 
-def evaluate_key(name: str) -> str:
-    return f"evaluate/{name}"
-
-
 @dataclass(frozen=True, slots=True)
-class EvaluateChange:
+class EvaluateChange(PlanChange):
     """What apply does about one manifest's `evaluate:` section."""
 
-    name: str
+    KIND = "evaluate"
     action: EvaluateAction
     model: str | None = None  # the evaluation model asked for (None: the API's default)
     run_id: str | None = None  # the recorded run it evaluates (None: made by this apply)
@@ -61,10 +58,6 @@ class EvaluateChange:
     resolve_intent: bool = False  # an earlier POST's answer was lost: look first
     reasons: tuple[str, ...] = ()
     where: str | None = None  # the manifest's FILE:LINE:COL
-
-    @property
-    def key(self) -> str:
-        return evaluate_key(self.name)
 
     @property
     def acts(self) -> bool:

@@ -45,7 +45,7 @@ from reconciler.manifests import Manifest, SpecManifest, SpecRef
 from reconciler.matching import recorded_matches
 from reconciler.outputs.needs import PullChange
 from reconciler.specgraph import link_change, link_run, plan_order, with_dependants
-from reconciler.specplan import SpecChange, plan_specs, recorded_specs, run_key
+from reconciler.specplan import PlanChange, SpecChange, plan_specs, recorded_specs
 from reconciler.state.model import FAILED, TERMINAL, Intent, RunRecord, State
 
 
@@ -78,8 +78,8 @@ MISSING: Any = _Missing()
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
-    name: str
+class Change(PlanChange):
+    KIND = "run"
     action: Action
     body: dict[str, Any] | None = None  # what create/replace will POST
     labels: dict[str, str] = field(default_factory=dict)
@@ -102,10 +102,6 @@ class Change:
     spec_ref: SpecRef | None = None
     affected_by: str | None = None
     blocked_by: str | None = None
-
-    @property
-    def key(self) -> str:
-        return run_key(self.name)
 
     @property
     def submits(self) -> bool:

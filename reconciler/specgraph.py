@@ -23,7 +23,6 @@ from reconciler.specplan import (
     SpecChange,
     get_field,
     recorded_specs,
-    spec_key,
 )
 
 if TYPE_CHECKING:
@@ -65,7 +64,7 @@ def link_run(
         spec = {"spec_id": spec_id, **spec}
     if ref.version is not None:
         spec["spec_version"] = ref.version
-    depends = (spec_key(ref.name),) if change is not None else ()
+    depends = (change.key,) if change is not None else ()
     return RunLink(
         spec=spec,
         depends_on=depends,

@@ -67,7 +67,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from reconciler.manifests import SpecManifest
 from reconciler.speccontent import content_sha256, content_yaml
@@ -83,19 +83,24 @@ class SpecAction(str, Enum):
     NOOP = "noop"
 
 
-def spec_key(name: str) -> str:
-    return f"spec/{name}"
+@dataclass(frozen=True, slots=True)
+class PlanChange:
+    """What every change of a plan has: the manifest `name` it is about, and its `key`
+    in the plan's graph, `KIND/NAME` (what other changes' `depends_on` hold)."""
 
+    KIND: ClassVar[str] = "change"
+    name: str
 
-def run_key(name: str) -> str:
-    return f"run/{name}"
+    @property
+    def key(self) -> str:
+        return f"{self.KIND}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
-class SpecChange:
+class SpecChange(PlanChange):
     """What apply does for one Spec manifest (see the module docstring)."""
 
-    name: str
+    KIND = "spec"
     action: SpecAction
     body: dict[str, Any] | None = None
     content_yaml: str | None = None
@@ -114,10 +119,6 @@ class SpecChange:
     reasons: tuple[str, ...] = ()
     where: str | None = None
     source: str | None = None
-
-    @property
-    def key(self) -> str:
-        return spec_key(self.name)
 
     @property
     def acts(self) -> bool:
@@ -408,11 +409,10 @@ def _without_content(
 
 __all__ = [
     "KNOWN_AFTER_APPLY",
+    "PlanChange",
     "SpecAction",
     "SpecChange",
     "get_field",
     "plan_specs",
     "recorded_specs",
-    "run_key",
-    "spec_key",
 ]
