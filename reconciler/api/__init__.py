@@ -39,6 +39,14 @@ run before it submits again. See `retry.py`.
 
 from __future__ import annotations
 
+import sys
+
+# httpx imports its own command-line client (click, rich, pygments: about half
+# of httpx's import time) whenever click is installed, as it is here; dfr never
+# uses it. A None in sys.modules makes that import fail, and httpx then stands
+# a stub in for `httpx.main`. Nothing else of httpx changes.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 from reconciler.api.client import DataframerClient, client_from_env
 from reconciler.api.config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, timeouts
 from reconciler.api.errors import CreateAnswerUnreadable

@@ -144,3 +144,20 @@ def test_validate_loads_neither_the_planner_nor_the_network(tmp_path: Path) -> N
         "reconciler.state.backend",
     ):
         assert heavy not in imported, f"dfr validate imports {heavy}"
+
+
+def test_the_api_client_does_not_load_httpx_command_line_client() -> None:
+    """httpx imports its own CLI (click, rich, pygments) when click is installed;
+    `reconciler.api` turns that import off, and httpx still works."""
+    code = (
+        "import sys, reconciler.api, httpx\n"
+        "assert sys.modules['httpx._main'] is None\n"
+        "assert 'pygments' not in sys.modules, 'pygments loaded'\n"
+        "assert callable(httpx.main)\n"
+        "print(httpx.Client(base_url='http://127.0.0.1:9').base_url)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "http://127.0.0.1:9"
