@@ -46,17 +46,11 @@ class Annotation:
         return f"{place}{self.severity}: {one_line(self.message)}"
 
     def command(self) -> str:
-        props = []
-        if self.file:
-            props.append(f"file={github_property(self.file)}")
-            if self.line:
-                props.append(f"line={self.line}")
-            if self.column:
-                props.append(f"col={self.column}")
-        if self.title:
-            props.append(f"title={github_property(self.title)}")
-        head = f"::{self.severity}" + (" " + ",".join(props) if props else "")
-        return f"{head}::{github_data(self.message)}"
+        given = {"file": self.file, "line": self.line, "col": self.column} if self.file else {}
+        props = ",".join(
+            f"{k}={github_property(v)}" for k, v in {**given, "title": self.title}.items() if v
+        )
+        return f"::{self.severity}{' ' + props if props else ''}::{github_data(self.message)}"
 
 
 def _place(where: str | None) -> tuple[str | None, int | None, int | None]:
