@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -104,28 +104,22 @@ def record_of(evaluation: Any, run_id: str, model: str | None) -> EvaluationReco
     )
 
 
+@dataclass(eq=False)
 class EvaluationApplier:
-    def __init__(
-        self,
-        client: EvaluationClient,
-        store: EvaluationStore,
-        *,
-        options: EvaluationOptions = EvaluationOptions(),
-        say: Callable[[str], None] = lambda _line: None,
-        stop: threading.Event | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.client = client
-        self.store = store
-        self.options = options
-        # Ids, statuses, property names and errors come from the API: one plain line each.
-        self._say = say
-        self.stop = stop or threading.Event()
-        self.clock = clock
-        self.report = EvaluationReport()
+    """Starts, reads and checks the evaluations of one apply (or reads them, for refresh)."""
+
+    client: EvaluationClient
+    store: EvaluationStore
+    _: KW_ONLY
+    options: EvaluationOptions = EvaluationOptions()
+    voice: Callable[[str], None] = lambda _line: None  # where `say` writes
+    stop: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], float] = time.monotonic
+    report: EvaluationReport = field(default_factory=EvaluationReport, init=False)
 
     def say(self, line: str) -> None:
-        self._say(one_line(line))
+        # Ids, statuses, property names and errors come from the API: one plain line each.
+        self.voice(one_line(line))
 
     def run(self, changes: Sequence[EvaluateChange], names: Iterable[str]) -> EvaluationReport:
         """Start `changes`, then read (and with `wait`, wait for) the evaluations of
@@ -405,7 +399,7 @@ def run_evaluations(applier: Any, plan: Any) -> EvaluationReport | None:
             skew=options.skew,
             recovery_grace=options.recovery_grace,
         ),
-        say=applier.say,
+        voice=applier.say,
         stop=applier.stop,
         clock=applier.clock,
     )
@@ -422,5 +416,7 @@ def refresh_evaluations(
         for name, record in store.state.runs.items()
         if (own := own_evaluation(record)) is not None and own.id and not own.is_final
     )
-    EvaluationApplier(client, store, options=EvaluationOptions(wait=False), say=say)._observe(names)
+    EvaluationApplier(client, store, options=EvaluationOptions(wait=False), voice=say)._observe(
+        names
+    )
     return len(names)
