@@ -416,7 +416,6 @@ def refresh_evaluations(
         for name, record in store.state.runs.items()
         if (own := own_evaluation(record)) is not None and own.id and not own.is_final
     )
-    EvaluationApplier(client, store, options=EvaluationOptions(wait=False), voice=say)._observe(
-        names
-    )
+    reader = EvaluationApplier(client, store, options=EvaluationOptions(wait=False), voice=say)
+    reader._observe(names)
     return len(names)
