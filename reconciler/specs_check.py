@@ -75,11 +75,8 @@ def create_body(name: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """The POST /specs/ body of a Spec manifest's `spec:` (as written): name first, then
     the options in the schema's order, `objectives` sent as `generation_objectives`."""
     order = spec_manifest_schema()["$defs"]["spec"]["properties"]
-    out: dict[str, Any] = {"name": name}
-    for key in order:
-        if key in body and key not in NOT_SENT:
-            out[RENAMED.get(key, key)] = body[key]
-    return out
+    sent = {RENAMED.get(k, k): body[k] for k in order if k in body and k not in NOT_SENT}
+    return {"name": name, **sent}
 
 
 @dataclass(frozen=True, slots=True)
