@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 __all__ = ["PullObserver", "PullResult", "PullTarget", "Puller"]
 
 PULLED, CURRENT, FAILED, SKIPPED = "pulled", "up to date", "failed", "skipped"
+#: Runs prepared (listed, staged, waiting to swap) per download slot.
+RUNS_PER_SLOT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,11 @@ class Puller:
         """Pull every target; one result each, in the order given."""
         if not targets:
             return []
-        runs_at_once = min(self._parallelism, len(targets))
+        # A run's thread mostly waits (for the API, then for its downloads): more runs
+        # than download slots are prepared at once, so that a freed slot always finds
+        # a listed file, never a run still waiting for a thread. Downloads stay
+        # bounded by `parallelism`; the API client bounds its own connections.
+        runs_at_once = min(RUNS_PER_SLOT * self._parallelism, len(targets))
         with (
             ThreadPoolExecutor(self._parallelism, thread_name_prefix="dfr-pull-file") as files,
             ThreadPoolExecutor(runs_at_once, thread_name_prefix="dfr-pull-run") as runs,

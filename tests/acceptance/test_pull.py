@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,25 @@ def test_the_largest_files_are_downloaded_first(ws: Workspace, dfr: Runner, emu:
     assert len(sizes) == 5
     assert sizes == sorted(sizes, reverse=True)
     assert sizes[0] > sizes[-1]
+
+
+def test_runs_are_listed_and_staged_while_earlier_runs_download(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    """With one download slot, the second run does not wait for the first to be
+    swapped in before it is listed and staged: a freed slot always finds a file."""
+    applied(ws, dfr, "tickets", "reviews")
+    emu.configure(download_latency=0.15)
+    proc = ws.start("pull", "--parallelism", "1", "--no-progress")
+    staged_together = False
+    while proc.poll() is None and not staged_together:
+        staged = {p.name for p in (ws.root / "data").glob(".*.dfr-pull")}
+        staged_together = staged == {".tickets.dfr-pull", ".reviews.dfr-pull"}
+        time.sleep(0.01)
+    result = ws.finish(proc)
+    assert result.code == 0, result.err
+    assert staged_together, "the second run was staged only after the first was swapped in"
+    assert host_stats(emu)["max_in_flight"] == 1
 
 
 def test_a_second_pull_downloads_nothing(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
