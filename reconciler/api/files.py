@@ -97,14 +97,21 @@ class FileLink:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FileLink:
         return cls(
-            download_url=as_str(data.get("download_url")) or None,
             filename=as_str(data.get("filename")),
             content_type=as_str(data.get("content_type")),
             sha256=as_sha256(data.get("sha256")),
-            # A data-plane pointer says `bytes_size` (the SDK's DataPlaneContentLocation).
-            size_bytes=as_int(data.get("size_bytes", data.get("bytes_size"))),
-            pointer=dict(data) if is_pointer(data) else None,
+            **_where(data),
         )
+
+
+def _where(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a file answer and a ZIP answer share: the URL, the size, a pointer."""
+    return {
+        "download_url": as_str(data.get("download_url")) or None,
+        # A data-plane pointer says `bytes_size` (the SDK's DataPlaneContentLocation).
+        "size_bytes": as_int(data.get("size_bytes", data.get("bytes_size"))),
+        "pointer": dict(data) if is_pointer(data) else None,
+    }
 
 
 @dataclass(frozen=True)
@@ -117,11 +124,7 @@ class ZipLink:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ZipLink:
-        return cls(
-            download_url=as_str(data.get("download_url")) or None,
-            size_bytes=as_int(data.get("size_bytes")),
-            pointer=dict(data) if is_pointer(data) else None,
-        )
+        return cls(**_where(data))
 
 
 def check_download_url(url: str) -> httpx.URL | str:

@@ -54,6 +54,7 @@ from reconciler.state.records import outputs_from_dict, outputs_to_dict
 __all__ = ["Staging", "Verified", "start_writeback"]
 
 _SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writing dirty pages, do not wait
+C_INT = ctypes.c_int
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +79,15 @@ def _fsync_dir(path: Path) -> None:
 
 
 @functools.cache
-def _sync_file_range() -> Any:
+def _linux_call(name: str, *argtypes: Any) -> Any:
+    """The C library's function `name` with its argument types (Linux), else None."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+        call = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    call.argtypes = list(argtypes)
     return call
 
 
@@ -93,18 +95,15 @@ def start_writeback(fd: int) -> None:
     """Have the kernel start writing a finished download's pages to disk now (Linux
     sync_file_range, as PostgreSQL's *_flush_after do), so the one sync before the
     swap has little left to wait for. A hint only: durability is still that sync's."""
-    call = _sync_file_range()
+    call = _linux_call("sync_file_range", C_INT, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
     if call is not None:
         call(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
 
 def _syncfs(path: Path) -> bool:
     """Flush the whole filesystem of `path` at once (Linux syncfs); False where unknown."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
+    syncfs = _linux_call("syncfs", C_INT)
+    if syncfs is None:
         return False
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -131,20 +130,10 @@ def _sync_tree(tree: Path) -> None:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically exchange two paths (Linux renameat2); False where that is not possible."""
-    if not sys.platform.startswith("linux"):
+    path = ctypes.c_char_p
+    renameat2 = _linux_call("renameat2", C_INT, path, C_INT, path, ctypes.c_uint)
+    if renameat2 is None:
         return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_uint,
-    ]
     at_fdcwd, rename_exchange = -100, 2
     if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
         return True
