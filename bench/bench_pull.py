@@ -10,7 +10,10 @@ in turns, `--repeat` times each:
 - `dfr pull` into an empty `data/` folder (everything downloaded, verified with
   sha256, swapped in, recorded), as a child process;
 - `curl --parallel` of the same files from fresh presigned URLs (the URLs are
-  fetched before the clock starts), `--parallel-max` equal to dfr's parallelism.
+  fetched before the clock starts), `--parallel-max` equal to dfr's parallelism;
+- dfr's file host client alone, in this process: the same URLs fetched, hashed
+  and written, as many at once; what any verified pull with this HTTP stack
+  costs at the least, so curl / it is the floor of the ratio on this machine.
 
 An untimed curl pass first makes the emulator generate every file's bytes (it
 does on first download). Both read from the same file host, so the ratio measures dfr's own cost
@@ -77,8 +80,8 @@ def write_manifests(folder: Path, runs: int, samples: int) -> None:
         )
 
 
-def links(url: str, workdir: Path) -> list[tuple[str, str, int]]:
-    """(file URL, target path, size) of every file of every run in state."""
+def links(url: str, workdir: Path, folder: str) -> list[tuple[str, str, int]]:
+    """(file URL, target path below `folder`, size) of every file of every run in state."""
     from reconciler.api import DataframerClient
     from reconciler.state.local import LocalBackend
 
@@ -89,7 +92,7 @@ def links(url: str, workdir: Path) -> list[tuple[str, str, int]]:
             assert record.run_id is not None
             for f in client.get_run(record.run_id).generated_files:
                 link = client.file_download_url(record.run_id, str(f.id))
-                target = workdir / "curl" / record.name / str(f.path)
+                target = workdir / folder / record.name / str(f.path)
                 out.append((str(link.download_url), str(target), f.size_bytes or 0))
     return out
 
@@ -102,20 +105,48 @@ def curl(files: list[tuple[str, str, int]]) -> float:
     return timed("curl", argv)
 
 
-def report(
-    runs: int, size: int, dfr_times: list[float], curl_times: list[float], fixed: list[float]
-) -> None:
+def client_alone(files: list[tuple[str, str, int]]) -> float:
+    """dfr's file host client without the puller: each file fetched, hashed (sha256)
+    and written, PARALLELISM at once, in this process: the least a verified pull
+    with this HTTP stack costs (no API calls, staging, sync, swap or state)."""
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from reconciler.api.files import FileHost
+
+    def one(host: FileHost, url: str, target: str, size: int) -> None:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        with open(target, "wb") as handle:
+
+            def sink(chunk: bytes) -> None:
+                handle.write(chunk)
+                digest.update(chunk)
+
+            host.fetch(url, sink, name=target, expected_size=size)
+
+    with (
+        FileHost(timeout=httpx.Timeout(60.0), pool_size=PARALLELISM) as host,
+        ThreadPoolExecutor(PARALLELISM) as pool,
+    ):
+        started = time.perf_counter()
+        list(pool.map(lambda f: one(host, *f), files))
+        return time.perf_counter() - started
+
+
+def report(runs: int, size: int, times: dict[str, list[float]], fixed: list[float]) -> None:
     mb = size / 1e6
-    dfr_rate = mb / statistics.median(dfr_times)
-    curl_rate = mb / statistics.median(curl_times)
-    beyond = max(statistics.median(dfr_times) - statistics.median(fixed), 1e-6)
+    rate = {side: mb / statistics.median(seconds) for side, seconds in times.items()}
+    beyond = max(statistics.median(times["dfr"]) - statistics.median(fixed), 1e-6)
     transfer = mb / beyond
-    ratio = curl_rate / transfer
+    ratio = rate["curl"] / transfer
     figures = [
-        Figure(f"dfr pull, {runs} runs, {mb:.0f} MB, end to end", dfr_rate, "MB/s"),
+        Figure(f"dfr pull, {runs} runs, {mb:.0f} MB, end to end", rate["dfr"], "MB/s"),
         Figure("dfr pull with nothing to download (start-up)", statistics.median(fixed)),
         Figure("dfr pull, beyond its start-up", transfer, "MB/s"),
-        Figure("curl --parallel, same files", curl_rate, "MB/s"),
+        Figure("curl --parallel, same files", rate["curl"], "MB/s"),
         Figure(
             "curl MB/s / dfr MB/s beyond start-up",
             ratio,
@@ -123,11 +154,37 @@ def report(
             target=f"<= {TARGET_RATIO}",
             met=ratio <= TARGET_RATIO,
         ),
+        Figure("dfr's file host client alone (fetch, sha256, write)", rate["client"], "MB/s"),
+        Figure(
+            "curl MB/s / the client alone's (this machine's floor)",
+            rate["curl"] / rate["client"],
+            "x",
+        ),
     ]
-    extra: dict[str, Any] = {"dfr_seconds": dfr_times, "curl_seconds": curl_times}
+    extra: dict[str, Any] = {f"{side}_seconds": seconds for side, seconds in times.items()}
     extra["fixed_seconds"] = fixed
     extra["cpu_seconds"] = CPU
     write_report("pull", figures, {**extra, "bytes": size})
+
+
+def rounds(
+    repeat: int, env: dict[str, str], workdir: Path, url: str
+) -> tuple[dict[str, list[float]], int]:
+    """`repeat` rounds of dfr pull, curl and the client alone, in turns; seconds, bytes."""
+    times: dict[str, list[float]] = {"dfr": [], "curl": [], "client": []}
+    sides, size = list(times), 0
+    pull = ["pull", "--no-progress", "--parallelism", str(PARALLELISM), "--path", "manifests"]
+    for round_ in range(repeat):
+        for side in sides[round_ % 3 :] + sides[: round_ % 3]:
+            if side == "dfr":
+                shutil.rmtree(workdir / "data", ignore_errors=True)
+                times["dfr"].append(dfr(env, workdir, *pull))
+                continue
+            shutil.rmtree(workdir / side, ignore_errors=True)
+            files = links(url, workdir, side)
+            size = sum(s for _, _, s in files)
+            times[side].append(curl(files) if side == "curl" else client_alone(files))
+    return times, size
 
 
 def main() -> int:
@@ -149,32 +206,21 @@ def main() -> int:
         dfr(env, workdir, "apply", "--auto-approve", "--poll-interval", "0.2s", "manifests")
         # The emulator makes a file's bytes on its first download: one untimed pass
         # first, so that both measure the transfer, not the emulator's generation.
-        curl(links(url, workdir))
+        curl(links(url, workdir, "curl"))
         CPU["dfr"].clear()
         CPU["curl"].clear()
-        dfr_times, curl_times, size = [], [], 0
-        pull = ["pull", "--no-progress", "--parallelism", str(PARALLELISM)]
-        pull += ["--path", "manifests"]
-        for round_ in range(args.repeat):
-            for side in ("dfr", "curl") if round_ % 2 == 0 else ("curl", "dfr"):
-                if side == "dfr":
-                    shutil.rmtree(workdir / "data", ignore_errors=True)
-                    dfr_times.append(dfr(env, workdir, *pull))
-                    continue
-                shutil.rmtree(workdir / "curl", ignore_errors=True)
-                files = links(url, workdir)
-                size = sum(s for _, _, s in files)
-                curl_times.append(curl(files))
+        times, size = rounds(args.repeat, env, workdir, url)
         # What a pull costs with nothing to download (start-up, manifests, state, lock):
         # dfr's transfer rate is the data over the time beyond that. Files written in
         # the last 2 s are not remembered by the digest cache: wait, and fill it once.
         time.sleep(2.1)
+        pull = ["pull", "--no-progress", "--parallelism", str(PARALLELISM), "--path", "manifests"]
         pulls = len(CPU["dfr"])
         dfr(env, workdir, *pull)
         fixed = [dfr(env, workdir, *pull) for _ in range(args.repeat)]
         CPU["dfr_nothing_to_download"] = CPU["dfr"][pulls + 1 :]
         del CPU["dfr"][pulls:]
-        report(args.runs, size, dfr_times, curl_times, fixed)
+        report(args.runs, size, times, fixed)
         return 0
     finally:
         emulator.kill()
