@@ -68,12 +68,12 @@ HOOK_KILLS = [
 
 
 def _setup(
-    start: Start, workspace: Make, seed: int, **knobs: Any
+    start: Start, workspace: Make, seed: int, manifests: int = N, **knobs: Any
 ) -> tuple[EmulatorProcess, Workspace]:
-    """An emulator process with latency (and `knobs`), and a workspace of N manifests on it."""
+    """An emulator process with latency (and `knobs`), and a workspace of manifests on it."""
     emu = start(latency=LATENCY, seed=seed, **knobs)
     ws = workspace(emu)
-    ws.write_manifests(N)
+    ws.write_manifests(manifests)
     return emu, ws
 
 
@@ -127,10 +127,12 @@ def _wait_created(emu: EmulatorProcess, count: int, extra: float = 0.0) -> None:
 def test_sigkill_from_outside(
     start_emulator: Start, workspace: Make, parallelism: int, created: int
 ) -> None:
-    emu, ws = _setup(start_emulator, workspace, 11)
+    # Twice as many manifests as the timed kills count: the creates still to come
+    # outlast the poll that sees the count reached, even on a loaded machine.
+    emu, ws = _setup(start_emulator, workspace, 11, manifests=2 * N)
     waiting = () if created == N else NO_WAIT
     proc = ws.start(*ws.apply_args("--parallelism", str(parallelism), *waiting))
-    _wait_created(emu, created, extra=0.3 if created == N else 0.0)
+    _wait_created(emu, 2 * N if created == N else created, extra=0.3 if created == N else 0.0)
     os.killpg(proc.pid, signal.SIGKILL)
     assert ws.finish(proc).code == -signal.SIGKILL
     ws.apply_until_ok(3, *NO_WAIT)
