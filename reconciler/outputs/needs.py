@@ -23,31 +23,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.outputs.compare import FolderCheck, FolderState
+from reconciler.specplan import PlanChange
 from reconciler.state.model import SUCCEEDED, RunRecord, State
 
-__all__ = ["PullChange", "pull_key", "pulls_needed"]
-
-
-def pull_key(name: str) -> str:
-    """The key of a pull among a plan's changes."""
-    return f"pull/{name}"
+__all__ = ["PullChange", "pulls_needed"]
 
 
 @dataclass(frozen=True, slots=True)
-class PullChange:
-    """One run whose files a pull writes (the plan's `pull` action)."""
+class PullChange(PlanChange):
+    """One run whose files a pull writes (the plan's `pull` action; key `pull/NAME`)."""
 
-    name: str
+    KIND = "pull"
     run_id: str | None  # None: the run is yet to be made by this plan
     path: str  # outputs.path
     reason: str
     files: tuple[str, ...] = ()  # recorded files that differ (missing or modified)
     depends_on: tuple[str, ...] = ()
     where: str | None = None  # the manifest's outputs: section, FILE:LINE:COL
-
-    @property
-    def key(self) -> str:
-        return pull_key(self.name)
 
     def to_json(self) -> dict[str, Any]:
         return {
