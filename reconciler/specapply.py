@@ -453,7 +453,8 @@ class SpecWork:
 #: What apply says of a recorded spec without a manifest, `--prune` or not.
 ORPHAN_NOTE = (
     "in state but no Spec manifest names it (orphan); kept: dfr never deletes a spec, "
-    "in Dataframer or in state, --prune included (runs may still name it by spec_ref)"
+    "in Dataframer or in state, --prune included (runs may still name it by spec_ref); "
+    "dfr state rm spec/NAME forgets it"
 )
 
 

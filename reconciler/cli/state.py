@@ -91,7 +91,7 @@ def state_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @invocation()
 def state_list(inv: Invocation, as_json: bool) -> int:
-    """List recorded names with run id and status."""
+    """List recorded names with run id and status, then specs as spec/NAME."""
     from reconciler.commands.state import StateListArgs, run_state_list
 
     return run_state_list(inv, StateListArgs(as_json), out(), err())
@@ -103,7 +103,7 @@ def state_list(inv: Invocation, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @invocation()
 def state_show(inv: Invocation, name: str, as_json: bool) -> int:
-    """Show everything recorded for NAME."""
+    """Show everything recorded for NAME (a run) or spec/NAME (a spec)."""
     from reconciler.commands.state import StateShowArgs, run_state_show
 
     return run_state_show(inv, StateShowArgs(name, as_json), out(), err())
@@ -115,7 +115,8 @@ def state_show(inv: Invocation, name: str, as_json: bool) -> int:
 @lock_option
 @invocation()
 def state_rm(inv: Invocation, names: tuple[str, ...]) -> int:
-    """Forget NAMES (the runs themselves are not touched)."""
+    """Forget NAMES: runs' records, or specs' as spec/NAME (the runs and specs
+    themselves are not touched)."""
     from reconciler.commands.state import StateRmArgs, run_state_rm
 
     return run_state_rm(inv, StateRmArgs(names), out(), err())

@@ -8,12 +8,26 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.engine.backends import open_backend
 from reconciler.errors import EXIT_ERROR, EXIT_OK, StateError
-from reconciler.state.model import RunRecord, State
+from reconciler.state.model import RunRecord, SpecRecord, State
 from reconciler.textsafe import one_line
 from reconciler.views.status import display_status
 
 if TYPE_CHECKING:
     from reconciler.invocation import Invocation
+
+
+#: How `dfr state show|rm` name a spec's record; a bare NAME (or run/NAME) is a run's.
+SPEC_PREFIX, RUN_PREFIX = "spec/", "run/"
+
+
+def address(arg: str) -> tuple[str, str]:
+    """("spec", NAME) for `spec/NAME`, ("run", NAME) for `run/NAME` or a bare NAME.
+
+    Manifest names never hold a "/", so the two cannot be confused."""
+    for kind, prefix in (("spec", SPEC_PREFIX), ("run", RUN_PREFIX)):
+        if arg.startswith(prefix):
+            return kind, arg[len(prefix) :]
+    return "run", arg
 
 
 def record_to_json(record: RunRecord) -> dict[str, Any]:
@@ -84,16 +98,26 @@ class StateListArgs:
 def run_state_list(inv: Invocation, args: StateListArgs, out: TextIO, err: TextIO) -> int:
     state = open_backend(inv).read()
     records = [state.runs[n] for n in state.names()]
+    specs = [state.specs[n] for n in sorted(state.specs)]
     if args.as_json:
+        runs = [{"name": r.name, "run_id": r.run_id, "status": r.status} for r in records]
         json.dump(
-            [{"name": r.name, "run_id": r.run_id, "status": r.status} for r in records],
+            [{**run, "kind": "run"} for run in runs]
+            + [
+                {"name": s.name, "run_id": None, "status": s.status, "kind": "spec"}
+                | {"spec_id": s.spec_id}
+                for s in specs
+            ],
             out,
             indent=2,
         )
         out.write("\n")
-    else:
-        for r in records:
-            out.write(f"{r.name}\t{one_line(r.run_id or '-')}\t{one_line(display_status(r))}\n")
+        return EXIT_OK
+    for r in records:
+        out.write(f"{r.name}\t{one_line(r.run_id or '-')}\t{one_line(display_status(r))}\n")
+    for spec in specs:
+        ident, status = one_line(spec.spec_id or "-"), one_line(spec.status or "-")
+        out.write(f"{SPEC_PREFIX}{spec.name}\t{ident}\t{status}\n")
     return EXIT_OK
 
 
@@ -112,25 +136,48 @@ class StateShowArgs:
 
 def run_state_show(inv: Invocation, args: StateShowArgs, out: TextIO, err: TextIO) -> int:
     backend = open_backend(inv)
-    record = _known(backend.read(), args.name, backend.describe())
-    document = record_to_json(record)
+    kind, name = address(args.name)
+    state = backend.read()
+    if kind == "spec":
+        _show(_known_spec(state, name, backend.describe()), out, args.as_json)
+        return EXIT_OK
+    record = _known(state, name, backend.describe())
+    _show(record, out, args.as_json)
     if args.as_json:
-        json.dump(document, out, indent=2)
-        out.write("\n")
         return EXIT_OK
     from reconciler.views.status import field_lines
 
-    shown = {k: v for k, v in document.items() if k not in ("spec", "used")}
-    width = max(len(k) for k in shown)
-    for key, value in shown.items():
-        text = value if isinstance(value, str) else json.dumps(value)
-        out.write(f"{key.ljust(width)}  {one_line(text)}\n")
     lines = field_lines(record)
     if lines:
         out.write("\nfields (sent by dfr, used by the API):\n")
         for line in lines:
             out.write(f"  {one_line(line)}\n")
     return EXIT_OK
+
+
+def _show(record: RunRecord | SpecRecord, out: TextIO, as_json: bool) -> None:
+    """Write a record, as JSON or one `key  value` line per field (a run's spec and
+    used fields are left to `field_lines`)."""
+    from reconciler.state.statefile import spec_to_dict
+
+    is_run = isinstance(record, RunRecord)
+    document = record_to_json(record) if isinstance(record, RunRecord) else spec_to_dict(record)
+    if as_json:
+        json.dump(document, out, indent=2)
+        out.write("\n")
+        return
+    shown = {k: v for k, v in document.items() if not is_run or k not in ("spec", "used")}
+    width = max(len(k) for k in shown)
+    for key, value in shown.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        out.write(f"{key.ljust(width)}  {one_line(text)}\n")
+
+
+def _known_spec(state: State, name: str, where: str) -> SpecRecord:
+    record = state.specs.get(name)
+    if record is None:
+        raise StateError(f"{SPEC_PREFIX + name!r} is not in state {where}")
+    return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +188,19 @@ class StateRmArgs:
 def run_state_rm(inv: Invocation, args: StateRmArgs, out: TextIO, err: TextIO) -> int:
     backend = open_backend(inv)
     with backend.lock("state rm", timeout=inv.lock_timeout) as store:
-        records = [_known(store.state, n, backend.describe()) for n in args.names]
-        for record in records:
+        # Every name is checked before anything is removed: a typo removes nothing.
+        found = [
+            _known_spec(store.state, name, backend.describe())
+            if kind == "spec"
+            else _known(store.state, name, backend.describe())
+            for kind, name in dict.fromkeys(map(address, args.names))
+        ]
+        for record in found:
+            if isinstance(record, SpecRecord):
+                store.remove_spec(record.name)
+                spec = f"; spec {record.spec_id} itself was not touched" if record.spec_id else ""
+                out.write(f"Removed {SPEC_PREFIX}{record.name} from state{spec}.\n")
+                continue
             store.remove(record.name)
             run = f"; run {record.run_id} itself was not touched" if record.run_id else ""
             out.write(f"Removed {record.name} from state{run}.\n")
@@ -157,7 +215,14 @@ class StateMvArgs:
 
 def run_state_mv(inv: Invocation, args: StateMvArgs, out: TextIO, err: TextIO) -> int:
     """Keep OLD's record (its run, intent, history) under NEW: a renamed manifest's run."""
-    old, new = args.old, args.new
+    if "spec" in (address(args.old)[0], address(args.new)[0]):
+        from reconciler.errors import UsageError
+
+        raise UsageError(
+            "dfr state mv renames a run's record; a spec's record keeps its name (runs"
+            " name it by spec_ref): forget it with dfr state rm spec/NAME instead"
+        )
+    old, new = address(args.old)[1], address(args.new)[1]
     check_manifest_name(new)
     backend = open_backend(inv)
     with backend.lock("state mv", timeout=inv.lock_timeout) as store:
