@@ -282,7 +282,7 @@ class Applier:
 
     def _prune(self, plan: Plan) -> None:
         if plan.options.prune:
-            for name in specapply.orphan_specs(self.store.state, plan):
+            for name in plan.orphan_specs:
                 self.say(f"spec {name}: {specapply.ORPHAN_NOTE}")
         for change in plan.by_action(Action.ORPHAN):
             if not change.prune or self.stop.is_set():

@@ -172,6 +172,8 @@ class Plan:
     out_of_scope: tuple[str, ...] = ()
     # Orphans that --prune must not touch: their file still exists but was skipped.
     prune_refused: tuple[str, ...] = ()
+    # Recorded specs no Spec manifest read names (kept: dfr never deletes a spec).
+    orphan_specs: tuple[str, ...] = ()
     # One change per manifest with `evaluate:` (reconciler.evaluate), sorted by name.
     evaluations: tuple[EvaluateChange, ...] = ()
     # One change per Spec manifest (reconciler.specplan), sorted by name.
@@ -288,6 +290,11 @@ def make_plan(
         options=options,
         out_of_scope=tuple(outside),
         prune_refused=tuple(refused),
+        orphan_specs=tuple(
+            name
+            for name, record in sorted(recorded.items())
+            if name not in by_name and scope.covers(getattr(record, "source", None))
+        ),
         evaluations=plan_evaluations(manifests, state, (c.name for c in changes if c.submits)),
         specs=with_dependants(spec_changes, changes),
     )

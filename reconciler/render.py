@@ -178,6 +178,12 @@ def scope_lines(plan: Plan) -> list[str]:
             f"PATHs read and {'are' if n != 1 else 'is'} out of this plan's scope (never "
             f"pruned): {', '.join(plan.out_of_scope)}."
         )
+    if plan.orphan_specs:
+        out.append(
+            "Kept, though no Spec manifest names them (dfr never deletes a spec): "
+            + ", ".join(f"spec/{name}" for name in plan.orphan_specs)
+            + " (`dfr state rm spec/NAME` forgets a spec's record)."
+        )
     if plan.prune_refused:
         out.append(
             "Not pruned, though --prune was given: "
@@ -234,6 +240,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         },
         "out_of_scope": list(plan.out_of_scope),
         "prune_refused": list(plan.prune_refused),
+        "orphan_specs": list(plan.orphan_specs),
         "changes": [change(c) for c in plan.changes],
         "evaluations": evaluate_plan.plan_json(plan),
         "pulls": pull_plan.plan_json(plan),

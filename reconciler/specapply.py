@@ -458,12 +458,6 @@ ORPHAN_NOTE = (
 )
 
 
-def orphan_specs(state: Any, plan: Any) -> list[str]:
-    """Recorded specs that no spec change of `plan` is about (never deleted)."""
-    planned = {c.name for c in spec_changes(plan)}
-    return sorted(name for name in getattr(state, "specs", {}) if name not in planned)
-
-
 def spec_changes(plan: Any) -> Sequence[SpecChange]:
     """The plan's spec changes (`Plan.specs`), () for a plan without them."""
     specs = getattr(plan, "specs", ())

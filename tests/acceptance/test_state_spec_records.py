@@ -69,6 +69,14 @@ def test_an_orphan_spec_is_forgotten_by_state_rm_and_the_api_keeps_it(
     for path in ws.manifests.iterdir():
         path.unlink()
     ws.write("other", number_of_samples=9)
+    shown = dfr("plan", "manifests")
+    assert f"Kept, though no Spec manifest names them (dfr never deletes a spec): {SPEC}" in (
+        shown.out
+    )
+    assert json.loads(dfr("plan", "--json", "manifests").out)["orphan_specs"] == [SPEC_NAME]
+    # A plan of other files than the spec's speaks only for what it read.
+    other = dfr("plan", "--json", str(ws.manifests / "other.yaml"))
+    assert json.loads(other.out)["orphan_specs"] == [], other.err
     code, out, err = dfr(*apply_args("--prune", "manifests"))
     assert code == 0, out + err
     assert f"spec {SPEC_NAME}: in state but no Spec manifest" in out + err
@@ -80,6 +88,7 @@ def test_an_orphan_spec_is_forgotten_by_state_rm_and_the_api_keeps_it(
     assert len(named(emu)) == 1 and emu.stats()["specs_deleted"] == 0
     code, out, err = dfr(*apply_args("--prune", "manifests"))
     assert code == 0 and "no Spec manifest" not in out + err
+    assert json.loads(dfr("plan", "--json", "manifests").out)["orphan_specs"] == []
 
 
 def test_state_rm_checks_every_name_before_removing_any(ws: Workspace, dfr: Runner) -> None:
