@@ -41,11 +41,15 @@ def run_emulator(inv: Invocation, args: EmulatorArgs, out: TextIO, err: TextIO) 
     except OSError as exc:
         raise UsageError(f"cannot listen on 127.0.0.1:{config.port}: {exc.strerror}") from None
     mode = " (legacy: the old reference page's API)" if config.legacy else ""
+    key = (
+        "  export DATAFRAMER_API_KEY=anything   # any non-empty key is accepted\n"
+        if config.api_key is None
+        else "  export DATAFRAMER_API_KEY=...        # the key given to --api-key\n"
+    )
     err.write(
         f"Dataframer emulator{mode} listening on {url}\n"
         f"  export DATAFRAMER_BASE_URL={url}\n"
-        "  export DATAFRAMER_API_KEY=anything   # any non-empty key is accepted\n"
-        "Press Ctrl-C to stop.\n"
+        f"{key}Press Ctrl-C to stop.\n"
     )
     err.flush()
     try:

@@ -989,3 +989,31 @@ def test_python_m_entry_point() -> None:
     assert proc.returncode == 130
     assert err == ""
     assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("flags", "hint"),
+    [((), "any non-empty key is accepted"), (("--api-key", "sekrit-0123"), "given to --api-key")],
+)
+def test_dfr_emulator_says_where_it_listens_and_which_key_to_use(
+    flags: tuple[str, ...], hint: str
+) -> None:
+    """`dfr emulator`'s banner: the URL to export and what key works, never the key."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "emulator", "--port", "0", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        banner = [proc.stderr.readline() for _ in range(4)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert banner[0].startswith("Dataframer emulator listening on http://127.0.0.1:")
+    url = banner[0].split()[-1]
+    assert banner[1].strip() == f"export DATAFRAMER_BASE_URL={url}"
+    assert hint in banner[2]
+    assert banner[3] == "Press Ctrl-C to stop.\n"
+    assert "sekrit" not in "".join(banner)
