@@ -11,7 +11,8 @@ its headers is counted apart: tests assert both counts stay 0.
     GET|HEAD /dataframer-outputs/runs/{run}/{path}?X-Amz-Expires=..&X-Amz-Signature={token}
 
 Answers: 200 with the bytes (`Content-Length`, `Content-Type`, `ETag`),
-206 for a `Range: bytes=a-b` request, 403 `AccessDenied` once expired or
+206 for a `Range: bytes=a-b` request, 412 `PreconditionFailed` when an
+`If-Match` names another ETag (as S3), 403 `AccessDenied` once expired or
 when the path does not match the signature, 404 `NoSuchKey` when the run or
 file has gone since. Errors are S3-style XML. Faults: `truncated_downloads`
 (close after `truncate_after_bytes`), `wrong_size_downloads` (bytes that
@@ -247,6 +248,11 @@ _REFUSALS = {
         "The request signature we calculated does not match the signature you provided.",
     ),
     "Expired": (403, "AccessDenied", "Request has expired"),
+    "PreconditionFailed": (
+        412,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold",
+    ),
     "NoSuchKey": (404, "NoSuchKey", "The specified key does not exist."),
     "Authorization": (
         400,
@@ -325,6 +331,10 @@ class _Handler(LocalHandler):
             "Accept-Ranges": "bytes",
             "Content-Disposition": f'attachment; filename="{ticket.filename}"',
         }
+        wanted_etag = self.headers.get("If-Match")
+        if wanted_etag is not None and wanted_etag.strip() not in ("*", headers["ETag"]):
+            self._error("PreconditionFailed", head)  # S3: the object is not that one
+            return
         if not head and hooks.take("wrong_size_downloads"):
             stats.injected("wrong_size")
             data += WRONG_SIZE_EXTRA

@@ -15,6 +15,7 @@ halfway through a journal line. The points:
     after-spec-post  the spec exists, its id is not recorded yet
     before-spec-put  a spec's update intent is durable, the PUT not sent
     after-spec-put   the new version exists, it is not recorded yet
+    pull-chunk-written  a chunk of a download is in its part file (`reconciler.outputs`)
     pull-file-verified  a downloaded file is verified in staging and noted in its journal
     pull-before-swap    a run's new folder is complete and marked ready (`reconciler.outputs`)
     pull-exchanged      the new folder is in place, the old one not yet moved away

@@ -26,6 +26,7 @@ Failures of a download:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ __all__ = [
     "FileHost",
     "FileLink",
     "LinkExpired",
+    "Resume",
     "Truncated",
     "ZipLink",
     "check_download_url",
@@ -127,6 +129,25 @@ class ZipLink:
         return cls(**_where(data))
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Go on with a download from `offset` bytes, if the object is still `etag`."""
+
+    offset: int
+    etag: str
+
+    def headers(self) -> dict[str, str]:
+        return {"Range": f"bytes={self.offset}-", "If-Match": self.etag}
+
+
+def _content_range(header: str | None) -> tuple[int | None, int | None]:
+    """(first byte, total size) of `Content-Range: bytes FIRST-LAST/TOTAL` (Nones if odd)."""
+    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", (header or "").strip())
+    if match is None or int(match.group(2)) + 1 != int(match.group(3)):
+        return None, None  # not a range up to the end of the object
+    return int(match.group(1)), int(match.group(3))
+
+
 def check_download_url(url: str) -> httpx.URL | str:
     """The URL to fetch, or why it may not be fetched (a phrase).
 
@@ -176,24 +197,58 @@ class FileHost(PooledHttp):
         *,
         name: str,
         expected_size: int | None,
+        resume: Resume | None = None,
+        on_start: Callable[[int, str | None], None] = lambda start, etag: None,
     ) -> int:
-        """Stream the body at `url` into `sink`; return its length in bytes.
+        """Stream the body at `url` into `sink`; return the bytes this answer sent.
+
+        With `resume`, only the bytes from `resume.offset` on are asked for, and
+        only while the object's ETag is still `resume.etag` (`Range` and
+        `If-Match`); an object that changed (412), a range refused (416) or an
+        answer of another object is asked for again whole. `on_start(start, etag)`
+        says, before the first byte reaches `sink`, where the body starts (the
+        offset resumed from, or 0) and the answer's ETag.
 
         Raises LinkExpired on 403, Truncated when the body is shorter or longer
         than `expected_size` (or its Content-Length), DownloadError otherwise.
         """
         target = self._checked(url, name)
-        for _ in range(MAX_REDIRECTS + 1):
+        for _ in range(MAX_REDIRECTS + 2):
+            headers = {} if resume is None else resume.headers()
             try:
-                with self._http.stream("GET", target) as response:
+                with self._http.stream("GET", target, headers=headers) as response:
                     if response.status_code in _REDIRECTS:
                         target = self._redirect(target, response, name)
                         continue
-                    self._check_status(response, name)
-                    return self._read(response, sink, name, expected_size)
+                    start = self._start(response, name, resume, expected_size)
+                    if start is None:
+                        resume = None  # not the bytes resumed from: the whole body
+                        continue
+                    on_start(start, response.headers.get("ETag"))
+                    left = None if expected_size is None else expected_size - start
+                    return self._read(response, sink, name, left)
             except httpx.HTTPError as exc:
                 raise self._transport_error(exc, name) from None
         raise DownloadError(f"{name}: the file host redirected more than {MAX_REDIRECTS} times")
+
+    def _start(
+        self,
+        response: httpx.Response,
+        name: str,
+        resume: Resume | None,
+        expected_size: int | None,
+    ) -> int | None:
+        """Where the answer's body starts in the file; None: ask again for all of it."""
+        code = response.status_code
+        if resume is None or code not in (206, 412, 416):
+            self._check_status(response, name)
+            return 0
+        if code != 206 or response.headers.get("ETag") not in (None, resume.etag):
+            return None
+        first, total = _content_range(response.headers.get("Content-Range"))
+        if first != resume.offset or (expected_size is not None and total != expected_size):
+            return None
+        return first
 
     def _checked(self, url: str, name: str) -> httpx.URL:
         checked = check_download_url(url)

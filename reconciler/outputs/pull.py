@@ -222,11 +222,10 @@ class Puller:
     ) -> list[Verified]:
         assert self._files is not None
         # Largest first: the big files set how long a pull takes, so they start at
-        # once and the small ones fill the gaps (`index` names each file's part).
-        order = sorted(enumerate(todo), key=lambda item: -(item[1].size or 0))
+        # once and the small ones fill the gaps.
+        order = sorted(todo, key=lambda want: -(want.size or 0))
         futures: list[Future[Verified]] = [
-            self._files.submit(self._download_one, name, run_id, want, staging, index)
-            for index, want in order
+            self._files.submit(self._download_one, name, run_id, want, staging) for want in order
         ]
         done: list[Verified] = []
         failure: BaseException | None = None
@@ -241,10 +240,8 @@ class Puller:
             raise failure
         return done
 
-    def _download_one(
-        self, name: str, run_id: str, want: Wanted, staging: Staging, index: int
-    ) -> Verified:
-        entry = self._downloader.fetch(name, run_id, want, staging, index)
+    def _download_one(self, name: str, run_id: str, want: Wanted, staging: Staging) -> Verified:
+        entry = self._downloader.fetch(name, run_id, want, staging)
         self._observer.file_done(name)
         return entry
 

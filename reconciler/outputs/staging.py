@@ -4,7 +4,9 @@ For the output folder `P/NAME` the staging folder is `P/.NAME.dfr-pull/`
 (same parent, so same filesystem: every move is a rename):
 
     files/            the new folder being built: downloads land here once verified
-    parts/            downloads in progress (never read as data)
+    parts/            downloads in progress (never read as data), one per file, named
+                      by its file id and path, with the ETag its bytes came with: a
+                      pull after a crash goes on from where such a download stopped
     verified.jsonl    one line per verified file {run_id, file_id, path, size, sha256},
                       appended after the file is in files/ (a resume re-hashes each
                       file it reuses, so a line outliving its file after a power loss
@@ -35,6 +37,7 @@ import contextlib
 import ctypes
 import errno
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -51,7 +54,10 @@ from reconciler.outputs.select import STAGING_SUFFIX, Wanted, name_problem
 from reconciler.state.model import OutputsRecord
 from reconciler.state.records import outputs_from_dict, outputs_to_dict
 
-__all__ = ["Staging", "Verified", "start_writeback"]
+__all__ = ["Staging", "Verified", "etag_path", "start_writeback"]
+
+#: Beside a part file: the ETag of the object its bytes came from (resume only then).
+ETAG_SUFFIX = ".part.etag"
 
 _SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writing dirty pages, do not wait
 C_INT = ctypes.c_int
@@ -66,6 +72,11 @@ class Verified:
     path: str
     size: int
     sha256: str
+
+
+def etag_path(part: Path) -> Path:
+    """The file beside `part` holding the ETag its bytes came with."""
+    return part.with_name(part.name.removesuffix(".part") + ETAG_SUFFIX)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -176,9 +187,10 @@ class Staging:
         already holds for the files `wanted` (by path), dropping anything else."""
         if self._check_dir() and self._previous_run() not in (None, run_id.lower()):
             self.discard()
+        wanted = list(wanted)
         self.tree.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.parts, ignore_errors=True)
         self.parts.mkdir(exist_ok=True)
+        self._prune_parts({self.part_path(w).name for w in wanted})
         (self.dir / ".gitignore").write_text("*\n", encoding="ascii")
         keep = self._reusable(run_id, {w.path: w for w in wanted})
         self._prune_tree(set(keep))
@@ -249,8 +261,23 @@ class Staging:
 
     # -- filling files/
 
-    def part_path(self, index: int) -> Path:
-        return self.parts / f"{index}.part"
+    def part_path(self, wanted: Wanted) -> Path:
+        """Where `wanted` downloads: named by its file id and path, so that an interrupted
+        download of the same file is found again, and no two files share one."""
+        key = hashlib.sha256(f"{wanted.file_id}\0{wanted.path}".encode()).hexdigest()[:32]
+        return self.parts / f"{key}.part"
+
+    def _prune_parts(self, keep: set[str]) -> None:
+        """Delete from parts/ what belongs to no file wanted now (and anything odd)."""
+        for entry in os.scandir(self.parts):
+            name = entry.name
+            own = name[: -len(ETAG_SUFFIX)] + ".part" if name.endswith(ETAG_SUFFIX) else name
+            if own in keep and entry.is_file(follow_symlinks=False):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
 
     def _target(self, rel: str) -> Path:
         if name_problem(rel) is not None:  # checked before; never write outside files/
@@ -262,6 +289,8 @@ class Staging:
     def commit(self, part: Path, entry: Verified) -> None:
         """Move a verified download into files/ and note it (durably) in the journal."""
         os.replace(part, self._target(entry.path))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(etag_path(part))
         self._note(entry)
 
     def link_from(self, source: Path, entry: Verified) -> None:

@@ -20,7 +20,13 @@ from support.workspace import Workspace, manifest_text
 from dfr_emulator import Emulator
 from reconciler.api import DataframerClient
 from reconciler.api.config import timeouts
-from reconciler.api.files import DownloadError, FileHost, LinkExpired, check_download_url
+from reconciler.api.files import (
+    DownloadError,
+    FileHost,
+    LinkExpired,
+    Resume,
+    check_download_url,
+)
 from reconciler.api.retry import RetryPolicy
 from reconciler.api.runfiles import DATAPLANE_EXTRA
 from reconciler.errors import NotFoundError
@@ -129,6 +135,70 @@ def test_redirects_are_followed_to_https_only_and_carry_no_credentials() -> None
         pytest.raises(DownloadError, match="refusing the file host's redirect: it is plain http"),
     ):
         bad.fetch("https://files.example/k", got.extend, name="f", expected_size=3)
+
+
+OBJECT = b"0123456789"
+
+
+def ranged(kind: str, seen: list[httpx.Request]) -> httpx.MockTransport:
+    """A file host answering a resumed request (`Range: bytes=4-`, If-Match "e1") as
+    `kind` says; a request without Range always gets the whole object."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        whole = httpx.Response(200, headers={"ETag": '"e1"'}, stream=httpx.ByteStream(OBJECT))
+        if "range" not in request.headers:
+            return whole
+        answers = {
+            "honours": (206, "bytes 4-9/10", '"e1"', OBJECT[4:]),
+            "wrong start": (206, "bytes 0-9/10", '"e1"', OBJECT),
+            "another object": (206, "bytes 4-9/10", '"e2"', OBJECT[4:]),
+            "not to the end": (206, "bytes 4-8/10", '"e1"', OBJECT[4:9]),
+        }
+        if kind in answers:
+            status, span, etag, body = answers[kind]
+            headers = {"Content-Range": span, "ETag": etag}
+            return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body))
+        if kind == "ignores range":
+            return whole
+        return httpx.Response(int(kind), stream=httpx.ByteStream(b"<Error/>"))
+
+    return httpx.MockTransport(handle)
+
+
+@pytest.mark.parametrize(
+    ("kind", "start", "requests"),
+    [
+        ("honours", 4, 1),
+        ("ignores range", 0, 1),
+        ("412", 0, 2),
+        ("416", 0, 2),
+        ("wrong start", 0, 2),
+        ("another object", 0, 2),
+        ("not to the end", 0, 2),
+    ],
+)
+def test_a_resumed_download_appends_only_the_same_objects_rest(
+    kind: str, start: int, requests: int
+) -> None:
+    """Bytes are appended only after a 206 of the same ETag from the resumed offset to
+    the object's end; anything else has the body sent again whole, from byte 0."""
+    seen: list[httpx.Request] = []
+    got, starts = bytearray(), []
+    with FileHost(timeout=timeouts(5.0), transport=ranged(kind, seen)) as host:
+        sent = host.fetch(
+            "https://files.example/k",
+            got.extend,
+            name="f",
+            expected_size=10,
+            resume=Resume(4, '"e1"'),
+            on_start=lambda at, etag: starts.append((at, etag)),
+        )
+    assert starts == [(start, '"e1"')]
+    assert bytes(got) == OBJECT[start:] and sent == 10 - start
+    assert len(seen) == requests
+    assert seen[0].headers["Range"] == "bytes=4-" and seen[0].headers["If-Match"] == '"e1"'
+    assert all("range" not in r.headers and "if-match" not in r.headers for r in seen[1:])
 
 
 @pytest.mark.emulator(customer_hosted=True)

@@ -223,8 +223,13 @@ def test_pull_restores_only_what_differs(ws: Workspace, dfr: Runner, emu: Emulat
 def test_a_truncated_download_is_retried(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
     run_id = applied(ws, dfr, "tickets")["tickets"]
     assert dfr("pull").code == 0
-    assert host_stats(emu)["injected"].get("truncated") == 1
-    assert files_of(ws.root / "data/tickets") == emu.run_files(run_id)
+    stats = host_stats(emu)
+    assert stats["injected"].get("truncated") == 1
+    files = emu.run_files(run_id)
+    assert files_of(ws.root / "data/tickets") == files
+    # The retry went on from the cut (Range + If-Match): no byte was sent twice.
+    assert stats["responses"].get("206") == 1
+    assert stats["bytes_sent"] == sum(len(data) for data in files.values())
 
 
 @pytest.mark.emulator(truncated_downloads=2, truncate_after_bytes=1000)

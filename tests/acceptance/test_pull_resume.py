@@ -129,3 +129,66 @@ def test_ctrl_c_during_a_pull_keeps_verified_files(
     assert ws.dfr("pull").code == 0
     assert downloads(emu) - before == 5 - kept
     assert len(recorded(ws)) == 5
+
+
+def killed_midway(ws: Workspace, dfr: Runner, emu: Emulator) -> tuple[str, Path, int]:
+    """Apply a run whose largest file takes several chunks, kill the pull at the third
+    chunk of that file; (run id, its part file, the bytes in it)."""
+    run_id = apply(ws, dfr, 4000)
+    killed = ws.dfr("pull", "--parallelism", "1", crash_at="pull-chunk-written:3")
+    assert killed.code == KILLED
+    (part,) = (staging(ws) / "parts").glob("*.part")
+    have = part.stat().st_size
+    biggest = max(len(data) for data in emu.run_files(run_id).values())
+    assert 0 < have < biggest
+    assert part.with_name(part.name.removesuffix(".part") + ".part.etag").read_text()
+    return run_id, part, have
+
+
+def test_a_download_killed_midway_goes_on_from_where_it_stopped(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    run_id, _, have = killed_midway(ws, dfr, emu)
+    before = emu.file_host_stats()
+    assert ws.dfr("pull").code == 0
+    after = emu.file_host_stats()
+    files = emu.run_files(run_id)
+    assert folder_files(ws) == files
+    assert recorded(ws) == hashes(files)
+    # Only the rest of the stopped file came again: Range from its last byte.
+    assert after["responses"].get("206", 0) - before["responses"].get("206", 0) == 1
+    sent = after["bytes_sent"] - before["bytes_sent"]
+    assert sent == sum(len(data) for data in files.values()) - have
+    assert not staging(ws).exists()
+
+
+def test_a_stopped_download_of_an_object_that_changed_is_fetched_whole(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    """The part's bytes came from an object with another ETag (the file host's copy
+    changed): If-Match fails (412) and the file is downloaded from byte 0."""
+    run_id, part, _ = killed_midway(ws, dfr, emu)
+    part.with_name(part.name.removesuffix(".part") + ".part.etag").write_text('"0ther"')
+    before = emu.file_host_stats()
+    assert ws.dfr("pull").code == 0
+    after = emu.file_host_stats()
+    files = emu.run_files(run_id)
+    assert folder_files(ws) == files
+    assert after["responses"].get("412", 0) - before["responses"].get("412", 0) == 1
+    assert after["responses"].get("206", 0) == before["responses"].get("206", 0)
+    sent = after["bytes_sent"] - before["bytes_sent"]
+    total = sum(len(d) for d in files.values())
+    assert total <= sent < total + 512  # every file whole, and the 412's short XML
+
+
+def test_a_part_with_foreign_bytes_is_never_appended_to(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    """Bytes in a part that no ETag vouches for (the sidecar lost) are thrown away."""
+    run_id, part, _ = killed_midway(ws, dfr, emu)
+    part.with_name(part.name.removesuffix(".part") + ".part.etag").unlink()
+    with part.open("r+b") as handle:
+        handle.write(b"garbage")
+    assert ws.dfr("pull").code == 0
+    assert folder_files(ws) == emu.run_files(run_id)
+    assert dfr("pull", "--check").code == 0

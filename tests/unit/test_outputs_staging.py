@@ -13,7 +13,7 @@ from reconciler import hooks
 from reconciler.outputs import staging as staging_module
 from reconciler.outputs.scan import OutputsError, folder_of, listing
 from reconciler.outputs.select import Wanted
-from reconciler.outputs.staging import Staging, Verified, start_writeback
+from reconciler.outputs.staging import Staging, Verified, etag_path, start_writeback
 from reconciler.state.model import OutputFile, OutputsRecord
 
 
@@ -38,7 +38,7 @@ def stage(staging: Staging, run_id: str, files: dict[str, bytes]) -> dict[str, V
     staging.open(run_id, wanted)
     done = {}
     for index, (path, data) in enumerate(files.items()):
-        part = staging.part_path(index)
+        part = staging.part_path(wanted[index])
         part.write_bytes(data)
         entry = Verified(run_id, f"id-{path}", path, len(data), sha(data))
         staging.commit(part, entry)
@@ -209,3 +209,22 @@ def test_start_writeback_does_nothing_off_linux(monkeypatch: pytest.MonkeyPatch)
         start_writeback(-1)
     finally:
         staging_module._linux_call.cache_clear()
+
+
+def test_open_keeps_the_parts_of_files_still_wanted_and_drops_the_rest(folder: Path) -> None:
+    """A part (and its ETag) survives a reopen for the same run while its file is
+    wanted; parts of files no longer wanted, and anything odd in parts/, go."""
+    staging = Staging(folder)
+    a, b = Wanted("a.jsonl", "id-a", 10), Wanted("b.jsonl", "id-b", 10)
+    staging.open("r1", [a, b])
+    for want in (a, b):
+        staging.part_path(want).write_bytes(b"12345")
+        etag_path(staging.part_path(want)).write_text('"e"')
+    (staging.parts / "stray").mkdir()
+    (staging.parts / "99.part").write_bytes(b"old")
+    staging.open("r1", [a])
+    assert sorted(p.name for p in staging.parts.iterdir()) == sorted(
+        [staging.part_path(a).name, etag_path(staging.part_path(a)).name]
+    )
+    assert staging.part_path(a) != staging.part_path(Wanted("a.jsonl", "id-other", 10))
+    assert staging.part_path(a) != staging.part_path(Wanted("other.jsonl", "id-a", 10))
