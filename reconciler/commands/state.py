@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from reconciler.engine.backends import open_backend
 from reconciler.errors import EXIT_ERROR, EXIT_OK, StateError
@@ -121,11 +122,20 @@ def run_state_list(inv: Invocation, args: StateListArgs, out: TextIO, err: TextI
     return EXIT_OK
 
 
-def _known(state: State, name: str, where: str) -> RunRecord:
-    record = state.runs.get(name)
+_Record = TypeVar("_Record", RunRecord, SpecRecord)
+
+
+def _known(records: Mapping[str, _Record], name: str, where: str, shown: str = "") -> _Record:
+    """The record of `name` (a run's, or a spec's from `state.specs`), or a StateError
+    naming it as `shown` (default: the name)."""
+    record = records.get(name)
     if record is None:
-        raise StateError(f"{name!r} is not in state {where}")
+        raise StateError(f"{shown or name!r} is not in state {where}")
     return record
+
+
+def _known_spec(state: State, name: str, where: str) -> SpecRecord:
+    return _known(state.specs, name, where, SPEC_PREFIX + name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +151,7 @@ def run_state_show(inv: Invocation, args: StateShowArgs, out: TextIO, err: TextI
     if kind == "spec":
         _show(_known_spec(state, name, backend.describe()), out, args.as_json)
         return EXIT_OK
-    record = _known(state, name, backend.describe())
+    record = _known(state.runs, name, backend.describe())
     _show(record, out, args.as_json)
     if args.as_json:
         return EXIT_OK
@@ -173,13 +183,6 @@ def _show(record: RunRecord | SpecRecord, out: TextIO, as_json: bool) -> None:
         out.write(f"{key.ljust(width)}  {one_line(text)}\n")
 
 
-def _known_spec(state: State, name: str, where: str) -> SpecRecord:
-    record = state.specs.get(name)
-    if record is None:
-        raise StateError(f"{SPEC_PREFIX + name!r} is not in state {where}")
-    return record
-
-
 @dataclass(frozen=True, slots=True)
 class StateRmArgs:
     names: tuple[str, ...]
@@ -192,7 +195,7 @@ def run_state_rm(inv: Invocation, args: StateRmArgs, out: TextIO, err: TextIO) -
         found = [
             _known_spec(store.state, name, backend.describe())
             if kind == "spec"
-            else _known(store.state, name, backend.describe())
+            else _known(store.state.runs, name, backend.describe())
             for kind, name in dict.fromkeys(map(address, args.names))
         ]
         for record in found:
@@ -226,7 +229,7 @@ def run_state_mv(inv: Invocation, args: StateMvArgs, out: TextIO, err: TextIO) -
     check_manifest_name(new)
     backend = open_backend(inv)
     with backend.lock("state mv", timeout=inv.lock_timeout) as store:
-        record = _known(store.state, old, backend.describe())
+        record = _known(store.state.runs, old, backend.describe())
         if new in store.state.runs:
             taken = store.state.runs[new].run_id
             raise StateError(
