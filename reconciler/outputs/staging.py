@@ -74,6 +74,15 @@ class Verified:
     sha256: str
 
 
+def _real_folder(path: Path) -> None:
+    """Make `path` a folder (parents too), removing a file or link found in its place:
+    what the staging folder holds is dfr's own, and all of it can be fetched again."""
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            os.unlink(path)
+    path.mkdir(parents=True, exist_ok=True)
+
+
 def etag_path(part: Path) -> Path:
     """The file beside `part` holding the ETag its bytes came with."""
     return part.with_name(part.name.removesuffix(".part") + ETAG_SUFFIX)
@@ -188,8 +197,8 @@ class Staging:
         if self._check_dir() and self._previous_run() not in (None, run_id.lower()):
             self.discard()
         wanted = list(wanted)
-        self.tree.mkdir(parents=True, exist_ok=True)
-        self.parts.mkdir(exist_ok=True)
+        for folder in (self.tree, self.parts):
+            _real_folder(folder)
         self._prune_parts({self.part_path(w).name for w in wanted})
         (self.dir / ".gitignore").write_text("*\n", encoding="ascii")
         keep = self._reusable(run_id, {w.path: w for w in wanted})

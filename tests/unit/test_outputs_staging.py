@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -228,3 +229,25 @@ def test_open_keeps_the_parts_of_files_still_wanted_and_drops_the_rest(folder: P
     )
     assert staging.part_path(a) != staging.part_path(Wanted("a.jsonl", "id-other", 10))
     assert staging.part_path(a) != staging.part_path(Wanted("other.jsonl", "id-a", 10))
+
+
+def test_open_repairs_a_staging_folder_whose_parts_or_files_are_not_folders(
+    folder: Path, tmp_path: Path
+) -> None:
+    """parts/ a file, files/ a link elsewhere: both are dfr's own and disposable, so
+    they are replaced by folders (the link's target untouched), not a pull failing
+    forever on "File exists"."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    staging = Staging(folder)
+    staging.open("r1", [])
+    shutil.rmtree(staging.parts)
+    staging.parts.write_text("x")
+    shutil.rmtree(staging.tree)
+    staging.tree.symlink_to(outside, target_is_directory=True)
+    wanted = [Wanted("a.jsonl", "id-a", 3)]
+    assert staging.open("r1", wanted) == {}
+    assert staging.parts.is_dir() and not staging.parts.is_symlink()
+    assert staging.tree.is_dir() and not staging.tree.is_symlink()
+    assert (outside / "keep.txt").read_text() == "mine"
