@@ -83,6 +83,18 @@ def _real_folder(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
+def _remove(path: Path) -> None:
+    """Delete `path`, a folder with what it holds or a file or link (never followed)."""
+    try:
+        is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return
+    if is_dir:
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
 def etag_path(part: Path) -> Path:
     """The file beside `part` holding the ETag its bytes came with."""
     return part.with_name(part.name.removesuffix(".part") + ETAG_SUFFIX)
@@ -199,6 +211,7 @@ class Staging:
         wanted = list(wanted)
         for folder in (self.tree, self.parts):
             _real_folder(folder)
+        _remove(self.old)  # a previous folder of a finished swap is recovered before
         self._prune_parts({self.part_path(w).name for w in wanted})
         (self.dir / ".gitignore").write_text("*\n", encoding="ascii")
         keep = self._reusable(run_id, {w.path: w for w in wanted})
@@ -281,12 +294,8 @@ class Staging:
         for entry in os.scandir(self.parts):
             name = entry.name
             own = name[: -len(ETAG_SUFFIX)] + ".part" if name.endswith(ETAG_SUFFIX) else name
-            if own in keep and entry.is_file(follow_symlinks=False):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
+            if own not in keep or not entry.is_file(follow_symlinks=False):
+                _remove(Path(entry.path))
 
     def _target(self, rel: str) -> Path:
         if name_problem(rel) is not None:  # checked before; never write outside files/

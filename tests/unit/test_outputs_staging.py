@@ -251,3 +251,19 @@ def test_open_repairs_a_staging_folder_whose_parts_or_files_are_not_folders(
     assert staging.parts.is_dir() and not staging.parts.is_symlink()
     assert staging.tree.is_dir() and not staging.tree.is_symlink()
     assert (outside / "keep.txt").read_text() == "mine"
+
+
+def test_open_removes_a_leftover_old_folder_without_following_it(
+    folder: Path, tmp_path: Path
+) -> None:
+    """old/ exists only between a swap and its discard (a crash there is recovered
+    first); anything found there at open is removed, a link as a link."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    staging = Staging(folder)
+    staging.open("r1", [])
+    staging.old.symlink_to(outside, target_is_directory=True)
+    staging.open("r1", [])
+    assert not os.path.lexists(staging.old)
+    assert (outside / "keep.txt").read_text() == "mine"
