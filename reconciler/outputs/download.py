@@ -41,7 +41,13 @@ from reconciler.api.files import (
 )
 from reconciler.errors import DfrError
 from reconciler.outputs.select import Wanted
-from reconciler.outputs.staging import Staging, Verified, etag_path, start_writeback
+from reconciler.outputs.staging import (
+    Staging,
+    Verified,
+    etag_path,
+    start_writeback,
+    write_file,
+)
 
 if TYPE_CHECKING:
     from reconciler.api.client import DataframerClient
@@ -193,7 +199,7 @@ class _Part:
         self.digest = hashlib.sha256()
         sidecar = etag_path(self.path)
         if etag:
-            sidecar.write_text(etag, encoding="utf-8")
+            write_file(sidecar, etag)
         else:
             with contextlib.suppress(FileNotFoundError):
                 sidecar.unlink()

@@ -54,7 +54,7 @@ from reconciler.outputs.select import STAGING_SUFFIX, Wanted, name_problem
 from reconciler.state.model import OutputsRecord
 from reconciler.state.records import outputs_from_dict, outputs_to_dict
 
-__all__ = ["Staging", "Verified", "etag_path", "start_writeback"]
+__all__ = ["Staging", "Verified", "etag_path", "start_writeback", "write_file"]
 
 #: Beside a part file: the ETag of the object its bytes came from (resume only then).
 ETAG_SUFFIX = ".part.etag"
@@ -81,6 +81,21 @@ def _real_folder(path: Path) -> None:
         if not stat.S_ISDIR(os.lstat(path).st_mode):
             os.unlink(path)
     path.mkdir(parents=True, exist_ok=True)
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def write_file(path: Path, text: str, *, sync: bool = False) -> None:
+    """Write `path` afresh: whatever stood there (a link, say, committed to the
+    repository in dfr's staging folder) is removed first, never written through."""
+    _remove(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def _remove(path: Path) -> None:
@@ -213,7 +228,7 @@ class Staging:
             _real_folder(folder)
         _remove(self.old)  # a previous folder of a finished swap is recovered before
         self._prune_parts({self.part_path(w).name for w in wanted})
-        (self.dir / ".gitignore").write_text("*\n", encoding="ascii")
+        write_file(self.dir / ".gitignore", "*\n")
         keep = self._reusable(run_id, {w.path: w for w in wanted})
         self._prune_tree(set(keep))
         self._rewrite_journal(keep.values())
@@ -274,11 +289,8 @@ class Staging:
 
     def _rewrite_journal(self, entries: Iterable[Verified]) -> None:
         tmp = self.dir / "verified.jsonl.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for entry in entries:
-                handle.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        lines = [json.dumps(asdict(entry), sort_keys=True) + "\n" for entry in entries]
+        write_file(tmp, "".join(lines), sync=True)
         os.replace(tmp, self.journal)
 
     # -- filling files/
@@ -323,7 +335,8 @@ class Staging:
         self._note(entry)
 
     def _note(self, entry: Verified) -> None:
-        with open(self.journal, "a", encoding="utf-8") as handle:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW
+        with os.fdopen(os.open(self.journal, flags, 0o644), "w", encoding="utf-8") as handle:
             handle.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
         hooks.hit("pull-file-verified")
 
@@ -374,10 +387,7 @@ class Staging:
         info = os.stat(self.tree)
         payload = {"inode": [info.st_dev, info.st_ino], "record": outputs_to_dict(record)}
         tmp = self.dir / "ready.json.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_file(tmp, json.dumps(payload, sort_keys=True), sync=True)
         os.replace(tmp, self.ready)
         _fsync_dir(self.dir)
 

@@ -267,3 +267,24 @@ def test_open_removes_a_leftover_old_folder_without_following_it(
     staging.open("r1", [])
     assert not os.path.lexists(staging.old)
     assert (outside / "keep.txt").read_text() == "mine"
+
+
+def test_links_planted_in_the_staging_folder_are_never_written_through(
+    folder: Path, tmp_path: Path
+) -> None:
+    """A repository may carry a staging folder with links in it (git keeps symlinks):
+    .gitignore, the journal, its temp file and ready.json's point elsewhere. dfr
+    replaces each; the files they point at keep their bytes."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    staging = Staging(folder)
+    staging.dir.mkdir(parents=True)
+    names = [".gitignore", "verified.jsonl", "verified.jsonl.tmp", "ready.json.tmp"]
+    for name in names:
+        (outside / name).write_text("mine")
+        (staging.dir / name).symlink_to(outside / name)
+    done = stage(staging, "r1", {"a.jsonl": b"abc"})
+    staging.mark_ready(record_of(done))
+    assert all((outside / name).read_text() == "mine" for name in names)
+    assert not any((staging.dir / name).is_symlink() for name in names)
+    assert (staging.dir / ".gitignore").read_text() == "*\n"
