@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from support.emulators import KEY, SLOW, cancels, emu_status, posts, requests, wait_for
 from support.runner import Runner, apply_args
@@ -81,7 +83,7 @@ def test_replacing_a_finished_run_does_not_cancel_it(
     ],
 )
 def test_a_refused_manifest_leaves_the_others_applied(
-    emu: Emulator, ws: Workspace, dfr: Runner, bad: dict[str, object], words: str
+    emu: Emulator, ws: Workspace, dfr: Runner, bad: dict[str, Any], words: str
 ) -> None:
     ws.write("alpha")
     ws.write("broken", **bad)
@@ -218,8 +220,10 @@ def test_prune_cancels_unfinished_orphans_and_forgets_them(
     code, out, err = dfr(*apply_args("--no-wait", "--prune", "manifests"))
     assert code == 0, out + err
     assert "2 pruned" in out
-    assert cancels(emu) == 1 and emu_status(emu, ids["running"]) == "CANCELED"
-    assert emu_status(emu, ids["done"]) == "SUCCEEDED"  # finished: not canceled
+    running, done = ids["running"], ids["done"]
+    assert running is not None and done is not None
+    assert cancels(emu) == 1 and emu_status(emu, running) == "CANCELED"
+    assert emu_status(emu, done) == "SUCCEEDED"  # finished: not canceled
     assert set(ws.run_ids()) == {"kept"}
     assert emu.stats()["runs_deleted"] == 0 and emu.stats()["requests"].get("runs.delete", 0) == 0
     assert posts(emu) == 3

@@ -61,7 +61,7 @@ def test_a_minimal_manifest_applies_with_one_post_and_sends_only_what_it_says(
 
 
 def test_todays_fields_are_sent_unchanged(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
-    fields = {
+    fields: dict[str, Any] = {
         "spec_version": 3,
         "generation_model": CURRENT_MODEL,
         "generation_thinking_budget": 12000,

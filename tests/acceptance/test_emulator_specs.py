@@ -142,7 +142,7 @@ def test_a_new_spec_is_processing_then_succeeded(client: httpx.Client, emu: Emul
 
 
 def test_the_generated_content_is_a_function_of_the_body(clock: ManualClock) -> None:
-    seeded = {
+    seeded: dict[str, Any] = {
         "name": "reviews-like",
         "dataset_id": "1C8D5B63-4A2F-4E9B-8D72-3F6A9B8C0E21",  # product-reviews' dataset
         "generate_conditional_distributions": True,

@@ -24,7 +24,7 @@ from dfr_emulator import Emulator
 
 #: Evaluations finish within a few polls; the gap is known: 7.5 points on the
 #: spec's first property, half of it on every other.
-QUICK: dict[str, Any] = {
+QUICK: dict[str, float] = {
     "evaluation_pending_seconds": 0.05,
     "evaluation_processing_seconds": 0.15,
     "evaluation_gap": 7.5,
@@ -37,7 +37,7 @@ def write(ws: Workspace, name: str = "tickets", extra: str = EVALUATE) -> None:
     ws.write_text(name, manifest_text(name, extra))
 
 
-def apply(dfr: Runner, *extra: str) -> Any:
+def apply(dfr: Runner, *extra: str) -> Result:
     return dfr("apply", "--auto-approve", "--poll-interval", "0.05s", *extra, "manifests")
 
 

@@ -45,7 +45,8 @@ def _rendered(text: str) -> str:
     """The comment as HTML, rendered by CommonMark rules as GitHub does."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark").render(text)
+    html: str = MarkdownIt("commonmark").render(text)
+    return html
 
 
 def _visible_markdown(text: str) -> str:

@@ -36,6 +36,14 @@ def stored(ws: Workspace) -> dict[str, Any] | None:
     return policy
 
 
+def settings_in_force(ws: Workspace) -> dict[str, Any]:
+    """The settings of the policy recorded in state (one must be recorded)."""
+    policy = stored(ws)
+    assert policy is not None
+    settings: dict[str, Any] = policy["settings"]
+    return settings
+
+
 def digest(settings: dict[str, Any]) -> str:
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
@@ -104,7 +112,7 @@ def test_a_policy_loosened_another_way_is_refused_until_policy_change(
     assert change.split(" (")[0] in r.err and "--policy-change" in r.err
     goal = "drop the policy" if how == "another folder" else "make other.yaml's policy the one"
     assert f"or, to {goal}" in r.err
-    assert stored(ws) is not None and stored(ws)["settings"] == {"max_samples_per_run": 1000}
+    assert settings_in_force(ws) == {"max_samples_per_run": 1000}
 
     # plan checks the manifests against the policy in force, and shows the difference.
     r = dfr("plan", *args)
@@ -182,7 +190,7 @@ def test_a_saved_plan_made_under_one_policy_is_refused_under_another(
     r = dfr("apply", "--policy-change", "p1.plan")
     assert r.code == 1 and posts(emu) == 1
     assert "p1.plan was made under another policy" in r.err
-    assert stored(ws)["settings"] == {"max_samples_per_run": 1000}
+    assert settings_in_force(ws) == {"max_samples_per_run": 1000}
 
     # A plan made with --policy-change records the change when it is applied.
     r = dfr("plan", "--policy-change", "--out", "p2.plan")
@@ -190,7 +198,7 @@ def test_a_saved_plan_made_under_one_policy_is_refused_under_another(
     assert "Policy change: max_samples_per_run 1000 -> 800 (dfr.yaml)" in r.out
     r = dfr("apply", "p2.plan")
     assert r.code == 0, r.err
-    assert posts(emu) == 2 and stored(ws)["settings"] == {"max_samples_per_run": 800}
+    assert posts(emu) == 2 and settings_in_force(ws) == {"max_samples_per_run": 800}
 
     ws.config("policy:\n  max_samples_per_run: 600\n")
     ws.write_text("c", samples=500)
@@ -198,7 +206,7 @@ def test_a_saved_plan_made_under_one_policy_is_refused_under_another(
     ws.config("policy:\n  max_samples_per_run: 700\n")
     r = dfr("apply", "p3.plan")
     assert r.code == 1 and "p3.plan was made under another policy" in r.err
-    assert posts(emu) == 2 and stored(ws)["settings"] == {"max_samples_per_run": 800}
+    assert posts(emu) == 2 and settings_in_force(ws) == {"max_samples_per_run": 800}
 
 
 def test_plan_json_carries_the_policy(ws: Workspace, dfr: Runner) -> None:

@@ -98,7 +98,9 @@ def test_a_spec_and_three_runs_apply_from_nothing_spec_first(h: Harness) -> None
         assert run.spec["spec_id"] == spec["id"] and run.status == "SUCCEEDED"
         assert run.used["spec_version"] == 1
         # Created after the spec was SUCCEEDED.
-        assert h.emu.run(run.run_id or "")["created_at"] >= spec["versions"][0]["created_at"]
+        on_api = h.emu.run(run.run_id or "")
+        assert on_api is not None
+        assert on_api["created_at"] >= spec["versions"][0]["created_at"]
     # Applying again sends nothing.
     assert (h.emu.stats()["specs_created"], h.emu.stats()["specs_updated"]) == (1, 0)
     again = h.apply([spec_manifest()], runs)

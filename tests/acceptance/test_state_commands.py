@@ -120,8 +120,8 @@ def test_a_state_file_migrated_away_takes_no_more_commands(
         assert f"hint: use the state where it is now: --state {new}" in err
     assert posts(emu) == 4  # the old file submitted nothing: 4 runs for 4 manifests
     # Moving back makes the old file current again, and the new one refuses.
-    args = ("state", "migrate", "--state", "team.state.json", "--to", str(ws.state))
-    code, out, err = dfr(*args, state=None)
+    back = ("state", "migrate", "--state", "team.state.json", "--to", str(ws.state))
+    code, out, err = dfr(*back, state=None)
     assert code == 0 and "it is the current state again" in out, err
     code, out, _ = dfr("state", "list")
     assert code == 0 and "delta" in out
