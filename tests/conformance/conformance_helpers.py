@@ -15,8 +15,9 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import types
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from dfr_emulator import SPEC_SUPPORT_TICKETS
 
@@ -28,6 +29,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 RUNS = "/api/dataframer/runs/"
 SPECS = "/api/dataframer/specs/"
 BODY: dict[str, Any] = {"spec_id": SPEC_SUPPORT_TICKETS, "number_of_samples": 100}
+
+T = TypeVar("T")
 
 
 def unknown_keys(annotation: Any, value: Any, path: str = "$") -> list[str]:
@@ -94,6 +97,15 @@ def reference_errors(model: type[pydantic.BaseModel], body: Any) -> list[dict[st
         items = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors(include_url=False)]
         return sorted(items, key=lambda i: [str(p) for p in i["loc"]])
     return []
+
+
+def all_present(values: Iterable[T | None]) -> list[T]:
+    """`values` as a list; every one must be there (a field the SDK types as optional)."""
+    present: list[T] = []
+    for value in values:
+        assert value is not None
+        present.append(value)
+    return present
 
 
 def load_script(path: Path, name: str) -> types.ModuleType:

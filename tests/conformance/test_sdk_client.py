@@ -10,7 +10,7 @@ from datetime import datetime
 
 import dataframer
 import pytest
-from conformance_helpers import KEY
+from conformance_helpers import KEY, all_present
 from dataframer import Dataframer
 from dataframer.types.data_plane_content_location import DataPlaneContentLocation
 
@@ -78,7 +78,9 @@ def test_create_retrieve_list_cancel(sdk: Dataframer, emu: Emulator) -> None:
     assert all(r.model_extra == {} for r in listed)
     assert listed[1].status == "SUCCEEDED"
 
-    assert runs.cancel(other.id) is None  # the SDK reads no body from a cancel
+    assert other.id
+    # The SDK types cancel as returning nothing; the test checks it reads no body.
+    assert runs.cancel(other.id) is None  # type: ignore[func-returns-value]
     assert runs.retrieve(other.id).status == "CANCELED"
     with pytest.raises(dataframer.BadRequestError):
         runs.cancel(created.id)  # SUCCEEDED: nothing to cancel
@@ -90,6 +92,7 @@ def test_create_retrieve_list_cancel(sdk: Dataframer, emu: Emulator) -> None:
 def test_a_failed_run_has_no_reason(sdk: Dataframer, emu: Emulator) -> None:
     emu.configure(fail_next=1)
     run = sdk.dataframer.runs.create(spec_id=SPEC_SUPPORT_TICKETS, number_of_samples=10)
+    assert run.id
     emu.advance(60)
     failed = sdk.dataframer.runs.retrieve(run.id)
     assert failed.status == "FAILED"
@@ -115,7 +118,7 @@ def test_specs(sdk: Dataframer) -> None:
 
     full = specs.retrieve(SPEC_SUPPORT_TICKETS, include_versions=True)
     assert full.versions is not None and len(full.versions) == 3
-    created = [v.created_at for v in full.versions]
+    created = all_present(v.created_at for v in full.versions)
     assert created == sorted(created)  # version N is the Nth by created_at
     for version in full.versions:
         assert version.model_extra == {}  # no number, no status
@@ -144,6 +147,7 @@ def test_data_plane_spec_as_the_api_answers_it(sdk: Dataframer, emu: Emulator) -
     assert spec.status == "SUCCEEDED"
     assert spec.content_yaml is None
     assert spec.content_unavailable_reason == "spec_content_in_data_plane"
+    assert spec.content_location is not None
     location = DataPlaneContentLocation.model_validate(spec.content_location.model_dump())
     assert location.data_plane is True and location.version == 2
     assert (

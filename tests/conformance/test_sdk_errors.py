@@ -14,6 +14,7 @@ items must be unique (the schema says so; a Python list does not).
 
 from __future__ import annotations
 
+from types import GenericAlias
 from typing import Annotated, Any, get_args, get_origin
 
 import httpx
@@ -33,11 +34,13 @@ from dfr_emulator.validation import model_names, schema_document, validate_body
 def _reference_model() -> type[pydantic.BaseModel]:
     props = schema_document()["$defs"]["spec"]["properties"]
     fields: dict[str, Any] = {}
-    for name, hint in get_type_hints(RunCreateParams, include_extras=True).items():
+    hints: dict[str, object] = get_type_hints(RunCreateParams, include_extras=True)
+    for name, hint in hints.items():
         required = get_origin(hint) is Required
         kind = get_args(hint)[0] if required else hint
-        if get_origin(kind) is not None and get_origin(kind).__name__ == "Sequence":
-            kind = list[get_args(kind)[0]]  # SequenceNotStr[str] at runtime
+        origin = get_origin(kind)
+        if origin is not None and origin.__name__ == "Sequence":
+            kind = GenericAlias(list, get_args(kind)[0])  # SequenceNotStr[str] at runtime
         bounds = {
             key: props[name][rule]
             for key, rule in (("ge", "minimum"), ("le", "maximum"))
