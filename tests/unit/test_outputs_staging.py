@@ -204,7 +204,7 @@ def test_start_writeback_is_a_hint_that_never_fails_or_changes_a_file(tmp_path: 
 
 def test_start_writeback_does_nothing_off_linux(monkeypatch: pytest.MonkeyPatch) -> None:
     staging_module._linux_call.cache_clear()
-    monkeypatch.setattr(staging_module.sys, "platform", "darwin")
+    monkeypatch.setattr("sys.platform", "darwin")  # the sys staging reads
     try:
         assert staging_module._linux_call("sync_file_range") is None
         start_writeback(-1)
