@@ -46,6 +46,7 @@ def test_429s_of_requests_sent_before_the_rate_was_learned_are_ignored() -> None
     clock.now += 0.01
     pacer.on_rate_limited(sent_at=clock.now)
     learned = pacer.rate
+    assert learned is not None
     assert learned == pytest.approx(10 * LEARN_MARGIN)
     for _ in range(15):  # the rest of the burst that was already on the wire
         pacer.on_rate_limited(sent_at=in_flight)

@@ -64,7 +64,9 @@ def test_a_record_without_the_key_reads_as_none() -> None:
 
 BASE = record_to_dict(record(dataclasses.replace(FULL, intent=INTENT)))
 KEYS = list(evaluation_to_dict(FULL) or {})
-VALUES = st.none() | st.booleans() | st.integers(-5, 5) | st.floats(-5, 200) | st.text(max_size=3)
+VALUES: st.SearchStrategy[object] = (
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats(-5, 200) | st.text(max_size=3)
+)
 VALUES = VALUES | st.dictionaries(st.text(max_size=2), VALUES, max_size=2)
 
 

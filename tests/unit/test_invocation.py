@@ -123,7 +123,12 @@ def test_the_cli_gives_each_command_its_invocation(
     (tmp_path / ".git").mkdir()  # dfr.yaml is looked for up to here
     (tmp_path / "dfr.yaml").write_text("parallelism: 4\n")
     seen: list[Invocation] = []
-    monkeypatch.setattr(state_module, "run_state_list", lambda inv, *_a: seen.append(inv) or 0)
+
+    def listed(inv: Invocation, *_a: object) -> int:
+        seen.append(inv)
+        return 0
+
+    monkeypatch.setattr(state_module, "run_state_list", listed)
     monkeypatch.setenv("DFR_STATE", "from-env.json")
     monkeypatch.delenv("DFR_CONFIG", raising=False)
     assert run(["state", "list"]) == 0

@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.outputs import hashcache
 from reconciler.outputs.hashcache import HashCache
+from reconciler.outputs.scan import hash_file
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Every file hashcache reads to hash it."""
     seen: list[Path] = []
-    real = hashcache.hash_file
+    real = hash_file  # what hashcache calls
 
     def counting(path: Path) -> str:
         seen.append(path)

@@ -19,7 +19,7 @@ from reconciler.validate import validate_paths
 SPEC_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 
 # Examples per property test: 200, or more under HYPOTHESIS_PROFILE=thorough.
-PROPERTY_EXAMPLES = max(200, settings.default.max_examples)
+PROPERTY_EXAMPLES = max(200, settings().max_examples)
 
 
 def manifest(**spec: Any) -> dict[str, Any]:

@@ -70,7 +70,8 @@ def test_a_409_after_an_earlier_unlisted_create_adopts_dfrs_own_spec() -> None:
     earlier = SpecIntent.new("create", BODY, at="2098-12-31T23:59:00.000Z")
     with backend.lock("apply") as store:
         store.put_spec(SpecRecord.new("tickets", intent=earlier, body=dict(BODY)))
-    api, said = ScriptedApi(), []
+    api = ScriptedApi()
+    said: list[str] = []
     outcomes = work(api, backend, said)
     assert outcomes["tickets"].ok and outcomes["tickets"].spec_id == "spec-1"
     assert api.posted == 1  # looked for first (not listed), sent once, never again
@@ -82,7 +83,8 @@ def test_a_409_after_an_earlier_unlisted_create_adopts_dfrs_own_spec() -> None:
 
 def test_a_409_on_a_first_create_is_someone_elses_spec() -> None:
     backend = InMemoryBackend()
-    api, said = ScriptedApi(), []
+    api = ScriptedApi()
+    said: list[str] = []
     outcomes = work(api, backend, said)
     problem = outcomes["tickets"].problem or ""
     assert "a spec named 'tickets' exists that dfr did not create" in problem

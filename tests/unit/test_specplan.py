@@ -195,9 +195,10 @@ def worlds(draw: st.DrawFn) -> tuple[list[Manifest], list[SpecManifest], State]:
     known = spec_names + list(records)
     runs = []
     for i in range(draw(st.integers(0, 5))):
-        if known and draw(st.booleans()):
+        if bool(known) and draw(st.booleans()):
             ref = draw(st.sampled_from(known))
-            version = draw(st.sampled_from(["latest", 1, 2]))
+            choices: list[int | str] = ["latest", 1, 2]
+            version = draw(st.sampled_from(choices))
             runs.append(run(f"run-{i}", ref, version))
         else:
             runs.append(Manifest(f"run-{i}", {"spec_id": SPEC_ID, "number_of_samples": 1}))

@@ -289,7 +289,12 @@ def test_the_mark_of_a_moved_state_is_a_durable_0600_file_beside_it(
     backend = LocalBackend(path)
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
     with backend.lock("state migrate") as store:
         store.put(rec("a"))
         synced.clear()

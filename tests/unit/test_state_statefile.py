@@ -288,6 +288,7 @@ def test_format_1_state_upgrades_with_nothing_known_of_what_runs_used() -> None:
     loaded = statefile.loads(json.dumps(doc), SRC)
     assert loaded.format_version == statefile.FORMAT_VERSION == 3
     old = full_record("a")
+    assert old.intent is not None
     assert loaded.runs["a"] == dataclasses.replace(
         old,
         used={},

@@ -281,7 +281,8 @@ def test_markdown_plan(value: str) -> None:
     from markdown_it import MarkdownIt
 
     def html(h: Callable[[str], str]) -> str:
-        return MarkdownIt("commonmark").render(markdown.render_plan_markdown(_plan(h)[0]))
+        rendered: str = MarkdownIt("commonmark").render(markdown.render_plan_markdown(_plan(h)[0]))
+        return rendered
 
     hostile, harmless = _both(value, html)
     # No tag, comment or entity of the hostile text's making: the same HTML structure.

@@ -14,6 +14,7 @@ import pytest
 from reconciler import validate
 from reconciler.policy import Policy, manifest_checks, unpinned_version
 from reconciler.validate import ValidationResult, validate_paths
+from reconciler.validate_pool import examine_in_pool
 from reconciler.vcache import ValidationCache
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "bad"
@@ -76,7 +77,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pool_used(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     """Whether each call found a pool (True) or parsed in this process (False)."""
     calls: list[bool] = []
-    real = validate._examine_in_pool
+    real = examine_in_pool  # what validate calls
 
     def spy(*args: Any) -> Any:
         out = real(*args)

@@ -21,7 +21,7 @@ from reconciler.yamlsafe import (
 )
 
 # Examples per property test: 200, or more under HYPOTHESIS_PROFILE=thorough.
-PROPERTY_EXAMPLES = max(200, settings.default.max_examples)
+PROPERTY_EXAMPLES = max(200, settings().max_examples)
 
 
 def values(text: str) -> list[object]:
