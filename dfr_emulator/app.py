@@ -13,13 +13,15 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from dfr_emulator.config import EmulatorConfig, coerce_knobs, default_clock
 from dfr_emulator.faults import (
+    BAD_GATEWAY,
+    GARBAGE,
     WRITE_FAULTS,
     Dice,
     RateLimiter,
@@ -93,18 +95,6 @@ _FAILURE_REASONS = (
     "Seed examples exceed the model's context window",
 )
 
-_GARBAGE: tuple[tuple[str, bytes], ...] = (
-    ("text/html", b"<html><body><h1>Welcome to nginx!</h1></body></html>"),
-    ("application/json", b'{"id": "3c90c3cc-0d44-4b50-88'),
-    ("text/plain", b"OK"),
-    ("application/json", b""),
-)
-
-_BAD_GATEWAY = (
-    b"<html><head><title>502 Bad Gateway</title></head><body>"
-    b"<center><h1>502 Bad Gateway</h1></center></body></html>"
-)
-
 
 @dataclass(frozen=True)
 class Request:
@@ -152,6 +142,7 @@ class EmulatorApp:
         self.outputs = Outputs(
             self.store, self.timeline, self.dice, self._take, lambda: self.config
         )
+        self.rewrites: dict[str, Callable[[Any], Any]] = {}  # see Emulator.rewrite
 
     # ----- settings --------------------------------------------------------
 
@@ -232,7 +223,7 @@ class EmulatorApp:
             if after is not None:
                 return after
         if 200 <= reply.status < 300 and reply.body:
-            reply = self._spoil(kind, reply, cfg)
+            reply = self._rewrite(kind, self._spoil(kind, reply, cfg))
         if self.dice.roll("hang", cfg.hang_rate):
             self.stats.injected("hang")
             reply.delay = cfg.hang_seconds
@@ -269,7 +260,7 @@ class EmulatorApp:
     def _server_error(self) -> Reply:
         status = self.dice.choice("5xx_status", (500, 502, 503))
         if status == 502:
-            return Reply(status=502, body=_BAD_GATEWAY, content_type="text/html")
+            return Reply(status=502, body=BAD_GATEWAY, content_type="text/html")
         if status == 503:
             return Reply.json(503, {"detail": "Service temporarily unavailable"})
         return Reply.json(500, {"detail": "Internal server error"})
@@ -384,11 +375,22 @@ class EmulatorApp:
             raise ApiProblem(500, {"detail": "Internal server error"})
         return shown
 
+    def _rewrite(self, kind: str, reply: Reply) -> Reply:
+        """A JSON answer as a test's rewrite of its kind makes it (a hostile API)."""
+        rewrite = self.rewrites.get(kind)
+        if rewrite is None or reply.content_type != "application/json":
+            return reply
+        try:
+            payload = json.loads(reply.body)
+        except ValueError:  # a garbage answer stays garbage
+            return reply
+        return Reply.json(reply.status, rewrite(payload), headers=reply.headers)
+
     def _spoil(self, kind: str, reply: Reply, cfg: EmulatorConfig) -> Reply:
         """Apply the answer-level faults: garbage, missing fields, unknown status."""
         if self.dice.roll("garbage", cfg.garbage_rate):
             self.stats.injected("garbage")
-            content_type, body = self.dice.choice("garbage_body", _GARBAGE)
+            content_type, body = self.dice.choice("garbage_body", GARBAGE)
             return Reply(status=200, body=body, content_type=content_type, headers=reply.headers)
         if kind not in ("runs.create", "runs.get", "runs.list", "runs.cancel"):
             return reply

@@ -241,3 +241,17 @@ class Stats:
                 "specs_deleted": self._specs["deleted"],
                 "admin_requests": self._admin,
             }
+
+
+#: What `garbage_rate` answers instead of JSON: (content type, body).
+GARBAGE: tuple[tuple[str, bytes], ...] = (
+    ("text/html", b"<html><body><h1>Welcome to nginx!</h1></body></html>"),
+    ("application/json", b'{"id": "3c90c3cc-0d44-4b50-88'),
+    ("text/plain", b"OK"),
+    ("application/json", b""),
+)
+
+BAD_GATEWAY = (
+    b"<html><head><title>502 Bad Gateway</title></head><body>"
+    b"<center><h1>502 Bad Gateway</h1></center></body></html>"
+)

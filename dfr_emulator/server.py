@@ -15,6 +15,7 @@ import struct
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -334,6 +335,15 @@ class Emulator:
     def forget(self, run_id: str) -> None:
         """Drop a run without a DELETE: the API answers 404 for it from now on."""
         self._app.forget(run_id)
+
+    def rewrite(self, kind: str, change: Callable[[Any], Any] | None) -> None:
+        """Answer every successful JSON answer of route `kind` (`runs.get`,
+        `files.download`, `evaluations.get`, ...) as `change(payload)` makes it:
+        a hostile or broken API for tests. None takes the rewrite away."""
+        if change is None:
+            self._app.rewrites.pop(kind, None)
+        else:
+            self._app.rewrites[kind] = change
 
     def advance(self, seconds: float) -> None:
         """Move the lifecycle clock forward (works with any clock)."""
