@@ -6,8 +6,9 @@ an empty path, an absolute one (`/x`, `C:x`, `//host/x`, `~/x`), a `..` or `.`
 segment, an empty segment (`a//b`, a trailing `/`), a backslash, a control
 character (a newline, NUL, ...), a segment longer than 255 bytes, a `.git`
 segment, and a name dfr uses for its own staging (`*.dfr-pull`). Across the
-files of one run: two paths equal but for letter case (one would overwrite
-the other on macOS and Windows), and a path that is both a file and a folder
+files of one run: two paths equal but for letter case or Unicode form
+(composed 'é' and decomposed 'e\u0301'; one would overwrite the other on macOS
+and Windows), and a path that is both a file and a folder
 (`a` and `a/b`). A refused name is an error naming the run and the file (its
 `repr`, so that a newline shows as `\\n`); nothing of that run is written.
 
@@ -18,6 +19,7 @@ the other on macOS and Windows), and a path that is both a file and a folder
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -85,19 +87,27 @@ def _segment_problem(segment: str) -> str | None:
     return None
 
 
+def _fold(path: str) -> str:
+    """`path` as a case-insensitive, normalising file system sees it (macOS, Windows:
+    'A' is 'a', and a decomposed 'e\u0301' is 'é')."""
+    return unicodedata.normalize("NFC", path).casefold()
+
+
 def _clashes(paths: Sequence[str]) -> str | None:
     """The first clash between the paths of one run (case, or file vs folder), or None."""
     seen: dict[str, str] = {}
     for path in paths:
-        folded = path.casefold()
+        folded = _fold(path)
         if folded in seen:
             other = seen[folded]
             if other == path:
                 return f"{path!r} is listed twice"
-            return f"{other!r} and {path!r} differ only in letter case"
+            if other.casefold() == path.casefold():
+                return f"{other!r} and {path!r} differ only in letter case"
+            return f"{other!r} and {path!r} are one name in two Unicode forms"
         seen[folded] = path
     for path in paths:
-        parts = path.casefold().split("/")
+        parts = _fold(path).split("/")
         for depth in range(1, len(parts)):
             prefix = "/".join(parts[:depth])
             if prefix in seen:

@@ -1,0 +1,169 @@
+"""Hostile answers to a pull (issue 16): a run's `generated_files` and its download links.
+
+The emulator's `rewrite` makes the API answer as a broken or hostile server
+would, over real HTTP. Whatever it says, a pull writes nothing outside the
+output folder, swaps in no half or unverified dataset, deletes no file of the
+user's, never sends the API key anywhere but the API, and ends with one line
+and exit 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.runner import Runner
+from support.workspace import Workspace, manifest_text
+
+from dfr_emulator import Emulator
+
+Files = list[dict[str, Any]]
+
+
+def _applied(ws: Workspace, dfr: Runner, name: str = "tickets") -> str:
+    extra = f"outputs:\n  path: data/{name}\n"
+    ws.write_text(name, manifest_text(name, extra))
+    result = dfr("apply", "--auto-approve", ws.manifests)
+    assert result.code == 0, result.err
+    return str(ws.run_ids()[name])
+
+
+def _files_as(change: Callable[[Files], Files]) -> Callable[[Any], Any]:
+    def rewrite(run: Any) -> Any:
+        if isinstance(run, dict) and isinstance(run.get("generated_files"), list):
+            run["generated_files"] = change(list(run["generated_files"]))
+        return run
+
+    return rewrite
+
+
+def _tree(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+def _one_line_failure(err: str, name: str = "tickets") -> str:
+    """The one line saying why run `name` was not pulled."""
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith(f"{name}: failed: ")]
+    return line
+
+
+def _first_renamed(path: str) -> Callable[[Files], Files]:
+    def change(files: Files) -> Files:
+        files[0] = {**files[0], "path": path}
+        return files
+
+    return change
+
+
+HOSTILE_PATHS = [
+    "../escape.jsonl",
+    "data/../../escape.jsonl",
+    "/tmp/abs.jsonl",
+    "C:/abs.jsonl",
+    "data\\part.jsonl",
+    "data/\x00nul.jsonl",
+    "data/" + "x" * 300,
+    ".git/hooks/post-checkout",
+    "data/.GIT/config",
+    "",
+    "data//double.jsonl",
+    "./data.jsonl",
+    "~/home.jsonl",
+    "x.dfr-pull/a",
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE_PATHS)
+def test_a_hostile_path_writes_nothing(
+    ws: Workspace, dfr: Runner, emu: Emulator, path: str
+) -> None:
+    _applied(ws, dfr)
+    before = _tree(ws.root.parent)
+    emu.rewrite("runs.get", _files_as(_first_renamed(path)))
+    result = dfr("pull")
+    assert result.code == 1, result.text
+    _one_line_failure(result.err)
+    assert _tree(ws.root.parent) == before
+    assert not (ws.root / "data/tickets").exists()
+
+
+def _first_changed(**fields: Any) -> Callable[[Files], Files]:
+    def change(files: Files) -> Files:
+        files[0] = {**files[0], **fields}
+        return files
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "size", [None, -1, 10**18, "12", "twelve", 1.5, True, [], {"n": 1}], ids=repr
+)
+def test_an_odd_size_is_never_trusted_blindly(
+    ws: Workspace, dfr: Runner, emu: Emulator, size: object
+) -> None:
+    run_id = _applied(ws, dfr)
+    emu.rewrite("runs.get", _files_as(_first_changed(size_bytes=size)))
+    result = dfr("pull")
+    assert "Traceback" not in result.err
+    if result.code == 0:
+        assert _tree(ws.root / "data/tickets") >= set(emu.run_files(run_id))
+        for path, data in emu.run_files(run_id).items():
+            assert (ws.root / "data/tickets" / path).read_bytes() == data
+    else:
+        assert result.code == 1
+        _one_line_failure(result.err)
+        assert not (ws.root / "data/tickets").exists()
+
+
+@pytest.mark.parametrize(
+    "file_id", ["a/b", "../../runs", "x y", "", None, 7, "%2e%2e", "?q=1", "#frag"], ids=repr
+)
+def test_an_odd_file_id_is_refused_or_asked_for_safely(
+    ws: Workspace, dfr: Runner, emu: Emulator, file_id: object
+) -> None:
+    _applied(ws, dfr)
+    emu.rewrite("runs.get", _files_as(_first_changed(id=file_id)))
+    result = dfr("pull")
+    assert result.code == 1, result.text
+    _one_line_failure(result.err)
+    assert not (ws.root / "data/tickets").exists()
+
+
+def _add(extra: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[Files], Files]:
+    """The listing with one more entry, made from its first."""
+
+    def change(files: Files) -> Files:
+        return [*files, extra(dict(files[0]))]
+
+    return change
+
+
+CLASHES: dict[str, Callable[[Files], Files]] = {
+    "duplicate": _add(lambda f: f),
+    "same path, other id": _add(lambda f: {**f, "id": "0" * 8 + f["id"][8:]}),
+    "case": _add(lambda f: {**f, "path": f["path"].upper()}),
+    "file and folder": _add(lambda f: {**f, "path": f["path"] + "/inner.jsonl"}),
+    "composed and decomposed": lambda files: [
+        {**files[0], "path": "data/caf\u00e9.jsonl"},
+        {**files[1], "path": "data/cafe\u0301.jsonl"},
+        *files[2:],
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", list(CLASHES))
+def test_two_listed_files_that_would_land_on_one_name_are_refused(
+    ws: Workspace, dfr: Runner, emu: Emulator, kind: str
+) -> None:
+    _applied(ws, dfr)
+    emu.rewrite("runs.get", _files_as(CLASHES[kind]))
+    result = dfr("pull")
+    assert result.code == 1, result.text
+    line = _one_line_failure(result.err)
+    assert "the API's file list cannot be written" in line
+    if kind == "composed and decomposed":
+        assert "are one name in two Unicode forms" in line
+    assert not (ws.root / "data/tickets").exists()
