@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 # The reliability suite's harness: emulator processes, dfr subprocesses, invariants.
@@ -51,7 +51,7 @@ class PgWorkspace(Workspace):
         self.pg_url = pg_url
         self.name = name
 
-    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = super().env(extra)
         env.pop("DFR_STATE", None)
         env.setdefault("DFR_BACKEND", self.pg_url)

@@ -34,7 +34,7 @@ def _file_state(path: Path) -> LocalBackend:
 
 
 def _doc(path: Path) -> dict[str, object]:
-    doc = json.loads(path.read_text())
+    doc: dict[str, object] = json.loads(path.read_text())
     doc.pop("dfr_version")
     return doc
 
