@@ -26,7 +26,7 @@ from recipe_harness import (
 )
 from recipe_support import KEY, Project, no_secret_in
 
-Arm = Callable[[], None]
+Arm = Callable[[], object]
 
 
 class CI:

@@ -83,8 +83,10 @@ class Machine:
         }
 
 
-def load(path: Path) -> dict[str, Any]:
-    """The recipe as YAML 1.1 reads it (as the forges do: `on` is read back by key)."""
+def load(path: Path) -> dict[Any, Any]:
+    """The recipe as YAML 1.1 reads it (as the forges do: `on` is read back by key).
+
+    Keys are strings but GitHub's `on`, which YAML 1.1 reads as the key True."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
@@ -531,7 +533,8 @@ def gitlab_rules_pass(job: Mapping[str, Any], variables: Mapping[str, str]) -> b
     for rule in rules:
         if "if" in rule and not truthy(Expr(rule["if"], lookup).value()):
             continue
-        return rule.get("when", "on_success") != "never"
+        when: str = rule.get("when", "on_success")
+        return when != "never"
     return False
 
 
@@ -557,7 +560,7 @@ def run_gitlab_job(
     machine: Machine,
     variables: Mapping[str, str] | None = None,
     file_variables: Mapping[str, str] | None = None,
-    before_script_hook: Callable[[], None] | None = None,
+    before_script_hook: Callable[[], object] | None = None,
     cancel_when: Callable[[], bool] | None = None,
 ) -> JobResult:
     """Run one job of a GitLab CI recipe. `cancel_when`, polled while the script

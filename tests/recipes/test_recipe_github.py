@@ -15,7 +15,7 @@ from recipe_support import CI, MakeProject
 RECIPE = CI / "github-actions.yml"
 
 
-def _doc() -> dict[str, Any]:
+def _doc() -> dict[Any, Any]:
     return load(RECIPE)
 
 
