@@ -34,7 +34,7 @@ def check_converged(
     that run's id and no leftover intent, and no traceback anywhere.
     """
     wanted = dict(ws.samples) if names is None else {n: ws.samples[n] for n in names}
-    by_samples: dict[int, list[str]] = {}
+    by_samples: dict[int | None, list[str]] = {}  # None: a run that says no count
     for run in api_runs:
         params = run.get("runtime_params") or {}
         by_samples.setdefault(params.get("number_of_samples"), []).append(run["id"])

@@ -149,9 +149,9 @@ def test_exceptions_never_carry_the_key(emu: Emulator) -> None:
         except APIError as exc:
             errors.append(exc)
     assert len({type(e) for e in errors}) >= 3, errors
-    for exc in errors:
-        assert SECRET not in str(exc) and SECRET not in repr(exc), exc
-        assert SECRET not in repr(exc.args)
+    for error in errors:
+        assert SECRET not in str(error) and SECRET not in repr(error), error
+        assert SECRET not in repr(error.args)
 
 
 @pytest.mark.parametrize(

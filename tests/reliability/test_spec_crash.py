@@ -62,10 +62,8 @@ def _check(emu: EmulatorProcess, ws: Workspace) -> None:
     assert record.spec_id == spec["id"] and record.intent is None
     assert [(v.number, v.by_dfr) for v in record.versions] == [(1, True), (2, True)]
     runs: list[dict[str, Any]] = emu.runs()
-    assert sorted((r.get("runtime_params") or {}).get("number_of_samples") for r in runs) == [
-        21,
-        22,
-    ]
+    params: list[dict[str, Any]] = [r.get("runtime_params") or {} for r in runs]
+    assert sorted(p["number_of_samples"] for p in params) == [21, 22]
     state = ws.read_state()
     for name in ("uses-1", "uses-2"):
         assert state.runs[name].intent is None and state.runs[name].spec["spec_id"] == spec["id"]
