@@ -3,6 +3,8 @@ drops one is seen (the state contract in `tests/state`, the file and postgres te
 
 from __future__ import annotations
 
+from typing import Any
+
 from reconciler.state.model import (
     OutputFile,
     OutputsRecord,
@@ -18,7 +20,7 @@ __all__ = ["policy", "sample", "spec_intent", "spec_sample"]
 
 def sample(name: str, run_id: str | None = "run-1", **fields: object) -> RunRecord:
     """A record with every kind of field set, so a change that drops one is seen."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {  # RunRecord.new's keywords (its labels typed str -> str)
         "run_id": run_id,
         "status": "SUCCEEDED",
         "labels": {"team": "x"},
