@@ -38,7 +38,7 @@ from reconciler.outputs.compare import check_folder
 from reconciler.outputs.download import Cancelled, Downloader
 from reconciler.outputs.needs import pull_reason
 from reconciler.outputs.scan import folder_of, listing, seen_file
-from reconciler.outputs.select import Wanted, select_files
+from reconciler.outputs.select import Wanted, check_complete, select_files
 from reconciler.outputs.staging import Staging, Verified
 from reconciler.state.model import SUCCEEDED, OutputFile, OutputsRecord, RunRecord, utc_now
 
@@ -172,9 +172,10 @@ class Puller:
         run = self._client.get_run(record.run_id)
         if run.status != SUCCEEDED:
             raise DfrError(f"run {name}: the API says run {record.run_id} is {run.status}")
-        listed = ((f.path, f.id, f.size_bytes, f.sha256) for f in run.generated_files)
-        wanted = select_files(name, listed, outputs.keeps)
         run_id = record.run_id.lower()
+        listed = [(f.path, f.id, f.size_bytes, f.sha256) for f in run.generated_files]
+        check_complete(name, [path for path, *_ in listed], _pulled_paths(record, run_id))
+        wanted = select_files(name, listed, outputs.keeps)
         verified = staging.open(run_id, wanted)
         reused = len(verified)
         todo: list[Wanted] = []
@@ -279,3 +280,11 @@ class Puller:
             left_out=tuple(left_out),
             record=pulled,
         )
+
+
+def _pulled_paths(record: RunRecord, run_id: str) -> tuple[str, ...]:
+    """The paths an earlier pull of run `run_id` recorded (none for another run)."""
+    pulled = record.outputs
+    if pulled is None or (pulled.run_id or "").lower() != run_id:
+        return ()
+    return tuple(pulled.by_path())

@@ -29,6 +29,7 @@ __all__ = [
     "STAGING_SUFFIX",
     "UnsafeName",
     "Wanted",
+    "check_complete",
     "name_problem",
     "select_files",
 ]
@@ -145,3 +146,23 @@ def select_files(
     if clash is not None:
         raise UnsafeName(f"run {run_name}: the API's file list cannot be written: {clash}")
     return tuple(wanted)
+
+
+def check_complete(run_name: str, listed: Sequence[object], pulled_before: Iterable[str]) -> None:
+    """Refuse a listing of a SUCCEEDED run that cannot be its whole output: no file
+    at all, or without a file an earlier pull of this same run wrote (`pulled_before`).
+    A run's files do not change once it SUCCEEDED, so such an answer is a broken
+    API's, and swapping it in would empty the folder of verified data."""
+    if not listed:
+        raise UnsafeName(
+            f"run {run_name}: the API lists no generated files for this SUCCEEDED run;"
+            " nothing is pulled (try again later, or see the run in the web app)"
+        )
+    lost = sorted(set(pulled_before) - {p for p in listed if isinstance(p, str)})
+    if lost:
+        more = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
+        raise UnsafeName(
+            f"run {run_name}: the API no longer lists {lost[0]!r}{more}, written by an"
+            " earlier pull of this same run; its answer looks incomplete, so nothing is"
+            " changed (try again later)"
+        )

@@ -167,3 +167,88 @@ def test_two_listed_files_that_would_land_on_one_name_are_refused(
     if kind == "composed and decomposed":
         assert "are one name in two Unicode forms" in line
     assert not (ws.root / "data/tickets").exists()
+
+
+def _link_as(url: Callable[[str], str]) -> Callable[[Any], Any]:
+    def rewrite(answer: Any) -> Any:
+        if isinstance(answer, dict) and isinstance(answer.get("download_url"), str):
+            answer["download_url"] = url(answer["download_url"])
+        return answer
+
+    return rewrite
+
+
+def _api_host(emu: Emulator) -> Callable[[str], str]:
+    return lambda url: url.replace(emu.file_base_url, emu.base_url)
+
+
+LINKS: dict[str, Callable[[Emulator], Callable[[str], str]]] = {
+    "the API's own host": _api_host,
+    "file://": lambda emu: lambda url: "file:///etc/passwd",
+    "ftp://": lambda emu: lambda url: url.replace("http://", "ftp://"),
+    "credentials": lambda emu: lambda url: url.replace("http://", "http://user:pw@"),
+    "plain http elsewhere": lambda emu: lambda url: "http://example.com/x.jsonl",
+    "not a URL": lambda emu: lambda url: "::::",
+    "relative": lambda emu: lambda url: "/api/dataframer/runs/",
+    "javascript": lambda emu: lambda url: "javascript:alert(1)",
+}
+
+
+@pytest.mark.parametrize("kind", list(LINKS))
+def test_an_odd_download_url_is_refused_and_the_key_stays_home(
+    ws: Workspace, dfr: Runner, emu: Emulator, kind: str
+) -> None:
+    _applied(ws, dfr)
+    emu.rewrite("files.download", _link_as(LINKS[kind](emu)))
+    emu.reset_stats()
+    result = dfr("pull")
+    assert result.code == 1, result.text
+    _one_line_failure(result.err)
+    assert not (ws.root / "data/tickets").exists()
+    # Nothing dfr sent to a download URL carried the key: the file host saw no
+    # credentials, and what reached the API's host that way was refused as
+    # anonymous (401), never answered as the key's owner.
+    stats = emu.stats()
+    assert set(stats["requests"]) <= {"runs.get", "files.download", "unknown"}
+    anonymous = stats["requests"].get("unknown", 0)
+    assert (anonymous > 0) == (kind == "the API's own host")
+    assert stats["responses"].get("401", 0) == anonymous
+    assert emu.file_host_stats()["authorization_headers"] == 0
+
+
+def _pulled(ws: Workspace, dfr: Runner) -> Path:
+    result = dfr("pull")
+    assert result.code == 0, result.err
+    return ws.root / "data/tickets"
+
+
+@pytest.mark.parametrize("kind", ["empty", "one file short"])
+def test_a_listing_that_lost_files_does_not_empty_a_pulled_folder(
+    ws: Workspace, dfr: Runner, emu: Emulator, kind: str
+) -> None:
+    """A SUCCEEDED run's files do not change: an empty listing, or one without a
+    file an earlier pull of the same run wrote, is a broken answer, not a dataset."""
+    run_id = _applied(ws, dfr)
+    folder = _pulled(ws, dfr)
+    (folder / "run_summary.json").write_text("edited\n")  # so the pull asks the API
+    before = {p: (folder / p).read_bytes() for p in emu.run_files(run_id)}
+    emu.rewrite("runs.get", _files_as(lambda files: [] if kind == "empty" else files[1:]))
+    result = dfr("pull")
+    assert result.code == 1, result.text
+    line = _one_line_failure(result.err)
+    assert ("lists no generated files" if kind == "empty" else "no longer lists") in line
+    assert {p: (folder / p).read_bytes() for p in before} == before
+    emu.rewrite("runs.get", None)
+    assert dfr("pull").code == 0
+    assert {p: (folder / p).read_bytes() for p in before} == emu.run_files(run_id)
+
+
+def test_a_run_never_pulled_with_no_files_is_refused(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    _applied(ws, dfr)
+    emu.rewrite("runs.get", _files_as(lambda files: []))
+    result = dfr("pull")
+    assert result.code == 1, result.text
+    assert "lists no generated files" in _one_line_failure(result.err)
+    assert not (ws.root / "data/tickets").exists()
