@@ -171,16 +171,24 @@ def _recorded(evaluation: EvaluationRecord) -> str:
 
 @dataclass(frozen=True, slots=True)
 class GapProblem:
-    """A run whose evaluation is further from the spec than `max_distribution_gap`."""
+    """A run whose evaluation is further from the spec than `max_distribution_gap`,
+    or (`gap` None) whose finished evaluation gives no distribution to check."""
 
     name: str
     run_id: str | None
-    property_name: str
-    gap: float
+    property_name: str | None
+    gap: float | None
     limit: float
 
     @property
     def message(self) -> str:
+        if self.gap is None:
+            return (
+                f"run {self.run_id}: its SUCCEEDED evaluation gives no property with both a"
+                " requested and an evaluated distribution (its distribution_analysis is"
+                " empty, unreadable or kept in your own cloud), so policy"
+                f" max_distribution_gap ({self.limit:g}) cannot pass it; see it in the web app"
+            )
         return (
             f"run {self.run_id}: property {self.property_name!r} is evaluated {self.gap:.1f} "
             f"percentage points away from the requested distribution (policy "
@@ -192,7 +200,8 @@ def gap_problems(
     limit: float | None, records: Mapping[str, RunRecord], names: Iterable[str]
 ) -> tuple[list[GapProblem], list[str]]:
     """The runs of `names` whose evaluation breaks the limit (each property over it,
-    the worst first), and the names with no finished evaluation to check."""
+    the worst first, or one problem when a SUCCEEDED evaluation has no gap to check:
+    never passed unchecked), and the names with no finished evaluation to check."""
     if limit is None:
         return [], []
     problems: list[GapProblem] = []
@@ -202,8 +211,11 @@ def gap_problems(
         if record is None or record.status != SUCCEEDED:
             continue
         evaluation = own_evaluation(record)
-        if evaluation is None or evaluation.status != SUCCEEDED or not evaluation.gaps:
+        if evaluation is None or evaluation.status != SUCCEEDED:
             unchecked.append(name)
+            continue
+        if not evaluation.gaps:
+            problems.append(GapProblem(name, record.run_id, None, None, limit))
             continue
         over = sorted(
             ((gap, prop) for prop, gap in evaluation.gaps.items() if gap > limit),

@@ -1,0 +1,106 @@
+"""Hostile evaluations (issue 16, item 4): odd `distribution_analysis` answers, odd
+policies in dfr.yaml, and what `max_distribution_gap` does when it cannot tell.
+
+The emulator's `rewrite` turns its evaluation answers into what a broken API
+might send, over real HTTP. The promises: exactly one evaluation is paid for;
+a policy never passes a run it could not check; every odd answer or setting
+ends in one line and exit 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from support.runner import Result, Runner
+from support.workspace import Workspace, manifest_text
+
+from dfr_emulator import Emulator
+
+QUICK: dict[str, float] = {
+    "evaluation_pending_seconds": 0.05,
+    "evaluation_processing_seconds": 0.15,
+    "evaluation_gap": 7.5,
+}
+pytestmark = pytest.mark.emulator(**QUICK)
+EVALUATE = "evaluate:\n  model: openai/gpt-6-astra\n"
+
+
+def _apply(ws: Workspace, dfr: Runner, *extra: str) -> Result:
+    ws.write_text("tickets", manifest_text("tickets", EVALUATE))
+    return dfr("apply", "--auto-approve", "--poll-interval", "0.05s", *extra, "manifests")
+
+
+def _analysis_as(change: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def rewrite(answer: Any) -> Any:
+        if isinstance(answer, dict) and answer.get("distribution_analysis") is not None:
+            answer["distribution_analysis"] = change(answer["distribution_analysis"])
+        return answer
+
+    return rewrite
+
+
+def _each_property(**fields: Any) -> Callable[[Any], Any]:
+    return lambda analysis: [{**p, **fields} for p in analysis]
+
+
+SHAPES: dict[str, Callable[[Any], Any]] = {
+    "empty list": lambda analysis: [],
+    "an object": lambda analysis: {"tone": analysis},
+    "a string": lambda analysis: "n/a",
+    "items not objects": lambda analysis: [1, "two", None],
+    "no requested": _each_property(requested_distributions=None),
+    "no evaluated": _each_property(evaluated_distributions=None),
+    "strings for numbers": lambda analysis: [
+        {**p, "evaluated_distributions": {k: "lots" for k in p["evaluated_distributions"]}}
+        for p in analysis
+    ],
+    "NaN": lambda analysis: [
+        {**p, "evaluated_distributions": {k: math.nan for k in p["evaluated_distributions"]}}
+        for p in analysis
+    ],
+    "lists for shares": _each_property(evaluated_distributions=[1, 2]),
+    "no property name": _each_property(property_name=None),
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_an_unreadable_analysis_never_passes_the_policy(
+    ws: Workspace, dfr: Runner, emu: Emulator, shape: str
+) -> None:
+    ws.config("policy:\n  max_distribution_gap: 5\n")
+    emu.rewrite("evaluations.get", _analysis_as(SHAPES[shape]))
+    result = _apply(ws, dfr)
+    assert "Traceback" not in result.err
+    assert len(emu.evaluations()) == 1
+    assert result.code == 1, result.text
+    run_id = ws.record("tickets")["run_id"]
+    assert f"tickets: run {run_id}: " in result.out
+    assert "not checked (no finished evaluation yet)" not in result.out
+
+
+@pytest.mark.parametrize(
+    "value", ["-1", "101", "ten", ".nan", ".inf", "true", "null", "[5]", "{a: 1}", "1e400", "''"]
+)
+def test_an_odd_max_distribution_gap_is_a_located_error_everywhere(
+    ws: Workspace, dfr: Runner, emu: Emulator, value: str
+) -> None:
+    ws.config(f"policy:\n  max_distribution_gap: {value}\n")
+    ws.write_text("tickets", manifest_text("tickets", EVALUATE))
+    for command in (("validate",), ("plan",), ("apply", "--auto-approve")):
+        result = dfr(*command, "manifests")
+        assert result.code == 1, (command, result.text)
+        assert "Traceback" not in result.err
+        errors = result.lines(": error: ")
+        assert errors and errors[0].startswith("dfr.yaml:2:"), (command, result.text)
+    assert emu.runs() == [] and emu.evaluations() == []
+
+
+def test_a_gap_of_zero_demands_an_exact_match(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
+    ws.config("policy:\n  max_distribution_gap: 0\n")
+    result = _apply(ws, dfr)
+    assert result.code == 1, result.text
+    assert "(policy max_distribution_gap is 0)" in result.out
+    assert len(emu.evaluations()) == 1
