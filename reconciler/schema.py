@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -157,15 +158,26 @@ def make_validator(schema: dict[str, Any], *, references: tuple[dict[str, Any], 
     """A draft 2020-12 validator for `schema`; `references` are schemas its `$ref`s name by `$id`.
 
     Integers are strict: jsonschema accepts 10000.0 as an integer, but the API
-    body would then carry a float, so only real ints pass.
+    body would then carry a float, so only real ints pass. Numbers are finite:
+    YAML's `.nan` passes every `minimum` and `maximum` (each comparison with NaN
+    is false), and `.inf` is no setting a person means.
     """
     import jsonschema
     from jsonschema import validators
     from referencing import Registry, Resource
 
     base = jsonschema.Draft202012Validator
-    checker = base.TYPE_CHECKER.redefine(
-        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    checker = base.TYPE_CHECKER.redefine_many(
+        {
+            "integer": lambda _checker, value: (
+                isinstance(value, int) and not isinstance(value, bool)
+            ),
+            "number": lambda _checker, value: (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            ),
+        }
     )
     strict = validators.extend(base, type_checker=checker)  # type: ignore[no-untyped-call]
     registry: Registry[Any] = Registry().with_resources(
@@ -228,7 +240,7 @@ _TYPE_NAMES = {
     "boolean": "true or false",
     "object": "a mapping",
     "array": "a list",
-    "number": "a number",
+    "number": "a finite number",
 }
 
 
@@ -242,6 +254,8 @@ def _describe(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, float):
+        if not math.isfinite(value):  # as YAML spells it
+            return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
         return f"number {value!r}"
     if isinstance(value, int):
         return f"integer {value}"
