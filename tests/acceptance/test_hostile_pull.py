@@ -252,3 +252,23 @@ def test_a_run_never_pulled_with_no_files_is_refused(
     assert result.code == 1, result.text
     assert "lists no generated files" in _one_line_failure(result.err)
     assert not (ws.root / "data/tickets").exists()
+
+
+def test_a_thousand_files_are_pulled_and_recorded(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    run_id = _applied(ws, dfr)
+
+    def many(files: Files) -> Files:
+        (small,) = [f for f in files if f["path"] == "run_summary.json"]
+        return [{**small, "path": f"many/f-{n:04}.json"} for n in range(1000)]
+
+    emu.rewrite("runs.get", _files_as(many))
+    result = dfr("pull", "--parallelism", "8")
+    assert result.code == 0, result.err
+    data = emu.run_files(run_id)["run_summary.json"]
+    folder = ws.root / "data/tickets/many"
+    assert len(list(folder.iterdir())) == 1000
+    assert {p.read_bytes() for p in folder.iterdir()} == {data}
+    assert len(ws.record("tickets")["outputs"]["files"]) == 1000
+    assert dfr("pull", "--check").code == 0
