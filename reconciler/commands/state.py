@@ -203,6 +203,12 @@ def run_state_rm(inv: Invocation, args: StateRmArgs, out: TextIO, err: TextIO) -
                 store.remove_spec(record.name)
                 spec = f"; spec {record.spec_id} itself was not touched" if record.spec_id else ""
                 out.write(f"Removed {SPEC_PREFIX}{record.name} from state{spec}.\n")
+                if record.spec_id:  # its name stays taken in the API
+                    err.write(
+                        f"A Spec manifest named {record.name!r} would now find the name taken"
+                        f" (nothing is created twice); `dfr import spec {record.name}"
+                        f" {record.spec_id}` tracks it again.\n"
+                    )
                 continue
             store.remove(record.name)
             run = f"; run {record.run_id} itself was not touched" if record.run_id else ""
