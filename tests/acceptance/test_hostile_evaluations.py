@@ -104,3 +104,40 @@ def test_a_gap_of_zero_demands_an_exact_match(ws: Workspace, dfr: Runner, emu: E
     assert result.code == 1, result.text
     assert "(policy max_distribution_gap is 0)" in result.out
     assert len(emu.evaluations()) == 1
+
+
+def _without_id(answer: Any) -> Any:
+    return {k: v for k, v in answer.items() if k != "id"} if isinstance(answer, dict) else answer
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_without_id, lambda a: {**a, "id": None}, lambda a: {**a, "id": 42}, lambda a: []],
+    ids=["no id", "null id", "number id", "a list"],
+)
+def test_a_create_answer_without_a_usable_id_is_looked_up_never_paid_twice(
+    ws: Workspace, dfr: Runner, emu: Emulator, change: Callable[[Any], Any]
+) -> None:
+    emu.rewrite("evaluations.create", change)
+    first = _apply(ws, dfr)
+    assert "Traceback" not in first.err
+    emu.rewrite("evaluations.create", None)
+    for _ in range(2):
+        again = _apply(ws, dfr)
+        assert "Traceback" not in again.err
+    (made,) = emu.evaluations()
+    assert ws.record("tickets")["evaluation"]["id"] == made["id"]
+
+
+@pytest.mark.emulator(**{**QUICK, "evaluation_pending_seconds": 3600.0})
+def test_an_evaluation_stuck_pending_is_kept_not_started_again(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    first = _apply(ws, dfr, "--timeout", "1s")
+    assert "Traceback" not in first.err
+    (made,) = emu.evaluations()
+    record = ws.record("tickets")["evaluation"]
+    assert record["id"] == made["id"] and record["status"] == "PENDING"
+    again = _apply(ws, dfr, "--timeout", "1s")
+    assert "Traceback" not in again.err
+    assert len(emu.evaluations()) == 1
