@@ -53,8 +53,6 @@ def outcome_line(result: PullResult, seconds: float | None) -> str:
     if seconds is not None and result.downloaded:
         rate = result.downloaded_bytes / seconds if seconds > 0 else 0.0
         line += f" in {seconds:.1f}s, {human_bytes(rate)}/s downloaded"
-    if result.left_out:
-        line += f"; {len(result.left_out)} file(s) of yours replaced by the run's"
     return line
 
 

@@ -69,7 +69,6 @@ class PullResult:
     reused: int = 0
     bytes: int = 0
     files: int = 0
-    left_out: tuple[str, ...] = ()  # the user's files a file of the run replaced
     downloaded_bytes: int = 0  # of `bytes`, those that came over the network
     record: OutputsRecord | None = field(default=None, repr=False)
 
@@ -261,6 +260,13 @@ class Puller:
             raise Cancelled("interrupted")
         tracked = set(record.outputs.by_path()) if record.outputs is not None else set()
         left_out = staging.carry_over(tracked, [w.path for w in wanted])
+        if left_out:  # never replaced: a pull deletes no file it did not write
+            more = f" and {len(left_out) - 1} more" if len(left_out) > 1 else ""
+            raise DfrError(
+                f"run {name}: {outputs.path}/{left_out[0]}{more} is yours (no pull wrote it)"
+                " and a file of the run goes there; move it away, then pull again (nothing"
+                " was changed; the verified files wait in staging)"
+            )
         files = tuple(OutputFile(v.path, v.size, v.sha256, v.file_id) for v in verified.values())
         pulled = OutputsRecord(outputs.path, files, utc_now(), record.run_id, tuple(outputs.files))
         staging.mark_ready(pulled)
@@ -277,7 +283,6 @@ class Puller:
             reused=reused,
             bytes=size,
             files=len(files),
-            left_out=tuple(left_out),
             record=pulled,
         )
 
