@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import UsageError
@@ -53,6 +54,8 @@ def open_backend(inv: Invocation) -> Backend:
                 f"{where} are both set{place}: give one (a postgresql:// URL or a state file)"
             )
         target = chosen[0][2]
+    else:
+        _check_default_here()
     # A workspace from the environment or dfr.yaml only concerns a database;
     # `--workspace` with a state file is refused (it would be ignored).
     if not _is_url(target) and not (workspace is not None and workspace.level == FLAG):
@@ -66,6 +69,33 @@ def open_backend(inv: Invocation) -> Backend:
             project, chosen[0][1] if from_env else None, target, name, variable_workspace
         )
     return backend_for(target, name)
+
+
+def _check_default_here() -> None:
+    """Refuse the default state of a subfolder when the repository's is further up.
+
+    Without dfr.yaml, `--state` or DFR_STATE, the state is dfr.state.json in the
+    current folder; run from a subfolder of the repository, that is an empty state
+    beside the real one, and an apply there would pay for every run again.
+    """
+    from reconciler.project import git_root
+
+    here = Path.cwd()
+    if (here / DEFAULT_STATE).exists():
+        return
+    root = git_root(here)
+    if root is None or root == here:
+        return
+    for folder in here.parents:
+        found = folder / DEFAULT_STATE
+        if found.exists():
+            raise UsageError(
+                f"no {DEFAULT_STATE} here, but {found} is this repository's state: run dfr"
+                f" from {folder}, pass --state {found}, or name it in a dfr.yaml"
+                " (nothing was read or sent)"
+            )
+        if folder == root:
+            return
 
 
 def _check_declared(
