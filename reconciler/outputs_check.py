@@ -205,15 +205,22 @@ def cache_form(m: Manifest) -> dict[str, Any]:
     return out
 
 
-def from_cache_form(data: Any) -> dict[str, Any]:
-    """Keyword arguments of `Manifest` back from `cache_form`'s JSON ({} if malformed)."""
+def from_cache_form(data: Any, file: str) -> dict[str, Any]:
+    """Keyword arguments of `Manifest` back from `cache_form`'s JSON ({} if malformed).
+
+    The cache is keyed by content: a file with the same bytes elsewhere hits the
+    same entry, so the outputs' place is given `file`, the one read now.
+    """
     if not isinstance(data, dict):
         return {}
     out: dict[str, Any] = {}
     raw = data.get("outputs")
     if isinstance(raw, dict) and isinstance(raw.get("path"), str):
         files = tuple(f for f in raw.get("files") or () if isinstance(f, str))
-        out["outputs"] = Outputs(raw["path"], files, str(raw.get("where", "<cache>:1:1")))
+        line_col = str(raw.get("where", "")).rsplit(":", 2)[1:]
+        if len(line_col) != 2 or not all(p.isdigit() for p in line_col):
+            line_col = ["1", "1"]
+        out["outputs"] = Outputs(raw["path"], files, ":".join([file, *line_col]))
     raw_evaluate = data.get("evaluate")
     if isinstance(raw_evaluate, dict):
         model = raw_evaluate.get("model")

@@ -302,7 +302,7 @@ def _replay(
     out = []
     for name, spec, labels, line, column, index, cached in hit["m"]:
         result.names.append(_Claim(name, source.display, line, column))
-        sections = outputs_check.from_cache_form(cached)
+        sections = outputs_check.from_cache_form(cached, source.display)
         manifest = Manifest(name, spec, labels, source.display, line, column, **sections)
         result.manifests.append(manifest)
         out.append((cast(Document, _LazyDocument(source, data, index, parsed)), manifest))
