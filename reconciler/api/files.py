@@ -167,6 +167,20 @@ def check_download_url(url: str) -> httpx.URL | str:
     return parsed
 
 
+def _check_not_a_page(response: httpx.Response, name: str) -> None:
+    """Refuse an HTML page for a file that is not one: a proxy's or a captive portal's
+    login page answers 200 with a length of its own, which no size check catches
+    when the API gives none."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if kind in ("text/html", "application/xhtml+xml") and not name.lower().endswith(
+        (".html", ".htm", ".xhtml")
+    ):
+        raise DownloadError(
+            f"{name}: the file host answered an HTML page ({kind}), not the file: a proxy's"
+            " or a login page?"
+        )
+
+
 class FileHost(PooledHttp):
     """Streams presigned URLs into sinks. Thread-safe; one pool for every download.
 
@@ -224,6 +238,7 @@ class FileHost(PooledHttp):
                     if start is None:
                         resume = None  # not the bytes resumed from: the whole body
                         continue
+                    _check_not_a_page(response, name)
                     on_start(start, response.headers.get("ETag"))
                     left = None if expected_size is None else expected_size - start
                     return self._read(response, sink, name, left)

@@ -9,7 +9,9 @@ and exit 1, never a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import http.server
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +274,42 @@ def test_a_thousand_files_are_pulled_and_recorded(
     assert {p.read_bytes() for p in folder.iterdir()} == {data}
     assert len(ws.record("tickets")["outputs"]["files"]) == 1000
     assert dfr("pull", "--check").code == 0
+
+
+class _Portal(http.server.BaseHTTPRequestHandler):
+    """A captive portal or a proxy's login page: 200 with HTML for any URL."""
+
+    def do_GET(self) -> None:
+        body = b"<!DOCTYPE html><html><body>Please log in</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def portal() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Portal)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_200_with_an_html_page_is_not_the_file(
+    ws: Workspace, dfr: Runner, emu: Emulator, portal: str
+) -> None:
+    """Without a size from the API, the page's own Content-Length agrees with its
+    body: only its type says it is a proxy's page, not a generated file."""
+    _applied(ws, dfr)
+    emu.rewrite("runs.get", _files_as(lambda files: [{**f, "size_bytes": None} for f in files]))
+    emu.rewrite("files.download", _link_as(lambda url: portal + "/x?sig=1"))
+    result = dfr("pull")
+    assert result.code == 1, result.text
+    assert "HTML page" in _one_line_failure(result.err)
+    assert not (ws.root / "data/tickets").exists()
