@@ -313,3 +313,29 @@ def test_a_200_with_an_html_page_is_not_the_file(
     assert result.code == 1, result.text
     assert "HTML page" in _one_line_failure(result.err)
     assert not (ws.root / "data/tickets").exists()
+
+
+@pytest.mark.parametrize("change", ["forgotten", "FAILED", "PROCESSING", "made-up status"])
+def test_a_pulled_run_the_api_no_longer_shows_done_keeps_its_folder(
+    ws: Workspace, dfr: Runner, emu: Emulator, change: str
+) -> None:
+    run_id = _applied(ws, dfr)
+    folder = _pulled(ws, dfr)
+    (folder / "run_summary.json").write_text("edited\n")  # so the pull asks the API
+    if change == "forgotten":
+        emu.forget(run_id)
+    else:
+        emu.force_status(run_id, "QUEUED-ISH" if change == "made-up status" else change)
+    result = dfr("pull")
+    assert result.code == 1, result.text
+    _one_line_failure(result.err)
+    assert (folder / "run_summary.json").read_text() == "edited\n"
+    assert ws.record("tickets")["outputs"]["run_id"].lower() == run_id.lower()
+
+
+def test_pull_of_a_name_no_manifest_has_is_one_line(ws: Workspace, dfr: Runner) -> None:
+    _applied(ws, dfr)
+    result = dfr("pull", "nope", "../x")
+    assert result.code == 1, result.text
+    assert "Traceback" not in result.err
+    assert not (ws.root / "data/tickets").exists()
