@@ -38,7 +38,7 @@ from reconciler.outputs.compare import check_folder
 from reconciler.outputs.download import Cancelled, Downloader
 from reconciler.outputs.needs import pull_reason
 from reconciler.outputs.scan import folder_of, listing, seen_file
-from reconciler.outputs.select import Wanted, check_complete, select_files
+from reconciler.outputs.select import Wanted, check_complete, name_problem, select_files
 from reconciler.outputs.staging import Staging, Verified
 from reconciler.state.model import SUCCEEDED, OutputFile, OutputsRecord, RunRecord, utc_now
 
@@ -288,8 +288,9 @@ class Puller:
 
 
 def _pulled_paths(record: RunRecord, run_id: str) -> tuple[str, ...]:
-    """The paths an earlier pull of run `run_id` recorded (none for another run)."""
+    """The paths an earlier pull of run `run_id` recorded (none for another run; none
+    that a pull would never write: a hand-edited state's)."""
     pulled = record.outputs
     if pulled is None or (pulled.run_id or "").lower() != run_id:
         return ()
-    return tuple(pulled.by_path())
+    return tuple(p for p in pulled.by_path() if name_problem(p) is None)

@@ -339,3 +339,29 @@ def test_pull_of_a_name_no_manifest_has_is_one_line(ws: Workspace, dfr: Runner) 
     assert result.code == 1, result.text
     assert "Traceback" not in result.err
     assert not (ws.root / "data/tickets").exists()
+
+
+def test_a_hand_edited_state_path_is_never_read_and_does_not_block_the_pull(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    """A recorded file path leaving the folder (`../secret.txt`, edited into the
+    state by hand) is shown as modified without being read; the next pull writes
+    the run's files and records what it wrote."""
+    import json
+
+    run_id = _applied(ws, dfr)
+    folder = _pulled(ws, dfr)
+    doc = json.loads(ws.state.read_text())
+    files = doc["runs"]["tickets"]["outputs"]["files"]
+    files.append({**files[0], "path": "../secret.txt"})
+    ws.state.write_text(json.dumps(doc))
+    (ws.root / "data/secret.txt").write_text("secret\n")
+    check = dfr("pull", "--check")
+    assert check.code == 1 and "modified: ../secret.txt" in check.out, check.text
+    pulled = dfr("pull")
+    assert pulled.code == 0, pulled.text
+    assert {f["path"] for f in ws.record("tickets")["outputs"]["files"]} == set(
+        emu.run_files(run_id)
+    )
+    assert (ws.root / "data/secret.txt").read_text() == "secret\n"
+    assert (folder / "run_summary.json").exists()
