@@ -141,3 +141,42 @@ def test_an_evaluation_stuck_pending_is_kept_not_started_again(
     again = _apply(ws, dfr, "--timeout", "1s")
     assert "Traceback" not in again.err
     assert len(emu.evaluations()) == 1
+
+
+@pytest.mark.parametrize("status", ["COMPLETED", "succeeded", None, 7, ""], ids=repr)
+def test_an_odd_evaluation_status_never_hangs_nor_pays_twice(
+    ws: Workspace, dfr: Runner, emu: Emulator, status: object
+) -> None:
+    def odd(answer: Any) -> Any:
+        return {**answer, "status": status} if isinstance(answer, dict) else answer
+
+    emu.rewrite("evaluations.get", odd)
+    emu.rewrite("runs.evaluations", lambda items: [odd(i) for i in items])
+    first = _apply(ws, dfr, "--timeout", "2s")
+    assert "Traceback" not in first.err
+    again = _apply(ws, dfr, "--timeout", "2s")
+    assert "Traceback" not in again.err
+    (made,) = emu.evaluations()
+    assert ws.record("tickets")["evaluation"]["id"] == made["id"]
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [{"results": "x"}, "nope", [1, None, "x"], [{"id": None}], {"detail": "Not found."}],
+    ids=repr,
+)
+def test_an_odd_evaluation_listing_is_one_line_never_a_second_evaluation(
+    ws: Workspace, dfr: Runner, emu: Emulator, listing: object
+) -> None:
+    emu.configure(ambiguous_evaluation_posts=1)  # so dfr must look the evaluation up
+    emu.rewrite("runs.evaluations", lambda items: listing)
+    result = _apply(ws, dfr)
+    assert "Traceback" not in result.err
+    # Unreadable, the listing stops the evaluation before its POST (exit 1, one
+    # line); a listing of nothing usable lets it start, once.
+    assert len(emu.evaluations()) == (1 if listing == [{"id": None}] else 0), result.text
+    assert result.code == 1, result.text
+    emu.rewrite("runs.evaluations", None)
+    assert _apply(ws, dfr).code == 0
+    (made,) = emu.evaluations()
+    assert ws.record("tickets")["evaluation"]["id"] == made["id"]
