@@ -189,3 +189,27 @@ def test_a_web_app_edit_racing_a_lost_update_makes_one_version_of_each(
     by_dfr = [(v.number, v.by_dfr) for v in ws.read_state().specs[NAME].versions]
     ours, web = (3, 4) if when == "after the PUT" else (4, 3)
     assert by_dfr == sorted([(1, True), (2, True), (ours, True), (web, False)]), by_dfr
+
+
+def test_a_renamed_spec_manifest_is_a_new_spec_the_plan_says_so(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    """A spec's name is its identity (unique in Dataframer, never renamed by the API):
+    renaming the manifest plans a new spec, shown before anything is paid for; the
+    old one is kept and listed as no manifest's."""
+    _spec(ws)
+    _run(ws, "run-1")
+    assert _apply(dfr).code == 0
+    (ws.manifests / f"spec-{NAME}.yaml").unlink()
+    _spec(ws, "tickets-v2")
+    _run(ws, "run-1", ref="tickets-v2")
+    plan = dfr("plan", "manifests")
+    assert plan.code == 0, plan.text
+    assert "spec tickets-v2 will be created" in plan.out
+    assert "no Spec manifest names them" in plan.out and "spec/tickets" in plan.out
+    assert emu.stats()["specs_created"] == 1  # the plan sent nothing
+    assert _apply(dfr).code == 0
+    assert [s["name"] for s in emu.specs() if s["name"].startswith("tickets")] == [
+        "tickets",
+        "tickets-v2",
+    ]
