@@ -365,3 +365,65 @@ def test_a_hand_edited_state_path_is_never_read_and_does_not_block_the_pull(
     )
     assert (ws.root / "data/secret.txt").read_text() == "secret\n"
     assert (folder / "run_summary.json").exists()
+
+
+class _Redirector(http.server.BaseHTTPRequestHandler):
+    """Redirects as told by its path: /loop to itself, /file to file://, /creds to a URL
+    with a password, /go/URL to URL (percent-encoded)."""
+
+    def do_GET(self) -> None:
+        from urllib.parse import unquote
+
+        path = self.path
+        if path.startswith("/go/"):
+            target = unquote(path[len("/go/") :])
+        else:
+            target = {
+                "/loop": "/loop",
+                "/file": "file:///etc/passwd",
+                "/creds": "http://user:pw@127.0.0.1:1/x",
+            }.get(path.split("?")[0], "/loop")
+        self.send_response(302)
+        self.send_header("Location", target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def redirector() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("kind", ["loop", "file", "creds", "to the file host"])
+def test_redirects_are_followed_only_where_a_download_may_go(
+    ws: Workspace, dfr: Runner, emu: Emulator, redirector: str, kind: str
+) -> None:
+    from urllib.parse import quote
+
+    run_id = _applied(ws, dfr)
+    if kind == "to the file host":
+        emu.rewrite("files.download", _link_as(lambda url: f"{redirector}/go/{quote(url, '')}"))
+    else:
+        emu.rewrite("files.download", _link_as(lambda url: f"{redirector}/{kind}"))
+    result = dfr("pull")
+    assert "Traceback" not in result.err
+    if kind == "to the file host":
+        assert result.code == 0, result.text
+        for path, data in emu.run_files(run_id).items():
+            assert (ws.root / "data/tickets" / path).read_bytes() == data
+        assert emu.file_host_stats()["authorization_headers"] == 0
+        return
+    assert result.code == 1, result.text
+    line = _one_line_failure(result.err)
+    assert (
+        "redirected more than" if kind == "loop" else "refusing the file host's redirect"
+    ) in line
+    assert not (ws.root / "data/tickets").exists()
