@@ -180,3 +180,18 @@ def test_an_odd_evaluation_listing_is_one_line_never_a_second_evaluation(
     assert _apply(ws, dfr).code == 0
     (made,) = emu.evaluations()
     assert ws.record("tickets")["evaluation"]["id"] == made["id"]
+
+
+@pytest.mark.emulator(**{**QUICK, "ambiguous_evaluation_posts": 2})
+def test_two_evaluate_runs_whose_answers_were_lost_each_find_their_own(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    for name in ("tickets", "reviews"):
+        ws.write_text(name, manifest_text(name, EVALUATE))
+    result = dfr("apply", "--auto-approve", "--poll-interval", "0.05s", "manifests")
+    assert result.code == 0, result.text
+    made = {e["run_id"].lower(): e["id"] for e in emu.evaluations()}
+    assert len(made) == 2 and len(emu.evaluations()) == 2
+    for name in ("tickets", "reviews"):
+        record = ws.record(name)
+        assert record["evaluation"]["id"] == made[record["run_id"].lower()]
