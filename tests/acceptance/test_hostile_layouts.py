@@ -155,3 +155,21 @@ def test_a_finding_on_outputs_names_the_file_read_not_a_copy_seen_before(
     assert result.code == 1, result.text
     (line,) = result.lines(": error: ")
     assert line.startswith("manifests/tickets.yaml:9:1: error: "), line
+
+
+@pytest.mark.parametrize("inner", ["data/tickets/more", "Data/Tickets", "data/./tickets"])
+def test_an_output_folder_inside_another_manifests_is_a_located_error(
+    ws: Workspace, dfr: Runner, emu: Emulator, inner: str
+) -> None:
+    ws.write_text("tickets", manifest_text("tickets", "outputs:\n  path: data/tickets\n"))
+    ws.write_text("reviews", manifest_text("reviews", f"outputs:\n  path: {inner}\n"))
+    for command in (("validate",), ("plan",), ("apply", "--auto-approve"), ("pull",)):
+        result = dfr(*command, "manifests") if command != ("pull",) else dfr("pull")
+        assert result.code == 1, (command, result.text)
+        assert "Traceback" not in result.err
+        assert any(
+            line.startswith(("manifests/reviews.yaml:9:", "manifests/tickets.yaml:9:"))
+            and "outputs.path of manifest" in line
+            for line in result.lines(": error: ")
+        ), (command, result.text)
+    assert emu.runs() == []
