@@ -213,6 +213,7 @@ class FileHost(PooledHttp):
         expected_size: int | None,
         resume: Resume | None = None,
         on_start: Callable[[int, str | None], None] = lambda start, etag: None,
+        html: bool = False,
     ) -> int:
         """Stream the body at `url` into `sink`; return the bytes this answer sent.
 
@@ -224,7 +225,9 @@ class FileHost(PooledHttp):
         offset resumed from, or 0) and the answer's ETag.
 
         Raises LinkExpired on 403, Truncated when the body is shorter or longer
-        than `expected_size` (or its Content-Length), DownloadError otherwise.
+        than `expected_size` (or its Content-Length), DownloadError otherwise; an
+        HTML page is refused unless `html` (the API says the file is one) or the
+        file's name ends in .html.
         """
         target = self._checked(url, name)
         for _ in range(MAX_REDIRECTS + 2):
@@ -238,7 +241,8 @@ class FileHost(PooledHttp):
                     if start is None:
                         resume = None  # not the bytes resumed from: the whole body
                         continue
-                    _check_not_a_page(response, name)
+                    if not html:
+                        _check_not_a_page(response, name)
                     on_start(start, response.headers.get("ETag"))
                     left = None if expected_size is None else expected_size - start
                     return self._read(response, sink, name, left)

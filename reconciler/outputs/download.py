@@ -152,6 +152,7 @@ class Downloader:
                 expected_size=size,
                 resume=part.resume,
                 on_start=on_start,
+                html="html" in (link.content_type or "").lower(),
             )
             written = part.finish()
         finally:

@@ -427,3 +427,19 @@ def test_redirects_are_followed_only_where_a_download_may_go(
         "redirected more than" if kind == "loop" else "refusing the file host's redirect"
     ) in line
     assert not (ws.root / "data/tickets").exists()
+
+
+def test_an_html_file_the_api_says_is_html_is_pulled(
+    ws: Workspace, dfr: Runner, emu: Emulator, portal: str
+) -> None:
+    """The HTML check spares a file whose download answer's content_type is HTML."""
+    _applied(ws, dfr)
+    emu.rewrite("runs.get", _files_as(lambda files: [{**f, "size_bytes": None} for f in files]))
+
+    def html_link(answer: Any) -> Any:
+        return {**answer, "download_url": portal + "/x", "content_type": "text/html"}
+
+    emu.rewrite("files.download", html_link)
+    result = dfr("pull")
+    assert result.code == 0, result.text
+    assert (ws.root / "data/tickets/run_summary.json").read_bytes().startswith(b"<!DOCTYPE")
