@@ -9,11 +9,11 @@ also holds the rule of when a request may be sent again), a `Pacer` or
 values of `api.models`; failures the exceptions `api.errors` maps them to.
 
 The API key lives only in the Authorization header of the `httpx.Client`;
-every message is scrubbed of it as well, in case a server echoes it back.
-"""
+every message and answer is scrubbed of it, in case a server echoes it back."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -104,6 +104,7 @@ class DataframerClient(PooledHttp):
             )
         self._pacer = pacing
         self._errors = ErrorMapper(Redactor(api_key), self.base_url, timeout.read)
+        self._key_bytes = api_key.encode()
         self._lock = threading.Lock()
         self._requests: dict[str, int] = {}
         self._retries = 0
@@ -216,7 +217,11 @@ class DataframerClient(PooledHttp):
 
     def mentions_key(self, text: str) -> bool:
         """Whether `text` holds this client's API key (a URL must not, for another host)."""
-        return self._errors.redact(text) != text
+        return self.redact(text) != text
+
+    def redact(self, text: str) -> str:
+        """`text` with this client's API key as `***` (for messages built of answers)."""
+        return self._errors.redact(text)
 
     # -- evaluations (reconciler.api.evaluations): the create is a paid POST, never
     # sent twice unless surely refused; after a lost answer the caller lists first.
@@ -256,7 +261,7 @@ class DataframerClient(PooledHttp):
         """The id and object of a 2xx answer to a create or update;
         CreateAnswerUnreadable (the outcome is unknown) when it names no id."""
         try:
-            data = response.json()
+            data = self._decoded(response)
         except ValueError:
             data = None
         new_id = as_str(data.get("id")) if isinstance(data, dict) else None
@@ -328,11 +333,18 @@ class DataframerClient(PooledHttp):
         query = url.query.decode("ascii", "replace")
         return route + (f"?{query}" if query else "")
 
-    def _json(self, response: httpx.Response, method: str, path: str) -> Any:
+    def _json(self, response: httpx.Response, method: str, path: str, redact: bool = True) -> Any:
         try:
-            return response.json()
+            return self._decoded(response, redact=redact)
         except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise self._errors.not_json(response, method, path) from None
+
+    def _decoded(self, response: httpx.Response, *, redact: bool = True) -> Any:
+        """The JSON of an answer, *** where it echoes the key (so nothing read from it
+        carries the key into state or output; a file link's URL is refused instead)."""
+        if redact and self._key_bytes in response.content:
+            return json.loads(self._errors.redact(response.text))
+        return response.json()
 
     # -- sending -----------------------------------------------------------
 

@@ -43,7 +43,7 @@ def file_link(client: DataframerClient, run_id: str, file_id: str) -> FileLink:
     path = _files_path(client, run_id) + client._item_path("", file_id, "file") + "download/"
     response, _ = client._send("GET", path, idempotent=True, headers=_FOLLOW)
     client._errors.raise_for_status(response, "GET", path, what=f"file {file_id} of run {run_id}")
-    data = client._json(response, "GET", path)
+    data = client._json(response, "GET", path, redact=False)
     if not isinstance(data, dict):
         raise client._errors.bad_answer(f"GET {path}: expected a JSON object", response)
     link = FileLink.from_json(data)

@@ -129,13 +129,16 @@ class Puller:
                 raise
 
     def _guarded(self, target: PullTarget) -> PullResult:
+        # A message may quote the API's answers (a file's path, its id): an answer
+        # that echoes the key must not carry it into the output.
         try:
             result = self._pull_one(target)
         except DfrError as exc:
-            result = PullResult(target.name, FAILED, exc.message)
+            result = PullResult(target.name, FAILED, self._client.redact(exc.message))
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
-            result = PullResult(target.name, FAILED, f"{exc.strerror or exc}{where}")
+            message = self._client.redact(f"{exc.strerror or exc}{where}")
+            result = PullResult(target.name, FAILED, message)
         self._observer.run_finished(result)
         return result
 

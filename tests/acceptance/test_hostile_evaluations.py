@@ -195,3 +195,28 @@ def test_two_evaluate_runs_whose_answers_were_lost_each_find_their_own(
     for name in ("tickets", "reviews"):
         record = ws.record(name)
         assert record["evaluation"]["id"] == made[record["run_id"].lower()]
+
+
+@pytest.mark.parametrize("where", ["property name", "error message", "status"])
+def test_the_key_echoed_in_an_evaluation_never_reaches_output_or_state(
+    ws: Workspace, dfr: Runner, emu: Emulator, where: str
+) -> None:
+    """The runner fails the test if the key reaches stdout or stderr, the workspace
+    fixture if it reaches any file (the state among them)."""
+    from support.emulators import KEY
+
+    ws.config("policy:\n  max_distribution_gap: 5\n")
+    if where == "property name":
+        emu.rewrite("evaluations.get", _analysis_as(_each_property(property_name=KEY)))
+    elif where == "error message":
+        emu.configure(evaluation_fail_next=1)
+        emu.rewrite(
+            "evaluations.get", lambda a: {**a, "error_message": f"bad key {KEY}"} if a else a
+        )
+    else:
+        emu.rewrite("evaluations.get", lambda a: {**a, "status": KEY} if a else a)
+    result = _apply(ws, dfr, "--timeout", "2s")
+    # An unknown status is waited for (until --timeout here), then reported as not
+    # checked: not a failure, as for any evaluation not finished yet.
+    assert result.code == (0 if where == "status" else 1), result.text
+    assert len(emu.evaluations()) == 1

@@ -443,3 +443,23 @@ def test_an_html_file_the_api_says_is_html_is_pulled(
     result = dfr("pull")
     assert result.code == 0, result.text
     assert (ws.root / "data/tickets/run_summary.json").read_bytes().startswith(b"<!DOCTYPE")
+
+
+@pytest.mark.parametrize("where", ["path", "file id", "download_url"])
+def test_the_key_echoed_in_an_answer_never_reaches_output_or_state(
+    ws: Workspace, dfr: Runner, emu: Emulator, where: str
+) -> None:
+    """The runner fails the test if the key reaches stdout or stderr, the workspace
+    fixture if it reaches any file."""
+    from support.emulators import KEY
+
+    _applied(ws, dfr)
+    if where == "download_url":
+        emu.rewrite("files.download", _link_as(lambda url: f"{url}&token={KEY}"))
+    else:
+        field = "path" if where == "path" else "id"
+        emu.rewrite("runs.get", _files_as(_first_changed(**{field: f"../{KEY}"})))
+    result = dfr("pull")
+    assert result.code == 1, result.text
+    _one_line_failure(result.err)
+    assert emu.file_host_stats()["api_key_seen"] == 0
