@@ -213,3 +213,28 @@ def test_a_renamed_spec_manifest_is_a_new_spec_the_plan_says_so(
         "tickets",
         "tickets-v2",
     ]
+
+
+@pytest.mark.parametrize("kind", ["specs.create", "specs.update"])
+@pytest.mark.parametrize(
+    "change",
+    [lambda a: {k: v for k, v in a.items() if k != "id"}, lambda a: [], lambda a: "ok"],
+    ids=["no id", "a list", "a string"],
+)
+def test_a_spec_write_answered_without_an_id_is_looked_up_never_sent_twice(
+    ws: Workspace, dfr: Runner, emu: Emulator, kind: str, change: Any
+) -> None:
+    _spec(ws)
+    path = ws.manifests / f"spec-{NAME}.yaml"
+    path.write_text(path.read_text("utf-8") + "  content:\n    description: tickets\n", "utf-8")
+    _run(ws, "run-1")
+    emu.rewrite(kind, change)
+    first = _apply(dfr)
+    emu.rewrite(kind, None)
+    for _ in range(2):
+        _apply(dfr)
+    assert "Traceback" not in first.err
+    (made,) = _named(emu)
+    assert len(made["versions"]) == 2, made["versions"]
+    assert ws.read_state().specs[NAME].spec_id == made["id"]
+    assert len(emu.runs()) == 1
