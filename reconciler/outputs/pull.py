@@ -220,6 +220,14 @@ class Puller:
         self._observer.file_done(record.name)
         return entry
 
+    def _is_run_file(self, folder: Path, path: str, entry: Verified | None) -> bool:
+        """Whether the file no pull recorded at `path` already holds exactly the run's
+        file there (downloaded by hand before dfr, say): replacing it loses nothing."""
+        if entry is None:
+            return False  # a case or file-or-folder clash: not the same file
+        seen = seen_file(folder, path, entry.size, self._cache)
+        return seen is not None and seen.regular and seen.sha256 == entry.sha256
+
     def _download(
         self, name: str, run_id: str, todo: Sequence[Wanted], staging: Staging
     ) -> list[Verified]:
@@ -262,7 +270,11 @@ class Puller:
         if self.cancel.is_set():
             raise Cancelled("interrupted")
         tracked = set(record.outputs.by_path()) if record.outputs is not None else set()
-        left_out = staging.carry_over(tracked, [w.path for w in wanted])
+        left_out = [
+            path
+            for path in staging.carry_over(tracked, [w.path for w in wanted])
+            if not self._is_run_file(staging.folder, path, verified.get(path))
+        ]
         if left_out:  # never replaced: a pull deletes no file it did not write
             more = f" and {len(left_out) - 1} more" if len(left_out) > 1 else ""
             raise DfrError(

@@ -55,6 +55,25 @@ def test_a_users_own_file_where_a_run_file_goes_is_never_replaced(
     assert (folder / "notes.md").read_bytes() == b"kept\n"
 
 
+def test_a_users_copy_of_exactly_the_run_file_is_no_conflict(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    """Data downloaded by hand before dfr took over: a file no pull wrote that holds
+    exactly the run's bytes is the run's file; the pull records it and goes on."""
+    run_id = _applied(ws, dfr)
+    folder = ws.root / "data/tickets"
+    folder.mkdir(parents=True)
+    files = emu.run_files(run_id)
+    (folder / "run_summary.json").write_bytes(files["run_summary.json"])
+    (folder / "notes.md").write_bytes(b"kept\n")
+    result = dfr("pull")
+    assert result.code == 0, result.text
+    for path, data in files.items():
+        assert (folder / path).read_bytes() == data
+    assert (folder / "notes.md").read_bytes() == b"kept\n"
+    assert dfr("pull", "--check").code == 0
+
+
 def test_an_output_folder_that_is_a_file_is_left_alone(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
