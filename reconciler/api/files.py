@@ -225,9 +225,9 @@ class FileHost(PooledHttp):
         offset resumed from, or 0) and the answer's ETag.
 
         Raises LinkExpired on 403, Truncated when the body is shorter or longer
-        than `expected_size` (or its Content-Length), DownloadError otherwise; an
-        HTML page is refused unless `html` (the API says the file is one) or the
-        file's name ends in .html.
+        than `expected_size` (or its Content-Length), DownloadError otherwise;
+        without an `expected_size`, an HTML page is refused unless `html` (the API
+        says the file is one) or the file's name ends in .html.
         """
         target = self._checked(url, name)
         for _ in range(MAX_REDIRECTS + 2):
@@ -241,8 +241,8 @@ class FileHost(PooledHttp):
                     if start is None:
                         resume = None  # not the bytes resumed from: the whole body
                         continue
-                    if not html:
-                        _check_not_a_page(response, name)
+                    if not html and expected_size is None:
+                        _check_not_a_page(response, name)  # a size check catches it else
                     on_start(start, response.headers.get("ETag"))
                     left = None if expected_size is None else expected_size - start
                     return self._read(response, sink, name, left)
