@@ -16,16 +16,11 @@ from typing import Any
 import pytest
 from support.runner import Result, Runner
 from support.workspace import Workspace, manifest_text
+from test_evaluations import EVALUATE, QUICK
 
 from dfr_emulator import Emulator
 
-QUICK: dict[str, float] = {
-    "evaluation_pending_seconds": 0.05,
-    "evaluation_processing_seconds": 0.15,
-    "evaluation_gap": 7.5,
-}
 pytestmark = pytest.mark.emulator(**QUICK)
-EVALUATE = "evaluate:\n  model: openai/gpt-6-astra\n"
 
 
 def _apply(ws: Workspace, dfr: Runner, *extra: str) -> Result:

@@ -291,14 +291,19 @@ class _Portal(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def portal() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Portal)
+def _serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A loopback HTTP server of `handler` in a thread, its URL; stopped afterwards."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def portal() -> Iterator[str]:
+    yield from _serving(_Portal)
 
 
 def test_a_200_with_an_html_page_is_not_the_file(
@@ -394,12 +399,7 @@ class _Redirector(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def redirector() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield from _serving(_Redirector)
 
 
 @pytest.mark.parametrize("kind", ["loop", "file", "creds", "to the file host"])

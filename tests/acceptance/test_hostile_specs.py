@@ -9,30 +9,25 @@ saying what to do.
 
 from __future__ import annotations
 
-import textwrap
+import shutil
 from typing import Any
 
 import pytest
 from support.runner import Result, Runner, apply_args
 from support.workspace import Workspace
+from test_spec_apply import write_spec
 
 from dfr_emulator import Emulator
 
 NAME = "tickets"
 
 
-def _spec(ws: Workspace, name: str = NAME, filename: str | None = None) -> None:
-    text = textwrap.dedent(
-        f"""\
-        apiVersion: dataframer.ai/v1
-        kind: Spec
-        metadata:
-          name: {name}
-        spec:
-          objectives: Support tickets for a bank, each with a priority.
-        """
-    )
-    (ws.manifests / (filename or f"spec-{name}.yaml")).write_text(text, "utf-8")
+def _spec(ws: Workspace, name: str = NAME, copy_to: str | None = None) -> None:
+    """The Spec manifest `name` (test_spec_apply's); `copy_to`: a second file holding it."""
+    if copy_to is None:
+        write_spec(ws, name=name)
+    else:
+        shutil.copyfile(ws.manifests / f"spec-{name}.yaml", ws.manifests / copy_to)
 
 
 def _run(ws: Workspace, name: str, ref: str = NAME, version: Any = "latest") -> None:
@@ -73,7 +68,7 @@ def test_two_spec_manifests_with_one_name_are_a_located_error(
     ws: Workspace, dfr: Runner, emu: Emulator
 ) -> None:
     _spec(ws)
-    _spec(ws, filename="copy.yaml")
+    _spec(ws, copy_to="copy.yaml")
     for command in (("validate",), ("plan",), tuple(apply_args())):
         result = dfr(*command, "manifests")
         assert result.code == 1, result.text
