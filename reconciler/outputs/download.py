@@ -159,8 +159,7 @@ class Downloader:
             part.close()
         if written != part.start_offset + fetched:  # pragma: no cover - the host checks sizes
             raise Truncated(f"{wanted.path}: {written:,} bytes written, not as received")
-        digest = part.digest
-        sha256 = digest.hexdigest()
+        sha256 = part.digest.hexdigest()
         expected = wanted.sha256 or link.sha256
         if expected is not None and sha256 != expected:
             raise Truncated(f"{wanted.path}: its sha256 is not the one the API gave")
