@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from support.runner import Result, Runner
 from support.workspace import Workspace, manifest_text
-from test_evaluations import EVALUATE, QUICK
+from test_evaluations import EVALUATE, QUICK, the_one_evaluation
 
 from dfr_emulator import Emulator
 
@@ -120,8 +120,7 @@ def test_a_create_answer_without_a_usable_id_is_looked_up_never_paid_twice(
     for _ in range(2):
         again = _apply(ws, dfr)
         assert "Traceback" not in again.err
-    (made,) = emu.evaluations()
-    assert ws.record("tickets")["evaluation"]["id"] == made["id"]
+    the_one_evaluation(ws, emu)
 
 
 @pytest.mark.emulator(**{**QUICK, "evaluation_pending_seconds": 3600.0})
@@ -130,9 +129,8 @@ def test_an_evaluation_stuck_pending_is_kept_not_started_again(
 ) -> None:
     first = _apply(ws, dfr, "--timeout", "1s")
     assert "Traceback" not in first.err
-    (made,) = emu.evaluations()
-    record = ws.record("tickets")["evaluation"]
-    assert record["id"] == made["id"] and record["status"] == "PENDING"
+    _, record = the_one_evaluation(ws, emu)
+    assert record["status"] == "PENDING"
     again = _apply(ws, dfr, "--timeout", "1s")
     assert "Traceback" not in again.err
     assert len(emu.evaluations()) == 1
@@ -151,8 +149,7 @@ def test_an_odd_evaluation_status_never_hangs_nor_pays_twice(
     assert "Traceback" not in first.err
     again = _apply(ws, dfr, "--timeout", "2s")
     assert "Traceback" not in again.err
-    (made,) = emu.evaluations()
-    assert ws.record("tickets")["evaluation"]["id"] == made["id"]
+    the_one_evaluation(ws, emu)
 
 
 @pytest.mark.parametrize(
@@ -173,8 +170,7 @@ def test_an_odd_evaluation_listing_is_one_line_never_a_second_evaluation(
     assert result.code == 1, result.text
     emu.rewrite("runs.evaluations", None)
     assert _apply(ws, dfr).code == 0
-    (made,) = emu.evaluations()
-    assert ws.record("tickets")["evaluation"]["id"] == made["id"]
+    the_one_evaluation(ws, emu)
 
 
 @pytest.mark.emulator(**{**QUICK, "ambiguous_evaluation_posts": 2})
