@@ -151,7 +151,7 @@ def run_state_show(inv: Invocation, args: StateShowArgs, out: TextIO, err: TextI
     if kind == "spec":
         _show(_known_spec(state, name, backend.describe()), out, args.as_json)
         return EXIT_OK
-    record = _known(state.runs, name, backend.describe())
+    record = _known(state.runs, name, backend.describe(), args.name)
     _show(record, out, args.as_json)
     if args.as_json:
         return EXIT_OK
@@ -192,11 +192,14 @@ def run_state_rm(inv: Invocation, args: StateRmArgs, out: TextIO, err: TextIO) -
     backend = open_backend(inv)
     with backend.lock("state rm", timeout=inv.lock_timeout) as store:
         # Every name is checked before anything is removed: a typo removes nothing.
+        named: dict[tuple[str, str], str] = {}
+        for arg in args.names:
+            named.setdefault(address(arg), arg)  # run/x and x are one record
         found = [
             _known_spec(store.state, name, backend.describe())
             if kind == "spec"
-            else _known(store.state.runs, name, backend.describe())
-            for kind, name in dict.fromkeys(map(address, args.names))
+            else _known(store.state.runs, name, backend.describe(), arg)
+            for (kind, name), arg in named.items()
         ]
         for record in found:
             if isinstance(record, SpecRecord):
