@@ -212,8 +212,7 @@ class Puller:
         if want.size is not None and known.size != want.size:
             return None
         old_folder = folder_of(self._root, pulled.path)
-        seen = seen_file(old_folder, want.path, known.size, self._cache)
-        if seen is None or not seen.regular or seen.sha256 != known.sha256:
+        if not self._holds(old_folder, want.path, known.size, known.sha256):
             return None
         entry = Verified(run_id, want.file_id, want.path, known.size, known.sha256)
         staging.link_from(old_folder / want.path, entry)
@@ -225,8 +224,13 @@ class Puller:
         file there (downloaded by hand before dfr, say): replacing it loses nothing."""
         if entry is None:
             return False  # a case or file-or-folder clash: not the same file
-        seen = seen_file(folder, path, entry.size, self._cache)
-        return seen is not None and seen.regular and seen.sha256 == entry.sha256
+        return self._holds(folder, path, entry.size, entry.sha256)
+
+    def _holds(self, folder: Path, path: str, size: int, sha256: str) -> bool:
+        """Whether `path` below `folder` is a regular file of that size and sha256
+        (through the digest cache: an unchanged file is not read again)."""
+        seen = seen_file(folder, path, size, self._cache)
+        return seen is not None and seen.regular and seen.sha256 == sha256
 
     def _download(
         self, name: str, run_id: str, todo: Sequence[Wanted], staging: Staging
