@@ -37,7 +37,7 @@ spec:                              # exactly the request body of a run
   spec_id: 3c90c3cc-0d44-4b50-8888-8dd25736052a   # the spec to generate from (a UUID)
   spec_version: 1                  # leave out for the spec's latest version at submission
   number_of_samples: 100           # 1 to 20000
-  generation_model: anthropic/claude-sonnet-4-5
+  generation_model: anthropic/claude-sonnet-5-5-thinking   # a model the current API lists
 # outputs:                         # optional: where `dfr pull` writes the run's files
 #   path: data/example-run         # a folder inside the repository (relative to its root)
 #   files: ["*.jsonl"]             # globs of the files to keep; left out: every file

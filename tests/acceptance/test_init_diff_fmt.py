@@ -29,7 +29,10 @@ def test_init_writes_a_valid_starter_and_never_overwrites(ws: Workspace, dfr: Ru
     text = manifest.read_text()
     assert text.startswith("# yaml-language-server: $schema=generation-run.schema.json\n")
     assert json.loads(schema.read_text())["$id"].endswith("generation-run.schema.json")
-    assert dfr("validate", "proj/dataframer").code == 0
+    # Valid, and without a warning: a starter whose model the API no longer takes
+    # would teach every new user a run the service refuses.
+    code, _, err = dfr("validate", "proj/dataframer")
+    assert code == 0 and "warning" not in err, err
     assert out.endswith(PRE_COMMIT)  # the pre-commit snippet
     # Idempotent when nothing changed; refuses when a file differs; nothing is written.
     assert dfr("init", "proj").code == 0
