@@ -72,18 +72,10 @@ class EvaluateChange(PlanChange):
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "name": self.name,
-            "action": self.action.value,
-            "model": self.model,
-            "run_id": self.run_id,
-            "body": self.body,
-            "depends_on": list(self.depends_on),
-            "resolve_intent": self.resolve_intent,
-            "reasons": list(self.reasons),
-            "manifest": self.where,
-        }
+        return self.json_of(
+            *("key", "name", "action", "model", "run_id", "body", "depends_on"),
+            *("resolve_intent", "reasons", "manifest"),
+        )
 
 
 def own_evaluation(record: RunRecord | None) -> EvaluationRecord | None:

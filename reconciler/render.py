@@ -204,11 +204,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
     def change(c: Change) -> dict[str, Any]:
         prior = c.prior
         return {
-            "name": c.name,
-            "action": c.action.value,
-            "manifest": c.where,
-            "body": c.body,
-            "labels": c.labels,
+            **c.json_of("name", "action", "manifest", "body", "labels"),
             "fields": [
                 {
                     "field": f.field,
@@ -217,11 +213,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                 }
                 for f in c.fields
             ],
-            "reasons": list(c.reasons),
-            "failed": c.failed,
-            "cancel_prior": c.cancel_prior,
-            "prune": c.prune,
-            "resolve_intent": c.resolve_intent,
+            **c.json_of("reasons", "failed", "cancel_prior", "prune", "resolve_intent"),
             "rename_of": c.rename_of,
             "prior": None if prior is None else {"run_id": prior.run_id, "status": prior.status},
             **spec_plan.change_graph_json(c),

@@ -95,6 +95,18 @@ class PlanChange:
     def key(self) -> str:
         return f"{self.KIND}/{self.name}"
 
+    def json_of(self, *names: str) -> dict[str, Any]:
+        """The named fields (or properties) as `plan --json` and saved plans write them,
+        in that order: `manifest` is the FILE:LINE:COL (`where`), an enum is its value,
+        a tuple a list."""
+        out: dict[str, Any] = {}
+        for name in names:
+            value = getattr(self, "where" if name == "manifest" else name)
+            if isinstance(value, Enum):
+                value = value.value
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class SpecChange(PlanChange):
@@ -135,28 +147,12 @@ class SpecChange(PlanChange):
         return None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "name": self.name,
-            "action": self.action.value,
-            "manifest": self.where,
-            "body": self.body,
-            "content_yaml": self.content_yaml,
-            "content_sha256": self.content_sha256,
-            "spec_id": self.spec_id,
-            "base_version": self.base_version,
-            "new_version": self.new_version,
-            "resolve_intent": self.resolve_intent,
-            "intent_sha256": self.intent_sha256,
-            "waits": self.waits,
-            "status": self.status,
-            "failed": self.failed,
-            "error": self.error,
-            "drift": self.drift,
-            "depends_on": list(self.depends_on),
-            "dependants": list(self.dependants),
-            "reasons": list(self.reasons),
-        }
+        return self.json_of(
+            *("key", "name", "action", "manifest", "body", "content_yaml", "content_sha256"),
+            *("spec_id", "base_version", "new_version", "resolve_intent", "intent_sha256"),
+            *("waits", "status", "failed", "error", "drift", "depends_on", "dependants"),
+            "reasons",
+        )
 
 
 # -- reading state ------------------------------------------------------------------

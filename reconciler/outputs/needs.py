@@ -45,11 +45,7 @@ class PullChange(PlanChange):
         return {
             "name": self.name,
             "action": "pull",
-            "run_id": self.run_id,
-            "path": self.path,
-            "reason": self.reason,
-            "files": list(self.files),
-            "depends_on": list(self.depends_on),
+            **self.json_of("run_id", "path", "reason", "files", "depends_on"),
         }
 
 

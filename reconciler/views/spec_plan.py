@@ -163,12 +163,9 @@ def spec_counts(plan: Plan) -> dict[str, int]:
 def change_graph_json(c: Change) -> dict[str, Any]:
     """The graph fields of a run change in `plan --json` and saved plans."""
     return {
-        "key": c.key,
-        "depends_on": list(c.depends_on),
-        "unknown": list(c.unknown),
+        **c.json_of("key", "depends_on", "unknown"),
         "spec_ref": c.spec_ref.to_json() if c.spec_ref else None,
-        "affected_by": c.affected_by,
-        "blocked_by": c.blocked_by,
+        **c.json_of("affected_by", "blocked_by"),
     }
 
 
