@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -81,9 +81,16 @@ def as_dict(value: object) -> dict[str, Any] | None:
     return dict(value) if isinstance(value, dict) else None
 
 
-def str_fields(data: Mapping[str, Any], *names: str) -> dict[str, str | None]:
+def str_fields(data: Mapping[str, Any], *names: str) -> dict[str, Any]:
     """Each named field of `data` read with `as_str`, by name: a parser's plain fields."""
     return {name: as_str(data.get(name)) for name in names}
+
+
+def unknown_fields(cls: type, data: Mapping[str, Any], *also: str) -> dict[str, Any]:
+    """The fields of `data` that `cls` (a dataclass) has no field for, nor reads as one
+    of `also` (another spelling): what lands in its `extra`."""
+    known = {f.name for f in fields(cls)}.union(also)
+    return {k: v for k, v in data.items() if k not in known}
 
 
 @dataclass(frozen=True)
@@ -103,13 +110,12 @@ class GeneratedFile:
     def from_json(cls, data: object) -> GeneratedFile:
         if not isinstance(data, dict):
             return cls(path=as_str(data))
-        known = {"id", "path", "file_type", "size_bytes", "sha256"}
         size = as_int(data.get("size_bytes"))
         return cls(
             **str_fields(data, "id", "path", "file_type"),
             size_bytes=size if size is None or size >= 0 else None,
             sha256=as_sha256(data.get("sha256")),
-            extra={k: v for k, v in data.items() if k not in known},
+            extra=unknown_fields(cls, data),
         )
 
 
@@ -124,31 +130,9 @@ def as_sha256(value: object) -> str | None:
     return value if _SHA256_RE.fullmatch(value) else None
 
 
-# The run model (the SDK's RunRetrieveResponse) has no failure reason: a FAILED
-# run says only how many samples failed. Fields not named here land in `extra`.
-_RUN_KNOWN = {
-    "id",
-    "status",
-    "spec_id",
-    "spec_name",
-    "spec_version",
-    "created_at",
-    "completed_at",
-    "created_by_email",
-    "dataset_id",
-    "dataset_name",
-    "dataset_type",
-    "samples_completed",
-    "samples_failed",
-    "total_cost",
-    "generated_files",
-    "runtime_params",
-}
-
-
-@dataclass(frozen=True)
-class Run:
-    """A generation run as the API reports it. Every field but `id` may be None.
+@dataclass(frozen=True, kw_only=True)
+class Answer:
+    """What a run and a spec both are: an object the API answered with.
 
     `id` is "" only for a list entry that came without one. `status` is
     normalised (IN_PROGRESS -> PROCESSING, unknown strings kept as sent);
@@ -159,6 +143,30 @@ class Run:
     id: str
     status: str | None = None
     raw_status: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    # Fields of the API's object read although the class has no field of that name.
+    ALSO_KNOWN: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def answer_fields(cls, data: Mapping[str, Any], fallback_id: str) -> dict[str, Any]:
+        """This class's fields above, read from `data`."""
+        return {
+            "id": as_str(data.get("id")) or fallback_id,
+            "status": normalize_status(data.get("status")),
+            "raw_status": as_str(data.get("status")),
+            "extra": unknown_fields(cls, data, *cls.ALSO_KNOWN),
+            "raw": dict(data),
+        }
+
+
+@dataclass(frozen=True)
+class Run(Answer):
+    """A generation run as the API reports it (the SDK's RunRetrieveResponse). Every
+    field but `id` may be None. The run model has no failure reason: a FAILED run says
+    only how many samples failed."""
+
     spec_id: str | None = None
     spec_name: str | None = None
     spec_version: int | None = None
@@ -173,8 +181,6 @@ class Run:
     total_cost: float | None = None
     generated_files: tuple[GeneratedFile, ...] = ()
     runtime_params: Mapping[str, Any] | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_terminal(self) -> bool:
@@ -182,12 +188,9 @@ class Run:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, fallback_id: str = "") -> Run:
-        status = normalize_status(data.get("status"))
         files = data.get("generated_files")
         return cls(
-            id=as_str(data.get("id")) or fallback_id,
-            status=status,
-            raw_status=as_str(data.get("status")),
+            **cls.answer_fields(data, fallback_id),
             **str_fields(data, "spec_id", "spec_name", "created_at", "completed_at"),
             **str_fields(data, "created_by_email", "dataset_id", "dataset_name", "dataset_type"),
             spec_version=as_int(data.get("spec_version")),
@@ -198,8 +201,6 @@ class Run:
                 tuple(GeneratedFile.from_json(f) for f in files) if isinstance(files, list) else ()
             ),
             runtime_params=as_dict(data.get("runtime_params")),
-            extra={k: v for k, v in data.items() if k not in _RUN_KNOWN},
-            raw=dict(data),
         )
 
 
@@ -223,44 +224,23 @@ class SpecVersion:
     def from_json(cls, data: object) -> SpecVersion:
         if not isinstance(data, dict):
             return cls(version=as_int(data))
-        known = {"version", "version_number", "id", "status", "created_at"}
         version = data.get("version", data.get("version_number"))
         return cls(
             version=as_int(version),
             **str_fields(data, "id", "created_at"),
             status=normalize_status(data.get("status")),
-            extra={k: v for k, v in data.items() if k not in known},
+            extra=unknown_fields(cls, data, "version_number"),
         )
 
 
-_SPEC_KNOWN = {
-    "id",
-    "status",
-    "name",
-    "description",
-    "dataset_id",
-    "dataset_name",
-    "created_at",
-    "updated_at",
-    "latest_version",
-    "versions",
-    "error",
-    "content_yaml",
-    "content_unavailable_reason",
-}
-
-
 @dataclass(frozen=True)
-class Spec:
+class Spec(Answer):
     """A spec (PROCESSING, SUCCEEDED or FAILED); runs need a SUCCEEDED one.
 
     `versions` is None unless the API sent a list (ask with include_versions).
     """
 
-    id: str
     name: str | None = None
-    status: str | None = None
-    raw_status: str | None = None
     description: str | None = None
     dataset_id: str | None = None
     dataset_name: str | None = None
@@ -272,8 +252,8 @@ class Spec:
     # Set when `content_yaml` is null because the spec's YAML lives in the
     # customer's own cloud: the spec is still ready.
     content_unavailable_reason: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # The content is read by speccontent from `raw`; it is not extra.
+    ALSO_KNOWN = ("content_yaml",)
 
     def version_numbers(self) -> dict[int, str | None] | None:
         """Version number -> its status (None when not given); None when unknown.
@@ -296,9 +276,7 @@ class Spec:
     def from_json(cls, data: Mapping[str, Any], *, fallback_id: str = "") -> Spec:
         versions = data.get("versions")
         return cls(
-            id=as_str(data.get("id")) or fallback_id,
-            status=normalize_status(data.get("status")),
-            raw_status=as_str(data.get("status")),
+            **cls.answer_fields(data, fallback_id),
             **str_fields(data, "name", "description", "dataset_id", "dataset_name", "error"),
             **str_fields(data, "created_at", "updated_at", "content_unavailable_reason"),
             latest_version=as_int(data.get("latest_version")),
@@ -307,8 +285,6 @@ class Spec:
                 if isinstance(versions, list)
                 else None
             ),
-            extra={k: v for k, v in data.items() if k not in _SPEC_KNOWN},
-            raw=dict(data),
         )
 
 
