@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from dfr_emulator.faults import (
     retry_after_header,
 )
 from dfr_emulator.outputs import OUTPUT_KINDS, Outputs
+from dfr_emulator.routes import ADMIN_PREFIX, route
 from dfr_emulator.specs import SpecApi, SpecBook
 from dfr_emulator.store import (
     FAILED,
@@ -41,38 +41,6 @@ from dfr_emulator.store import (
     Timeline,
 )
 from dfr_emulator.validation import json_body, validate_body
-
-API_PREFIX = "/api/dataframer"
-ADMIN_PREFIX = "/_emulator"
-
-# (method, pattern, route kind). Trailing slashes are optional on every path.
-_UUIDISH = r"(?P<id>[^/]+)"
-_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
-    (method, re.compile(pattern), kind)
-    for method, pattern, kind in (
-        ("POST", rf"^{API_PREFIX}/runs/?$", "runs.create"),
-        ("GET", rf"^{API_PREFIX}/runs/?$", "runs.list"),
-        ("GET", rf"^{API_PREFIX}/runs/{_UUIDISH}/?$", "runs.get"),
-        ("DELETE", rf"^{API_PREFIX}/runs/{_UUIDISH}/?$", "runs.delete"),
-        ("POST", rf"^{API_PREFIX}/runs/{_UUIDISH}/cancel/?$", "runs.cancel"),
-        ("GET", rf"^{API_PREFIX}/specs/?$", "specs.list"),
-        ("POST", rf"^{API_PREFIX}/specs/?$", "specs.create"),
-        ("GET", rf"^{API_PREFIX}/specs/{_UUIDISH}/?$", "specs.get"),
-        (
-            "GET",
-            rf"^{API_PREFIX}/runs/{_UUIDISH}/files/(?P<file_id>[^/]+)/download/?$",
-            "files.download",
-        ),
-        ("GET", rf"^{API_PREFIX}/runs/{_UUIDISH}/files/download/?$", "files.download_all"),
-        ("GET", rf"^{API_PREFIX}/runs/{_UUIDISH}/evaluations/?$", "runs.evaluations"),
-        ("POST", rf"^{API_PREFIX}/evaluations/?$", "evaluations.create"),
-        ("GET", rf"^{API_PREFIX}/evaluations/{_UUIDISH}/?$", "evaluations.get"),
-        ("POST", r"^/api/data-plane/token/?$", "dataplane.token"),
-        ("POST", r"^/api/data-plane/grants/?$", "dataplane.grants"),
-        ("PUT", rf"^{API_PREFIX}/specs/{_UUIDISH}/?$", "specs.update"),
-        ("DELETE", rf"^{API_PREFIX}/specs/{_UUIDISH}/?$", "specs.delete"),
-    )
-)
 
 #: Fields `missing_fields_rate` may take out of a run object (it only ever removes).
 MISSING_FIELD_CANDIDATES = (
@@ -181,7 +149,7 @@ class EmulatorApp:
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
             self.stats.admin()
             return self._admin(request.method, path.rstrip("/"), request)
-        kind, route_args = _route(request.method, path)
+        kind, route_args = route(request.method, path)
         self.stats.request(request.method, kind)
         reply = self._api(request, kind, route_args, query)
         if not reply.drop:
@@ -483,18 +451,3 @@ class EmulatorApp:
 _ADMIN_POSTS = frozenset(
     {"configure", "reset_stats", "force_status", "set_outcome", "forget", "advance"}
 )
-
-
-def _route(method: str, path: str) -> tuple[str, dict[str, str]]:
-    """The route kind for a request, e.g. ("runs.get", {"id": ...})."""
-    allowed: list[str] = []
-    for route_method, pattern, kind in _ROUTES:
-        match = pattern.match(path)
-        if match is None:
-            continue
-        if route_method == method:
-            return kind, match.groupdict()
-        allowed.append(route_method)
-    if allowed:
-        return "method_not_allowed", {"allow": ", ".join(sorted(set(allowed)))}
-    return "unknown", {}

@@ -1,4 +1,4 @@
-"""The code stays in small rooms: no module of reconciler/ or dfr_emulator/ over 500
+"""The code stays in small rooms: every module of reconciler/ and dfr_emulator/ under 500
 lines, no function over 60 (issue 15: split by meaning, not by line count)."""
 
 from __future__ import annotations
@@ -47,13 +47,13 @@ def test_the_packages_have_modules() -> None:
     assert len(modules()) > 50  # the walk finds the code it measures
 
 
-def test_no_module_is_over_500_lines() -> None:
+def test_every_module_is_under_500_lines() -> None:
     over = [
         f"{relative(p)}: {n} lines"
         for p in modules()
-        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) >= MAX_MODULE_LINES
     ]
-    assert not over, f"modules over {MAX_MODULE_LINES} lines (split them by meaning): {over}"
+    assert not over, f"modules of {MAX_MODULE_LINES} lines or more (split them by meaning): {over}"
 
 
 def test_no_function_is_over_60_lines() -> None:
