@@ -53,20 +53,20 @@ class Given:
 class Flags:
     """What the command line said; None (or False) where it said nothing."""
 
-    config: str | None = None
-    state: str | None = None
-    backend: str | None = None
-    workspace: str | None = None
-    api_url: str | None = None
-    api_key_file: str | None = None
-    allow_insecure_http: bool = False
-    max_rps: float | None = None
-    jobs: int | None = None
-    no_cache: bool = False
-    lock_timeout: str | None = None
-    parallelism: int | None = None
-    poll_interval: str | None = None
-    timeout: str | None = None
+    config: str | None = None  # --config FILE
+    state: str | None = None  # --state FILE
+    backend: str | None = None  # --backend URL
+    workspace: str | None = None  # --workspace NAME
+    api_url: str | None = None  # --api-url URL
+    api_key_file: str | None = None  # --api-key-file FILE
+    allow_insecure_http: bool = False  # --allow-insecure-http
+    max_rps: float | None = None  # --max-rps N
+    jobs: int | None = None  # --jobs N
+    no_cache: bool = False  # --no-cache
+    lock_timeout: str | None = None  # --lock-timeout DURATION, as typed
+    parallelism: int | None = None  # --parallelism N
+    poll_interval: str | None = None  # --poll-interval DURATION, as typed
+    timeout: str | None = None  # --timeout DURATION, as typed
 
 
 def _no_project() -> Project:

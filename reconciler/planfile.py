@@ -30,13 +30,15 @@ FORMAT = 1
 
 @dataclass(frozen=True, slots=True)
 class SavedPlan:
-    paths: tuple[str, ...]
-    cwd: str
-    lineage: str
+    """A plan file read back: what the plan was made from, and the plan."""
+
+    paths: tuple[str, ...]  # the PATHs `dfr plan` read, as given
+    cwd: str  # where it ran, which the PATHs are relative to
+    lineage: str  # the state it was made from (its lineage and serial)
     serial: int
-    manifests_digest: str
-    options: PlanOptions
-    plan: dict[str, Any]
+    manifests_digest: str  # what the manifests asked for (Plan.manifests_digest)
+    options: PlanOptions  # --replace and --prune
+    plan: dict[str, Any]  # as `dfr plan --json` writes it
     # The project's own manifests were read (no PATH named): runs whose manifest
     # file is unknown are in the plan's scope. Plans saved before it: True.
     whole: bool = True

@@ -59,16 +59,17 @@ class Project:
     """The settings of `dfr.yaml` (all None when there is no file) and its problems."""
 
     file: str | None = None  # as shown to the user; None: no project file
-    manifests: tuple[str, ...] = ()
-    state: str | None = None
-    backend: str | None = None
-    workspace: str | None = None
-    api_url: str | None = None
-    parallelism: int | None = None
-    poll_interval: float | None = None
-    timeout: float | None = None
-    max_rps: float | None = None
-    extra_models: tuple[str, ...] = ()
+    # Paths are seen from the current directory (the file's own are from its folder).
+    manifests: tuple[str, ...] = ()  # files and folders to read without PATH
+    state: str | None = None  # the state file's path
+    backend: str | None = None  # a postgresql:// URL as written, or a state file's path
+    workspace: str | None = None  # the database's workspace
+    api_url: str | None = None  # as written
+    parallelism: int | None = None  # requests (and downloads) in flight at once
+    poll_interval: float | None = None  # seconds
+    timeout: float | None = None  # seconds apply waits for runs; None: no limit
+    max_rps: float | None = None  # API requests a second
+    extra_models: tuple[str, ...] = ()  # allowed beyond this release's model list
     policy: Policy = field(default_factory=Policy)
     diagnostics: tuple[Diagnostic, ...] = field(default=())
 

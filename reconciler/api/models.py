@@ -167,20 +167,21 @@ class Run(Answer):
     field but `id` may be None. The run model has no failure reason: a FAILED run says
     only how many samples failed."""
 
-    spec_id: str | None = None
+    spec_id: str | None = None  # ids may come back in another letter case than sent
     spec_name: str | None = None
-    spec_version: int | None = None
-    created_at: str | None = None
-    completed_at: str | None = None
-    created_by_email: str | None = None
-    dataset_id: str | None = None
+    spec_version: int | None = None  # the version it generates from
+    created_at: str | None = None  # ISO 8601, as sent
+    completed_at: str | None = None  # None until it ends
+    created_by_email: str | None = None  # who made it
+    dataset_id: str | None = None  # the spec's seed dataset
     dataset_name: str | None = None
     dataset_type: str | None = None
-    samples_completed: int | None = None
+    samples_completed: int | None = None  # so far
     samples_failed: int | None = None
-    total_cost: float | None = None
-    generated_files: tuple[GeneratedFile, ...] = ()
-    runtime_params: Mapping[str, Any] | None = None
+    total_cost: float | None = None  # dollars
+    # Not in a list's entries: only a run read by its id has these two.
+    generated_files: tuple[GeneratedFile, ...] = ()  # when done
+    runtime_params: Mapping[str, Any] | None = None  # the values it used (reconciler.matching)
 
     @property
     def is_terminal(self) -> bool:

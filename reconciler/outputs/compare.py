@@ -1,14 +1,8 @@
 """Does an output folder hold what state recorded? Pure: the folder comes in as a listing.
 
 `Seen` is one recorded file as found on disk (`reconciler.outputs.scan` reads
-them); `check_folder(record, listing)` says, for a run's `OutputsRecord`:
-
-- `pulled`: every recorded file is there, with its size and sha256;
-- `modified`: some recorded file is there with other bytes (or is not a
-  plain file any more: a folder, a symbolic link);
-- `missing`: nothing is modified, but some recorded file (or the whole
-  folder) is gone;
-- `not pulled`: nothing was ever recorded for the run.
+them); `check_folder(record, listing)` says, for a run's `OutputsRecord`, which
+`FolderState` its folder is in, and which files are missing or modified.
 
 Files in the folder that no record lists are not dfr's: they never make a
 folder differ (a pull leaves them in place).
@@ -26,10 +20,12 @@ __all__ = ["FolderCheck", "FolderState", "Seen", "check_folder"]
 
 
 class FolderState(str, enum.Enum):
-    PULLED = "pulled"
-    MISSING = "missing"
-    MODIFIED = "modified"
-    NOT_PULLED = "not pulled"
+    """What a run's output folder holds against its record."""
+
+    PULLED = "pulled"  # every recorded file is there, with its size and sha256
+    MISSING = "missing"  # none is modified, but one (or the whole folder) is gone
+    MODIFIED = "modified"  # one has other bytes, or is not a plain file now (folder, link)
+    NOT_PULLED = "not pulled"  # nothing was ever recorded for the run
 
 
 @dataclass(frozen=True, slots=True)
