@@ -45,6 +45,8 @@ BUCKET = "dataframer-outputs"
 MAX_BODY = 1 << 20
 #: Bytes a wrong-size download adds after the real content.
 WRONG_SIZE_EXTRA = b"\n# trailing bytes the API did not announce\n"
+#: How many downloads' sizes the host's stats keep (the latest).
+SIZES_KEPT = 1000
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 #: What separates the words of a header value (the key shows up as one of them).
 _TOKENS = re.compile(r"[\s,;=:&?/\"']+")
@@ -118,7 +120,9 @@ class FileHostStats:
             self._counts: collections.Counter[str] = collections.Counter()
             self._responses: collections.Counter[str] = collections.Counter()
             self._injected: collections.Counter[str] = collections.Counter()
-            self._sizes: list[int] = []  # each download's body size, in the order asked
+            # Each download's body size in the order asked: the last SIZES_KEPT, so that
+            # a long-running emulator's memory stays flat.
+            self._sizes: collections.deque[int] = collections.deque(maxlen=SIZES_KEPT)
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ import pytest
 from dfr_emulator import EmulatorConfig, ManualClock
 from dfr_emulator.config import coerce_knobs
 from dfr_emulator.faults import Dice, RateLimiter, retry_after_header
+from dfr_emulator.fileserver import SIZES_KEPT, FileHostStats
 from dfr_emulator.seeds import MODEL_PRICE_PER_SAMPLE, price_per_sample
 from dfr_emulator.validation import (
     ALL_REVISION_TYPES,
@@ -208,3 +209,14 @@ def test_the_emulator_package_imports_nothing_of_the_reconciler_but_shared_const
                 if name.split(".")[0] == "reconciler" and name not in allowed:
                     found.setdefault(path.name, set()).add(name)
     assert found == {}
+
+
+def test_the_file_hosts_stats_keep_the_latest_download_sizes_only() -> None:
+    """A long-running `dfr emulator` serves downloads for hours: its memory stays flat."""
+    stats = FileHostStats()
+    for size in range(SIZES_KEPT + 5):
+        stats.served(size)
+    sizes = stats.snapshot()["download_sizes"]
+    assert sizes == list(range(5, SIZES_KEPT + 5))  # the latest, in the order served
+    stats.reset()
+    assert stats.snapshot()["download_sizes"] == []
