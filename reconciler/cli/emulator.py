@@ -142,13 +142,15 @@ def emulator(inv: Invocation, **knobs: Any) -> int:
 def demo(inv: Invocation, paths: tuple[str, ...], keep_state: str | None) -> int:
     """Run validate, plan, apply and status on PATHS against a built-in emulator.
 
+    Without PATHS: examples/manifests here, else the examples installed with dfr.
+
     No account needed: an emulator starts in this process on a free port, runs
     finish in a few seconds, and the state goes to a temporary file.
     """
     from reconciler.cli import run
     from reconciler.commands.emulator import DemoArgs, run_demo
 
-    args = DemoArgs(paths or ("examples/manifests",), keep_state)
+    args = DemoArgs(paths, keep_state)
     return run_demo(inv, args, out(), err(), dfr=run)
 
 

@@ -22,10 +22,32 @@ class EmulatorArgs:
     knobs: dict[str, Any] = field(default_factory=dict)  # EmulatorConfig's fields
 
 
+#: The manifests the demo runs when given none (a checkout's own, or the copy in the wheel).
+EXAMPLES = os.path.join("examples", "manifests")
+
+
 @dataclass(frozen=True, slots=True)
 class DemoArgs:
-    paths: tuple[str, ...] = ("examples/manifests",)
+    paths: tuple[str, ...] = ()  # none: the project's examples (`example_manifests`)
     keep_state: str | None = None
+
+
+def example_manifests() -> str:
+    """examples/manifests of the current folder (a checkout's top), else the examples
+    installed with dfr: in the wheel, or in the checkout an editable install runs from."""
+    if os.path.isdir(EXAMPLES):
+        return EXAMPLES
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    installed = os.path.join(package, EXAMPLES)  # the wheel's copy
+    if os.path.isdir(installed):
+        return installed
+    checkout = os.path.dirname(package)
+    ours = os.path.join(checkout, EXAMPLES)
+    if os.path.isfile(os.path.join(checkout, "pyproject.toml")) and os.path.isdir(ours):
+        return ours
+    raise UsageError(
+        f"no {EXAMPLES} here and none installed with dfr: name the manifests to run the demo on"
+    )
 
 
 def run_emulator(inv: Invocation, args: EmulatorArgs, out: TextIO, err: TextIO) -> int:
@@ -94,17 +116,15 @@ def run_demo(
     up into it)."""
     from dfr_emulator import Emulator, EmulatorConfig
 
-    for path in args.paths:
+    given = args.paths or (example_manifests(),)
+    for path in given:
         if not os.path.exists(path):
-            raise UsageError(
-                f"{path}: no such file or directory (run the demo from the "
-                "repository's top folder, or name your own manifests)"
-            )
+            raise UsageError(f"{path}: no such file or directory")
     keep_state = os.path.abspath(args.keep_state) if args.keep_state else None
     config = EmulatorConfig(pending_seconds=1.0, processing_seconds=2.0)
     with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp, Emulator(config) as emulator:
         project = os.path.join(tmp, "project")
-        paths = _copy_project(args.paths, project)
+        paths = _copy_project(given, project)
         state = keep_state or os.path.join(tmp, "dfr.state.json")
         # The demo's own state only: a backend or workspace chosen in the
         # environment (a team database, say) must not receive emulator runs.

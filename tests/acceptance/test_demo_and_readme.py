@@ -14,10 +14,10 @@ from support.subproc import run_text
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _demo(env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _demo(env_extra: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DFR_", "DATAFRAMER_"))}
     env.update(env_extra)
-    return run_text([sys.executable, "-m", "reconciler", "demo"], cwd=ROOT, env=env, timeout=120)
+    return run_text([sys.executable, "-m", "reconciler", "demo"], cwd=cwd, env=env, timeout=120)
 
 
 def test_demo_runs_the_whole_loop_over_the_examples() -> None:
@@ -42,6 +42,27 @@ def test_demo_runs_the_whole_loop_over_the_examples() -> None:
     # The second plan submits nothing, leaves the spec alone and pulls nothing.
     second = result.stdout.rsplit("$ dfr plan", 1)[1]
     assert "No changes. Manifests and state agree (7 runs, 1 spec)." in second, second
+
+
+def test_demo_outside_a_checkout_runs_the_examples_installed_with_dfr(tmp_path: Path) -> None:
+    """`pip install` and `dfr demo` anywhere: the examples come with dfr (the wheel
+    carries them; an editable install finds its checkout's), and nothing lands here."""
+    result = _demo({}, cwd=tmp_path)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    assert "$ dfr validate manifests\n" in result.stdout
+    assert "7 manifests in 6 files: valid." in text
+    assert "Apply complete: 7 submitted, 0 adopted, 7 succeeded, 0 failed" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_names_a_missing_path_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DFR_", "DATAFRAMER_"))}
+    result = run_text(
+        [sys.executable, "-m", "reconciler", "demo", "nowhere"], cwd=tmp_path, env=env, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr == "error: nowhere: no such file or directory\n"
 
 
 def test_demo_ignores_a_backend_chosen_in_the_environment(tmp_path: Path) -> None:

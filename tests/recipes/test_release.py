@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from recipe_harness import git
-from recipe_support import GIT_IDENTITY, Release, copy_tree
+from recipe_support import GIT_IDENTITY, ROOT, Release, copy_tree
 
 BIN = Path(sys.executable).parent
 
@@ -33,6 +33,10 @@ def test_the_release_build_has_the_tag_s_version_and_passes_twine_check(release:
     assert f'__version__ = "{release.version}"' in version_file
     assert f"\nVersion: {release.version}\n" in metadata
     assert "reconciler/schemas/generation-run.schema.json" in names
+    # `dfr demo` outside a checkout runs the examples the wheel carries.
+    examples = {n for n in names if n.startswith("reconciler/examples/manifests/")}
+    assert "reconciler/examples/manifests/product-reviews.yaml" in examples, names
+    assert len(examples) == len(list((ROOT / "examples/manifests").rglob("*.yaml")))
     assert "Requires-Dist: psycopg[binary]>=3.1; extra == 'postgres'" in metadata
     done = subprocess.run(
         [str(BIN / "twine"), "check", "--strict", str(release.sdist), str(release.wheel)],
