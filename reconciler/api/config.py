@@ -20,6 +20,8 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://df-api.dataframer.ai"
+#: The path every endpoint is under; the client adds it to the base URL.
+API_PATH = "/api/dataframer"
 CONNECT_TIMEOUT = 10.0
 
 
@@ -52,6 +54,13 @@ def check_base_url(base_url: str, allow_insecure_http: bool) -> str:
         raise UsageError(
             f"the API URL {base_url!r} must start with https:// and name a host"
             f" (for example {DEFAULT_BASE_URL})"
+        )
+    path = url.path.rstrip("/")
+    if path.endswith((API_PATH, "/api/data-plane")) or f"{API_PATH}/" in path:
+        raise UsageError(
+            f"the API URL {base_url!r} holds the API's own path: dfr adds {API_PATH}/... to"
+            f" it, so every call would miss (a spec or run 'not found'); give the service's"
+            f" address alone, e.g. {url.scheme}://{url.netloc.decode('ascii')}"
         )
     if url.userinfo:
         raise UsageError(

@@ -182,6 +182,27 @@ def test_base_url_path_prefix_is_kept(make: Callable[..., DataframerClient]) -> 
     assert script.requests[0].url.path == "/prefix/api/dataframer/runs/"
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://df-api.dataframer.ai/api/dataframer",
+        "https://df-api.dataframer.ai/api/dataframer/",
+        "https://df-api.dataframer.ai/api/dataframer/runs/",
+        "https://gw.example.test/prefix/api/dataframer",
+        "https://df-api.dataframer.ai/api/data-plane",
+    ],
+)
+def test_a_base_url_holding_the_api_path_is_refused_before_any_request(base_url: str) -> None:
+    """dfr adds /api/dataframer/... itself: with it in the base every call misses, and a
+    404 on a spec reads as 'spec not found' for every run."""
+    with pytest.raises(UsageError) as caught:
+        DataframerClient(base_url, KEY)
+    message = str(caught.value)
+    assert "holds the API's own path" in message
+    assert "https://" + base_url.split("/")[2] in message  # the address to give instead
+    assert KEY not in message
+
+
 def test_list_accepts_a_results_wrapper(make: Callable[..., DataframerClient]) -> None:
     client = make(Script(ok({"results": [{"id": "a"}, {"id": "b"}]})))
     assert [r.id for r in client.list_runs()] == ["a", "b"]
