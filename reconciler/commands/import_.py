@@ -11,7 +11,7 @@ hiding it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.engine.loading import load_manifests
@@ -41,7 +41,8 @@ def run_import(inv: Invocation, args: ImportArgs, out: TextIO, err: TextIO) -> i
     """`dfr import NAME RUN_ID`: record RUN_ID for manifest NAME once it answers its body."""
     from reconciler.engine import session
 
-    name, run_id = args.name, args.run_id
+    # Blanks around a pasted id are not part of it: " ID" must be the run ID is.
+    name, run_id = args.name, args.run_id.strip()
     manifests = {m.name: m for m in load_manifests(inv, args.paths, err)}
     manifest = manifests.get(name)
     if manifest is None:
@@ -51,31 +52,76 @@ def run_import(inv: Invocation, args: ImportArgs, out: TextIO, err: TextIO) -> i
     with session(inv, "import") as s:
         client, store = s.client, s.store
         manifest = _resolved(manifest, store.state)
-        body = manifest.body
         record = store.state.runs.get(name)
         if record is not None and record.run_id and record.run_id.lower() == run_id.lower():
             out.write(f"{name} already records run {record.run_id}; nothing to do.\n")
             return EXIT_OK
         _check_free(store.state, name, run_id, manifests)
-        run = client.get_run(run_id)  # NotFoundError says the run does not exist
-        diffs = run_mismatches(body, run)
-        if diffs and not args.force:
-            raise DfrError(
-                f"run {run_id} does not match manifest {name!r} ({manifest.where}): "
-                + "; ".join(d.describe() for d in diffs)
-                + ". Adopt it anyway with `dfr import --force`: the next plan then shows "
-                "the difference as a replace"
-            )
+        run = _read_run(client, run_id)
+        if record is not None and record.intent is not None and not record.run_id:
+            _check_unconfirmed(client, store.state, record, run_id)
+        diffs = _differences(manifest, run, run_id, force=args.force)
         _record(client, store, manifest, run, run_id, forced=bool(diffs))
-    out.write(f"Imported run {run_id} ({one_line(run.status or 'status unknown')}) as {name}.\n")
+    recorded = one_line(run.id or run_id)
+    out.write(f"Imported run {recorded} ({one_line(run.status or 'status unknown')}) as {name}.\n")
     if diffs:
         err.write(
-            f"warning: {name}: run {run_id} differs from the manifest: "
-            + one_line("; ".join(d.describe() for d in diffs))
+            f"warning: {name}: run {recorded} differs from the manifest: "
+            + one_line("; ".join(diffs))
             + f". `dfr plan` shows it as a replace; `dfr apply --replace {name}` would pay "
             "for a new run\n"
         )
     return EXIT_OK
+
+
+def _read_run(client: DataframerClient, run_id: str) -> Any:
+    """The run RUN_ID as the API answers it (NotFoundError: it does not exist), refused
+    when the answer is about another run: recording it would lose RUN_ID, or give a
+    run that another name records a second name."""
+    run = client.get_run(run_id)
+    if not run.id.strip():  # no id in the answer: it is the run asked for
+        return replace(run, id=run_id)
+    if run.id.lower() != run_id.lower():
+        raise DfrError(
+            f"asked for run {run_id}, the API answered about run {one_line(run.id)!r}; "
+            "nothing was recorded"
+        )
+    return run
+
+
+def _differences(manifest: Manifest, run: Any, run_id: str, *, force: bool) -> list[str]:
+    """What differs between the run and the manifest, one description each; a
+    DfrError when something does and `force` was not given."""
+    diffs = [d.describe() for d in run_mismatches(manifest.body, run)]
+    if not run.spec_id:
+        # Nothing to compare the most telling field with: not a check that passed.
+        diffs.insert(0, "the API's answer does not say which spec the run uses")
+    if diffs and not force:
+        raise DfrError(
+            f"run {run_id} does not match manifest {manifest.name!r} ({manifest.where}): "
+            + "; ".join(diffs)
+            + ". Adopt it anyway with `dfr import --force`: the next plan then shows "
+            "the difference as a replace"
+        )
+    return diffs
+
+
+def _check_unconfirmed(client: Any, state: State, record: RunRecord, run_id: str) -> None:
+    """NAME has a submission whose answer was lost: refuse RUN_ID when the run that
+    submission made is found and is another one (importing would leave that run paid
+    for and recorded nowhere). Among several candidates, any one may be chosen."""
+    from reconciler.recovery import resolve
+
+    (found,) = resolve(client, state, [record])
+    runs = (found.run,) if found.run is not None else found.candidates
+    ids = [run.id for run in runs]
+    if ids and run_id.lower() not in {i.lower() for i in ids}:
+        raise DfrError(
+            f"{record.name} has an unconfirmed submission, and the run it made was found: "
+            f"{', '.join(one_line(i) for i in ids)}; importing {run_id} would leave that run "
+            "paid for and recorded nowhere. `dfr refresh` adopts it; to keep "
+            f"{run_id} instead, then run `dfr state rm {record.name}` and import it again"
+        )
 
 
 def _resolved(manifest: Manifest, state: State) -> Manifest:
