@@ -57,6 +57,12 @@ def as_int(value: object) -> int | None:
     return None
 
 
+def as_count(value: object) -> int | None:
+    """A count (0 or more) as `as_int` reads it; None for a negative one, which counts nothing."""
+    number = as_int(value)
+    return number if number is not None and number >= 0 else None
+
+
 def as_float(value: object) -> float | None:
     if isinstance(value, bool):
         return None
@@ -195,8 +201,8 @@ class Run(Answer):
             **str_fields(data, "spec_id", "spec_name", "created_at", "completed_at"),
             **str_fields(data, "created_by_email", "dataset_id", "dataset_name", "dataset_type"),
             spec_version=as_int(data.get("spec_version")),
-            samples_completed=as_int(data.get("samples_completed")),
-            samples_failed=as_int(data.get("samples_failed")),
+            samples_completed=as_count(data.get("samples_completed")),
+            samples_failed=as_count(data.get("samples_failed")),
             total_cost=as_float(data.get("total_cost")),
             generated_files=(
                 tuple(GeneratedFile.from_json(f) for f in files) if isinstance(files, list) else ()
