@@ -306,9 +306,12 @@ def run_refresh(inv: Invocation, args: RefreshArgs, out: TextIO, err: TextIO) ->
         check_api(store.state, client, switch=args.switch_api, store=store)
         problems = _resolve_unconfirmed(client, store, err)
         unfinished = [r for r in store.state.runs.values() if r.run_id and not r.is_terminal]
+        watched = _Watched(client)
         observe.observe(
-            client, unfinished, store, on_change=changed, confirm_gone=args.confirm_gone
+            watched, unfinished, store, on_change=changed, confirm_gone=args.confirm_gone
         )
+        _warn_other_spec(unfinished, watched.seen, err)
+        _warn_shared(store.state, err)
         count = len(unfinished)
         # Specs: a newer version is an edit made elsewhere (the web app): recorded.
         specs = refresh_specs(
@@ -324,6 +327,54 @@ def run_refresh(inv: Invocation, args: RefreshArgs, out: TextIO, err: TextIO) ->
     if read:
         out.write(f"Read {read} spec{'s' if read != 1 else ''}: {len(specs)} changed.\n")
     return EXIT_ERROR if problems else EXIT_OK
+
+
+class _Watched:
+    """The client, keeping every run it answers by id (lower case): refresh compares
+    what they report with what state recorded."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.base_url = client.base_url
+        self.seen: dict[str, Any] = {}
+
+    def _keep(self, run: Any) -> Any:
+        if run.id:
+            self.seen[run.id.lower()] = run
+        return run
+
+    def list_runs(self) -> list[Any]:
+        return [self._keep(run) for run in self.client.list_runs()]
+
+    def get_run(self, run_id: str) -> Any:
+        return self._keep(self.client.get_run(run_id))
+
+
+def _warn_other_spec(records: list[RunRecord], seen: Mapping[str, Any], err: TextIO) -> None:
+    """A run's spec never changes: when the API reports another one than was sent,
+    the run is not what state says it is (and plan cannot see it: a warning)."""
+    for record in records:
+        run = seen.get((record.run_id or "").lower())
+        sent = record.spec.get("spec_id")
+        reported = getattr(run, "spec_id", None)
+        if not isinstance(sent, str) or not reported or reported.lower() == sent.lower():
+            continue
+        err.write(
+            one_line(
+                f"warning: {record.name}: run {record.run_id} now reports spec {reported}, "
+                f"but was recorded for spec {sent}: its data may not be what the manifest "
+                f"asks for. Check it in Dataframer; `dfr apply --replace {record.name}` "
+                "pays for a run of the manifest's spec"
+            )
+            + "\n"
+        )
+
+
+def _warn_shared(state: State, err: TextIO) -> None:
+    from reconciler.views.status import shared_note, shared_runs
+
+    for run_id, names in shared_runs(list(state.runs.values())).items():
+        err.write(f"warning: {shared_note(run_id, names)}\n")
 
 
 def _resolve_unconfirmed(client: Any, store: Any, err: TextIO) -> int:

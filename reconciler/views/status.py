@@ -158,9 +158,33 @@ def totals(table: Sequence[Row]) -> str:
     )
 
 
+def shared_runs(records: Sequence[RunRecord]) -> dict[str, list[str]]:
+    """Run ids recorded under more than one name (ids in any letter case), with the
+    names: all but one of those manifests have no run of their own."""
+    names: dict[str, list[str]] = {}
+    for r in sorted(records, key=lambda r: r.name):
+        if r.run_id:
+            names.setdefault(r.run_id.lower(), []).append(r.name)
+    return {run_id: found for run_id, found in names.items() if len(found) > 1}
+
+
+def shared_note(run_id: str, names: Sequence[str]) -> str:
+    """What to do about one run recorded under `names`."""
+    quoted = [repr(n) for n in names]
+    listed = ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    return one_line(
+        f"run {run_id} is recorded for {listed}: one run, {len(names)} manifests. Keep it "
+        "where it belongs and `dfr state rm` the other names; `dfr apply` then submits "
+        "their runs"
+    )
+
+
 def notes(table: Sequence[Row]) -> list[str]:
     """One line per run that needs attention, with what to do about it."""
-    out = []
+    out = [
+        shared_note(run_id, names)
+        for run_id, names in shared_runs([row.record for row in table]).items()
+    ]
     for row in table:
         r = row.record
         if r.status in ("FAILED", "CANCELED") and r.run_id and not r.drift:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from support.emulators import KEY, REVIEWS, SLOW
-from support.runner import Result, Runner
+from support.runner import Result, Runner, apply_args
 from support.workspace import Workspace, spec
 
 from dfr_emulator import Emulator
@@ -158,3 +158,209 @@ def test_import_of_two_candidates_takes_the_one_named(
     assert refreshed.code == 1 and first in refreshed.err and second in refreshed.err
     assert dfr("import", "alpha", second, "manifests").code == 0
     assert ws.run_ids() == {"alpha": second}
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    [REVIEWS, "00000000-0000-4000-8000-000000000000", "../runs", "a/b?c#d", "", " "],
+)
+def test_import_of_an_id_that_is_no_run_is_one_line(
+    ws: Workspace, dfr: Runner, emu: Emulator, api: DataframerClient, run_id: str
+) -> None:
+    """A spec's id, an unknown id, path tricks, nothing: 404 or refused, one line."""
+    _manifests(ws, "alpha")
+    result = dfr("import", "alpha", run_id, "manifests")
+    _one_line_error(result)
+    assert not ws.state.exists() or ws.run_ids() == {}
+
+
+def test_import_of_an_evaluation_id_is_not_found(
+    ws: Workspace, dfr: Runner, emu: Emulator, api: DataframerClient
+) -> None:
+    _manifests(ws, "alpha")
+    run_id = api.create_run(BODY).id
+    emu.force_status(run_id, "SUCCEEDED")
+    evaluation = api.create_evaluation(run_id)
+    result = dfr("import", "alpha", evaluation.id, "manifests")
+    _one_line_error(result)
+    assert "not found" in result.err
+
+
+def test_import_answered_with_garbage_records_nothing(
+    ws: Workspace, dfr: Runner, emu: Emulator, api: DataframerClient
+) -> None:
+    """(5xx and read timeouts end the same way, after the client's retries: tried by
+    hand, too slow for the suite.)"""
+    _manifests(ws, "alpha")
+    run_id = api.create_run(BODY).id
+    emu.configure(garbage_rate=1.0)
+    _one_line_error(dfr("import", "alpha", run_id, "manifests"))
+    assert not ws.state.exists() or ws.run_ids() == {}
+    emu.configure(garbage_rate=0.0)
+    assert dfr("import", "alpha", run_id, "manifests").code == 0
+
+
+def test_import_of_a_run_of_another_spec_is_refused_then_forced_shows_a_replace(
+    ws: Workspace, dfr: Runner, emu: Emulator, api: DataframerClient
+) -> None:
+    _manifests(ws, "alpha")
+    run_id = api.create_run({"spec_id": REVIEWS, "number_of_samples": 40}).id
+    refused = dfr("import", "alpha", run_id, "manifests")
+    _one_line_error(refused)
+    assert "spec_id" in refused.err and REVIEWS in refused.err
+    assert dfr("import", "--force", "alpha", run_id, "manifests").code == 0
+    plan = dfr("plan", "--detailed-exitcode", "manifests")
+    assert plan.code == 2 and "alpha must be replaced" in plan.out and REVIEWS in plan.out
+    assert "Plan: 0 to create, 1 to replace, 0 orphaned." in plan.out
+
+
+def test_import_and_state_edits_wait_for_or_refuse_a_held_lock(
+    ws: Workspace, dfr: Runner, emu: Emulator, api: DataframerClient
+) -> None:
+    _manifests(ws, "alpha", "beta")
+    run_id = api.create_run(BODY).id
+    assert dfr("import", "beta", run_id, "manifests").code == 0
+    before = ws.state.read_bytes()
+    with LocalBackend(ws.state).lock("apply"):
+        for command in (
+            ("import", "alpha", run_id, "manifests"),
+            ("state", "rm", "beta"),
+            ("state", "mv", "beta", "gamma"),
+            ("refresh",),
+        ):
+            result = dfr(*command)
+            _one_line_error(result)
+            assert "is locked by pid" in result.err, command
+        # Reading needs no lock.
+        assert dfr("state", "list").code == 0 and dfr("status").code == 0
+    assert ws.state.read_bytes() == before
+
+
+# -- dfr refresh ------------------------------------------------------------------------
+
+
+def _submitted(ws: Workspace, dfr: Runner, emu: Emulator, *names: str) -> dict[str, str]:
+    """Runs held PENDING for `names`; name -> run id."""
+    emu.configure(**SLOW)
+    _manifests(ws, *names)
+    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    return {name: str(run_id) for name, run_id in ws.run_ids().items()}
+
+
+def test_refresh_with_a_nonsense_count_for_one_run_still_records_the_others(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    ids = _submitted(ws, dfr, emu, "alpha", "beta")
+    _rewrite_runs(
+        emu,
+        lambda run: (
+            {**run, "samples_completed": -5, "samples_failed": -1}
+            if run["id"] == ids["alpha"]
+            else {**run, "status": "SUCCEEDED", "samples_completed": 40, "total_cost": 1.5}
+        ),
+    )
+    result = dfr("refresh")
+    assert result.code == 0, result.text
+    assert ws.record("beta")["status"] == "SUCCEEDED"
+    alpha = ws.record("alpha")
+    assert (alpha["samples_completed"], alpha["samples_failed"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"status": "QUEUED\x1b[31m\n::error::x"},
+        {"status": 5},
+        {"status": None, "samples_completed": "lots", "total_cost": "NaN"},
+        {"created_at": "yesterday", "completed_at": 7, "spec_version": "three"},
+        {"spec_version": -1, "total_cost": -2.5, "samples_completed": 10**30},
+    ],
+)
+def test_refresh_of_odd_answers_records_what_it_can_on_one_line(
+    ws: Workspace, dfr: Runner, emu: Emulator, change: dict[str, Any]
+) -> None:
+    ids = _submitted(ws, dfr, emu, "alpha")
+    _rewrite_runs(emu, lambda run: {**run, **change})
+    result = dfr("refresh")
+    assert result.code == 0, result.text
+    assert all(line.isprintable() for line in result.text.splitlines())
+    status = dfr("status")
+    assert status.code == 0 and ids["alpha"] in status.out
+    assert not any(line.startswith("::") for line in status.out.splitlines())
+    assert ws.run_ids() == ids
+
+
+def test_refresh_of_answers_with_only_an_id_changes_nothing(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    ids = _submitted(ws, dfr, emu, "alpha", "beta")
+    before = ws.state_doc()["runs"]
+    _rewrite_runs(emu, lambda run: {"id": run["id"]})
+    assert dfr("refresh").code == 0
+    assert ws.state_doc()["runs"] == before and ws.run_ids() == ids
+
+
+def test_refresh_warns_when_the_api_reports_another_spec_for_a_run(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    ids = _submitted(ws, dfr, emu, "alpha", "beta")
+    _rewrite_runs(
+        emu, lambda run: {**run, "spec_id": REVIEWS} if run["id"] == ids["alpha"] else run
+    )
+    result = dfr("refresh")
+    assert result.code == 0, result.text
+    (warning,) = result.lines("warning: alpha:")
+    assert ids["alpha"] in warning and REVIEWS in warning and "dfr apply --replace alpha" in warning
+    assert "beta" not in result.err
+
+
+def test_a_run_recorded_under_two_names_is_shown_by_refresh_and_status(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    """A hand-edited state (or one from an older dfr) gives one run two names: the
+    second manifest has no run of its own, and plan would say nothing."""
+    ids = _submitted(ws, dfr, emu, "alpha", "beta")
+    with LocalBackend(ws.state).lock("test") as store:
+        store.put(store.state.runs["beta"].evolve(run_id=ids["alpha"].upper()))
+    result = dfr("refresh")
+    assert result.code == 0, result.text
+    (warning,) = result.lines("warning: run ")
+    assert ids["alpha"] in warning and "'alpha' and 'beta'" in warning
+    status = dfr("status")
+    assert any("'alpha' and 'beta'" in line for line in status.out.splitlines())
+
+
+def test_refresh_through_the_api_limit_records_every_run(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    """Runs the list leaves out are read one by one, at 1 request a second: 429s."""
+    _submitted(ws, dfr, emu, "alpha", "beta")
+    emu.rewrite("runs.list", lambda runs: [])
+    emu.rewrite("runs.get", lambda run: {**run, "status": "SUCCEEDED"})
+    emu.configure(rate_limit=1.0)
+    result = dfr("refresh")
+    assert result.code == 0, result.text
+    assert {r["status"] for r in ws.state_doc()["runs"].values()} == {"SUCCEEDED"}
+    assert emu.stats()["responses"].get("429", 0) >= 1
+
+
+@pytest.mark.parametrize("where", ["folder", "dangling-link", "link"])
+def test_refresh_with_state_at_a_folder_or_a_link(
+    ws: Workspace, dfr: Runner, emu: Emulator, where: str
+) -> None:
+    ids = _submitted(ws, dfr, emu, "alpha")
+    path = ws.root / where
+    if where == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(ws.state if where == "link" else ws.root / "nowhere.json")
+    _rewrite_runs(emu, lambda run: {**run, "status": "SUCCEEDED"})
+    result = dfr("refresh", state=path)
+    if where == "folder":
+        _one_line_error(result)
+        assert "Is a directory" in result.err
+        return
+    assert result.code == 0, result.text
+    assert path.is_symlink()  # written through the link, not over it
+    if where == "link":
+        assert ws.record("alpha")["status"] == "SUCCEEDED" and ws.run_ids() == ids
