@@ -23,6 +23,7 @@ from reconciler.errors import (
 )
 from reconciler.render import render_apply_report, render_plan
 from reconciler.state.backend import Store
+from reconciler.textsafe import one_line
 
 if TYPE_CHECKING:
     from reconciler.apply import ApplyReport
@@ -142,7 +143,15 @@ def _saved_plan(args: ApplyArgs) -> tuple[SavedPlan | None, tuple[str, ...], Pla
 
     options = PlanOptions(replace=frozenset(args.replace), prune=args.prune)
     paths = args.paths
-    if not (len(paths) == 1 and planfile.is_saved_plan(paths[0])):
+    if "" in paths:  # `dfr apply "$PLANFILE"` with the variable unset or empty
+        raise UsageError("an empty PATH was given: name the manifests or the saved plan to apply")
+    if not (len(paths) == 1 and planfile.is_meant_as_plan(paths[0])):
+        plans = [p for p in paths if planfile.is_saved_plan(p)]
+        if plans:
+            raise UsageError(
+                f"{one_line(plans[0])} is a saved plan: `dfr apply PLANFILE` takes no other "
+                "PATH (the plan names the manifests it was made from)"
+            )
         return None, paths, options
     if args.replace or args.prune:
         raise UsageError("--replace and --prune belong to `dfr plan` when applying a saved plan")
@@ -179,12 +188,14 @@ def _prepare(
         s.backend.describe(),
         change=args.policy_change or (saved is not None and saved.policy_change),
     )
+    if saved is not None:
+        _before_saved(saved, s, args.paths[0])
     prepared = prepare_plan(
         loaded, s.store.state, gate, options, policy=project.policy, outputs_root=outputs_root
     )
     plan = prepared.plan
     if saved is not None:
-        planfile.check_current(saved, plan, args.paths[0])
+        planfile.check_plan(saved, plan, args.paths[0])
     if (
         options.prune
         and not loaded.manifests
@@ -211,6 +222,20 @@ def _prepare(
     if plan.to_submit:
         prepared.checked.report(err)
     return prepared
+
+
+def _before_saved(saved: SavedPlan, s: Session, path: str) -> None:
+    """A saved plan's state, under the lock: the one it was made for, unchanged since.
+    A plan made with --refresh showed the API's statuses: they are recorded first,
+    so that re-planning sees what the reviewer saw (or refuses when they moved)."""
+    from reconciler import planfile
+
+    state = s.store.state
+    planfile.check_state(saved, state.lineage, state.serial, path, s.backend.address())
+    if saved.refresh:
+        from reconciler.commands.plan import observe_unfinished
+
+        observe_unfinished(s.client, s.store)
 
 
 def _record_policy(prepared: Prepared, store: Store, err: TextIO) -> Plan:

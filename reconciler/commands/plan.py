@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from reconciler.engine.pipeline import Loaded, Prepared, prune_refusal
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ValidationFailed
 from reconciler.invocation import Invocation
 from reconciler.state.model import State
+
+if TYPE_CHECKING:
+    from reconciler.api import DataframerClient
+    from reconciler.state.backend import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,19 +34,26 @@ class PlanArgs:
 
 def refreshed(inv: Invocation, state: State, *, switch_api: bool = False) -> State:
     """The state with statuses from the API, in memory only (plan never writes state)."""
-    from reconciler import observe
     from reconciler.engine import session
     from reconciler.engine.client import check_api
-    from reconciler.specrecord import refresh_specs
     from reconciler.state.memory import InMemoryBackend
 
     with session(inv, "plan --refresh", backend=InMemoryBackend(state)) as s:
         check_api(state, s.client, switch=switch_api)
-        unfinished = [r for r in state.runs.values() if r.run_id and not r.is_terminal]
-        observe.observe(s.client, unfinished, s.store)
-        refresh_specs(s.client, s.store)  # a newer version (a web-app edit) is recorded
+        observe_unfinished(s.client, s.store)
         runs, specs = s.store.state.runs, s.store.state.specs
     return State(state.format_version, state.serial, state.lineage, runs, state.policy, specs)
+
+
+def observe_unfinished(client: DataframerClient, store: Store) -> None:
+    """Record in `store` the API's statuses of its unfinished runs and its specs' newer
+    versions (a web-app edit): what `plan --refresh` shows, and `apply` of such a plan."""
+    from reconciler import observe
+    from reconciler.specrecord import refresh_specs
+
+    unfinished = [r for r in store.state.runs.values() if r.run_id and not r.is_terminal]
+    observe.observe(client, unfinished, store)
+    refresh_specs(client, store)
 
 
 def run(inv: Invocation, args: PlanArgs, out: TextIO, err: TextIO) -> int:
@@ -58,6 +70,10 @@ def run(inv: Invocation, args: PlanArgs, out: TextIO, err: TextIO) -> int:
     fmt = "json" if args.as_json else args.fmt
     # The state first: the policy in force is the one it records (see guard.PolicyGate).
     backend = open_backend(inv)
+    if args.out_file is not None:  # before any work: a name that cannot be written to
+        from reconciler import planfile
+
+        planfile.check_target(args.out_file, backend.address())
     state = backend.read()
     gate = policy_gate(project, state.policy, backend.describe(), change=args.policy_change)
     line = gate.line()
@@ -91,19 +107,20 @@ def run(inv: Invocation, args: PlanArgs, out: TextIO, err: TextIO) -> int:
     if args.refresh and prepared.plan.to_submit:
         with make_client(inv) as client:
             prepared = prepared.preflighted(client)
-    return _show(args, prepared, loaded, paths, fmt, out, err)
+    return _show(args, prepared, loaded, (paths, backend.address()), fmt, out, err)
 
 
 def _show(
     args: PlanArgs,
     prepared: Prepared,
     loaded: Loaded,
-    paths: tuple[str, ...],
+    made_from: tuple[tuple[str, ...], tuple[str, str | None]],
     fmt: str,
     out: TextIO,
     err: TextIO,
 ) -> int:
-    """The plan in its format, its findings, the summary and saved plan; the exit code."""
+    """The plan in its format, its findings, the summary and saved plan; the exit code
+    (`made_from`: the PATHs read and the state's address, for the saved plan)."""
     from reconciler.render import plan_to_json, render_plan
 
     plan, checked, gate = prepared.plan, prepared.checked, prepared.gate
@@ -130,7 +147,7 @@ def _show(
         if args.out_file:
             err.write(f"The plan was not saved to {args.out_file}: fix the errors above first.\n")
         return EXIT_ERROR
-    if args.out_file and not _save(args, prepared, paths, fmt, out, err):
+    if args.out_file is not None and not _save(args, prepared, made_from, fmt, out, err):
         return EXIT_ERROR
     if args.detailed_exitcode and (plan.has_changes or gate.action == "change"):
         return EXIT_CHANGES
@@ -138,7 +155,12 @@ def _show(
 
 
 def _save(
-    args: PlanArgs, prepared: Prepared, paths: tuple[str, ...], fmt: str, out: TextIO, err: TextIO
+    args: PlanArgs,
+    prepared: Prepared,
+    made_from: tuple[tuple[str, ...], tuple[str, str | None]],
+    fmt: str,
+    out: TextIO,
+    err: TextIO,
 ) -> bool:
     """`--out PLANFILE`: save the plan unless apply would refuse it."""
     from reconciler import planfile
@@ -153,6 +175,7 @@ def _save(
             "again with --policy-change and review the plan under it.\n"
         )
         return False
+    paths, state_at = made_from
     planfile.save(
         args.out_file,
         prepared.plan,
@@ -160,10 +183,13 @@ def _save(
         whole=not args.paths,
         policy_sha256=gate.file_sha256,
         policy_change=gate.action == "change",
+        state_at=state_at,
+        refresh=args.refresh,
     )
     if fmt in ("text", "github"):
-        out.write(
-            f"\nSaved the plan to {args.out_file}. Apply exactly it with: "
-            f"dfr apply {args.out_file}\n"
-        )
+        # Quoted for a shell (check_target refused control characters); a name that
+        # begins with '-' would be read as an option.
+        name = args.out_file
+        command = shlex.quote("./" + name if name.startswith("-") else name)
+        out.write(f"\nSaved the plan to {name}. Apply exactly it with: dfr apply {command}\n")
     return True
