@@ -39,7 +39,7 @@ def _labels(
     _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
 ) -> tuple[str, ...]:
     for label in value:
-        if "=" not in label:
+        if "=" not in label or not label.split("=", 1)[0]:
             raise click.BadParameter(f"{label!r}: use KEY=VALUE", param_hint="--label")
     return value
 

@@ -204,17 +204,18 @@ def run_state_rm(inv: Invocation, args: StateRmArgs, out: TextIO, err: TextIO) -
         for record in found:
             if isinstance(record, SpecRecord):
                 store.remove_spec(record.name)
-                spec = f"; spec {record.spec_id} itself was not touched" if record.spec_id else ""
+                spec_id = one_line(record.spec_id or "")
+                spec = f"; spec {spec_id} itself was not touched" if spec_id else ""
                 out.write(f"Removed {SPEC_PREFIX}{record.name} from state{spec}.\n")
                 if record.spec_id:  # its name stays taken in the API
                     err.write(
                         f"A Spec manifest named {record.name!r} would now find the name taken"
                         f" (nothing is created twice); `dfr import spec {record.name}"
-                        f" {record.spec_id}` tracks it again.\n"
+                        f" {spec_id}` tracks it again.\n"
                     )
                 continue
             store.remove(record.name)
-            run = f"; run {record.run_id} itself was not touched" if record.run_id else ""
+            run = f"; run {one_line(record.run_id)} itself was not touched" if record.run_id else ""
             out.write(f"Removed {record.name} from state{run}.\n")
     return EXIT_OK
 
@@ -235,7 +236,7 @@ def run_state_mv(inv: Invocation, args: StateMvArgs, out: TextIO, err: TextIO) -
             " name it by spec_ref): forget it with dfr state rm spec/NAME instead"
         )
     old, new = address(args.old)[1], address(args.new)[1]
-    check_manifest_name(new)
+    check_manifest_name(new, args.new)
     backend = open_backend(inv)
     with backend.lock("state mv", timeout=inv.lock_timeout) as store:
         record = _known(store.state.runs, old, backend.describe())
@@ -243,18 +244,19 @@ def run_state_mv(inv: Invocation, args: StateMvArgs, out: TextIO, err: TextIO) -
             taken = store.state.runs[new].run_id
             raise StateError(
                 f"{new!r} is already in state {backend.describe()}"
-                + (f" (run {taken})" if taken else "")
+                + (f" (run {one_line(taken)})" if taken else "")
                 + f"; nothing was moved. To give {new} the run of {old}, forget the other "
                 f"first: dfr state rm {new}"
             )
         store.move(old, new)
-    run = f"run {record.run_id}" if record.run_id else "no run id yet"
+    run = f"run {one_line(record.run_id)}" if record.run_id else "no run id yet"
     out.write(f"Moved {old} to {new} ({run}).\n")
     return EXIT_OK
 
 
-def check_manifest_name(name: str) -> None:
-    """UsageError unless `name` is a valid `metadata.name` (the manifest schema's rule)."""
+def check_manifest_name(name: str, typed: str | None = None) -> None:
+    """UsageError unless `name` is a valid `metadata.name` (the manifest schema's rule);
+    the error quotes it as `typed` (default: `name`), e.g. with its run/ prefix."""
     import re
 
     from reconciler.errors import UsageError
@@ -263,7 +265,8 @@ def check_manifest_name(name: str) -> None:
     rule = manifest_schema()["$defs"]["metadata"]["properties"]["name"]
     if len(name) > rule["maxLength"] or not re.fullmatch(rule["pattern"], name):
         raise UsageError(
-            f"{name!r} is not a valid manifest name: 1 to {rule['maxLength']} characters of "
+            f"{name if typed is None else typed!r} is not a valid manifest name: 1 to "
+            f"{rule['maxLength']} characters of "
             "lowercase letters, digits and '-', starting and ending with a letter or digit"
         )
 

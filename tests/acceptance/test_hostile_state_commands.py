@@ -9,6 +9,8 @@ line, exit 1, nothing changed, no traceback (the `dfr` fixture checks that).
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -364,3 +366,127 @@ def test_refresh_with_state_at_a_folder_or_a_link(
     assert path.is_symlink()  # written through the link, not over it
     if where == "link":
         assert ws.record("alpha")["status"] == "SUCCEEDED" and ws.run_ids() == ids
+
+
+# -- dfr state list|show|rm|mv and dfr status -------------------------------------------
+
+ODD_NAMES = ["é", "../x", "", "spec/", "run/", "a" * 64, "-", "ALPHA", "alpha\n", "\x1b[31m", "a/b"]
+
+
+def _odd_names_change_nothing(dfr: Runner, before: Callable[[], Any], *state: str) -> None:
+    """show, rm and mv with each odd name: exit 1, one line, the name as typed, nothing
+    changed (on a file or a database: `state` is the flags that name it)."""
+    start = before()
+    for name in ODD_NAMES:
+        for command in (("show", name), ("rm", name), ("mv", "alpha", name), ("mv", name, "x")):
+            result = dfr("state", *command[:1], *state, "--", *command[1:])
+            _one_line_error(result)
+            assert all(line.isprintable() for line in result.err.splitlines())
+        assert before() == start
+    assert dfr("state", "mv", *state, "alpha", "a" * 63).code == 0
+    assert dfr("state", "mv", *state, "run/" + "a" * 63, "run/alpha").code == 0
+    assert before() == start
+
+
+def test_odd_names_in_state_commands_on_a_file(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
+    _submitted(ws, dfr, emu, "alpha")
+    _odd_names_change_nothing(dfr, ws.run_ids)
+
+
+def test_odd_names_in_state_commands_on_postgresql(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    from pg_server import database_url, drop_workspace
+
+    url = database_url()
+    where = ("--backend", url, "--workspace", f"hostile-{os.getpid()}-{id(ws)}")
+    try:
+        _manifests(ws, "alpha")
+        emu.configure(**SLOW)
+        assert dfr(*apply_args("--no-wait", *where, "manifests"), state=None).code == 0
+
+        def run_ids() -> list[str]:
+            listed = dfr("state", "list", "--json", *where, state=None)
+            return [f"{r['name']}={r['run_id']}" for r in json.loads(listed.out)]
+
+        assert len(run_ids()) == 1
+        _odd_names_change_nothing(lambda *a: dfr(*a, state=None), run_ids, *where)
+    finally:
+        drop_workspace(url, where[3])
+
+
+def test_state_mv_quotes_a_new_name_as_typed(ws: Workspace, dfr: Runner, emu: Emulator) -> None:
+    _submitted(ws, dfr, emu, "alpha")
+    for typed in ("run/", "run/run/alpha", "run/ALPHA"):
+        result = dfr("state", "mv", "alpha", typed)
+        _one_line_error(result)
+        assert f"{typed!r} is not a valid manifest name" in result.err
+
+
+def test_state_rm_and_mv_write_an_odd_run_id_on_one_line(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    """A run id that a hand edit (or an older dfr) left with a newline in it."""
+    _submitted(ws, dfr, emu, "alpha", "beta")
+    with LocalBackend(ws.state).lock("test") as store:
+        for name in ("alpha", "beta"):
+            store.put(store.state.runs[name].evolve(run_id=f"{name}\n::error::x\x1b[2J"))
+    for command in (("state", "mv", "alpha", "gamma"), ("state", "rm", "beta")):
+        result = dfr(*command)
+        assert result.code == 0, result.text
+        assert len(result.out.splitlines()) == 1, result.out
+        assert "\x1b" not in result.text and "\n::" not in result.text
+
+
+def test_damaged_state_is_named_with_its_backup_by_every_state_command(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    _submitted(ws, dfr, emu, "alpha")
+    _manifests(ws, "beta")
+    assert dfr(*apply_args("--no-wait", "manifests")).code == 0  # a backup now exists
+    ws.state.write_bytes(b'{"format_version": 1, "runs": {"alpha": ')
+    backup = "a backup of the previous version is at "
+    for command in (
+        ("state", "mv", "alpha", "gamma"),
+        ("state", "rm", "alpha"),
+        ("state", "show", "alpha"),
+        ("state", "list", "--json"),
+        ("status", "--json"),
+        ("refresh",),
+        ("import", "alpha", "x", "manifests"),
+    ):
+        result = dfr(*command)
+        _one_line_error(result)
+        assert backup in result.err and result.err.endswith("dfr.state.json.backup\n"), command
+    assert ws.state.read_bytes() == b'{"format_version": 1, "runs": {"alpha": '
+
+
+@pytest.mark.parametrize("selector", ["=x", "=", "team", ""])
+def test_status_refuses_a_label_selector_without_a_key(
+    ws: Workspace, dfr: Runner, emu: Emulator, selector: str
+) -> None:
+    _submitted(ws, dfr, emu, "alpha")
+    for extra in ((), ("--json",)):
+        result = dfr("status", *extra, "-l", selector)
+        assert result.code == 1 and result.out == "", result.text
+        assert "KEY=VALUE" in result.err
+
+
+def test_status_label_selectors_match_values_with_equals_signs_and_empty_ones(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    emu.configure(**SLOW)
+    ws.write("alpha", labels={"team": "a=b", "x": ""}, number_of_samples=40)
+    ws.write("beta", labels={"team": "a"}, number_of_samples=40)
+    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    for selectors, names in (
+        (("team=a=b",), ["alpha"]),
+        (("x=",), ["alpha"]),
+        (("team=a",), ["beta"]),
+        (("team=a", "x="), []),
+        (("é=é",), []),
+    ):
+        args = [arg for s in selectors for arg in ("-l", s)]
+        result = dfr("status", "--json", *args)
+        assert result.code == 0, result.text
+        assert [r["name"] for r in json.loads(result.out)["runs"]] == names, selectors
