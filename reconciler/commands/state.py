@@ -115,10 +115,11 @@ def run_state_list(inv: Invocation, args: StateListArgs, out: TextIO, err: TextI
         out.write("\n")
         return EXIT_OK
     for r in records:
-        out.write(f"{r.name}\t{one_line(r.run_id or '-')}\t{one_line(display_status(r))}\n")
+        ident, status = one_line(r.run_id or "-"), one_line(display_status(r))
+        out.write(f"{one_line(r.name)}\t{ident}\t{status}\n")
     for spec in specs:
         ident, status = one_line(spec.spec_id or "-"), one_line(spec.status or "-")
-        out.write(f"{SPEC_PREFIX}{spec.name}\t{ident}\t{status}\n")
+        out.write(f"{SPEC_PREFIX}{one_line(spec.name)}\t{ident}\t{status}\n")
     return EXIT_OK
 
 

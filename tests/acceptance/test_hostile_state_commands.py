@@ -490,3 +490,18 @@ def test_status_label_selectors_match_values_with_equals_signs_and_empty_ones(
         result = dfr("status", "--json", *args)
         assert result.code == 0, result.text
         assert [r["name"] for r in json.loads(result.out)["runs"]] == names, selectors
+
+
+def test_state_list_writes_a_hand_edited_name_on_one_line(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    ids = _submitted(ws, dfr, emu, "alpha")
+    document = json.loads(ws.state.read_text())
+    document["runs"]["a\nb\x1b[2J"] = {**document["runs"].pop("alpha"), "name": "a\nb\x1b[2J"}
+    ws.state.write_text(json.dumps(document))
+    for command in (("state", "list"), ("status",)):
+        result = dfr(*command)
+        assert result.code == 0, result.text
+        assert "\x1b" not in result.out
+        (row,) = [line for line in result.out.splitlines() if ids["alpha"] in line]
+        assert row.startswith("a\\nb\\x1b[2J"), row
