@@ -274,8 +274,8 @@ def check_state(
     if saved.state_at is not None and at is not None and tuple(saved.state_at) != tuple(at):
         raise PlanError(
             f"{path} was made for another state ({_where(saved.state_at)}); this apply's "
-            f"state is {_where(at)}: name the plan's state (--state, --backend) or make a "
-            "new plan"
+            f"state is {_where(at)}: name the plan's state (--state, or --backend and "
+            "--workspace) or make a new plan"
         )
     # Serial 0 is a state that never recorded anything (often no file yet: each
     # read of a missing state makes up a new lineage): its lineage proves nothing,

@@ -13,10 +13,13 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from pg_server import database_url, in_schema, sql
 from support.emulators import EmulatorProcess, emu_status, posts, wait_for
 from support.runner import POLL, Runner
 from support.unfinished import apply_finished
@@ -259,6 +262,45 @@ def test_the_same_plan_twice_in_a_row_is_stale(emu: Emulator, ws: Workspace, dfr
     assert result.code == 1
     assert "stale" in _one_error(result.err) and "another state" not in result.err
     assert posts(emu) == 1
+
+
+def test_a_plan_made_before_another_apply_submitted_is_stale(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    apply_finished(ws, dfr, "alpha")
+    ws.write("beta")
+    plan = _saved(dfr)
+    assert dfr("apply", "--auto-approve", "--no-wait", "manifests").code == 0  # beta paid
+    result = dfr("apply", "--no-wait", plan)
+    assert result.code == 1 and "stale" in _one_error(result.err)
+    assert posts(emu) == 2
+
+
+def test_a_plan_for_one_database_workspace_is_refused_on_another(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    url = database_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    sql(url, f"CREATE SCHEMA {schema}")
+    try:
+        backend = in_schema(url, schema)
+        ws.write("alpha")
+        on = ("--backend", backend, "--workspace")
+        made = dfr("plan", *on, "team", "--out", "the.plan", "manifests", state=None)
+        assert made.code == 0, made.text
+        password = urlsplit(url).password
+        assert password and password not in Path("the.plan").read_text()
+        result = dfr("apply", *on, "other", "the.plan", state=None)
+        assert result.code == 1 and "workspace team" in _one_error(result.err)
+        assert password not in result.text
+        result = dfr("apply", "--state", "local.json", "the.plan", state=None)
+        assert result.code == 1 and "another state" in _one_error(result.err)
+        assert posts(emu) == 0
+        result = dfr("apply", *on, "team", "--poll-interval", POLL, "the.plan", state=None)
+        assert result.code == 0, result.text
+        assert posts(emu) == 1
+    finally:
+        sql(url, f"DROP SCHEMA {schema} CASCADE")
 
 
 # -- apply F as processes: at once, and killed mid-submit ------------------------------
