@@ -51,6 +51,7 @@ def run_import(inv: Invocation, args: ImportArgs, out: TextIO, err: TextIO) -> i
         )
     with session(inv, "import") as s:
         client, store = s.client, s.store
+        _check_api(store.state, client.base_url)
         manifest = _resolved(manifest, store.state)
         record = store.state.runs.get(name)
         if record is not None and record.run_id and record.run_id.lower() == run_id.lower():
@@ -72,6 +73,22 @@ def run_import(inv: Invocation, args: ImportArgs, out: TextIO, err: TextIO) -> i
             "for a new run\n"
         )
     return EXIT_OK
+
+
+def _check_api(state: State, api: str) -> None:
+    """Refuse a run of another API than the state's runs belong to: recorded, it would
+    leave a state of two APIs, which refresh and apply refuse against either."""
+    from reconciler.engine.client import same_api
+    from reconciler.errors import WrongAPIError
+
+    runs = [r for r in state.runs.values() if r.api and (r.run_id or r.intent)]
+    others = sorted({r.api for r in runs if r.api and not same_api(r.api, api)})
+    if others:
+        raise WrongAPIError(
+            f"this state's runs belong to {others[0]}, not {api}: import runs of that API "
+            f"(--api-url {others[0]}), or move the state to {api} first with "
+            "`dfr refresh --switch-api`"
+        )
 
 
 def _read_run(client: DataframerClient, run_id: str) -> Any:

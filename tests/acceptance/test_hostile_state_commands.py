@@ -505,3 +505,20 @@ def test_state_list_writes_a_hand_edited_name_on_one_line(
         assert "\x1b" not in result.out
         (row,) = [line for line in result.out.splitlines() if ids["alpha"] in line]
         assert row.startswith("a\\nb\\x1b[2J"), row
+
+
+def test_import_from_another_api_than_the_states_is_refused(
+    ws: Workspace, dfr: Runner, emu: Emulator, api: DataframerClient
+) -> None:
+    """Recorded, it left a state of two APIs, which refresh refused against either."""
+    from support.emulators import emulator
+
+    ids = _submitted(ws, dfr, emu, "alpha")
+    _manifests(ws, "beta")
+    with emulator(**SLOW) as staging, DataframerClient(staging.base_url, KEY) as other:
+        run_id = other.create_run(BODY).id
+        result = dfr("import", "beta", run_id, "manifests", "--api-url", staging.base_url)
+        _one_line_error(result)
+        assert emu.base_url in result.err and "--switch-api" in result.err
+    assert ws.run_ids() == ids
+    assert dfr("refresh").code == 0
