@@ -89,10 +89,7 @@ def check_target(path: str, state_at: tuple[str, str | None] | None = None) -> N
             f"{shown}: a saved plan cannot end in .yaml or .yml (the next plan would read "
             "it as a manifest); choose another name"
         )
-    real = os.path.realpath(path)
-    if state_at is not None and (
-        real == state_at[0] or real.startswith(tuple(state_at[0] + s for s in _STATE_FILES))
-    ):
+    if is_state_file(path, state_at):
         raise PlanError(f"{shown} is the state or one of its files: the plan was not saved there")
     if os.path.isdir(path):
         raise PlanError(f"{shown} is a folder: name a file for the plan (it was not saved)")
@@ -101,6 +98,15 @@ def check_target(path: str, state_at: tuple[str, str | None] | None = None) -> N
             f"{shown} exists and is not a saved plan: the plan was not saved over it; "
             "choose another name"
         )
+
+
+def is_state_file(path: str, state_at: tuple[str, str | None] | None) -> bool:
+    """Whether `path` is the state file at `state_at` (Backend.address()) or one beside it
+    (journal, backup, lock): writing there would lose the run ids it records."""
+    if state_at is None:
+        return False
+    real = os.path.realpath(path)
+    return real == state_at[0] or real.startswith(tuple(state_at[0] + s for s in _STATE_FILES))
 
 
 def save(

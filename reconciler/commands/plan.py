@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
@@ -56,6 +57,23 @@ def observe_unfinished(client: DataframerClient, store: Store) -> None:
     refresh_specs(client, store)
 
 
+def _check_outputs(args: PlanArgs, state_at: tuple[str, str | None]) -> None:
+    """Refuse --out and --summary-file where writing would lose something: the state
+    and its files (their run ids), a manifest, each other (planfile.check_target)."""
+    from reconciler import planfile
+    from reconciler.errors import UsageError
+    from reconciler.textsafe import one_line
+
+    if args.out_file is not None:
+        planfile.check_target(args.out_file, state_at)
+    summary = args.summary_file
+    if summary and planfile.is_state_file(summary, state_at):
+        raise UsageError(f"--summary-file {one_line(summary)} is the state or one of its files")
+    out_file = args.out_file
+    if out_file and summary and os.path.realpath(out_file) == os.path.realpath(summary):
+        raise UsageError("--summary-file and --out name the same file: give each its own")
+
+
 def run(inv: Invocation, args: PlanArgs, out: TextIO, err: TextIO) -> int:
     """`dfr plan`: the plan of the manifests under `args.paths` against the state."""
     from reconciler.engine import prepare_plan
@@ -70,10 +88,7 @@ def run(inv: Invocation, args: PlanArgs, out: TextIO, err: TextIO) -> int:
     fmt = "json" if args.as_json else args.fmt
     # The state first: the policy in force is the one it records (see guard.PolicyGate).
     backend = open_backend(inv)
-    if args.out_file is not None:  # before any work: a name that cannot be written to
-        from reconciler import planfile
-
-        planfile.check_target(args.out_file, backend.address())
+    _check_outputs(args, backend.address())  # before any work
     state = backend.read()
     gate = policy_gate(project, state.policy, backend.describe(), change=args.policy_change)
     line = gate.line()

@@ -67,6 +67,20 @@ def test_out_never_overwrites_the_state_or_its_files(
     assert posts(emu) == 2
 
 
+def test_summary_file_never_overwrites_the_state_nor_the_saved_plan(
+    ws: Workspace, dfr: Runner
+) -> None:
+    apply_finished(ws, dfr, "alpha")
+    before = ws.state.read_bytes()
+    for target in ("dfr.state.json", "dfr.state.json.journal"):
+        result = dfr("plan", "--summary-file", target, "manifests")
+        assert result.code == 1 and "state" in _one_error(result.err), result.text
+    assert ws.state.read_bytes() == before
+    result = dfr("plan", "--out", "the.plan", "--summary-file", "./the.plan", "manifests")
+    assert result.code == 1 and "--summary-file" in _one_error(result.err)
+    assert not Path("the.plan").exists()
+
+
 def test_out_never_overwrites_a_manifest_a_link_or_a_special_file(
     ws: Workspace, dfr: Runner
 ) -> None:
