@@ -116,10 +116,9 @@ class GeneratedFile:
     def from_json(cls, data: object) -> GeneratedFile:
         if not isinstance(data, dict):
             return cls(path=as_str(data))
-        size = as_int(data.get("size_bytes"))
         return cls(
             **str_fields(data, "id", "path", "file_type"),
-            size_bytes=size if size is None or size >= 0 else None,
+            size_bytes=as_count(data.get("size_bytes")),
             sha256=as_sha256(data.get("sha256")),
             extra=unknown_fields(cls, data),
         )
