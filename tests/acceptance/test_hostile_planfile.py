@@ -22,7 +22,7 @@ import pytest
 from pg_server import database_url, in_schema, sql
 from support.emulators import EmulatorProcess, emu_status, posts, wait_for
 from support.runner import POLL, Runner
-from support.unfinished import apply_finished
+from support.unfinished import apply_finished, submit_unfinished
 from support.workspace import Workspace
 
 from dfr_emulator import Emulator
@@ -247,6 +247,26 @@ def test_a_plan_made_with_refresh_applies_with_the_statuses_it_showed(
     again = dfr("apply", plan)
     assert again.code == 1 and "stale" in _one_error(again.err)
     assert posts(emu) == 2
+
+
+@pytest.mark.parametrize("moved", ["FAILED", "gone"])
+def test_a_refresh_plan_whose_statuses_moved_since_is_refused(
+    emu: Emulator, ws: Workspace, dfr: Runner, moved: str
+) -> None:
+    submit_unfinished(emu, ws, dfr, "alpha")
+    run_id = str(ws.run_ids()["alpha"])
+    ws.write("beta")
+    plan = _saved(dfr, "the.plan", "--refresh")  # alpha PENDING, beta to create
+    if moved == "gone":
+        emu.forget(run_id)
+    else:
+        emu.force_status(run_id, moved)
+    result = dfr("apply", "--no-wait", plan)
+    assert result.code == 1, result.text
+    # A run that answers 404 is never taken for deleted on one look (see `dfr refresh`).
+    words = "404" if moved == "gone" else "moved since `dfr plan --refresh`"
+    assert words in _one_error(result.err)
+    assert posts(emu) == 1
 
 
 def test_a_plan_with_other_paths_or_plan_options_is_refused(
