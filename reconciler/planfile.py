@@ -93,7 +93,8 @@ def check_target(path: str, state_at: tuple[str, str | None] | None = None) -> N
         raise PlanError(f"{shown} is the state or one of its files: the plan was not saved there")
     if os.path.isdir(path):
         raise PlanError(f"{shown} is a folder: name a file for the plan (it was not saved)")
-    if os.path.lexists(path) and not is_saved_plan(path):
+    # An empty file holds nothing to lose (`--out "$(mktemp)"` makes one).
+    if os.path.lexists(path) and not (is_saved_plan(path) or _head(path) == b""):
         raise PlanError(
             f"{shown} exists and is not a saved plan: the plan was not saved over it; "
             "choose another name"
@@ -181,7 +182,9 @@ def is_saved_plan(path: str) -> bool:
     start = head.lstrip()
     if start.startswith(b"{") and MARKER.encode() in head:
         return True
-    return len(head) > 1 and (head.startswith(_HEAD) or _HEAD.startswith(head))
+    # CRLF line ends (a checkout with git's autocrlf), perhaps cut between the two.
+    head = head.replace(b"\r\n", b"\n").removesuffix(b"\r")
+    return bool(head) and (head.startswith(_HEAD) or _HEAD.startswith(head))
 
 
 def is_meant_as_plan(path: str) -> bool:

@@ -26,6 +26,8 @@ from support.unfinished import apply_finished, submit_unfinished
 from support.workspace import Workspace
 
 from dfr_emulator import Emulator
+from reconciler import planfile
+from reconciler.errors import PlanError
 
 
 def _saved(dfr: Runner, out: str = "the.plan", *extra: str) -> Path:
@@ -140,6 +142,29 @@ def test_out_names_with_control_characters_are_refused(
     assert result.code == 1
     assert "\x1b" not in result.text and "control character" in _one_error(result.err)
     assert sorted(p.name for p in ws.root.iterdir()) == ["manifests"]
+
+
+def test_out_may_fill_an_empty_file(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
+    """`dfr plan --out "$(mktemp)"`: mktemp makes the file, empty."""
+    ws.write("alpha")
+    Path("made.plan").touch()
+    plan = _saved(dfr, "made.plan")
+    assert dfr("apply", "--poll-interval", POLL, plan).code == 0
+    assert posts(emu) == 1
+
+
+def test_every_cut_of_a_saved_plan_is_refused_as_a_plan(ws: Workspace, dfr: Runner) -> None:
+    """Cut at any byte (a full disk, an interrupted copy, CRLF line ends), a saved plan is
+    still taken for one, and refused as damaged: never read as a manifest or applied."""
+    ws.write("alpha")
+    good = _saved(dfr).read_bytes()
+    path = ws.root / "cut.plan"
+    for data in (good, good.replace(b"\n", b"\r\n")):
+        for size in range(len(data) - 2):  # the last bytes are the closing brace and newline
+            path.write_bytes(data[:size])
+            assert planfile.is_meant_as_plan(str(path)), size
+            with pytest.raises(PlanError):
+                planfile.load(str(path))
 
 
 def test_out_replaces_a_saved_plan_of_another_project(
