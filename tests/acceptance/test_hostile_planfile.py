@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from pg_server import database_url, in_schema, sql
-from support.emulators import EmulatorProcess, emu_status, posts, wait_for
+from support.emulators import EmulatorProcess, cancels, emu_status, posts, wait_for
 from support.runner import POLL, Runner
 from support.unfinished import apply_finished, submit_unfinished
 from support.workspace import Workspace
@@ -311,6 +311,20 @@ def test_a_plan_with_other_paths_or_plan_options_is_refused(
         line = _one_error(result.err)
         assert "saved plan" in line, (args, line)
     assert posts(emu) == 0
+
+
+def test_a_plan_made_with_replace_replaces_once(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
+    submit_unfinished(emu, ws, dfr, "alpha")
+    old = str(ws.run_ids()["alpha"])
+    plan = _saved(dfr, "the.plan", "--replace", "alpha")
+    result = dfr("apply", "--no-wait", plan)
+    assert result.code == 0, result.text
+    assert posts(emu) == 2 and cancels(emu) == 1 and ws.run_ids()["alpha"] != old
+    for extra in ((), ("--replace", "alpha")):
+        again = dfr("apply", "--no-wait", *extra, plan)
+        assert again.code == 1, again.text
+        _one_error(again.err)
+    assert posts(emu) == 2 and cancels(emu) == 1
 
 
 def test_the_same_plan_twice_in_a_row_is_stale(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
