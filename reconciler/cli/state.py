@@ -113,13 +113,19 @@ def state_show(inv: Invocation, name: str, as_json: bool) -> int:
 @click.argument("names", nargs=-1, required=True)
 @state_options
 @lock_option
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also forget an unconfirmed submission (a run its lost answer made is then "
+    "never looked for; `dfr refresh` finds it first).",
+)
 @invocation()
-def state_rm(inv: Invocation, names: tuple[str, ...]) -> int:
+def state_rm(inv: Invocation, names: tuple[str, ...], force: bool) -> int:
     """Forget NAMES: runs' records, or specs' as spec/NAME (the runs and specs
     themselves are not touched)."""
     from reconciler.commands.state import StateRmArgs, run_state_rm
 
-    return run_state_rm(inv, StateRmArgs(names), out(), err())
+    return run_state_rm(inv, StateRmArgs(names, force), out(), err())
 
 
 @state_group.command("mv")

@@ -187,6 +187,7 @@ def _show(record: RunRecord | SpecRecord, out: TextIO, as_json: bool) -> None:
 @dataclass(frozen=True, slots=True)
 class StateRmArgs:
     names: tuple[str, ...]
+    force: bool = False  # forget unconfirmed submissions too
 
 
 def run_state_rm(inv: Invocation, args: StateRmArgs, out: TextIO, err: TextIO) -> int:
@@ -202,6 +203,7 @@ def run_state_rm(inv: Invocation, args: StateRmArgs, out: TextIO, err: TextIO) -
             else _known(store.state.runs, name, backend.describe(), arg)
             for (kind, name), arg in named.items()
         ]
+        _check_unconfirmed(found, force=args.force, err=err)
         for record in found:
             if isinstance(record, SpecRecord):
                 store.remove_spec(record.name)
@@ -219,6 +221,26 @@ def run_state_rm(inv: Invocation, args: StateRmArgs, out: TextIO, err: TextIO) -
             run = f"; run {one_line(record.run_id)} itself was not touched" if record.run_id else ""
             out.write(f"Removed {record.name} from state{run}.\n")
     return EXIT_OK
+
+
+def _check_unconfirmed(found: list[Any], *, force: bool, err: TextIO) -> None:
+    """A run's record with an unconfirmed submission is the only trace of the run its
+    POST may have made: forgotten, the next apply pays again. Refused unless `force`."""
+    names = [r.name for r in found if isinstance(r, RunRecord) and r.intent and not r.run_id]
+    if not names:
+        return
+    listed = ", ".join(names)
+    if not force:
+        raise StateError(
+            f"{listed}: a submission is unconfirmed (its answer was lost): the run it may "
+            "have made is recorded nowhere else, and the next apply would pay for another. "
+            f"`dfr refresh` looks for it first; `dfr state rm --force {' '.join(names)}` "
+            "forgets it anyway; nothing was removed"
+        )
+    err.write(
+        f"warning: {listed}: an unconfirmed submission is forgotten; a run it made is no "
+        "longer looked for\n"
+    )
 
 
 @dataclass(frozen=True, slots=True)

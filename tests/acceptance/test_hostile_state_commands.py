@@ -522,3 +522,27 @@ def test_import_from_another_api_than_the_states_is_refused(
         assert emu.base_url in result.err and "--switch-api" in result.err
     assert ws.run_ids() == ids
     assert dfr("refresh").code == 0
+
+
+def test_state_rm_of_an_unconfirmed_submission_is_refused_unless_forced(
+    ws: Workspace, dfr: Runner, emu: Emulator, api: DataframerClient
+) -> None:
+    """Forgotten, the run the lost answer's POST made was recorded nowhere: the next
+    apply paid for a second one."""
+    _manifests(ws, "alpha", "beta")
+    _unconfirmed(ws)
+    made = api.create_run(BODY).id
+    before = ws.state.read_bytes()
+    refused = dfr("state", "rm", "alpha")
+    _one_line_error(refused)
+    assert "unconfirmed" in refused.err and "dfr refresh" in refused.err
+    assert ws.state.read_bytes() == before
+    # refresh finds the run: then rm is an ordinary forget.
+    assert dfr("refresh").code == 0 and ws.run_ids() == {"alpha": made}
+    assert dfr(*apply_args("--no-wait", "manifests")).code == 0
+    assert len(emu.runs()) == 2
+    # --force forgets an unconfirmed submission all the same.
+    _unconfirmed(ws, "beta")
+    forced = dfr("state", "rm", "--force", "beta")
+    assert forced.code == 0 and "unconfirmed" in forced.err
+    assert "beta" not in ws.run_ids()
