@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
-from reconciler.engine.loading import load_manifests
+from reconciler.engine.loading import load_scoped
 from reconciler.errors import EXIT_OK, DfrError
 from reconciler.matching import body_of, run_mismatches, used_of
 from reconciler.observe import TRACKED
@@ -24,7 +24,7 @@ from reconciler.textsafe import one_line
 if TYPE_CHECKING:
     from reconciler.api import DataframerClient
     from reconciler.invocation import Invocation
-    from reconciler.manifests import Manifest
+    from reconciler.manifests import Manifest, SpecManifest
     from reconciler.state.backend import Store
     from reconciler.state.model import State
 
@@ -42,10 +42,16 @@ def run_import(inv: Invocation, args: ImportArgs, out: TextIO, err: TextIO) -> i
     from reconciler.engine import session
 
     # Blanks around a pasted id are not part of it: " ID" must be the run ID is.
-    name, run_id = args.name, args.run_id.strip()
-    manifests = {m.name: m for m in load_manifests(inv, args.paths, err)}
+    name, run_id = args.name.removeprefix("run/"), args.run_id.strip()
+    specs: list[SpecManifest] = []
+    manifests = {m.name: m for m in load_scoped(inv, args.paths, err, found=specs)[0]}
     manifest = manifests.get(name)
     if manifest is None:
+        if name in {spec.name for spec in specs}:
+            raise DfrError(
+                f"{name!r} is a Spec manifest, and import adopts a run for a run's manifest; "
+                f"a spec made by hand is adopted with `dfr import spec {name} SPEC_ID`"
+            )
         raise DfrError(
             f"no manifest is named {name!r}; import adopts a run for an existing manifest"
         )

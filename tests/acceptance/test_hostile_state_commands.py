@@ -546,3 +546,20 @@ def test_state_rm_of_an_unconfirmed_submission_is_refused_unless_forced(
     forced = dfr("state", "rm", "--force", "beta")
     assert forced.code == 0 and "unconfirmed" in forced.err
     assert "beta" not in ws.run_ids()
+
+
+def test_import_for_a_spec_manifests_name_or_run_prefix(
+    ws: Workspace, dfr: Runner, emu: Emulator, api: DataframerClient
+) -> None:
+    from test_spec_apply import write_spec
+
+    write_spec(ws, name="tickets")
+    _manifests(ws, "alpha")
+    run_id = api.create_run(BODY).id
+    result = dfr("import", "tickets", run_id, "manifests")
+    _one_line_error(result)
+    assert "'tickets' is a Spec manifest" in result.err
+    assert "dfr import spec tickets SPEC_ID" in result.err
+    # run/NAME is NAME, as in the state commands.
+    assert dfr("import", "run/alpha", run_id, "manifests").code == 0
+    assert ws.run_ids() == {"alpha": run_id}
