@@ -41,7 +41,7 @@ def run_import(inv: Invocation, args: ImportArgs, out: TextIO, err: TextIO) -> i
     """`dfr import NAME RUN_ID`: record RUN_ID for manifest NAME once it answers its body."""
     from reconciler.engine import session
 
-    # Blanks around a pasted id are not part of it: " ID" must be the run ID is.
+    # Blanks around a pasted id are not part of it: " ID" is the run ID.
     name, run_id = args.name.removeprefix("run/"), args.run_id.strip()
     specs: list[SpecManifest] = []
     manifests = {m.name: m for m in load_scoped(inv, args.paths, err, found=specs)[0]}
@@ -61,7 +61,7 @@ def run_import(inv: Invocation, args: ImportArgs, out: TextIO, err: TextIO) -> i
         manifest = _resolved(manifest, store.state)
         record = store.state.runs.get(name)
         if record is not None and record.run_id and record.run_id.lower() == run_id.lower():
-            out.write(f"{name} already records run {record.run_id}; nothing to do.\n")
+            out.write(f"{name} already records run {one_line(record.run_id)}; nothing to do.\n")
             return EXIT_OK
         _check_free(store.state, name, run_id, manifests)
         run = _read_run(client, run_id)
@@ -139,11 +139,13 @@ def _check_unconfirmed(client: Any, state: State, record: RunRecord, run_id: str
     runs = (found.run,) if found.run is not None else found.candidates
     ids = [run.id for run in runs]
     if ids and run_id.lower() not in {i.lower() for i in ids}:
+        found_ids = ", ".join(one_line(i) for i in ids)
         raise DfrError(
-            f"{record.name} has an unconfirmed submission, and the run it made was found: "
-            f"{', '.join(one_line(i) for i in ids)}; importing {run_id} would leave that run "
-            "paid for and recorded nowhere. `dfr refresh` adopts it; to keep "
-            f"{run_id} instead, then run `dfr state rm {record.name}` and import it again"
+            f"{record.name} has an unconfirmed submission, and the run it made was found "
+            f"({found_ids}); importing {run_id} would leave that run paid for and recorded "
+            f"nowhere. Adopt it with `dfr refresh` (or `dfr import {record.name} RUN_ID` of "
+            f"one of them); to keep {run_id} instead, then `dfr state rm {record.name}` and "
+            "import it again"
         )
 
 
