@@ -231,7 +231,9 @@ def write_rich(table: Sequence[Row], out: TextIO) -> None:
     for title in _header(table):
         grid.add_column(title, justify="right" if title in ("SAMPLES", "COST", "AGE") else "left")
     for row in table:
-        cells: list[Any] = list(row.cells)
+        # Text, not str: rich reads "[...]" in a string as markup, and a run id or
+        # status from the API may hold brackets ("[/x]" is even an error).
+        cells = [Text(cell) for cell in row.cells]
         cells[2] = Text(row.status, style=_STYLE.get(row.status, ""))
         grid.add_row(*cells)
     Console(file=out, highlight=False).print(grid)

@@ -563,3 +563,52 @@ def test_import_for_a_spec_manifests_name_or_run_prefix(
     # run/NAME is NAME, as in the state commands.
     assert dfr("import", "run/alpha", run_id, "manifests").code == 0
     assert ws.run_ids() == {"alpha": run_id}
+
+
+def _status_on_a_terminal(ws: Workspace) -> Result:
+    """`dfr status` as a process whose stdout is a terminal (the rich table)."""
+    import subprocess
+    import sys
+
+    master, slave = os.openpty()
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "status"],
+            cwd=ws.root,
+            env={**ws.env(), "TERM": "xterm"},
+            stdout=slave,
+            stderr=subprocess.PIPE,
+        ) as proc:
+            os.close(slave)
+            slave = -1
+            chunks = []
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the process closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            assert proc.stderr is not None
+            err = proc.stderr.read().decode()
+            code = proc.wait(timeout=30)
+        return Result(code, b"".join(chunks).decode(errors="replace"), err)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+
+
+def test_status_on_a_terminal_shows_brackets_in_a_run_id_as_they_are(
+    ws: Workspace, dfr: Runner, emu: Emulator
+) -> None:
+    """The rich table read `[/x]` as markup: a traceback (and `[bold]` restyled text)."""
+    _submitted(ws, dfr, emu, "alpha", "beta")
+    with LocalBackend(ws.state).lock("test") as store:
+        store.put(store.state.runs["alpha"].evolve(run_id="[/x]"))
+        store.put(store.state.runs["beta"].evolve(run_id="[bold]b[/bold]", status="[red]Q"))
+    result = _status_on_a_terminal(ws)
+    assert result.code == 0, result.text
+    assert "Traceback" not in result.text
+    assert "[/x]" in result.out and "[bold]b[/bold]" in result.out and "[red]Q" in result.out
