@@ -46,16 +46,18 @@ def diff(inv: Invocation, name: str, paths: tuple[str, ...], detailed_exitcode: 
 @click.option(
     "--check", is_flag=True, help="Change nothing; exit 1 listing files that would change."
 )
+@click.option("--diff", is_flag=True, help="Print each change as a unified diff.")
 @invocation(project="none")
-def fmt(inv: Invocation, paths: tuple[str, ...], check: bool) -> int:
-    """Rewrite manifests in the canonical key order, keeping comments (ruamel.yaml).
+def fmt(inv: Invocation, paths: tuple[str, ...], check: bool, diff: bool) -> int:
+    """Rewrite manifests in the canonical key order, keeping comments and layout.
 
     apiVersion, kind, metadata (name, labels), spec (spec_id, spec_version, then
-    the schema's order). Files already in that order are not touched.
+    the schema's order). Only whole lines move. Files already in that order,
+    read-only files and files that do not parse are not touched.
     """
     from reconciler.commands.fmt import FmtArgs, run_fmt
 
-    return run_fmt(inv, FmtArgs(paths, check), out(), err())
+    return run_fmt(inv, FmtArgs(paths, check, diff), out(), err())
 
 
 COMMANDS = (init, diff, fmt)

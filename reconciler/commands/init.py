@@ -74,35 +74,95 @@ class InitArgs:
 def run_init(inv: Invocation, args: InitArgs, out: TextIO, err: TextIO) -> int:
     from reconciler.schema import schema_text
 
-    directory = args.directory
-    folder = os.path.join(directory, FOLDER)
+    folder = os.path.join(args.directory, FOLDER)
     files = {
         os.path.join(folder, MANIFEST): STARTER,
         os.path.join(folder, SCHEMA): schema_text(),
     }
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise UsageError(f"{_quoted(folder)} exists and is not a folder (nothing was written)")
     for path, text in files.items():
         if os.path.lexists(path) and not _same(path, text):
             raise UsageError(
-                f"{path} already exists; dfr init never overwrites a file (nothing was written)"
+                f"{_quoted(path)} already exists; dfr init never overwrites a file "
+                "(nothing was written)"
             )
-    os.makedirs(folder, exist_ok=True)
-    written = []
-    for path, text in files.items():
-        if not os.path.exists(path):
-            with open(path, "x", encoding="utf-8") as handle:
-                handle.write(text)
-            written.append(path)
+    written = _write_all(folder, {p: t for p, t in files.items() if not os.path.exists(p)})
     if written:
-        out.write(f"Wrote {' and '.join(written)} (the modeline names the schema).\n")
+        shown = " and ".join(_quoted(p) for p in written)
+        out.write(f"Wrote {shown} (the modeline names the schema).\n")
     else:
-        out.write(f"{folder} already holds the starter files; nothing was written.\n")
+        out.write(f"{_quoted(folder)} already holds the starter files; nothing was written.\n")
     out.write(
-        f"Next: set spec_id to one of your specs, then `dfr validate {folder}` and "
-        f"`dfr plan {folder}`.\n\n"
+        f"Next: set spec_id to one of your specs, then `dfr validate {_quoted(folder)}` and "
+        f"`dfr plan {_quoted(folder)}`.\n\n"
         "To check manifests before each commit, add this to .pre-commit-config.yaml:\n\n"
     )
     out.write(PRE_COMMIT)
     return EXIT_OK
+
+
+def _write_all(folder: str, files: dict[str, str]) -> list[str]:
+    """Create every file, or none: what this call made is removed when one fails."""
+    missing: list[str] = []  # the folders this call makes, deepest first
+    at = os.path.abspath(folder)
+    while not os.path.lexists(at):
+        missing.append(at)
+        at = os.path.dirname(at)
+    written: list[str] = []
+    where = folder
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for path, text in files.items():
+            where = path
+            _create(path, text)
+            written.append(path)
+    except OSError as exc:
+        for path in written:
+            os.unlink(path)
+        for made in missing:
+            if os.path.isdir(made) and not os.listdir(made):
+                os.rmdir(made)
+        raise UsageError(
+            f"cannot write {_quoted(where)}: {exc.strerror or exc} (nothing was written)"
+        ) from None
+    return written
+
+
+def _create(path: str, text: str) -> None:
+    """Write `path` whole or not at all, never over a file (even one made meanwhile)."""
+    temporary = f"{path}.dfr-init-{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        with open(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)  # fails if `path` exists: nothing is overwritten
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links
+            _create_in_place(path, text)
+    finally:
+        os.unlink(temporary)
+
+
+def _create_in_place(path: str, text: str) -> None:
+    with open(path, "x", encoding="utf-8") as handle:
+        try:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            os.unlink(path)
+            raise
+
+
+def _quoted(path: str) -> str:
+    from reconciler.textsafe import one_line
+
+    return one_line(path)
 
 
 def _same(path: str, text: str) -> bool:

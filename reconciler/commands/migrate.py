@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from reconciler.engine.backends import backend_for, open_backend
-from reconciler.errors import EXIT_OK
+from reconciler.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
     from reconciler.invocation import Invocation
@@ -30,6 +32,8 @@ def run_migrate(inv: Invocation, args: MigrateArgs, out: TextIO, err: TextIO) ->
     workspace = args.to_workspace
     if workspace is None and is_postgres_url(destination):
         workspace = getattr(source, "workspace", None)
+    if not is_postgres_url(destination):
+        _check_file_destination(destination)
     target = backend_for(destination, workspace)
     result = migrate(source, target, force=args.force, timeout=inv.lock_timeout)
     src, dst = source.describe(), target.describe()
@@ -59,3 +63,31 @@ def run_migrate(inv: Invocation, args: MigrateArgs, out: TextIO, err: TextIO) ->
         f"refuses it, naming {dst}. Point dfr at {dst} (--backend, DFR_BACKEND or dfr.yaml).\n"
     )
     return EXIT_OK
+
+
+def _check_file_destination(destination: str) -> None:
+    """Refuse a state file at '', a folder, a device or a manifest's name before any lock.
+
+    Each reached the backend, which left `NAME.lock` beside it (in the manifests
+    folder, or `/dev/null.lock` as root) before it found that it could not be a state.
+    """
+    from reconciler.textsafe import one_line
+
+    path = (
+        destination[len("file://") :] if destination.lower().startswith("file://") else destination
+    )
+    shown = one_line(repr(destination))
+    if path.strip() == "":
+        raise UsageError(f"--to {shown} names no file: give a state file or a postgresql:// URL")
+    if path.lower().endswith((".yaml", ".yml")):
+        raise UsageError(
+            f"--to {shown} is a manifest's name (*.yaml): a state file is JSON; name it *.json"
+        )
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # a new file (the backend reports a missing folder)
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"--to {shown} is a folder: name a state file in it (e.g. dfr.state.json)")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"--to {shown} is not a regular file: a state must be a file")
