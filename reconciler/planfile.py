@@ -144,22 +144,25 @@ def save(
 
 
 def _write(path: str, data: bytes) -> None:
-    """`data` at `path` through a new temp file renamed over it (removed on failure)."""
+    """`data` at `path` through a new temp file renamed over it (removed on any failure,
+    Ctrl-C too)."""
     tmp = f"{path}.tmp-{os.getpid()}"
-    created = False
+    left = False  # a temp file of ours is there
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        created = True
+        left = True
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        left = False
     except OSError as exc:
-        if created:
+        raise PlanError(f"cannot write plan file {one_line(path)}: {exc.strerror}") from None
+    finally:
+        if left:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        raise PlanError(f"cannot write plan file {one_line(path)}: {exc.strerror}") from None
 
 
 def _head(path: str) -> bytes | None:

@@ -117,6 +117,23 @@ def test_out_in_a_missing_folder_or_empty_is_one_line(ws: Workspace, dfr: Runner
     assert _temps(ws.root) == []
 
 
+def test_out_interrupted_mid_write_leaves_no_temp_file(
+    ws: Workspace, dfr: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws.write("alpha")
+    replace = os.replace
+
+    def interrupted(source: str, target: str) -> None:
+        if str(target).endswith("the.plan"):
+            raise KeyboardInterrupt  # Ctrl-C between the temp file and its rename
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    result = dfr("plan", "--out", "the.plan", "manifests")
+    assert result.code == 130, result.text
+    assert not Path("the.plan").exists() and _temps(ws.root) == []
+
+
 @pytest.mark.parametrize("name", ["my plan.json", "plán ✓.plan", "-dash.plan", "it's.plan"])
 def test_out_odd_names_are_quoted_in_the_apply_hint(
     emu: Emulator, ws: Workspace, dfr: Runner, name: str
