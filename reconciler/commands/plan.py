@@ -57,15 +57,22 @@ def observe_unfinished(client: DataframerClient, store: Store) -> None:
     refresh_specs(client, store)
 
 
-def _check_outputs(args: PlanArgs, state_at: tuple[str, str | None]) -> None:
+def _refuse_early(args: PlanArgs, state_at: tuple[str, str | None]) -> None:
     """Refuse --out and --summary-file where writing would lose something: the state
-    and its files (their run ids), a manifest, each other (planfile.check_target)."""
+    and its files (their run ids), a manifest, each other (planfile.check_target);
+    and a saved plan among the PATHs (it is no manifest)."""
     from reconciler import planfile
     from reconciler.errors import UsageError
     from reconciler.textsafe import one_line
 
     if args.out_file is not None:
         planfile.check_target(args.out_file, state_at)
+    for path in args.paths:
+        if planfile.is_saved_plan(path):
+            shown = one_line(path)
+            raise UsageError(
+                f"{shown} is a saved plan, not a manifest: `dfr apply {shown}` applies it"
+            )
     summary = args.summary_file
     if summary and planfile.is_state_file(summary, state_at):
         raise UsageError(f"--summary-file {one_line(summary)} is the state or one of its files")
@@ -88,7 +95,7 @@ def run(inv: Invocation, args: PlanArgs, out: TextIO, err: TextIO) -> int:
     fmt = "json" if args.as_json else args.fmt
     # The state first: the policy in force is the one it records (see guard.PolicyGate).
     backend = open_backend(inv)
-    _check_outputs(args, backend.address())  # before any work
+    _refuse_early(args, backend.address())  # before any work
     state = backend.read()
     gate = policy_gate(project, state.policy, backend.describe(), change=args.policy_change)
     line = gate.line()

@@ -344,6 +344,14 @@ def test_a_plan_made_with_replace_replaces_once(emu: Emulator, ws: Workspace, df
     assert posts(emu) == 2 and cancels(emu) == 1
 
 
+def test_plan_of_a_saved_plan_says_what_it_is(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
+    ws.write("alpha")
+    plan = _saved(dfr)
+    result = dfr("plan", "--out", "again.plan", plan)
+    assert result.code == 1 and "dfr apply the.plan" in _one_error(result.err)
+    assert not Path("again.plan").exists()
+
+
 def test_the_same_plan_twice_in_a_row_is_stale(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
     ws.write("alpha")
     plan = _saved(dfr)  # made before any state existed (serial 0)
