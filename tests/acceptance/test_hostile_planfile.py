@@ -10,6 +10,7 @@ with one line and exit 1; never a duplicate run, never a lost run id.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -342,6 +343,21 @@ def test_a_plan_made_with_replace_replaces_once(emu: Emulator, ws: Workspace, df
         assert again.code == 1, again.text
         _one_error(again.err)
     assert posts(emu) == 2 and cancels(emu) == 1
+
+
+def test_a_plan_saved_by_the_previous_dfr_still_applies(
+    emu: Emulator, ws: Workspace, dfr: Runner
+) -> None:
+    """Plans saved before they named their state and --refresh (same format 1)."""
+    ws.write("alpha")
+    plan = _saved(dfr)
+    document = json.loads(plan.read_text())
+    del document["refresh"], document["state"]["at"], document["state"]["workspace"]
+    document["checksum"] = planfile._checksum(document)
+    plan.write_text(json.dumps(document, indent=2, sort_keys=True))
+    result = dfr("apply", "--poll-interval", POLL, plan)
+    assert result.code == 0, result.text
+    assert posts(emu) == 1
 
 
 def test_plan_of_a_saved_plan_says_what_it_is(emu: Emulator, ws: Workspace, dfr: Runner) -> None:
