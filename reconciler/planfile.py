@@ -9,10 +9,10 @@ It carries a checksum of its own content, so a hand-edited file is refused.
 when either moved, re-plans and requires the result to be the saved plan:
 what a reviewer approved is exactly what is executed.
 
-`--out` writes only where no file is, or over a saved plan: never over the
-state or its journal, backup and lock, a manifest, a folder, a link to another
-file or a device; a name ending in .yaml or .yml (the next plan would read it as
-a manifest) or holding a control character is refused.
+`--out` writes only where no file is, or over an empty file or a saved plan:
+never over the state or its journal, backup and lock, a manifest, a folder, a
+link to another file or a device; a name ending in .yaml or .yml (the next plan
+would read it as a manifest) or holding a control character is refused.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def _checksum(document: dict[str, Any]) -> str:
 
 
 def check_target(path: str, state_at: tuple[str, str | None] | None = None) -> None:
-    """Refuse `--out PATH` unless it names no file or a saved plan (see the module's
-    docstring); `state_at` is the state's Backend.address()."""
+    """Refuse `--out PATH` unless it names no file, an empty file or a saved plan (see
+    the module's docstring); `state_at` is the state's Backend.address()."""
     shown = one_line(path)
     if not path:
         raise PlanError("--out needs a file name: the plan was not saved")
