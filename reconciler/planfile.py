@@ -283,9 +283,14 @@ def check_state(
 ) -> None:
     """Refuse a saved plan made for another state, or before it changed."""
     path = one_line(path)
-    if saved.state_at is not None and at is not None and tuple(saved.state_at) != tuple(at):
+    # Where the state is counts only for a plan made before it recorded anything: a
+    # written state's lineage is its identity wherever it is (a CI job's checkout of
+    # the state branch sits at another path than the job that made the plan).
+    made_at = saved.state_at
+    moved = made_at is not None and at is not None and tuple(made_at) != tuple(at)
+    if made_at is not None and at is not None and moved and saved.serial == 0:
         raise PlanError(
-            f"{path} was made for another state ({_where(saved.state_at)}); this apply's "
+            f"{path} was made for another state ({_where(made_at)}); this apply's "
             f"state is {_where(at)}: name the plan's state (--state, or --backend and "
             "--workspace) or make a new plan"
         )
@@ -293,9 +298,10 @@ def check_state(
     # read of a missing state makes up a new lineage): its lineage proves nothing,
     # and a state since written is one whose serial moved.
     if saved.lineage != lineage and saved.serial != 0:
+        where = f" ({_where(made_at)})" if made_at is not None and moved else ""
         raise PlanError(
-            f"{path} was made for another state (lineage {saved.lineage}, this state "
-            f"is {lineage}); make a new plan"
+            f"{path} was made for another state{where} (lineage {saved.lineage}, this "
+            f"state is {lineage}); make a new plan"
         )
     if saved.serial != serial:
         raise PlanError(

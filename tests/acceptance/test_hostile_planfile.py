@@ -262,6 +262,29 @@ def test_apply_from_another_folder_uses_the_plans_state_or_refuses(
     assert posts(emu) == 2 and set(ws.run_ids()) == {"alpha", "beta"}
 
 
+def test_a_plan_applies_in_another_checkout_of_the_same_state(
+    emu: Emulator, ws: Workspace, dfr: Runner, tmp_path: Path
+) -> None:
+    """GitOps: one CI job plans, another applies, each in its own checkout (of the
+    repository and of the state branch) at another path. A state that has recorded
+    runs is known by its lineage wherever it is; only a plan made before any state
+    existed is bound to where its state was to be."""
+    import shutil
+
+    ws.write("alpha")
+    assert dfr("apply", "--auto-approve", "--poll-interval", POLL, "manifests").code == 0
+    ws.write("beta")
+    assert _saved(dfr).exists()
+    other = tmp_path / "another-job"
+    shutil.copytree(ws.root, other)
+    os.chdir(other)
+    result = dfr("apply", "--poll-interval", POLL, "the.plan", state=str(other / "dfr.state.json"))
+    assert result.code == 0, result.text
+    assert posts(emu) == 2  # alpha once (the first apply), beta once
+    recorded = json.loads((other / "dfr.state.json").read_text())
+    assert set(recorded["runs"]) == {"alpha", "beta"}
+
+
 def test_apply_after_a_manifest_was_renamed_runs_the_same_runs(
     emu: Emulator, ws: Workspace, dfr: Runner
 ) -> None:
