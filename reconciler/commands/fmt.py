@@ -386,7 +386,9 @@ def write_if_unchanged(path: Any, old: bytes, new: bytes) -> str:
     full disk leaves the old file or the new one, never a part.
     """
     target: str = os.path.realpath(os.fspath(path))
-    info = os.stat(target)
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):  # a pipe: read once, nothing to write back to
+        raise NotFormatted("not a regular file; nothing to write the formatted text to")
     if not info.st_mode & stat.S_IWUSR or not os.access(target, os.W_OK):
         raise NotFormatted("the file is read-only; make it writable to let dfr fmt change it")
     temporary = f"{target}.dfr-fmt.tmp"

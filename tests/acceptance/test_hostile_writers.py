@@ -281,6 +281,23 @@ def test_fmt_on_a_full_disk_leaves_the_file_whole(ws: Workspace) -> None:
     assert sorted(p.name for p in ws.manifests.iterdir()) == ["m.yaml"]
 
 
+def test_fmt_of_a_pipe_is_refused_without_waiting(ws: Workspace) -> None:
+    """`dfr fmt ff.yaml` of a FIFO read it, then waited forever reading it again to check
+    that it had not changed, leaving `ff.yaml.dfr-fmt.tmp` behind when killed."""
+    done = run_text(
+        [sys.executable, "-m", "reconciler", "fmt", "/dev/stdin"],
+        cwd=ws.root,
+        env=ws.env(),
+        timeout=60,
+        input=MESSY,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        "/dev/stdin: not formatted: not a regular file; nothing to write the formatted text to\n"
+    )
+    assert sorted(p.name for p in ws.root.iterdir()) == ["manifests"]
+
+
 def test_fmt_formats_a_file_named_twice_once(ws: Workspace, dfr: Runner) -> None:
     path = _write(ws, "m.yaml", MESSY)
     code, out, _ = dfr("fmt", "manifests/m.yaml", "./manifests/m.yaml", "manifests")
