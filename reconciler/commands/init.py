@@ -54,13 +54,14 @@ repos:
       - id: dfr-validate
         name: dfr validate
         # Names are compared across every manifest, not only the staged files.
-        entry: dfr pre-commit
+        # `--`: every file name after it is a file, even one that starts with '-'.
+        entry: dfr pre-commit --
         language: system
         require_serial: true
         files: (^|/)(dataframer|manifests)/.+\\.ya?ml$
       - id: dfr-fmt
         name: dfr fmt --check
-        entry: dfr fmt --check
+        entry: dfr fmt --check --
         language: system
         files: (^|/)(dataframer|manifests)/.+\\.ya?ml$
 """

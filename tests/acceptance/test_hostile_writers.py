@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 import stat
 import sys
@@ -26,6 +27,7 @@ from support.workspace import Workspace, manifest_text
 
 from reconciler.commands import fmt as fmt_module
 from reconciler.commands.fmt import format_text, split_lines
+from reconciler.commands.init import PRE_COMMIT
 from reconciler.validate import validate_paths
 
 SPEC = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
@@ -518,6 +520,33 @@ def test_precommit_deleted_renamed_outside_and_broken_config(
     ws.config("manifests: [\n")
     code, text = _hook(capsys, "manifests/renamed.yaml")
     assert code == 1 and text.startswith("dfr.yaml:2:1: error: invalid YAML")
+
+
+def test_precommit_snippet_passes_paths_that_start_with_a_dash(tmp_path: Path) -> None:
+    """The snippet `dfr init` prints ran `dfr pre-commit FILES` and `dfr fmt --check FILES`:
+    a manifest under a folder named `-x` was read by click as the option -x and both hooks
+    failed with a usage error instead of checking it."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "project"
+    bad = repo / "-x" / "dataframer" / "a.yaml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(MESSY.replace("number_of_samples: 10", "number_of_samples: 0"))
+    (repo / ".pre-commit-config.yaml").write_text(PRE_COMMIT)
+    bin_dir = str(Path(sys.executable).parent)  # where this dfr is installed
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    env.update(PRE_COMMIT_HOME=str(tmp_path / "home"), PRE_COMMIT_COLOR="never")
+    for argv in (["git", "init", "-q"], ["git", "add", "-A"]):
+        assert run_text(argv, cwd=repo, env=env, timeout=60).returncode == 0
+    done = run_text(
+        [sys.executable, "-m", "pre_commit", "run", "--color", "never"],
+        cwd=repo,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "No such option" not in done.stdout, done.stdout
+    assert "-x/dataframer/a.yaml:6:22: error: spec.number_of_samples" in done.stdout
+    assert "would reformat -x/dataframer/a.yaml" in done.stdout
 
 
 # -- diff ------------------------------------------------------------------------------

@@ -262,7 +262,7 @@ def test_pre_commit_snippet(tmp_path: Path) -> None:
     path = CI / "pre-commit-config.yaml"
     assert path.read_text() == PRE_COMMIT  # what `dfr init` prints
     hooks = yaml.safe_load(path.read_text())["repos"][0]["hooks"]
-    assert [h["entry"] for h in hooks] == ["dfr pre-commit", "dfr fmt --check"]
+    assert [h["entry"] for h in hooks] == ["dfr pre-commit --", "dfr fmt --check --"]
     assert hooks[0]["require_serial"] is True
     exe = Path(sys.executable).with_name("pre-commit")
     done = subprocess.run(
