@@ -3,9 +3,13 @@
 Writes `DIR/dataframer/example-run.yaml` and, next to it, the JSON Schema the
 modeline points at (`generation-run.schema.json`, as `dfr schema` prints it), so
 editors offer completion and hover help offline, with no URL to host. It never
-overwrites a file: if one exists (with other content), nothing is written and
-the command exits 1. It then prints the `.pre-commit-config.yaml` snippet that
-runs `dfr validate` and `dfr fmt --check` on the manifests.
+overwrites a file: if one exists (with other content), or `dataframer` is not a
+folder, nothing is written and the command exits 1. Both files are written or
+neither: each is written beside its place and linked there (which fails rather
+than replace a file), and a failure (a full disk, a read-only folder) removes
+what this run made. It then prints the `.pre-commit-config.yaml` snippet that
+runs `dfr validate` and `dfr fmt --check` on the manifests (`--` ends the
+options, so a path starting with `-` is a file).
 """
 
 from __future__ import annotations
