@@ -81,7 +81,9 @@ def load_scoped(
         )
     if not result.manifests:
         # Most often the wrong folder: say so rather than report "no changes".
-        err.write(f"warning: no manifests found under {', '.join(where)}\n")
+        from reconciler.textsafe import one_line
+
+        err.write(f"warning: no manifests found under {one_line(', '.join(where))}\n")
     root = project.root()
     skipped = {
         project_relative(d.file, root)

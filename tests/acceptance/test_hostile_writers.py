@@ -561,6 +561,11 @@ def test_diff_odd_names_a_name_twice_and_a_run_without_its_manifest(
         code, out, err = dfr("diff", "--", name, "manifests")
         assert code == 1 and out == "" and len(err.splitlines()) == 1, err
         assert "\x1b" not in err
+    odd = ws.root / "d\nx\x1b[2J"  # a folder without manifests: the warning names it
+    odd.mkdir()
+    code, out, err = dfr("diff", "nobody", str(odd.name))
+    assert code == 1 and "\x1b" not in err and len(err.splitlines()) == 2, err
+    assert err.startswith("warning: no manifests found under d\\nx\\x1b[2J\n")
     (ws.manifests / "copy.yaml").write_text(manifest_text("alpha"))
     code, out, err = dfr("diff", "alpha", "manifests")
     assert code == 1 and "'alpha' is already used by the manifest at" in err and out == ""
