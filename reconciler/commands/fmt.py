@@ -214,9 +214,15 @@ def _own(
     return [span.start, *_arrange(lines, value, range(span.start + 1, span.stop), inner, {})]
 
 
-def _region_end(lines: list[str], at: int) -> int:
-    """The first line from `at` on that is neither blank nor a comment (`---`, `...`, EOF)."""
-    while at < len(lines) and (_blank(lines[at]) or _comment_at_most(lines[at], 10**9)):
+_MARKER = re.compile(r"(---|\.\.\.)([ \t]|$)")
+
+
+def _document_end(lines: list[str], at: int) -> int:
+    """The line of the next `---` or `...` from `at` on (they end a document), or EOF.
+
+    Not the node's end mark: an alias's node is its anchor's, written further up.
+    """
+    while at < len(lines) and not _MARKER.match(_bare(lines[at])):
         at += 1
     return at
 
@@ -230,7 +236,7 @@ def _permutation(lines: list[str], docs: Sequence[Document]) -> list[int]:
         if not _is_manifest(doc.value) or not isinstance(node, MappingNode) or not node.value:
             continue
         start = node.value[0][0].start_mark.line
-        span = range(start, _region_end(lines, max(start + 1, _end_line(node))))
+        span = range(start, _document_end(lines, start + 1))
         nested = {"metadata": METADATA, "spec": _spec_order(doc.value), "outputs": OUTPUTS}
         order[span.start : span.stop] = _arrange(lines, node, span, TOP, nested)
     return order

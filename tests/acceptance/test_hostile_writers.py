@@ -157,6 +157,19 @@ def test_fmt_moves_only_lines_long_unicode_anchored_block_and_tabbed(
     assert dfr("validate", "manifests").code == before.code
 
 
+def test_fmt_moves_a_key_whose_last_line_is_an_alias(ws: Workspace, dfr: Runner) -> None:
+    """An alias's node is its anchor's: the document's end was read from the anchor's
+    place, and `    - *a` was left behind."""
+    text = f"{KIND}apiVersion: &a dataframer.ai/v1\n{HEAD}  spec_id: {SPEC}\n"
+    text = text.replace(HEAD, "spec:\n") + "metadata:\n  name: a\n  labels:\n    - *a\n"
+    path = _write(ws, "alias.yaml", text)
+    assert dfr("fmt", "manifests").code == 0
+    assert path.read_text() == (
+        f"apiVersion: &a dataframer.ai/v1\n{KIND}metadata:\n  name: a\n  labels:\n"
+        f"    - *a\nspec:\n  spec_id: {SPEC}\n"
+    )
+
+
 def test_fmt_leaves_a_file_whose_reordering_would_change_its_values(
     ws: Workspace, dfr: Runner
 ) -> None:
