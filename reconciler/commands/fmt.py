@@ -265,7 +265,8 @@ def format_text(text: str) -> str | None:
     order = _permutation(lines, docs)
     if order == list(range(len(lines))):
         return None
-    assert sorted(order) == list(range(len(lines))), "fmt moves lines, never drops one"
+    if sorted(order) != list(range(len(lines))):  # never written: a bug, not the file's
+        raise RuntimeError("dfr fmt would drop or repeat a line")
     new = "".join(lines[at] for at in order)
     if unended:  # as it was: no line ending after the last line
         new = new[: -2 if new.endswith("\r\n") else -1]
