@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from reconciler.engine.backends import open_backend
 from reconciler.engine.loading import load_manifests
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, UsageError
+from reconciler.textsafe import one_line
 
 if TYPE_CHECKING:
     from reconciler.invocation import Invocation
@@ -45,7 +46,8 @@ def run_diff(inv: Invocation, args: DiffArgs, out: TextIO, err: TextIO) -> int:
     if manifest is None:
         assert record is not None
         out.write(
-            f"{name} is in state (run {record.run_id or '-'}, {record.status or 'no status'}) "
+            f"{one_line(name)} is in state (run {one_line(record.run_id or '-')}, "
+            f"{one_line(record.status or 'no status')}) "
             "but no manifest names it: `dfr plan` shows it as orphaned.\n"
         )
         return EXIT_CHANGES if detailed_exitcode else EXIT_OK
@@ -54,7 +56,7 @@ def run_diff(inv: Invocation, args: DiffArgs, out: TextIO, err: TextIO) -> int:
     run = "no run recorded"
     if record is not None and record.run_id:
         run = f"run {record.run_id} ({record.status or 'status unknown'})"
-    out.write(f"{name}: manifest {manifest.where}, {run}\n\n")
+    out.write(f"{one_line(name)}: manifest {one_line(manifest.where)}, {one_line(run)}\n\n")
     if change.action is Action.NOOP:
         out.write("  The manifest's spec matches the recorded run's.\n")
         for reason in change.reasons:

@@ -587,3 +587,24 @@ def test_diff_odd_names_a_name_twice_and_a_run_without_its_manifest(
     ws.write("beta")
     code, out, _ = dfr("diff", "--detailed-exitcode", "alpha", "manifests")
     assert code == 2 and "but no manifest names it: `dfr plan` shows it as orphaned" in out
+
+
+def test_diff_writes_a_hand_edited_run_id_and_status_on_one_line(
+    ws: Workspace, dfr: Runner
+) -> None:
+    """diff wrote the recorded run id and status raw: a newline split its first line and an
+    escape sequence reached the terminal (with and without the manifest)."""
+    from reconciler.state.local import LocalBackend
+
+    ws.write("alpha")
+    ws.write("beta")
+    assert dfr(*apply_args("manifests")).code == 0
+    with LocalBackend(ws.state).lock("test") as store:
+        for name in ("alpha", "beta"):
+            odd = f"{name}\n::error::x\x1b[2J"
+            store.put(store.state.runs[name].evolve(run_id=odd, status=odd))
+    (ws.manifests / "beta.yaml").unlink()
+    for name in ("alpha", "beta"):
+        code, out, _ = dfr("diff", name, "manifests")
+        assert code == 0 and "\x1b" not in out and "\n::" not in out, out
+        assert out.splitlines()[0].startswith(name) and "\\n::error::x\\x1b[2J" in out
