@@ -26,8 +26,8 @@ from support.subproc import run_text
 from support.workspace import Workspace, manifest_text
 
 from reconciler.commands import fmt as fmt_module
-from reconciler.commands.fmt import format_text, split_lines
 from reconciler.commands.init import PRE_COMMIT
+from reconciler.keyorder import format_text, split_lines
 from reconciler.validate import validate_paths
 
 SPEC = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
@@ -256,7 +256,7 @@ def test_fmt_keeps_an_edit_made_while_it_ran(
     """The file was read, formatted, then replaced: an edit saved meanwhile was lost."""
     path = _write(ws, "m.yaml", MESSY)
     edited = MESSY.replace("number_of_samples: 10", "number_of_samples: 20")
-    real = fmt_module.format_text
+    real = format_text
 
     def format_while_the_user_saves(text: str) -> str | None:
         path.write_text(edited)
