@@ -91,3 +91,19 @@ def _check_file_destination(destination: str) -> None:
         raise UsageError(f"--to {shown} is a folder: name a state file in it (e.g. dfr.state.json)")
     if not stat.S_ISREG(mode):
         raise UsageError(f"--to {shown} is not a regular file: a state must be a file")
+    if not _may_be_state(path):
+        raise UsageError(
+            f"--to {shown} is a file that is not a dfr state (no lineage in its first 4 KiB):"
+            " name a new file, or an existing state"
+        )
+
+
+def _may_be_state(path: str) -> bool:
+    """An empty file, or one that begins as dfr's state documents do (a damaged state
+    too: the backend then says what is wrong with it, naming its backup)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return True  # the backend reports it
+    return not head.strip() or (b'"lineage"' in head or b'"format_version"' in head)

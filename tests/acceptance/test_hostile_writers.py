@@ -474,6 +474,7 @@ def test_init_through_links_and_into_existing_files(ws: Workspace, dfr: Runner) 
         ("/dev/null", "is not a regular file"),
         ("", "names no file"),
         ("file://", "names no file"),
+        ("package.json", "is a file that is not a dfr state"),
     ],
 )
 def test_state_migrate_refuses_a_destination_that_cannot_be_a_state(
@@ -483,6 +484,7 @@ def test_state_migrate_refuses_a_destination_that_cannot_be_a_state(
     `manifests.lock`, `/dev/null.lock` as root) before finding it could not be a state."""
     ws.write("alpha")
     assert dfr(*apply_args("manifests")).code == 0
+    (ws.root / "package.json").write_text('{"name": "not-a-state", "version": "1.0.0"}\n')
     before = {p: p.read_bytes() for p in ws.root.rglob("*") if p.is_file()}
     code, out, err = dfr("state", "migrate", "--state", str(ws.state), "--to", destination)
     assert code == 1 and out == "" and says in err and len(err.splitlines()) == 1, err
