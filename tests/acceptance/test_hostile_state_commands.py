@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from support.emulators import KEY, REVIEWS, SLOW
-from support.runner import Result, Runner, apply_args
+from support.runner import Result, Runner, apply_args, dfr_process
 from support.workspace import Workspace, spec
 
 from dfr_emulator import Emulator
@@ -567,37 +567,8 @@ def test_import_for_a_spec_manifests_name_or_run_prefix(
 
 def _status_on_a_terminal(ws: Workspace) -> Result:
     """`dfr status` as a process whose stdout is a terminal (the rich table)."""
-    import subprocess
-    import sys
-
-    master, slave = os.openpty()
-    try:
-        with subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "status"],
-            cwd=ws.root,
-            env={**ws.env(), "TERM": "xterm"},
-            stdout=slave,
-            stderr=subprocess.PIPE,
-        ) as proc:
-            os.close(slave)
-            slave = -1
-            chunks = []
-            while True:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: the process closed the terminal
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            assert proc.stderr is not None
-            err = proc.stderr.read().decode()
-            code = proc.wait(timeout=30)
-        return Result(code, b"".join(chunks).decode(errors="replace"), err)
-    finally:
-        os.close(master)
-        if slave >= 0:
-            os.close(slave)
+    env = {**ws.env(), "TERM": "xterm"}
+    return dfr_process("status", env=env, cwd=ws.root, tty=True, tty_stdout=True)
 
 
 def test_status_on_a_terminal_shows_brackets_in_a_run_id_as_they_are(

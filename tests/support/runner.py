@@ -147,9 +147,15 @@ def finish(proc: subprocess.Popen[str], timeout: float = PROCESS_TIMEOUT) -> Res
 
 
 def dfr_process(
-    *args: str, env: dict[str, str], cwd: Path, tty: bool = False, timeout: float = 30.0
+    *args: str,
+    env: dict[str, str],
+    cwd: Path,
+    tty: bool = False,
+    timeout: float = 30.0,
+    tty_stdout: bool = False,
 ) -> Result:
-    """`python -m reconciler ARGS` to its end; with tty=True its stderr is a pty."""
+    """`python -m reconciler ARGS` to its end; with tty=True its stderr is a pty (with
+    tty_stdout=True its stdout instead: what a table drawn for a terminal looks like)."""
     command = argv(*args)
     if not tty:
         done = subprocess.run(
@@ -169,16 +175,18 @@ def dfr_process(
             env=env,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=slave,
+            stdout=slave if tty_stdout else subprocess.PIPE,
+            stderr=subprocess.PIPE if tty_stdout else slave,
         ) as proc:
             os.close(slave)
             slave = -1
             chunks = _read_terminal(master, proc, timeout)
-            assert proc.stdout is not None
-            out = proc.stdout.read()
+            piped = proc.stderr if tty_stdout else proc.stdout
+            assert piped is not None
+            other = piped.read().decode()
             code = proc.wait(timeout=timeout)
-        return Result(code, out.decode(), b"".join(chunks).decode(errors="replace"))
+        shown = b"".join(chunks).decode(errors="replace")
+        return Result(code, shown, other) if tty_stdout else Result(code, other, shown)
     finally:
         os.close(master)
         if slave >= 0:
