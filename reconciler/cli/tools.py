@@ -46,7 +46,12 @@ def diff(inv: Invocation, name: str, paths: tuple[str, ...], detailed_exitcode: 
 @click.option(
     "--check", is_flag=True, help="Change nothing; exit 1 listing files that would change."
 )
-@click.option("--diff", is_flag=True, help="Print each change as a unified diff.")
+@click.option(
+    "--diff",
+    is_flag=True,
+    help="Print each change as a unified diff, as terraform fmt -diff does (the files are "
+    "rewritten too; with --check only printed).",
+)
 @invocation(project="none")
 def fmt(inv: Invocation, paths: tuple[str, ...], check: bool, diff: bool) -> int:
     """Rewrite manifests in the canonical key order, keeping comments and layout.
