@@ -1,0 +1,126 @@
+"""docs/commands.md says what the real `dfr` takes: every command, every option with its
+spelling, its environment variable and the defaults the page quotes, read from click's
+own definitions (no network, no subprocess)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+
+from reconciler.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMANDS_MD = ROOT / "docs" / "commands.md"
+
+
+def commands(
+    group: click.Group = cli, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """(path, command) of every command, hidden ones included, groups walked."""
+    with click.Context(group) as ctx:
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            assert command is not None, name
+            if isinstance(command, click.Group):
+                yield from commands(command, (*path, name))
+            else:
+                yield (*path, name), command
+
+
+def options(command: click.Command) -> list[click.Option]:
+    with click.Context(command) as ctx:
+        params = command.get_params(ctx)
+    return [p for p in params if isinstance(p, click.Option)]
+
+
+def option(path: str, name: str) -> click.Option:
+    command = dict(commands())[tuple(path.split())]
+    found = [o for o in options(command) if name in o.opts + o.secondary_opts]
+    assert len(found) == 1, (path, name)
+    return found[0]
+
+
+def mentions(text: str, word: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text) is not None
+
+
+DOC = COMMANDS_MD.read_text(encoding="utf-8")
+ALL = list(commands())
+
+
+def test_the_walk_finds_the_subcommands_and_the_hidden_hook() -> None:
+    names = {" ".join(path) for path, _ in ALL}
+    assert {"apply", "state migrate", "state rm", "pre-commit", "emulator"} <= names
+    assert len(names) >= 19, names
+
+
+@pytest.mark.parametrize("path", [p for p, _ in ALL], ids=" ".join)
+def test_every_command_is_named_in_commands_md(path: tuple[str, ...]) -> None:
+    """`dfr NAME`; a subcommand as `dfr GROUP` and `GROUP NAME` (`state show NAME`)."""
+    assert mentions(DOC, f"dfr {path[0]}"), path
+    assert mentions(DOC, " ".join(path)), path
+
+
+@pytest.mark.parametrize(
+    "path,command", ALL, ids=lambda v: " ".join(v) if isinstance(v, tuple) else ""
+)
+def test_every_option_and_its_variable_is_in_commands_md(
+    path: tuple[str, ...], command: click.Command
+) -> None:
+    missing = []
+    for opt in options(command):
+        for spelling in opt.opts + opt.secondary_opts:
+            if spelling not in ("-h", "--help") and not mentions(DOC, spelling):
+                missing.append(spelling)
+        if isinstance(opt.envvar, str) and not mentions(DOC, opt.envvar):
+            missing.append(f"env {opt.envvar}")
+    assert not missing, f"dfr {' '.join(path)}: docs/commands.md does not name {missing}"
+
+
+def test_the_defaults_commands_md_quotes_are_the_defaults() -> None:
+    assert option("apply", "--lock-timeout").default == "0"
+    assert "(default `0`: fail at once" in DOC
+    assert option("emulator", "--port").default == 8080
+    assert "`dfr emulator --port 8080`" in DOC
+    assert option("emulator", "--pending-seconds").default == 2.0
+    assert option("emulator", "--processing-seconds").default == 5.0
+    assert "`--pending-seconds` (default 2)" in DOC
+    assert "`--processing-seconds` (default 5)" in DOC
+    assert option("emulator", "--unknown-status-value").default == "QUEUED"
+    assert option("status", "--sort").default == "name"
+    assert option("apply", "--wait").default is True
+    assert "`--wait`, the default" in DOC
+    for path in ("apply", "pull"):
+        help_text = option(path, "--parallelism").help or ""
+        assert "parallelism in dfr.yaml, else 10" in help_text, path
+    assert "(default: `parallelism` in `dfr.yaml`, else 10)" in DOC
+    for path in ("apply", "plan", "pull", "refresh", "import"):
+        assert "default https://df-api.dataframer.ai" in (option(path, "--api-url").help or "")
+    assert "`https://df-api.dataframer.ai`" in DOC
+    assert option("plan", "--state").envvar == "DFR_STATE"
+    assert "`--state FILE` (env `DFR_STATE`, default `dfr.state.json`" in DOC
+
+
+def test_the_commands_that_take_lock_timeout_are_the_ones_listed() -> None:
+    listed = {"apply", "pull", "refresh", "import", "state rm", "state mv", "state migrate"}
+    takes = {
+        " ".join(path)
+        for path, command in ALL
+        if any("--lock-timeout" in o.opts for o in options(command))
+    }
+    assert takes == listed
+    assert "(`apply`, `pull`, `refresh`, `import`, `state rm|mv|migrate`) takes" in DOC
+
+
+def test_the_commands_that_take_switch_api_are_the_ones_listed() -> None:
+    takes = {
+        " ".join(path)
+        for path, command in ALL
+        if any("--switch-api" in o.opts for o in options(command))
+    }
+    assert takes == {"plan", "apply", "pull", "refresh"}
+    assert "`plan`, `apply`,\n`pull` and `refresh` take `--switch-api`" in DOC
