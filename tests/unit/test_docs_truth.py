@@ -124,3 +124,27 @@ def test_the_commands_that_take_switch_api_are_the_ones_listed() -> None:
     }
     assert takes == {"plan", "apply", "pull", "refresh"}
     assert "`plan`, `apply`,\n`pull` and `refresh` take `--switch-api`" in DOC
+
+
+def test_the_errors_manifests_md_quotes_are_what_validate_prints() -> None:
+    """docs/manifests.md's 'Errors and exit codes' block: each line is one that
+    `dfr validate examples/invalid/` prints now (a line number there once drifted)."""
+    import subprocess
+    import sys
+
+    text = (ROOT / "docs" / "manifests.md").read_text(encoding="utf-8")
+    section = text.split("## Errors and exit codes", 1)[1]
+    block = section.split("```\n", 2)[1]
+    quoted = [line for line in block.splitlines() if line.strip()]
+    assert len(quoted) >= 4, quoted
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", "--no-cache", "examples/invalid/"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    printed = set(result.stderr.splitlines())
+    missing = [line for line in quoted if line not in printed]
+    assert not missing, f"dfr validate examples/invalid/ prints no such line: {missing}"
