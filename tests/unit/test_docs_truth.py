@@ -148,3 +148,72 @@ def test_the_errors_manifests_md_quotes_are_what_validate_prints() -> None:
     printed = set(result.stderr.splitlines())
     missing = [line for line in quoted if line not in printed]
     assert not missing, f"dfr validate examples/invalid/ prints no such line: {missing}"
+
+
+MINE = [ROOT / "README.md"] + [
+    p
+    for p in sorted((ROOT / "docs").glob("*.md"))
+    if p.name not in ("reliability.md", "performance.md")
+]
+
+
+def shown_command_lines(page: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line, words after `dfr`) of each `dfr ...` command line in the page's code
+    blocks: every line of a sh block, the `$ ` lines of the others (their output)."""
+    import shlex
+
+    fence, shell = False, False
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+        opened = re.match(r"^\s*(```|~~~)\s*(\w*)", line)
+        if opened:
+            fence, shell = not fence, opened.group(2) in ("sh", "bash", "shell")
+            continue
+        prompt = re.match(r"^\s*\$ ", line)
+        if not fence or not (shell or prompt):
+            continue
+        for part in re.split(r"&&|\|\||;", line[prompt.end() if prompt else 0 :]):
+            command_line = part.split(" #", 1)[0].strip()
+            try:
+                words = shlex.split(command_line)
+            except ValueError:  # a quote closed on the next line
+                words = command_line.split()
+            while words and words[0] in ("pg", "env"):
+                words = words[1:]
+            if words and words[0].endswith("/bin/dfr"):
+                words = ["dfr", *words[1:]]
+            if len(words) > 1 and words[0] == "dfr":
+                yield number, words[1:]
+
+
+def resolve(words: list[str]) -> tuple[click.Command, list[str]]:
+    command: click.Command = cli
+    while isinstance(command, click.Group) and words and words[0] in command.commands:
+        command, words = command.commands[words[0]], words[1:]
+    return command, words
+
+
+def test_the_shown_lines_are_found_in_the_pages() -> None:
+    found = [words for page in MINE for _, words in shown_command_lines(page)]
+    assert ["plan", "manifests/"] in found
+    assert any(words[:2] == ["state", "migrate"] for words in found)
+    assert ["diff", "support-tickets-baseline", "dataframer"] in found
+    assert len(found) >= 12, found
+
+
+@pytest.mark.parametrize("page", MINE, ids=lambda p: p.name)
+def test_every_option_a_shown_command_line_uses_exists(page: Path) -> None:
+    """`dfr CMD --flag` in a code block: CMD is a command and --flag one of its options."""
+    wrong = []
+    for number, words in shown_command_lines(page):
+        command, rest = resolve(words)
+        if isinstance(command, click.Group):
+            wrong.append(f"{page.name}:{number}: dfr {' '.join(words)}: no such command")
+            continue
+        known = {s for o in options(command) for s in o.opts + o.secondary_opts}
+        for word in rest:
+            if word == "--":
+                break
+            flag = word.split("=", 1)[0]
+            if flag.startswith("-") and len(flag) > 1 and flag not in known:
+                wrong.append(f"{page.name}:{number}: dfr {' '.join(words)}: no option {flag}")
+    assert not wrong, "\n".join(wrong)
