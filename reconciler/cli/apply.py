@@ -69,8 +69,8 @@ def apply(inv: Invocation, **options: Any) -> int:
 
     PATHS are manifest files or directories (default: the current directory),
     or a single PLANFILE saved by `dfr plan --out`. Exit 0 when every desired
-    run SUCCEEDED (with --no-wait: was submitted), 1 otherwise, 130 when
-    interrupted (state is saved; run apply again to resume).
+    run SUCCEEDED (with --no-wait: was submitted), 1 otherwise, 130 on Ctrl-C
+    and 143 on SIGTERM (state is saved; run apply again to resume).
     """
     from reconciler.commands import apply as command
 

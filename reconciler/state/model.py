@@ -263,7 +263,7 @@ class RunRecord:
         if self.failure_reason:
             return self.failure_reason
         counts = [
-            f"{n:,} samples {word}"
+            f"{n:,} sample{'' if n == 1 else 's'} {word}"
             for n, word in ((self.samples_completed, "completed"), (self.samples_failed, "failed"))
             if n
         ]

@@ -105,3 +105,25 @@ def test_no_field_can_hold_an_api_key() -> None:
 def test_utc_now_is_iso_z() -> None:
     now = model.utc_now()
     assert now.endswith("Z") and "T" in now
+
+
+@pytest.mark.parametrize(
+    ("completed", "failed", "says"),
+    [
+        (None, None, "the API gives no reason; see the run in Dataframer"),
+        (0, 1, "the API gives no reason (1 sample failed); see the run in Dataframer"),
+        (1, 2, "the API gives no reason (1 sample completed, 2 samples failed); see the run"),
+        (1_500, 0, "the API gives no reason (1,500 samples completed); see the run"),
+    ],
+)
+def test_a_failed_runs_summary_counts_its_samples_in_words(
+    completed: int | None, failed: int | None, says: str
+) -> None:
+    record = model.RunRecord(
+        name="a",
+        updated_at="2026-01-01T00:00:00Z",
+        status="FAILED",
+        samples_completed=completed,
+        samples_failed=failed,
+    )
+    assert record.failure_summary.startswith(says)
