@@ -29,6 +29,7 @@ from reconciler import __version__
 from reconciler.errors import PlanError
 from reconciler.plan import Plan, PlanOptions
 from reconciler.render import plan_to_json
+from reconciler.state.local import SIBLINGS
 from reconciler.state.model import utc_now
 from reconciler.textsafe import one_line
 
@@ -39,8 +40,6 @@ MAX_BYTES = 64 * 1024 * 1024
 #: How every saved plan begins (its keys are sorted): a file cut anywhere is still one.
 _HEAD = b'{\n  "checksum": "sha256:'
 _YAML = (".yaml", ".yml")
-#: The files beside a state file (reconciler.state.local), by their suffix.
-_STATE_FILES = (".journal", ".backup", ".lock", ".moved", ".tmp-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +106,7 @@ def is_state_file(path: str, state_at: tuple[str, str | None] | None) -> bool:
     if state_at is None:
         return False
     real = os.path.realpath(path)
-    return real == state_at[0] or real.startswith(tuple(state_at[0] + s for s in _STATE_FILES))
+    return real == state_at[0] or real.startswith(tuple(state_at[0] + s for s in SIBLINGS))
 
 
 def save(

@@ -66,6 +66,12 @@ from reconciler.state.session import BaseStore, close_on_exit
 __all__ = ["LocalBackend", "LocalStore", "StateFiles", "WriteStats"]
 
 
+#: The files beside a state file PATH: PATH + each suffix (the journal, the backup, the
+#: lock, the moved-to tombstone; temporary files' names begin PATH.tmp-).
+JOURNAL, BACKUP, LOCK, MOVED, TEMP = ".journal", ".backup", ".lock", ".moved", ".tmp-"
+SIBLINGS = (JOURNAL, BACKUP, LOCK, MOVED, TEMP)
+
+
 @dataclasses.dataclass
 class WriteStats:
     """What a LocalBackend wrote, for tests and benchmarks (not persisted)."""
@@ -89,10 +95,10 @@ class StateFiles:
         # Follow a symlinked state file: replacing the link itself would
         # silently fork the state away from where the link points.
         self.path = os.path.realpath(display)
-        self.journal = self.path + ".journal"
-        self.backup = self.path + ".backup"
-        self.lock = self.path + ".lock"
-        self.moved = self.path + ".moved"
+        self.journal = self.path + JOURNAL
+        self.backup = self.path + BACKUP
+        self.lock = self.path + LOCK
+        self.moved = self.path + MOVED
         self.stats = WriteStats()
         self.folder = Folder(os.path.dirname(self.path), fsynced=self._fsynced)
         #: Test seam: called with a step name between the steps of a checkpoint,
@@ -115,7 +121,7 @@ class StateFiles:
     def remove_stray_temps(self) -> None:
         """Delete temp files of checkpoints that crashed (under the lock: none are live)."""
         base = os.path.basename(self.path)
-        self.folder.remove_temps(f"{base}.tmp-", f"{base}.backup.tmp-")
+        self.folder.remove_temps(base + TEMP, base + BACKUP + TEMP)
 
 
 class LocalBackend(Backend):
