@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.errors import EXIT_ERROR, EXIT_OK
 from reconciler.keyorder import BOM, NotFormatted, bare, format_text, is_manifest, split_lines
+from reconciler.state.files import fsync_folder
 from reconciler.textsafe import line_start, one_line
 
 if TYPE_CHECKING:
@@ -165,7 +166,7 @@ def write_if_unchanged(path: Any, old: bytes, new: bytes) -> str:
         if os.path.lexists(temporary) and not os.path.isdir(temporary):
             os.unlink(temporary)
         raise
-    _sync_folder(os.path.dirname(target))
+    fsync_folder(os.path.dirname(target) or ".")
     return target
 
 
@@ -180,19 +181,6 @@ def _keep_owner(fd: int, info: os.stat_result) -> None:
 def _read_all(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()
-
-
-def _sync_folder(folder: str) -> None:
-    try:
-        fd = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot sync a folder; the rename is done
-    finally:
-        os.close(fd)
 
 
 def _shown(path: str) -> str:

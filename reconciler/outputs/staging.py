@@ -51,6 +51,7 @@ from typing import Any
 from reconciler import hooks
 from reconciler.outputs.scan import OutputsError, hash_file
 from reconciler.outputs.select import STAGING_SUFFIX, Wanted, name_problem
+from reconciler.state.files import fsync_folder
 from reconciler.state.model import OutputsRecord
 from reconciler.state.records import outputs_from_dict, outputs_to_dict
 
@@ -115,16 +116,6 @@ def etag_path(part: Path) -> Path:
     return part.with_name(part.name.removesuffix(".part") + ETAG_SUFFIX)
 
 
-def _fsync_dir(path: Path) -> None:
-    # Directories cannot be opened for fsync on Windows; there a rename is durable enough.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 @functools.cache
 def _linux_call(name: str, *argtypes: Any) -> Any:
     """The C library's function `name` with its argument types (Linux), else None."""
@@ -172,7 +163,7 @@ def _sync_tree(tree: Path) -> None:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-        _fsync_dir(Path(dirpath))
+        fsync_folder(Path(dirpath))
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -389,7 +380,7 @@ class Staging:
         tmp = self.dir / "ready.json.tmp"
         write_file(tmp, json.dumps(payload, sort_keys=True), sync=True)
         os.replace(tmp, self.ready)
-        _fsync_dir(self.dir)
+        fsync_folder(self.dir)
 
     def swap(self) -> None:
         """Put files/ in place of the output folder (see the module docstring)."""
@@ -403,8 +394,8 @@ class Staging:
             os.rename(self.folder, self.old)
             hooks.hit("pull-swap-halfway")
             os.rename(self.tree, self.folder)
-        _fsync_dir(parent)
-        _fsync_dir(self.dir)
+        fsync_folder(parent)
+        fsync_folder(self.dir)
 
     def recover(self) -> OutputsRecord | None:
         """After a crash: finish a swap ready.json announced (or see it done); return its

@@ -34,6 +34,7 @@ __all__ = [
     "Folder",
     "Identity",
     "cut_back",
+    "fsync_folder",
     "identity",
     "oserror",
     "read",
@@ -87,6 +88,17 @@ def read_with_identity(path: str) -> tuple[bytes | None, Identity | None]:
     finally:
         os.close(fd)
     return data, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def fsync_folder(path: str | os.PathLike[str]) -> None:
+    """Make a folder's entries (a rename into it) durable, as far as the system can:
+    some file systems, and Windows, cannot open or sync a folder; the rename is done."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_all(fd: int, data: bytes) -> None:
