@@ -17,7 +17,6 @@ would read it as a manifest) or holding a control character is refused.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -143,25 +142,16 @@ def save(
 
 
 def _write(path: str, data: bytes) -> None:
-    """`data` at `path` through a new temp file renamed over it (removed on any failure,
-    Ctrl-C too)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    left = False  # a temp file of ours is there
+    """`data` at `path` as the state's files are written (state.files.Folder): a new
+    0600 temp file, synced, renamed over `path`; the temp file removed on any failure,
+    Ctrl-C too."""
+    from reconciler.state.files import Folder
+
+    folder = Folder(os.path.dirname(path) or ".")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        left = True
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        left = False
+        folder.write_atomically(path, data, folder.temp(path))
     except OSError as exc:
         raise PlanError(f"cannot write plan file {one_line(path)}: {exc.strerror}") from None
-    finally:
-        if left:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def _head(path: str) -> bytes | None:
